@@ -1,0 +1,244 @@
+"""The app factory and dispatcher: one place where a neutral request becomes a rendered reply."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import make_engine, make_session_factory, unit_of_work
+from bot.domain import Platform, Role
+from bot.i18n import Translator
+from bot.messages import Renderer, Reply, Request
+from bot.models import Channel, Member, Partner
+from bot.router import Command, Interaction, Router
+from bot.settings import Settings
+from bot.visibility import (
+    Audience,
+    audience_of_channel,
+    audience_of_member,
+    audience_of_unknown_channel,
+)
+
+log = logging.getLogger(__name__)
+
+FREE_TEXT_COMMAND = "find"
+"""Where text that starts with no known command goes (an @mention in plain words)."""
+
+
+class UserError(Exception):
+    """A problem the user can fix; the message is already translated and is shown as it is."""
+
+
+@dataclass
+class Context:
+    """Everything a handler may use besides the request: one session, one audience."""
+
+    app: ScrutinyApp
+    session: Session
+    member: Member
+    channel: Channel | None
+    audience: Audience
+    languages: tuple[str, ...]
+    now: datetime
+    t: Translator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.t = Translator(self.languages[0], self.app.settings.timezone)
+
+    @property
+    def today(self) -> date:
+        """Today's date in the collaboration's wall-clock time zone."""
+        return self.now.astimezone(self.app.settings.timezone).date()
+
+    def has_role(self, role: Role) -> bool:
+        """Whether the asking member holds `role`."""
+        return role.value in self.member.roles
+
+
+@dataclass
+class Outcome:
+    """A rendered reply: `bodies` in the requested format, one per language, and plain text."""
+
+    reply: Reply
+    languages: tuple[str, ...]
+    bodies: list[str]
+    text: str
+
+
+class ScrutinyApp:
+    """The bot without any platform: database, registered handlers and renderer."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.renderer = Renderer(tz=settings.timezone)
+        self.commands: dict[str, Command] = {}
+        self.aliases: dict[str, str] = {}
+        self.interactions: dict[str, Interaction] = {}
+
+    # -- registration ---------------------------------------------------------------------
+    def register(self, router: Router) -> None:
+        """Add a feature's commands and interactions; a name registered twice is an error."""
+        for command in router.commands:
+            for name in (command.name, *command.aliases):
+                if name in self.aliases:
+                    raise ValueError(f"command name {name!r} registered twice ({router.name})")
+                self.aliases[name] = command.name
+            self.commands[command.name] = command
+        for interaction in router.interactions:
+            if interaction.action_id in self.interactions:
+                raise ValueError(f"action {interaction.action_id!r} registered twice")
+            self.interactions[interaction.action_id] = interaction
+
+    def visible_commands(self, member: Member) -> list[Command]:
+        """Commands this member may run, in registration order (for help)."""
+        return [c for c in self.commands.values() if _allowed(c.roles, member)]
+
+    # -- dispatch -------------------------------------------------------------------------
+    def dispatch(self, request: Request, fmt: str = "txt") -> Outcome:
+        """Run the command in `request.text` and render its reply; never raises for user input."""
+        words = request.text.strip().split()
+        name = words[0].lower() if words else "help"
+        if name.startswith("/"):
+            name = name[1:]
+        canonical = self.aliases.get(name)
+        if canonical is None and FREE_TEXT_COMMAND in self.commands and words:
+            canonical, args_text = FREE_TEXT_COMMAND, request.text.strip()
+        else:
+            args_text = request.text.strip()[len(words[0]) :].strip() if words else ""
+        with unit_of_work(self.sessions) as session:
+            ctx_or_reply = self._context(session, request)
+            if isinstance(ctx_or_reply, Outcome):
+                return ctx_or_reply
+            ctx = ctx_or_reply
+            if canonical is None:
+                reply = self._unknown_command(name, ctx)
+            else:
+                command = self.commands[canonical]
+                reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
+            return self._render(reply, ctx.languages, fmt)
+
+    def interact(self, action_id: str, request: Request, fmt: str = "txt") -> Outcome:
+        """Run a button or modal handler by its id."""
+        with unit_of_work(self.sessions) as session:
+            ctx_or_reply = self._context(session, request)
+            if isinstance(ctx_or_reply, Outcome):
+                return ctx_or_reply
+            ctx = ctx_or_reply
+            interaction = self.interactions.get(action_id)
+            if interaction is None:
+                reply = Reply("common/error", {"message": ctx.t._("That button is no longer supported.")})
+            else:
+                reply = self._run(interaction.roles, interaction.handler, request, ctx)
+            return self._render(reply, ctx.languages, fmt)
+
+    def _run(self, roles: frozenset[Role], handler: object, request: Request, ctx: Context) -> Reply:
+        if not _allowed(roles, ctx.member):
+            names = ", ".join(sorted(r.value for r in roles))
+            return Reply(
+                "common/error",
+                {"message": ctx.t._("Only members with the role {roles} can do that.").format(roles=names)},
+            )
+        try:
+            with ctx.session.begin_nested():
+                return handler(request, ctx)  # type: ignore[operator,no-any-return]
+        except UserError as problem:
+            return Reply("common/error", {"message": str(problem)})
+        except Exception:
+            log.exception("handler failed for %r", request.text)
+            return Reply(
+                "common/error",
+                {"message": ctx.t._("Something went wrong on our side; nothing was changed. Please try again.")},
+            )
+
+    def _render(self, reply: Reply, languages: tuple[str, ...], fmt: str) -> Outcome:
+        bodies = [self.renderer.render(reply, fmt, language) for language in languages]
+        text = bodies if fmt == "txt" else [self.renderer.render(reply, "txt", lang) for lang in languages]
+        return Outcome(reply, languages, bodies, "\n\n".join(text))
+
+    def _context(self, session: Session, request: Request) -> Context | Outcome:
+        now = request.now or datetime.now(UTC)
+        member = self.find_member(session, request.platform, request.user_id)
+        if member is None:
+            secretariat = self.secretariat_channel_name(session, request.platform)
+            reply = Reply("common/unknown_user", {"secretariat": secretariat})
+            return self._render(reply, (self.settings.scrutiny_language,), "txt")
+        channel = None
+        audience = audience_of_member(member)
+        if not request.is_direct and request.channel_id is not None:
+            channel = session.scalar(
+                select(Channel).where(
+                    Channel.platform == request.platform, Channel.external_id == request.channel_id
+                )
+            )
+            if channel is None:
+                audience = audience.together_with(audience_of_unknown_channel(request.channel_id))
+            else:
+                audience = audience.together_with(audience_of_channel(channel, self.partner_slugs(session)))
+        return Context(self, session, member, channel, audience, (member.language,), now)
+
+    # -- lookups shared by platforms ------------------------------------------------------
+    @staticmethod
+    def find_member(session: Session, platform: Platform, user_id: str) -> Member | None:
+        """The active member behind a platform user id (console: the member's slug)."""
+        column = {
+            Platform.SLACK: Member.slack_user_id,
+            Platform.TEAMS: Member.entra_object_id,
+            Platform.CONSOLE: Member.slug,
+        }[platform]
+        return session.scalar(select(Member).where(column == user_id, Member.active.is_(True)))
+
+    @staticmethod
+    def partner_slugs(session: Session) -> list[str]:
+        """Every organisation's slug: the readers of a channel shared by all of them."""
+        return list(session.scalars(select(Partner.slug)))
+
+    @staticmethod
+    def secretariat_channel_name(session: Session, platform: Platform) -> str:
+        """The secretariat's channel on this platform, for 'ask the secretariat' messages."""
+        channel = session.scalar(
+            select(Channel).where(Channel.secretariat.is_(True)).order_by(Channel.platform != platform)
+        )
+        return channel.name if channel else "#srs-secretariat"
+
+    def _unknown_command(self, name: str, ctx: Context) -> Reply:
+        names = sorted(c.name for c in self.visible_commands(ctx.member))
+        suggestions = difflib.get_close_matches(name, list(self.aliases), n=3)
+        return Reply(
+            "common/unknown_command",
+            {"name": name, "suggestions": [self.aliases[s] for s in suggestions], "commands": names},
+        )
+
+
+def _allowed(roles: Iterable[Role], member: Member) -> bool:
+    required = set(roles)
+    return not required or bool(required & {Role(r) for r in member.roles if r in Role._value2member_map_})
+
+
+def _with_text(request: Request, text: str) -> Request:
+    return Request(
+        platform=request.platform,
+        user_id=request.user_id,
+        text=text,
+        channel_id=request.channel_id,
+        is_direct=request.is_direct,
+        now=request.now,
+        values=request.values,
+    )
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> ScrutinyApp:
+    """Build the bot and wire in every feature's router explicitly."""
+    from handlers import ROUTERS
+
+    app = ScrutinyApp(settings, engine)
+    for router in ROUTERS:
+        app.register(router)
+    return app

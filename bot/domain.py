@@ -1,0 +1,95 @@
+"""Vocabulary shared by every layer: markings, roles, states. Plain enums, no I/O."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Marking(StrEnum):
+    """Government Security Classification marking of an item, lowest first."""
+
+    OFFICIAL = "official"
+    OFFICIAL_SENSITIVE = "official-sensitive"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order official < official-sensitive."""
+        return list(Marking).index(self)
+
+
+class Role(StrEnum):
+    """What a member may do."""
+
+    SECRETARIAT = "secretariat"
+    BOARD_MEMBER = "board-member"
+    SCRUTINY_MEMBER = "scrutiny-member"
+
+
+class Platform(StrEnum):
+    """Where a channel lives."""
+
+    SLACK = "slack"
+    TEAMS = "teams"
+    CONSOLE = "console"
+
+
+class ChannelLanguage(StrEnum):
+    """Language of a channel; `cy+en` is bilingual with Welsh first."""
+
+    EN = "en"
+    CY = "cy"
+    CY_EN = "cy+en"
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages a message to this channel carries, in order."""
+        return ("cy", "en") if self is ChannelLanguage.CY_EN else (self.value,)
+
+
+class ActionStatus(StrEnum):
+    """Tactical-plan action status."""
+
+    NOT_STARTED = "not-started"
+    IN_PROGRESS = "in-progress"
+    BLOCKED = "blocked"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_closed(self) -> bool:
+        """Done and cancelled actions are never overdue."""
+        return self in (ActionStatus.DONE, ActionStatus.CANCELLED)
+
+
+class Rag(StrEnum):
+    """Red/amber/green rating."""
+
+    RED = "red"
+    AMBER = "amber"
+    GREEN = "green"
+
+
+class QuestionState(StrEnum):
+    """Lifecycle of a joint-scrutiny question."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    MERGED = "merged"
+    WITHDRAWN = "withdrawn"
+    ANSWERED = "answered"
+    CARRIED_FORWARD = "carried-forward"
+
+
+class DeliveryState(StrEnum):
+    """Outbox row state."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+EXEMPT_PARAGRAPHS = range(12, 19)
+"""Schedule 12A to the Local Government Act 1972 as it applies in Wales: paragraphs 12 to 18."""

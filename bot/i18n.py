@@ -1,0 +1,94 @@
+"""Gettext for every user-facing string, and dates and times in English and Welsh.
+
+Catalogues live in `locale/<lang>/LC_MESSAGES/messages.po`; they are compiled in memory when
+first used, so no build step is needed and a missing catalogue falls back to English.
+"""
+
+from __future__ import annotations
+
+import gettext as _gettext
+import io
+import os
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date as _babel_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+LANGUAGES = ("en", "cy")
+_BABEL_LOCALE = {"en": "en_GB", "cy": "cy"}
+# CLDR gives Welsh no short am/pm; Welsh style guides use yb (y bore) and yh (yr hwyr).
+_PERIODS = {"en": ("am", "pm"), "cy": ("yb", "yh")}
+
+
+@lru_cache(maxsize=None)
+def translations(language: str) -> _gettext.NullTranslations:
+    """The catalogue for a language; English (the source strings) when there is none."""
+    po_path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+    if language == "en" or not po_path.exists():
+        return _gettext.NullTranslations()
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return _gettext.GNUTranslations(buffer)
+
+
+def default_language() -> str:
+    """The language of CLI output: SCRUTINY_LANGUAGE, else English."""
+    language = os.environ.get("SCRUTINY_LANGUAGE", "en")
+    return language if language in LANGUAGES else "en"
+
+
+def _(message: str) -> str:
+    """Translate a message into the process's default language (CLI output, logs for people)."""
+    return translations(default_language()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """Plural-aware translation into the process's default language."""
+    return translations(default_language()).ngettext(singular, plural, n)
+
+
+class Translator:
+    """Translation and date formatting bound to one language, handed to handlers and templates."""
+
+    def __init__(self, language: str, tz: ZoneInfo | None = None) -> None:
+        if language not in LANGUAGES:
+            raise ValueError(f"unsupported language {language!r}; use one of {', '.join(LANGUAGES)}")
+        self.language = language
+        self.tz = tz or ZoneInfo("Europe/London")
+        self._catalogue = translations(language)
+
+    def _(self, message: str) -> str:
+        """Translate one message."""
+        return self._catalogue.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """Translate a message whose form depends on a count (Welsh has six forms)."""
+        return self._catalogue.ngettext(singular, plural, n)
+
+    def date(self, value: date) -> str:
+        """'Tuesday 16 June 2026' / 'Dydd Mawrth 16 Mehefin 2026'."""
+        return _babel_date(value, "EEEE d MMMM y", locale=_BABEL_LOCALE[self.language])
+
+    def short_date(self, value: date) -> str:
+        """'16 Jun' / '16 Meh' for dense lists."""
+        return _babel_date(value, "d MMM", locale=_BABEL_LOCALE[self.language])
+
+    def time(self, value: datetime) -> str:
+        """'9:30am' / '9:30yb' in local wall-clock time."""
+        local = value.astimezone(self.tz) if value.tzinfo else value
+        hour = local.hour % 12 or 12
+        period = _PERIODS[self.language][0 if local.hour < 12 else 1]
+        return f"{hour}:{local.minute:02d}{period}"
+
+    def datetime(self, value: datetime) -> str:
+        """'Tuesday 16 June 2026, 9:30am' in local wall-clock time."""
+        local = value.astimezone(self.tz) if value.tzinfo else value
+        return f"{self.date(local.date())}, {self.time(local)}"

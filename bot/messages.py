@@ -1,0 +1,108 @@
+"""Neutral request and reply types, and rendering a reply through templates per platform.
+
+A handler never formats for a platform: it returns a `Reply` naming a template
+(`actions/list`) and a context. Each platform renders `templates/actions/list.<format>.j2`
+in the reader's language(s); a `cy+en` channel gets Welsh then English in one message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from bot.domain import Platform
+from bot.i18n import Translator, translations
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+FORMATS = ("txt", "slack.json", "teams.html")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a user asked, independent of the platform it came from."""
+
+    platform: Platform
+    user_id: str
+    text: str
+    channel_id: str | None = None
+    is_direct: bool = False
+    now: datetime | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    """Form or button values (modals, buttons); empty for typed commands."""
+
+
+@dataclass
+class Reply:
+    """A template name and its context; `visibility` has already been applied to the context."""
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    ephemeral: bool = True
+    public: bool = False
+    """True when the reply should be posted for the whole channel rather than just the asker."""
+
+
+def mrkdwn_escape(value: object) -> str:
+    """Escape user text for Slack mrkdwn: &, < and > (so `<!channel>` cannot ping anyone)."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _truncate(value: object, limit: int) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+@lru_cache(maxsize=32)
+def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        autoescape=fmt.endswith("html"),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["mrkdwn"] = mrkdwn_escape
+    env.filters["truncate_to"] = _truncate
+    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+    return env
+
+
+class Renderer:
+    """Renders replies to text, Slack Block Kit JSON or Teams HTML in one or two languages."""
+
+    def __init__(self, templates_dir: Path = TEMPLATES_DIR, tz: ZoneInfo | None = None) -> None:
+        self.templates_dir = templates_dir
+        self.tz = tz or ZoneInfo("Europe/London")
+
+    def has_template(self, template: str, fmt: str) -> bool:
+        """Whether `template` has a variant for this format."""
+        return (self.templates_dir / f"{template}.{fmt}.j2").exists()
+
+    def render(self, reply: Reply, fmt: str, language: str) -> str:
+        """Render one reply in one language; raises if the template or a variable is missing."""
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        env = _environment(fmt, language, self.templates_dir)
+        template = env.get_template(f"{reply.template}.{fmt}.j2")
+        t = Translator(language, self.tz)
+        return template.render(t=t, language=language, **reply.context).strip()
+
+    def render_text(self, reply: Reply, languages: tuple[str, ...]) -> str:
+        """Plain text in each language in turn (Welsh first for bilingual channels)."""
+        return "\n\n".join(self.render(reply, "txt", language) for language in languages)
+
+
+def iso(value: date | datetime) -> str:
+    """ISO form used in button values and logs, never shown to people."""
+    return value.isoformat()

@@ -1,0 +1,380 @@
+"""SQLAlchemy 2 typed models of the collaboration: who, where, what was decided, what is due."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.domain import (
+    ActionStatus,
+    ChannelLanguage,
+    DeliveryState,
+    Marking,
+    Platform,
+    QuestionState,
+    Rag,
+)
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored as naive UTC, so SQLite and PostgreSQL agree; naive input is refused."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a time zone first")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _enum(enum_type: type[Any], name: str) -> Enum:
+    return Enum(
+        enum_type,
+        name=name,
+        native_enum=False,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint names Alembic can rely on."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class MarkedMixin:
+    """Columns every classified item carries; read only through `bot.visibility`."""
+
+    marking: Mapped[Marking] = mapped_column(_enum(Marking, "marking"), default=Marking.OFFICIAL)
+    exempt_paragraph: Mapped[int | None] = mapped_column(Integer, default=None)
+    exempt_review_on: Mapped[date | None] = mapped_column(Date, default=None)
+    restricted_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+board_members = Table(
+    "board_members",
+    Base.metadata,
+    Column("board_id", ForeignKey("boards.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Partner(Base):
+    """A partner organisation, or the central SRS team (kind `central`)."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_cy: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="partner")
+
+
+class Board(Base):
+    """One of the collaboration's boards."""
+
+    __tablename__ = "boards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(8), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_cy: Mapped[str] = mapped_column(String(200))
+    questions_open_days: Mapped[int] = mapped_column(Integer, default=14)
+    questions_close_days: Mapped[int] = mapped_column(Integer, default=5)
+
+    members: Mapped[list[Member]] = relationship(secondary=board_members, back_populates="boards")
+
+
+class Member(Base):
+    """A person the bot knows, with roles, clearance, language and chat identities."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    clearance: Mapped[Marking] = mapped_column(_enum(Marking, "clearance"), default=Marking.OFFICIAL)
+    exempt_access: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    entra_object_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    partner: Mapped[Partner] = relationship()
+    boards: Mapped[list[Board]] = relationship(secondary=board_members, back_populates="members")
+
+
+class Channel(Base):
+    """A chat channel the bot posts to, with the clearance of everyone who reads it."""
+
+    __tablename__ = "channels"
+    __table_args__ = (UniqueConstraint("platform", "external_id", name="platform_external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[Platform] = mapped_column(_enum(Platform, "platform"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    webhook_url: Mapped[str | None] = mapped_column(String(1000))
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    board_id: Mapped[int | None] = mapped_column(ForeignKey("boards.id"))
+    secretariat: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[ChannelLanguage] = mapped_column(
+        _enum(ChannelLanguage, "channel_language"), default=ChannelLanguage.EN
+    )
+    clearance: Mapped[Marking] = mapped_column(_enum(Marking, "clearance"), default=Marking.OFFICIAL)
+    exempt_access: Mapped[bool] = mapped_column(Boolean, default=False)
+    digest_cron: Mapped[str | None] = mapped_column(String(100))
+    digest_timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    skip_bank_holidays: Mapped[bool] = mapped_column(Boolean, default=False)
+    post_empty_digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    due_soon_days: Mapped[int] = mapped_column(Integer, default=14)
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    partner: Mapped[Partner | None] = relationship()
+    board: Mapped[Board | None] = relationship()
+
+
+class Meeting(Base):
+    """A board meeting with its question window."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (UniqueConstraint("board_id", "starts_at", name="board_starts_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    location: Mapped[str] = mapped_column(String(300), default="")
+    link: Mapped[str] = mapped_column(String(1000), default="")
+    questions_open: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    questions_close: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    source_uid: Mapped[str | None] = mapped_column(String(255), unique=True)
+
+    board: Mapped[Board] = relationship()
+    attendance: Mapped[list[Attendance]] = relationship(back_populates="meeting")
+
+
+class Attendance(Base):
+    """Whether a partner was represented at a meeting."""
+
+    __tablename__ = "attendance"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="present")
+
+    meeting: Mapped[Meeting] = relationship(back_populates="attendance")
+    partner: Mapped[Partner] = relationship()
+
+
+class Decision(MarkedMixin, Base):
+    """A board decision in the register."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), index=True)
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
+    decided_on: Mapped[date] = mapped_column(Date, index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    partners: Mapped[list[str]] = mapped_column(JSON, default=list)
+    link: Mapped[str] = mapped_column(String(1000), default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    board: Mapped[Board] = relationship()
+    meeting: Mapped[Meeting | None] = relationship()
+
+
+class Action(MarkedMixin, Base):
+    """A tactical-plan action."""
+
+    __tablename__ = "actions"
+    __table_args__ = (Index("ix_actions_owner_due", "owner_partner_id", "due_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    owner_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    due_date: Mapped[date | None] = mapped_column(Date, index=True)
+    status: Mapped[ActionStatus] = mapped_column(
+        _enum(ActionStatus, "action_status"), default=ActionStatus.NOT_STARTED
+    )
+    rag: Mapped[Rag | None] = mapped_column(_enum(Rag, "rag"))
+    theme: Mapped[str] = mapped_column(String(200), default="")
+    last_update: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    owner_partner: Mapped[Partner] = relationship()
+
+    def is_overdue(self, today: date) -> bool:
+        """Due before today and neither done nor cancelled."""
+        return self.due_date is not None and self.due_date < today and not self.status.is_closed
+
+
+class Question(MarkedMixin, Base):
+    """A joint-scrutiny question put to a board meeting."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    theme: Mapped[str] = mapped_column(String(64), default="")
+    asker_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    state: Mapped[QuestionState] = mapped_column(
+        _enum(QuestionState, "question_state"), default=QuestionState.SUBMITTED
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
+    carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
+    linked_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    answer: Mapped[str] = mapped_column(Text, default="")
+    answered_by: Mapped[str] = mapped_column(String(200), default="")
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    meeting: Mapped[Meeting] = relationship()
+    asker: Mapped[Member] = relationship()
+    partner: Mapped[Partner] = relationship()
+    supports: Mapped[list[QuestionSupport]] = relationship(back_populates="question")
+
+
+class QuestionSupport(Base):
+    """A member (and so their partner) supporting a question."""
+
+    __tablename__ = "question_supports"
+    __table_args__ = (UniqueConstraint("question_id", "member_id", name="question_member"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    question: Mapped[Question] = relationship(back_populates="supports")
+
+
+class Reminder(Base):
+    """A one-off or repeating reminder posted to a channel."""
+
+    __tablename__ = "reminders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cron: Mapped[str | None] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    channel: Mapped[Channel] = relationship()
+
+
+class Delivery(Base):
+    """An outbox row: one post to one channel, sent at most once by its idempotency key."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_state_next", "state", "next_try_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[DeliveryState] = mapped_column(
+        _enum(DeliveryState, "delivery_state"), default=DeliveryState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    platform_message_id: Mapped[str | None] = mapped_column(String(255))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    channel: Mapped[Channel] = relationship()
+
+
+class AuditEvent(Base):
+    """Who changed or posted what, when, with the state before and after."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    verb: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_ref: Mapped[str] = mapped_column(String(255))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ProcessedEvent(Base):
+    """Platform event ids already handled, so a retried delivery is never processed twice."""
+
+    __tablename__ = "processed_events"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

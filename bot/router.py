@@ -1,0 +1,74 @@
+"""A small router: handler modules register commands and interactive actions by decorator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.domain import Role
+from bot.messages import Reply, Request
+
+if TYPE_CHECKING:
+    from bot.app import Context
+
+Handler = Callable[["Request", "Context"], Reply]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A `/scrutiny <name>` subcommand."""
+
+    name: str
+    handler: Handler
+    summary: str
+    usage: str = ""
+    aliases: tuple[str, ...] = ()
+    roles: frozenset[Role] = frozenset()
+    """Roles allowed to run it; empty means every known member."""
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A button, modal submission or other interactive callback, by its id."""
+
+    action_id: str
+    handler: Handler
+    roles: frozenset[Role] = frozenset()
+
+
+@dataclass
+class Router:
+    """Collects a feature's commands and interactions; `create_app` registers it."""
+
+    name: str
+    commands: list[Command] = field(default_factory=list)
+    interactions: list[Interaction] = field(default_factory=list)
+
+    def command(
+        self,
+        name: str,
+        *,
+        summary: str,
+        usage: str = "",
+        aliases: tuple[str, ...] = (),
+        roles: tuple[Role, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        """Register a subcommand. `summary` and `usage` are gettext message ids for help."""
+
+        def register(handler: Handler) -> Handler:
+            self.commands.append(
+                Command(name, handler, summary, usage, tuple(aliases), frozenset(roles))
+            )
+            return handler
+
+        return register
+
+    def action(self, action_id: str, *, roles: tuple[Role, ...] = ()) -> Callable[[Handler], Handler]:
+        """Register a handler for a button or modal with this id."""
+
+        def register(handler: Handler) -> Handler:
+            self.interactions.append(Interaction(action_id, handler, frozenset(roles)))
+            return handler
+
+        return register

@@ -1,0 +1,99 @@
+"""Typed settings, read once from the environment (and an optional `.env`) at start."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'scrutiny.db'}"
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "collaboration.example.yaml"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it and says how to fix it."""
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads. Environment names are the field names in upper case."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    scrutiny_config: Path = DEFAULT_CONFIG
+    scrutiny_timezone: str = "Europe/London"
+    scrutiny_language: str = Field(default="en", pattern=r"^(en|cy)$")
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    teams_webhook_secret: str | None = None
+    graph_tenant_id: str | None = None
+    graph_client_id: str | None = None
+    graph_client_secret: str | None = None
+    graph_api_url: str = "https://graph.microsoft.com/v1.0"
+
+    port: int = Field(default=3000, ge=1, le=65535)
+
+    @field_validator("scrutiny_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/London") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "only SQLite (sqlite:///path) and PostgreSQL (postgresql+psycopg://...) are supported"
+            )
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @cached_property
+    def timezone(self) -> ZoneInfo:
+        """The wall-clock zone schedules and displayed times use."""
+        return ZoneInfo(self.scrutiny_timezone)
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Slack is on when both the bot token and the signing secret are set."""
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def teams_enabled(self) -> bool:
+        """Teams is on when the outgoing-webhook secret is set."""
+        return bool(self.teams_webhook_secret)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once; raise SettingsError naming each bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError(
+            "Bad setting(s):\n  " + "\n  ".join(problems) + "\nFix the environment variable(s) above."
+        ) from None

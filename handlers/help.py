@@ -1,0 +1,34 @@
+"""`/scrutiny help`: the commands this member may use, generated from the router."""
+
+from __future__ import annotations
+
+from bot.app import Context
+from bot.messages import Reply, Request
+from bot.router import Router
+
+router = Router("help")
+
+
+@router.command(
+    "help",
+    aliases=("cymorth", "?"),
+    summary="Show the commands you can use.",
+    usage="help [command]",
+)
+def show_help(request: Request, ctx: Context) -> Reply:
+    """List commands, or explain one in detail."""
+    commands = ctx.app.visible_commands(ctx.member)
+    wanted = request.text.strip().lower()
+    if wanted:
+        name = ctx.app.aliases.get(wanted)
+        commands = [c for c in commands if c.name == name]
+    entries = [
+        {
+            "name": c.name,
+            "usage": c.usage or c.name,
+            "summary": ctx.t._(c.summary),
+            "aliases": [a for a in c.aliases if a != "?"],
+        }
+        for c in commands
+    ]
+    return Reply("help/help", {"commands": entries, "member_name": ctx.member.name, "topic": wanted})
