@@ -122,7 +122,9 @@ class ScrutinyApp:
                 reply = self._unknown_command(name, ctx)
             else:
                 command = self.commands[canonical]
-                reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
+                reply = self._run(
+                    command.roles, command.handler, _with_text(request, args_text), ctx
+                )
             return self._render(reply, ctx.languages, fmt)
 
     def interact(self, action_id: str, request: Request, fmt: str = "txt") -> Outcome:
@@ -134,17 +136,25 @@ class ScrutinyApp:
             ctx = ctx_or_reply
             interaction = self.interactions.get(action_id)
             if interaction is None:
-                reply = Reply("common/error", {"message": ctx.t._("That button is no longer supported.")})
+                reply = Reply(
+                    "common/error", {"message": ctx.t._("That button is no longer supported.")}
+                )
             else:
                 reply = self._run(interaction.roles, interaction.handler, request, ctx)
             return self._render(reply, ctx.languages, fmt)
 
-    def _run(self, roles: frozenset[Role], handler: object, request: Request, ctx: Context) -> Reply:
+    def _run(
+        self, roles: frozenset[Role], handler: object, request: Request, ctx: Context
+    ) -> Reply:
         if not _allowed(roles, ctx.member):
             names = ", ".join(sorted(r.value for r in roles))
             return Reply(
                 "common/error",
-                {"message": ctx.t._("Only members with the role {roles} can do that.").format(roles=names)},
+                {
+                    "message": ctx.t._("Only members with the role {roles} can do that.").format(
+                        roles=names
+                    )
+                },
             )
         try:
             with ctx.session.begin_nested():
@@ -155,12 +165,20 @@ class ScrutinyApp:
             log.exception("handler failed for %r", request.text)
             return Reply(
                 "common/error",
-                {"message": ctx.t._("Something went wrong on our side; nothing was changed. Please try again.")},
+                {
+                    "message": ctx.t._(
+                        "Something went wrong on our side; nothing was changed. Please try again."
+                    )
+                },
             )
 
     def _render(self, reply: Reply, languages: tuple[str, ...], fmt: str) -> Outcome:
         bodies = [self.renderer.render(reply, fmt, language) for language in languages]
-        text = bodies if fmt == "txt" else [self.renderer.render(reply, "txt", lang) for lang in languages]
+        text = (
+            bodies
+            if fmt == "txt"
+            else [self.renderer.render(reply, "txt", lang) for lang in languages]
+        )
         return Outcome(reply, languages, bodies, "\n\n".join(text))
 
     def _context(self, session: Session, request: Request) -> Context | Outcome:
@@ -181,7 +199,9 @@ class ScrutinyApp:
             if channel is None:
                 audience = audience.together_with(audience_of_unknown_channel(request.channel_id))
             else:
-                audience = audience.together_with(audience_of_channel(channel, self.partner_slugs(session)))
+                audience = audience.together_with(
+                    audience_of_channel(channel, self.partner_slugs(session))
+                )
         return Context(self, session, member, channel, audience, (member.language,), now)
 
     # -- lookups shared by platforms ------------------------------------------------------
@@ -204,7 +224,9 @@ class ScrutinyApp:
     def secretariat_channel_name(session: Session, platform: Platform) -> str:
         """The secretariat's channel on this platform, for 'ask the secretariat' messages."""
         channel = session.scalar(
-            select(Channel).where(Channel.secretariat.is_(True)).order_by(Channel.platform != platform)
+            select(Channel)
+            .where(Channel.secretariat.is_(True))
+            .order_by(Channel.platform != platform)
         )
         return channel.name if channel else "#srs-secretariat"
 
@@ -213,13 +235,19 @@ class ScrutinyApp:
         suggestions = difflib.get_close_matches(name, list(self.aliases), n=3)
         return Reply(
             "common/unknown_command",
-            {"name": name, "suggestions": [self.aliases[s] for s in suggestions], "commands": names},
+            {
+                "name": name,
+                "suggestions": [self.aliases[s] for s in suggestions],
+                "commands": names,
+            },
         )
 
 
 def _allowed(roles: Iterable[Role], member: Member) -> bool:
     required = set(roles)
-    return not required or bool(required & {Role(r) for r in member.roles if r in Role._value2member_map_})
+    return not required or bool(
+        required & {Role(r) for r in member.roles if r in Role._value2member_map_}
+    )
 
 
 def _with_text(request: Request, text: str) -> Request:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from bot.i18n import _
 from bot.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from bot.app import ScrutinyApp
+    from bot.collaboration import ConfigProblem
 
 cli = typer.Typer(
     name="scrutiny-bot",
@@ -18,7 +26,9 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
-config_cli = typer.Typer(help="The collaboration file (partners, boards, members, channels).", no_args_is_help=True)
+config_cli = typer.Typer(
+    help="The collaboration file (partners, boards, members, channels).", no_args_is_help=True
+)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(config_cli, name="config")
 
@@ -44,6 +54,693 @@ def db_upgrade() -> None:
     settings = settings_or_exit()
     migrate(make_engine(settings.database_url))
     typer.echo(_("Database schema is up to date."))
+
+
+def _refuse_config(problems: list[ConfigProblem], path: Path, *, err: bool) -> NoReturn:
+    """Print every problem and the count, then exit with status 1."""
+    from bot.i18n import ngettext
+
+    for problem in problems:
+        typer.echo(str(problem), err=err)
+    count = len(problems)
+    typer.echo(
+        ngettext("{count} problem in {file}", "{count} problems in {file}", count).format(
+            count=count, file=path
+        ),
+        err=err,
+    )
+    raise typer.Exit(1)
+
+
+@config_cli.command("check")
+def config_check(
+    file: Path | None = typer.Argument(
+        None, help=_("The collaboration file (default: SCRUTINY_CONFIG)"), show_default=False
+    ),
+) -> None:
+    """Check a collaboration file: every problem with its line, key and a hint."""
+    from bot.collaboration import ConfigError, load_collaboration, summarise
+
+    path = file if file is not None else settings_or_exit().scrutiny_config
+    try:
+        collaboration = load_collaboration(path)
+    except ConfigError as error:
+        _refuse_config(error.problems, path, err=False)
+    typer.echo(_("{file} is valid: {counts}.").format(file=path, counts=summarise(collaboration)))
+
+
+@config_cli.command("load")
+def config_load(
+    file: Path | None = typer.Argument(
+        None, help=_("The collaboration file (default: SCRUTINY_CONFIG)"), show_default=False
+    ),
+) -> None:
+    """Apply a collaboration file to the database: all of it or nothing, audited, idempotent."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.collaboration import ConfigError, apply_collaboration, load_collaboration, summarise
+    from bot.db import make_engine, make_session_factory, migrate, unit_of_work
+
+    settings = settings_or_exit()
+    path = file if file is not None else settings.scrutiny_config
+    try:
+        collaboration = load_collaboration(path)
+    except ConfigError as error:
+        _refuse_config(error.problems, path, err=True)
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        with unit_of_work(make_session_factory(engine)) as session:
+            summary = apply_collaboration(session, collaboration)
+    except ConfigError as error:
+        _refuse_config(error.problems, path, err=True)
+    except SQLAlchemyError as error:
+        typer.echo(
+            _("The database refused the change, so nothing was written: {error}").format(
+                error=error
+            ),
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(_("Loaded {file}: {counts}.").format(file=path, counts=summarise(collaboration)))
+    for line in summary.lines():
+        typer.echo(line)
+
+
+@cli.command("import")
+def import_records(
+    kind: str = typer.Argument(..., help=_("actions, decisions, meetings or answers")),
+    file: Path = typer.Argument(..., help=_("A .csv or .xlsx file (meetings also .ics).")),
+    dry_run: bool = typer.Option(False, "--dry-run", help=_("Check and count; write nothing.")),
+) -> None:
+    """Import records from a file: every row or none; importing it again changes nothing."""
+    import getpass
+
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.db import make_engine, make_session_factory, migrate, unit_of_work
+    from bot.imports import KINDS, PROGRESS_EVERY, ImportRejected, import_file, suffixes_for
+    from bot.models import Partner
+
+    if kind not in KINDS:
+        message = _('Unknown kind "{kind}": use one of {kinds}.')
+        typer.echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
+        raise typer.Exit(2)
+    if file.suffix.lower() not in suffixes_for(kind):
+        message = _("{file}: {kind} can be imported from {types} files only.")
+        types = ", ".join(suffixes_for(kind))
+        typer.echo(message.format(file=file.name, kind=kind, types=types), err=True)
+        raise typer.Exit(2)
+    if not file.is_file():
+        typer.echo(_("{file}: no such file.").format(file=file), err=True)
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    try:
+        actor = f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        actor = "cli"
+
+    unfinished_line: list[bool] = [False]
+
+    def show_progress(done: int, total: int) -> None:
+        if total > PROGRESS_EVERY:
+            line = _("{file}: {done} of {total} rows checked")
+            line = line.format(file=file.name, done=done, total=total)
+            typer.echo("\r" + line + ("\n" if done == total else ""), err=True, nl=False)
+            unfinished_line[0] = done != total
+
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            if not session.scalar(select(func.count()).select_from(Partner)):
+                typer.echo(_("Load the collaboration first: scrutiny-bot config load"), err=True)
+                raise typer.Exit(1)
+            report = import_file(
+                session, kind, file, actor=actor, dry_run=dry_run,
+                progress=show_progress, zone=settings.timezone,
+            )  # fmt: skip
+    except ImportRejected as rejected:
+        if unfinished_line[0]:
+            typer.echo("", err=True)
+        for problem in rejected.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(str(rejected), err=True)
+        raise typer.Exit(1) from None
+    except SQLAlchemyError as error:
+        message = _("The database refused the import, so nothing was written: {error}")
+        typer.echo(message.format(error=error), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    for notice in report.problems:
+        typer.echo(_("Note: {notice}").format(notice=notice))
+    if dry_run:
+        summary = _("Dry run: would import {file}: {created} created, {updated} updated, "
+                    "{unchanged} unchanged.")  # fmt: skip
+    else:
+        summary = _("Imported {file}: {created} created, {updated} updated, {unchanged} unchanged.")
+    counts = {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
+    typer.echo(summary.format(file=file.name, **counts))
+
+
+def _slack_ready(settings: Settings) -> bool:
+    return bool(
+        settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token)
+    )
+
+
+def _serve(app: ScrutinyApp, host: str, port: int | None) -> None:
+    import uvicorn
+
+    from bot.web import WebPlatform, create_web_app
+
+    settings = app.settings
+    platforms: list[WebPlatform] = []
+    if _slack_ready(settings):
+        from bot.platforms.slack import build_slack
+
+        platforms.append(build_slack(app))
+    uvicorn.run(
+        create_web_app(app, platforms),
+        host=host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+    )
+
+
+@cli.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help=_("Address to listen on.")),
+    port: int | None = typer.Option(
+        None, help=_("Port to listen on (default: $PORT, else 3000)."), show_default=False
+    ),
+) -> None:
+    """Serve the chat platforms and GET /healthz under uvicorn (Slack: HTTP or Socket Mode)."""
+    settings = settings_or_exit()
+    if not _slack_ready(settings) and not settings.teams_enabled:
+        typer.echo(
+            _(
+                "Nothing to serve: Slack is not configured. Set SLACK_BOT_TOKEN and "
+                "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode) - see docs/slack.md - "
+                "or TEAMS_WEBHOOK_SECRET for Teams."
+            ),
+            err=True,
+        )
+        raise typer.Exit(2)
+    from bot.app import create_app
+
+    _serve(create_app(settings), host, port)
+
+
+def _start_worker(
+    app: ScrutinyApp, show_post: Callable[[str, str], None] | None
+) -> threading.Event:
+    """Run the scheduler and sender in a daemon thread; set the returned event to stop it."""
+    from bot.leader import leader_lock_for
+    from bot.platforms.messengers import messengers_from_settings
+    from bot.scheduler import make_worker
+
+    messengers = messengers_from_settings(app.settings, console=show_post)
+    runner = make_worker(app, messengers, leader_lock_for(app.engine))
+    stop = threading.Event()
+    threading.Thread(target=runner.run, args=(stop,), name="worker", daemon=True).start()
+    return stop
+
+
+@cli.command("run")
+def run(
+    member: str | None = typer.Option(
+        None, "--as", help=_("Console: member slug to act as."), show_default=False
+    ),
+    channel: str | None = typer.Option(
+        None, "--channel", help=_("Console: console channel slug to speak in."), show_default=False
+    ),
+    host: str = typer.Option("127.0.0.1", help=_("Address to listen on when serving.")),
+    port: int | None = typer.Option(
+        None, help=_("Port when serving (default: $PORT)."), show_default=False
+    ),
+    worker: bool = typer.Option(True, help=_("Also run the scheduler and sender in this process.")),
+) -> None:
+    """Set up the database and collaboration, then serve Slack/Teams, or open the console."""
+    from bot.bootstrap import prepare
+    from bot.collaboration import ConfigError
+    from bot.imports import ImportRejected
+
+    settings = settings_or_exit()
+    serving = _slack_ready(settings) or settings.teams_enabled
+    if not serving and settings.log_level != "DEBUG":
+        # In the console, routine log lines would interleave with replies; warnings still show.
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        app = prepare(settings, say=lambda line: typer.echo(line, err=True))
+    except ConfigError as error:
+        _refuse_config(error.problems, settings.scrutiny_config, err=True)
+    except ImportRejected as rejected:
+        for problem in rejected.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+    if serving:
+        stop = _start_worker(app, None) if worker else None
+        try:
+            _serve(app, host, port)
+        finally:
+            if stop is not None:
+                stop.set()
+        return
+    from bot.platforms.console import Console, run_console
+
+    stops: list[threading.Event] = []
+
+    def start_worker(console: Console) -> None:
+        if worker:
+            stops.append(_start_worker(app, console.show_post))
+
+    typer.echo(
+        _("No Slack or Teams credentials are set: opening the local console. Type :quit to leave."),
+        err=True,
+    )
+    code = run_console(
+        app, member, channel, sys.stdin, sys.stdout, stderr=sys.stderr, started=start_worker
+    )
+    for stop in stops:
+        stop.set()
+    raise typer.Exit(code)
+
+
+@cli.command("console")
+def console(
+    member: str | None = typer.Option(
+        None,
+        "--as",
+        help=_("Member slug to act as (asked for on a terminal when omitted)."),
+        show_default=False,
+    ),
+    channel: str | None = typer.Option(
+        None,
+        "--channel",
+        help=_("Console channel slug to speak in (default: a direct message)."),
+        show_default=False,
+    ),
+) -> None:
+    """Talk to the bot in this terminal as a member; reads commands line by line when piped."""
+    from bot.app import create_app
+    from bot.platforms.console import run_console
+
+    settings = settings_or_exit()
+    code = run_console(
+        create_app(settings), member, channel, sys.stdin, sys.stdout, stderr=sys.stderr
+    )
+    raise typer.Exit(code)
+
+
+# -- schedules and the outbox (worker, deliveries, digest preview, remind) -------------------
+digest_cli = typer.Typer(help="Channel digests.", no_args_is_help=True)
+remind_cli = typer.Typer(help="Reminders posted to channels.", no_args_is_help=True)
+cli.add_typer(digest_cli, name="digest")
+cli.add_typer(remind_cli, name="remind")
+
+
+@cli.command("worker")
+def worker(
+    once: bool = typer.Option(
+        False, "--once", help=_("Run what is due and send what is waiting, then exit.")
+    ),
+    grace_minutes: int = typer.Option(
+        60, min=1, help=_("Runs missed by more than this many minutes are skipped.")
+    ),
+) -> None:
+    """Run the scheduler (one leader per database) and the outbox sender."""
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from bot.app import create_app
+    from bot.leader import leader_lock_for
+    from bot.platforms.messengers import messengers_from_settings
+    from bot.scheduler import make_worker
+
+    settings = settings_or_exit()
+    app = create_app(settings)
+    messengers = messengers_from_settings(settings)
+    lock = leader_lock_for(app.engine)
+    runner = make_worker(app, messengers, lock, grace=timedelta(minutes=grace_minutes))
+    if once:
+        report = runner.run_once()
+        typer.echo(
+            _(
+                "Sent {sent}, found already posted {found}, retrying {retrying}, "
+                "deferred {deferred}, failed {failed}, cancelled {cancelled}."
+            ).format(
+                sent=report.sent,
+                found=report.found_already_posted,
+                retrying=report.retrying,
+                deferred=report.deferred,
+                failed=report.failed,
+                cancelled=report.cancelled,
+            )
+        )
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_args: stop.set())
+    typer.echo(
+        _("Worker started; the scheduler runs while this worker holds the {lock}.").format(
+            lock=lock.describe()
+        )
+    )
+    runner.run(stop)
+
+
+@cli.command("deliveries")
+def deliveries(
+    failed: bool = typer.Option(False, "--failed", help=_("Only deliveries that failed.")),
+    retry: int | None = typer.Option(
+        None, "--retry", help=_("Queue this failed delivery again."), show_default=False
+    ),
+    limit: int = typer.Option(50, min=1, help=_("How many to list, newest first.")),
+) -> None:
+    """List the outbox (scheduled posts) or queue a failed post again."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.domain import DeliveryState
+    from bot.models import Delivery
+    from bot.outbox import retry_failed
+
+    settings = settings_or_exit()
+    sessions = make_session_factory(make_engine(settings.database_url))
+    if retry is not None:
+        with unit_of_work(sessions) as session:
+            delivery = retry_failed(session, retry)
+            if delivery is None:
+                typer.echo(
+                    _(
+                        "There is no failed or cancelled delivery {id}; "
+                        "scrutiny-bot deliveries --failed lists them."
+                    ).format(id=retry),
+                    err=True,
+                )
+                raise typer.Exit(1)
+            typer.echo(
+                _("Delivery {id} ({key}) is queued again; the worker sends it shortly.").format(
+                    id=delivery.id, key=delivery.idempotency_key
+                )
+            )
+        return
+    with unit_of_work(sessions) as session:
+        statement = (
+            select(Delivery)
+            .options(joinedload(Delivery.channel))
+            .order_by(Delivery.id.desc())
+            .limit(limit)
+        )
+        if failed:
+            statement = statement.where(Delivery.state == DeliveryState.FAILED)
+        rows = session.scalars(statement).all()
+        if not rows:
+            typer.echo(_("No failed deliveries.") if failed else _("The outbox is empty."))
+            return
+        for d in rows:
+            when = d.sent_at or d.next_try_at
+            line = (
+                f"{d.id:>6}  {d.state.value:<9} {d.attempts:>2}  {d.channel.slug:<24} "
+                f"{d.idempotency_key}  {when:%Y-%m-%d %H:%M}Z"
+            )
+            if d.last_error:
+                line += f"  ({d.last_error[:80]})"
+            typer.echo(line)
+
+
+@digest_cli.command("preview")
+def digest_preview(
+    channel: str = typer.Option(..., "--channel", help=_("Channel slug.")),
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        help=_("Local date and time, YYYY-MM-DD HH:MM (default: now)."),
+        show_default=False,
+    ),
+) -> None:
+    """Show a channel's next digest as text, without posting or recording anything."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from bot.app import create_app
+    from bot.db import unit_of_work
+    from bot.i18n import N_
+    from bot.messages import Reply
+    from bot.models import Channel
+    from bot.schedule_time import ScheduleError, exists, parse_clock, parse_day, to_utc
+    from bot.services.digests import TEMPLATE, build_digest
+
+    settings = settings_or_exit()
+    app = create_app(settings)
+    now = datetime.now(UTC)
+    if at is not None:
+        try:
+            day_text, _sep, clock_text = at.strip().partition(" ")
+            local = datetime.combine(parse_day(day_text), parse_clock(clock_text or "09:00"))
+            if not exists(local, settings.timezone):
+                raise ScheduleError(
+                    N_("{when} does not exist in UK time (the clocks go forward); pick another."),
+                    when=at,
+                )
+        except ScheduleError as problem:
+            typer.echo(f"--at: {problem}", err=True)
+            raise typer.Exit(2) from None
+        now = to_utc(local, settings.timezone)
+    with unit_of_work(app.sessions) as session:
+        found = session.scalar(select(Channel).where(Channel.slug == channel))
+        if found is None:
+            slugs = ", ".join(session.scalars(select(Channel.slug).order_by(Channel.slug)))
+            typer.echo(
+                _("There is no channel {slug}; the channels are: {slugs}.").format(
+                    slug=channel, slugs=slugs or "-"
+                ),
+                err=True,
+            )
+            raise typer.Exit(2)
+        content = build_digest(session, found, now=now)
+        text = app.renderer.render_text(
+            Reply(TEMPLATE, content.context()), found.language.languages
+        )
+    typer.echo(text)
+    if content.is_empty:
+        typer.echo(
+            "\n"
+            + (
+                _("(Nothing new: this channel posts “nothing new”.)")
+                if found.post_empty_digest
+                else _(
+                    "(Nothing new: this channel skips empty digests, so nothing would be posted.)"
+                )
+            )
+        )
+
+
+def _reminder_problem(problem: Exception) -> NoReturn:
+    typer.echo(str(problem), err=True)
+    raise typer.Exit(2)
+
+
+@remind_cli.command("add")
+def remind_add(
+    channel: str = typer.Argument(..., help=_("Channel, e.g. #srs-torfaen or srs-torfaen.")),
+    text: str = typer.Argument(..., help=_("What to say (quote it).")),
+    when: list[str] = typer.Argument(
+        ..., help=_("every monday 9am | every weekday 17:30 | on 2026-12-01 09:00")
+    ),
+) -> None:
+    """Schedule a reminder in a channel."""
+    from datetime import UTC, datetime
+
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.schedule_time import ScheduleError
+    from bot.services.reminders import create_reminder, next_run
+
+    settings = settings_or_exit()
+    sessions = make_session_factory(make_engine(settings.database_url))
+    now = datetime.now(UTC)
+    try:
+        with unit_of_work(sessions) as session:
+            reminder = create_reminder(
+                session,
+                channel=channel,
+                text=text,
+                when=" ".join(when),
+                now=now,
+                created_by=None,
+                tz=settings.timezone,
+                actor="cli",
+            )
+            upcoming = next_run(reminder, now)
+            typer.echo(
+                _("Reminder {id} set for {channel}; next on {when}.").format(
+                    id=reminder.id,
+                    channel=reminder.channel.name,
+                    when=upcoming.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M")
+                    if upcoming
+                    else "-",
+                )
+            )
+    except ScheduleError as problem:
+        _reminder_problem(problem)
+
+
+@remind_cli.command("list")
+def remind_list() -> None:
+    """List the active reminders."""
+    from datetime import UTC, datetime
+
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.services.reminders import list_reminders, next_run
+
+    settings = settings_or_exit()
+    sessions = make_session_factory(make_engine(settings.database_url))
+    now = datetime.now(UTC)
+    with unit_of_work(sessions) as session:
+        found = list_reminders(session)
+        if not found:
+            typer.echo(_("There are no active reminders."))
+        for reminder in found:
+            upcoming = next_run(reminder, now)
+            schedule = reminder.cron or _("once")
+            when = (
+                upcoming.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M")
+                if upcoming
+                else "-"
+            )
+            name, text = reminder.channel.name, reminder.text[:60]
+            typer.echo(f"{reminder.id:>5}  {name:<24} {schedule:<16} {when}  {text}")
+
+
+@remind_cli.command("cancel")
+def remind_cancel(reminder_id: str = typer.Argument(..., help=_("Reminder number."))) -> None:
+    """Stop a reminder."""
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.schedule_time import ScheduleError
+    from bot.services.reminders import cancel_reminder
+
+    settings = settings_or_exit()
+    sessions = make_session_factory(make_engine(settings.database_url))
+    try:
+        with unit_of_work(sessions) as session:
+            reminder = cancel_reminder(session, reminder_id, actor="cli")
+            typer.echo(_("Reminder {id} is cancelled.").format(id=reminder.id))
+    except ScheduleError as problem:
+        _reminder_problem(problem)
+
+
+# -- joint-scrutiny questions -------------------------------------------------------------------
+questions_cli = typer.Typer(
+    help="Joint-scrutiny questions: a meeting's pack and its questions.", no_args_is_help=True
+)
+cli.add_typer(questions_cli, name="questions")
+
+_MEETING_HELP = 'The meeting: its number, or board and date ("strategic 2026-12-03").'
+
+
+def _questions_problem(problem: Exception) -> NoReturn:
+    typer.echo(str(problem), err=True)
+    raise typer.Exit(1)
+
+
+@questions_cli.command("pack")
+def questions_pack(
+    meeting: str = typer.Option(..., "--meeting", help=_MEETING_HELP),
+    fmt: str = typer.Option("md", "--format", help="md or docx"),
+    out: Path | None = typer.Option(
+        None, "--out", help="File to write (Markdown goes to the terminal without it)."
+    ),
+) -> None:
+    """Write a meeting's question pack as Markdown or Word, for the secretariat's readers."""
+    from datetime import UTC, datetime
+
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.i18n import Translator, default_language
+    from bot.services import question_pack
+    from bot.services.question_windows import QuestionError, meeting_named
+
+    if fmt not in ("md", "docx"):
+        typer.echo(_('Unknown format "{fmt}": use md or docx.').format(fmt=fmt), err=True)
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    t = Translator(default_language(), settings.timezone)
+    now = datetime.now(UTC)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    try:
+        with unit_of_work(sessions) as session:
+            found = meeting_named(session, meeting, now=now, zone=settings.timezone, t=t)
+            audience = question_pack.secretariat_audience(session)
+            pack = question_pack.build_pack(
+                session, found, audience, now=now, zone=settings.timezone
+            )
+    except QuestionError as problem:
+        _questions_problem(problem)
+    if fmt == "md":
+        text = question_pack.to_markdown(pack, t)
+        if out is None:
+            typer.echo(text)
+            return
+        out.write_text(text, encoding="utf-8")
+    else:
+        out = out or Path(question_pack.file_name(pack, "docx"))
+        out.write_bytes(question_pack.to_docx(pack, t))
+    typer.echo(
+        _("Wrote {file}: {count} questions.").format(file=out, count=len(pack.questions)),
+        err=True,
+    )
+
+
+@questions_cli.command("list")
+def questions_list(meeting: str = typer.Option(..., "--meeting", help=_MEETING_HELP)) -> None:
+    """List every question of a meeting with its state and partners (secretariat's view)."""
+    from datetime import UTC, datetime
+
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.i18n import Translator, default_language
+    from bot.services import question_pack
+    from bot.services.question_windows import QuestionError, meeting_named
+    from bot.services.questions import STATE_LABELS, list_questions
+
+    settings = settings_or_exit()
+    t = Translator(default_language(), settings.timezone)
+    now = datetime.now(UTC)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    try:
+        with unit_of_work(sessions) as session:
+            found = meeting_named(session, meeting, now=now, zone=settings.timezone, t=t)
+            listed = list_questions(
+                session,
+                question_pack.secretariat_audience(session),
+                None,
+                now=now,
+                zone=settings.timezone,
+                meeting=found,
+                sees_private=True,
+            )
+    except QuestionError as problem:
+        _questions_problem(problem)
+    for group in listed.meetings:
+        if not group.questions:
+            typer.echo(_("No questions for {meeting}.").format(meeting=group.meeting.spec))
+        for q in group.questions:
+            partners = ", ".join(p.slug for p in (*q.askers, *q.supporters))
+            state = t._(STATE_LABELS[q.state])
+            typer.echo(f"{q.ref:<20} {state:<20} {partners:<40} {q.text[:70]}")
+    if listed.withheld_total:
+        typer.echo(
+            _("{count} more not shown: above the secretariat channel's clearance.").format(
+                count=listed.withheld_total
+            )
+        )
 
 
 def main() -> None:

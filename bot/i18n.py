@@ -6,11 +6,11 @@ first used, so no build step is needed and a missing catalogue falls back to Eng
 
 from __future__ import annotations
 
+import datetime as dt
 import gettext as _gettext
 import io
 import os
-from datetime import date, datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ _BABEL_LOCALE = {"en": "en_GB", "cy": "cy"}
 _PERIODS = {"en": ("am", "pm"), "cy": ("yb", "yh")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(language: str) -> _gettext.NullTranslations:
     """The catalogue for a language; English (the source strings) when there is none."""
     po_path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
@@ -45,6 +45,11 @@ def default_language() -> str:
     return language if language in LANGUAGES else "en"
 
 
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it yet (translated where it is shown)."""
+    return message
+
+
 def _(message: str) -> str:
     """Translate a message into the process's default language (CLI output, logs for people)."""
     return translations(default_language()).gettext(message)
@@ -60,7 +65,9 @@ class Translator:
 
     def __init__(self, language: str, tz: ZoneInfo | None = None) -> None:
         if language not in LANGUAGES:
-            raise ValueError(f"unsupported language {language!r}; use one of {', '.join(LANGUAGES)}")
+            raise ValueError(
+                f"unsupported language {language!r}; use one of {', '.join(LANGUAGES)}"
+            )
         self.language = language
         self.tz = tz or ZoneInfo("Europe/London")
         self._catalogue = translations(language)
@@ -73,22 +80,24 @@ class Translator:
         """Translate a message whose form depends on a count (Welsh has six forms)."""
         return self._catalogue.ngettext(singular, plural, n)
 
-    def date(self, value: date) -> str:
+    def date(self, value: dt.date) -> str:
         """'Tuesday 16 June 2026' / 'Dydd Mawrth 16 Mehefin 2026'."""
         return _babel_date(value, "EEEE d MMMM y", locale=_BABEL_LOCALE[self.language])
 
-    def short_date(self, value: date) -> str:
+    def short_date(self, value: dt.date) -> str:
         """'16 Jun' / '16 Meh' for dense lists."""
-        return _babel_date(value, "d MMM", locale=_BABEL_LOCALE[self.language])
+        # CLDR's en_GB abbreviates September as "Sept"; GOV.UK style and our users write "Sep".
+        locale = "en" if self.language == "en" else _BABEL_LOCALE[self.language]
+        return _babel_date(value, "d MMM", locale=locale)
 
-    def time(self, value: datetime) -> str:
+    def time(self, value: dt.datetime) -> str:
         """'9:30am' / '9:30yb' in local wall-clock time."""
         local = value.astimezone(self.tz) if value.tzinfo else value
         hour = local.hour % 12 or 12
         period = _PERIODS[self.language][0 if local.hour < 12 else 1]
         return f"{hour}:{local.minute:02d}{period}"
 
-    def datetime(self, value: datetime) -> str:
+    def datetime(self, value: dt.datetime) -> str:
         """'Tuesday 16 June 2026, 9:30am' in local wall-clock time."""
         local = value.astimezone(self.tz) if value.tzinfo else value
         return f"{self.date(local.date())}, {self.time(local)}"

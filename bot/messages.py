@@ -8,6 +8,7 @@ in the reader's language(s); a `cy+en` channel gets Welsh then English in one me
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -48,6 +49,11 @@ class Reply:
     ephemeral: bool = True
     public: bool = False
     """True when the reply should be posted for the whole channel rather than just the asker."""
+    surface: str = "message"
+    """Where a platform that can should show it: "message", "modal" (a form) or "home" (a member's
+    home tab). Platforms without that surface show the text rendering as a message."""
+    field_errors: dict[str, str] = field(default_factory=dict)
+    """A refused form: field name -> what is wrong with it, so a platform can mark each field."""
 
 
 def mrkdwn_escape(value: object) -> str:
@@ -84,6 +90,9 @@ class Renderer:
     def __init__(self, templates_dir: Path = TEMPLATES_DIR, tz: ZoneInfo | None = None) -> None:
         self.templates_dir = templates_dir
         self.tz = tz or ZoneInfo("Europe/London")
+        self.fallbacks: dict[str, Callable[[str], str]] = {}
+        """Format -> converter from the text rendering, used when a template has no variant
+        in that format (a platform registers its own, e.g. text to Slack blocks)."""
 
     def has_template(self, template: str, fmt: str) -> bool:
         """Whether `template` has a variant for this format."""
@@ -93,6 +102,9 @@ class Renderer:
         """Render one reply in one language; raises if the template or a variable is missing."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        fallback = self.fallbacks.get(fmt)
+        if fallback is not None and not self.has_template(reply.template, fmt):
+            return fallback(self.render(reply, "txt", language))
         env = _environment(fmt, language, self.templates_dir)
         template = env.get_template(f"{reply.template}.{fmt}.j2")
         t = Translator(language, self.tz)

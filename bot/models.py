@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -42,7 +42,7 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes stored as naive UTC, so SQLite and PostgreSQL agree; naive input is refused."""
+    """Aware datetimes stored as naive UTC, the same on SQLite and PostgreSQL; naive is refused."""
 
     impl = DateTime
     cache_ok = True
@@ -82,7 +82,11 @@ class Base(DeclarativeBase):
     """Declarative base with constraint names Alembic can rely on."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
 
 
 class MarkedMixin:
@@ -126,6 +130,8 @@ class Board(Base):
     name_cy: Mapped[str] = mapped_column(String(200))
     questions_open_days: Mapped[int] = mapped_column(Integer, default=14)
     questions_close_days: Mapped[int] = mapped_column(Integer, default=5)
+    meeting_reminder_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    """Days before each meeting its reminder is posted; None uses the default, 0 turns it off."""
 
     members: Mapped[list[Member]] = relationship(secondary=board_members, back_populates="boards")
 
@@ -140,7 +146,9 @@ class Member(Base):
     name: Mapped[str] = mapped_column(String(200))
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
-    clearance: Mapped[Marking] = mapped_column(_enum(Marking, "clearance"), default=Marking.OFFICIAL)
+    clearance: Mapped[Marking] = mapped_column(
+        _enum(Marking, "clearance"), default=Marking.OFFICIAL
+    )
     exempt_access: Mapped[bool] = mapped_column(Boolean, default=False)
     language: Mapped[str] = mapped_column(String(8), default="en")
     slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
@@ -169,7 +177,9 @@ class Channel(Base):
     language: Mapped[ChannelLanguage] = mapped_column(
         _enum(ChannelLanguage, "channel_language"), default=ChannelLanguage.EN
     )
-    clearance: Mapped[Marking] = mapped_column(_enum(Marking, "clearance"), default=Marking.OFFICIAL)
+    clearance: Mapped[Marking] = mapped_column(
+        _enum(Marking, "clearance"), default=Marking.OFFICIAL
+    )
     exempt_access: Mapped[bool] = mapped_column(Boolean, default=False)
     digest_cron: Mapped[str | None] = mapped_column(String(100))
     digest_timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
@@ -177,6 +187,9 @@ class Channel(Base):
     post_empty_digest: Mapped[bool] = mapped_column(Boolean, default=False)
     due_soon_days: Mapped[int] = mapped_column(Integer, default=14)
     last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """The scheduled time of the last digest run for this channel (posted or skipped as empty)."""
+    digest_register_seq: Mapped[int | None] = mapped_column(Integer, default=None)
+    """The digest watermark: decisions whose `RegisterEntry.seq` is above it are new here."""
 
     partner: Mapped[Partner | None] = relationship()
     board: Mapped[Board | None] = relationship()
@@ -236,6 +249,23 @@ class Decision(MarkedMixin, Base):
 
     board: Mapped[Board] = relationship()
     meeting: Mapped[Meeting | None] = relationship()
+
+
+class RegisterEntry(Base):
+    """When the digest cycle first saw a committed decision: its place in the register's order.
+
+    Digests announce decisions by `seq`, not by a timestamp, so one committed late (a long
+    import) or backdated is announced exactly once. Kept apart from `decisions` so stamping
+    never touches the decision row (its full-text triggers and `updated_at`).
+    """
+
+    __tablename__ = "register_entries"
+
+    decision_id: Mapped[int] = mapped_column(
+        ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    stamped_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Action(MarkedMixin, Base):
@@ -348,6 +378,8 @@ class Delivery(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     platform_message_id: Mapped[str | None] = mapped_column(String(255))
+    maybe_posted: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A previous attempt may have reached the platform: look in the channel before posting."""
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

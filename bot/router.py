@@ -64,7 +64,9 @@ class Router:
 
         return register
 
-    def action(self, action_id: str, *, roles: tuple[Role, ...] = ()) -> Callable[[Handler], Handler]:
+    def action(
+        self, action_id: str, *, roles: tuple[Role, ...] = ()
+    ) -> Callable[[Handler], Handler]:
         """Register a handler for a button or modal with this id."""
 
         def register(handler: Handler) -> Handler:

@@ -50,7 +50,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/London") from exc
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Europe/London"
+            ) from exc
         return value
 
     @field_validator("database_url")
@@ -58,7 +60,7 @@ class Settings(BaseSettings):
     def _supported_database(cls, value: str) -> str:
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError(
-                "only SQLite (sqlite:///path) and PostgreSQL (postgresql+psycopg://...) are supported"
+                "only SQLite (sqlite:///path) and PostgreSQL (postgresql://...) are supported"
             )
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
@@ -95,5 +97,7 @@ def load_settings(**overrides: object) -> Settings:
             name = ".".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{name}: {error['msg']}")
         raise SettingsError(
-            "Bad setting(s):\n  " + "\n  ".join(problems) + "\nFix the environment variable(s) above."
+            "Bad setting(s):\n  "
+            + "\n  ".join(problems)
+            + "\nFix the environment variable(s) above."
         ) from None

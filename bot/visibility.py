@@ -45,6 +45,11 @@ class Audience:
     readers: frozenset[str]
     label: str = field(default="", compare=False)
 
+    def __post_init__(self) -> None:
+        # No known reader means unknown readers: combining with another audience must keep it so.
+        if not self.readers:
+            object.__setattr__(self, "readers", frozenset({UNKNOWN_READERS}))
+
     def together_with(self, other: Audience) -> Audience:
         """The audience when both read the same message: never wider than either."""
         lower = self.clearance if self.clearance.rank <= other.clearance.rank else other.clearance
@@ -69,15 +74,11 @@ def can_see(item: Classified, audience: Audience) -> bool:
     if marking is None or marking.rank > audience.clearance.rank:
         return False
     paragraph = item.exempt_paragraph
-    if paragraph is not None:
-        if paragraph not in EXEMPT_PARAGRAPHS or not audience.exempt_access:
-            return False
+    if paragraph is not None and (paragraph not in EXEMPT_PARAGRAPHS or not audience.exempt_access):
+        return False
     restricted = item.restricted_to
-    if restricted:
-        # Every reader must be among the named partners; an audience of unknown readers is denied.
-        if not audience.readers or not audience.readers <= set(restricted):
-            return False
-    return True
+    # Every reader must be among the named partners; an audience of unknown readers is denied.
+    return not restricted or audience.readers <= set(restricted)
 
 
 def withheld_reason(item: Classified, audience: Audience) -> str | None:
@@ -133,7 +134,6 @@ def audience_of_member(member: Member) -> Audience:
 def audience_of_channel(channel: Channel, all_partners: Iterable[str]) -> Audience:
     """Everyone who reads a channel: its partner's people, or every partner for a shared channel."""
     readers = frozenset({channel.partner.slug}) if channel.partner else frozenset(all_partners)
-    readers = readers or frozenset({UNKNOWN_READERS})
     return Audience(
         clearance=Marking(channel.clearance),
         exempt_access=channel.exempt_access,

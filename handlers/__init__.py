@@ -1,8 +1,18 @@
-"""Feature handlers. Each module exposes `router`; `bot.app.create_app` registers them in this order."""
+"""Feature handlers. Each module exposes `router`; `bot.app.create_app` registers them in order."""
 
 from __future__ import annotations
 
 from bot.router import Router
-from handlers import help
+from handlers import actions, decisions, find, help, home, meetings, questions, register, remind
 
-ROUTERS: list[Router] = [help.router]
+ROUTERS: list[Router] = [
+    help.router,
+    actions.router,
+    decisions.router,
+    meetings.router,
+    find.router,
+    home.router,
+    register.router,
+    remind.router,
+    questions.router,
+]

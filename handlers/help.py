@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.app import Context
+from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router
 
@@ -12,8 +13,8 @@ router = Router("help")
 @router.command(
     "help",
     aliases=("cymorth", "?"),
-    summary="Show the commands you can use.",
-    usage="help [command]",
+    summary=N_("Show the commands you can use."),
+    usage=N_("help [command]"),
 )
 def show_help(request: Request, ctx: Context) -> Reply:
     """List commands, or explain one in detail."""
@@ -25,10 +26,12 @@ def show_help(request: Request, ctx: Context) -> Reply:
     entries = [
         {
             "name": c.name,
-            "usage": c.usage or c.name,
+            "usage": ctx.t._(c.usage) if c.usage else c.name,
             "summary": ctx.t._(c.summary),
             "aliases": [a for a in c.aliases if a != "?"],
         }
         for c in commands
     ]
-    return Reply("help/help", {"commands": entries, "member_name": ctx.member.name, "topic": wanted})
+    return Reply(
+        "help/help", {"commands": entries, "member_name": ctx.member.name, "topic": wanted}
+    )

@@ -12,7 +12,12 @@ from bot.domain import ActionStatus, ChannelLanguage, Marking, Platform, Rag, Ro
 from bot.models import Action, Board, Channel, Decision, Meeting, Member, Partner
 
 PARTNERS = [
-    ("blaenau-gwent", "Blaenau Gwent County Borough Council", "Cyngor Bwrdeistref Sirol Blaenau Gwent", "partner"),
+    (
+        "blaenau-gwent",
+        "Blaenau Gwent County Borough Council",
+        "Cyngor Bwrdeistref Sirol Blaenau Gwent",
+        "partner",
+    ),
     ("monmouthshire", "Monmouthshire County Council", "Cyngor Sir Fynwy", "partner"),
     ("newport", "Newport City Council", "Cyngor Dinas Casnewydd", "partner"),
     ("torfaen", "Torfaen County Borough Council", "Cyngor Bwrdeistref Sirol Torfaen", "partner"),
@@ -22,7 +27,12 @@ PARTNERS = [
 BOARDS = [
     ("strategic", "SB", "Strategic Board", "Bwrdd Strategol"),
     ("finance-governance", "FG", "Finance & Governance Board", "Bwrdd Cyllid a Llywodraethu"),
-    ("business-collaboration", "BC", "Business & Collaboration Board", "Bwrdd Busnes a Chydweithio"),
+    (
+        "business-collaboration",
+        "BC",
+        "Business & Collaboration Board",
+        "Bwrdd Busnes a Chydweithio",
+    ),
 ]
 
 
@@ -39,7 +49,9 @@ class Seed:
     meetings: list[Meeting] = field(default_factory=list)
 
 
-def add_action(session: Session, seed: Seed, ref: str, owner_partner: str, due: date | None, **extra: Any) -> Action:
+def add_action(
+    session: Session, seed: Seed, ref: str, owner_partner: str, due: date | None, **extra: Any
+) -> Action:
     """One tactical-plan action owned by partner slug `owner_partner`."""
     values: dict[str, Any] = {
         "title": f"Action {ref}",
@@ -57,7 +69,9 @@ def add_action(session: Session, seed: Seed, ref: str, owner_partner: str, due: 
     return action
 
 
-def add_decision(session: Session, seed: Seed, ref: str, board: str, decided_on: date, **extra: Any) -> Decision:
+def add_decision(
+    session: Session, seed: Seed, ref: str, board: str, decided_on: date, **extra: Any
+) -> Decision:
     """One decision of board slug `board`."""
     values: dict[str, Any] = {
         "title": f"Decision {ref}",
@@ -83,7 +97,15 @@ def seed_collaboration(session: Session) -> Seed:
         seed.boards[slug] = Board(slug=slug, prefix=prefix, name=name, name_cy=name_cy)
     session.add_all([*seed.partners.values(), *seed.boards.values()])
 
-    def member(slug: str, partner: str, roles: list[Role], clearance: Marking, exempt: bool, lang: str, slack: str) -> None:
+    def member(
+        slug: str,
+        partner: str,
+        roles: list[Role],
+        clearance: Marking,
+        exempt: bool,
+        lang: str,
+        slack: str,
+    ) -> None:
         seed.members[slug] = Member(
             slug=slug,
             name=slug.replace("-", " ").title(),
@@ -96,14 +118,48 @@ def seed_collaboration(session: Session) -> Seed:
             entra_object_id=f"00000000-0000-0000-0000-{slack[-6:].rjust(12, '0')}",
         )
 
-    member("ceri-morgan", "srs", [Role.SECRETARIAT], Marking.OFFICIAL_SENSITIVE, True, "en", "U0SEC00001")
-    member("sian-hughes", "torfaen", [Role.SCRUTINY_MEMBER], Marking.OFFICIAL_SENSITIVE, True, "en", "U0TOR00001")
-    member("rhys-evans", "gwent-police", [Role.SCRUTINY_MEMBER], Marking.OFFICIAL_SENSITIVE, True, "en", "U0POL00001")
-    member("eleri-jones", "monmouthshire", [Role.SCRUTINY_MEMBER], Marking.OFFICIAL, False, "cy", "U0MON00001")
+    member(
+        "ceri-morgan",
+        "srs",
+        [Role.SECRETARIAT],
+        Marking.OFFICIAL_SENSITIVE,
+        True,
+        "en",
+        "U0SEC00001",
+    )
+    member(
+        "sian-hughes",
+        "torfaen",
+        [Role.SCRUTINY_MEMBER],
+        Marking.OFFICIAL_SENSITIVE,
+        True,
+        "en",
+        "U0TOR00001",
+    )
+    member(
+        "rhys-evans",
+        "gwent-police",
+        [Role.SCRUTINY_MEMBER],
+        Marking.OFFICIAL_SENSITIVE,
+        True,
+        "en",
+        "U0POL00001",
+    )
+    member(
+        "eleri-jones",
+        "monmouthshire",
+        [Role.SCRUTINY_MEMBER],
+        Marking.OFFICIAL,
+        False,
+        "cy",
+        "U0MON00001",
+    )
     member("tom-price", "newport", [Role.BOARD_MEMBER], Marking.OFFICIAL, False, "en", "U0NEW00001")
     session.add_all(seed.members.values())
 
-    def channel(slug: str, ext: str, partner: str | None, clearance: Marking, exempt: bool, **extra: Any) -> None:
+    def channel(
+        slug: str, ext: str, partner: str | None, clearance: Marking, exempt: bool, **extra: Any
+    ) -> None:
         seed.channels[slug] = Channel(
             slug=slug,
             name=f"#{slug}",
@@ -116,25 +172,119 @@ def seed_collaboration(session: Session) -> Seed:
             **extra,
         )
 
-    channel("srs-secretariat", "C0SEC00001", "srs", Marking.OFFICIAL_SENSITIVE, True, secretariat=True)
-    channel("srs-torfaen", "C0TOR00001", "torfaen", Marking.OFFICIAL, False, digest_cron="0 9 * * mon")
+    channel(
+        "srs-secretariat", "C0SEC00001", "srs", Marking.OFFICIAL_SENSITIVE, True, secretariat=True
+    )
+    channel(
+        "srs-torfaen", "C0TOR00001", "torfaen", Marking.OFFICIAL, False, digest_cron="0 9 * * mon"
+    )
     channel("srs-police", "C0POL00001", "gwent-police", Marking.OFFICIAL_SENSITIVE, True)
-    channel("srs-strategic-board", "C0SBB00001", None, Marking.OFFICIAL_SENSITIVE, True, board=seed.boards["strategic"])
+    channel(
+        "srs-strategic-board",
+        "C0SBB00001",
+        None,
+        Marking.OFFICIAL_SENSITIVE,
+        True,
+        board=seed.boards["strategic"],
+    )
     session.add_all(seed.channels.values())
 
-    add_action(session, seed, "TP-001", "torfaen", date(2026, 9, 30), title="Migrate file shares to SharePoint Online", rag=Rag.RED, owner="S. Hughes")
-    add_action(session, seed, "TP-002", "torfaen", date(2026, 11, 30), title="Replace core network switches")
-    add_action(session, seed, "TP-003", "torfaen", date(2026, 10, 1), title="Exempt contract renewal", exempt_paragraph=14)
-    add_action(session, seed, "TP-004", "gwent-police", date(2026, 10, 15), title="Police-only network segregation", restricted_to=["gwent-police"], marking=Marking.OFFICIAL_SENSITIVE)
-    add_action(session, seed, "TP-005", "newport", date(2026, 8, 1), title="Data centre move phase 2", status=ActionStatus.DONE)
-    add_action(session, seed, "TP-006", "monmouthshire", date(2026, 11, 1), title="Sensitive cyber assessment", marking=Marking.OFFICIAL_SENSITIVE)
+    add_action(
+        session,
+        seed,
+        "TP-001",
+        "torfaen",
+        date(2026, 9, 30),
+        title="Migrate file shares to SharePoint Online",
+        rag=Rag.RED,
+        owner="S. Hughes",
+    )
+    add_action(
+        session,
+        seed,
+        "TP-002",
+        "torfaen",
+        date(2026, 11, 30),
+        title="Replace core network switches",
+    )
+    add_action(
+        session,
+        seed,
+        "TP-003",
+        "torfaen",
+        date(2026, 10, 1),
+        title="Exempt contract renewal",
+        exempt_paragraph=14,
+    )
+    add_action(
+        session,
+        seed,
+        "TP-004",
+        "gwent-police",
+        date(2026, 10, 15),
+        title="Police-only network segregation",
+        restricted_to=["gwent-police"],
+        marking=Marking.OFFICIAL_SENSITIVE,
+    )
+    add_action(
+        session,
+        seed,
+        "TP-005",
+        "newport",
+        date(2026, 8, 1),
+        title="Data centre move phase 2",
+        status=ActionStatus.DONE,
+    )
+    add_action(
+        session,
+        seed,
+        "TP-006",
+        "monmouthshire",
+        date(2026, 11, 1),
+        title="Sensitive cyber assessment",
+        marking=Marking.OFFICIAL_SENSITIVE,
+    )
 
-    add_decision(session, seed, "SB-2026-031", "strategic", date(2026, 11, 19), title="Approved the data centre move business case (phase 2)", summary="The board approved phase 2 of the move to the Blaenavon data centre.")
-    add_decision(session, seed, "FG-2026-044", "finance-governance", date(2026, 11, 20), title="Agreed the 2027/28 partner contributions")
-    add_decision(session, seed, "SB-2026-032", "strategic", date(2026, 11, 19), title="Exempt procurement award", exempt_paragraph=14)
-    add_decision(session, seed, "BC-2026-010", "business-collaboration", date(2026, 3, 5), title="Police-only records system", restricted_to=["gwent-police"])
+    add_decision(
+        session,
+        seed,
+        "SB-2026-031",
+        "strategic",
+        date(2026, 11, 19),
+        title="Approved the data centre move business case (phase 2)",
+        summary="The board approved phase 2 of the move to the Blaenavon data centre.",
+    )
+    add_decision(
+        session,
+        seed,
+        "FG-2026-044",
+        "finance-governance",
+        date(2026, 11, 20),
+        title="Agreed the 2027/28 partner contributions",
+    )
+    add_decision(
+        session,
+        seed,
+        "SB-2026-032",
+        "strategic",
+        date(2026, 11, 19),
+        title="Exempt procurement award",
+        exempt_paragraph=14,
+    )
+    add_decision(
+        session,
+        seed,
+        "BC-2026-010",
+        "business-collaboration",
+        date(2026, 3, 5),
+        title="Police-only records system",
+        restricted_to=["gwent-police"],
+    )
 
-    for board, when in (("strategic", datetime(2026, 12, 3, 10, 0, tzinfo=UTC)), ("finance-governance", datetime(2026, 12, 10, 14, 0, tzinfo=UTC))):
+    for board, when in (
+        ("strategic", datetime(2026, 12, 3, 10, 0, tzinfo=UTC)),
+        ("finance-governance", datetime(2026, 12, 10, 14, 0, tzinfo=UTC)),
+    ):
         meeting = Meeting(
             board=seed.boards[board],
             starts_at=when,

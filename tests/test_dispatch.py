@@ -23,7 +23,9 @@ def test_empty_text_shows_help(app: ScrutinyApp, seed: Seed) -> None:
     assert "/scrutiny help" in ask(app, "sian-hughes", "")
 
 
-def test_unknown_user_is_refused_politely_naming_the_secretariat(app: ScrutinyApp, seed: Seed) -> None:
+def test_unknown_user_is_refused_politely_naming_the_secretariat(
+    app: ScrutinyApp, seed: Seed
+) -> None:
     out = ask(app, "U999", "help", Platform.SLACK)
     assert "I don't know you yet" in out
     assert "#srs-secretariat" in out

@@ -1,0 +1,115 @@
+"""Importing actions, decisions, meetings and answers from CSV, XLSX and iCalendar files.
+
+One file is one transaction in the caller's session: every row is checked first, and if any
+row is bad `ImportRejected` lists every problem and nothing has been written. Rows are matched
+to stored ones (by ref; meetings by iCalendar UID, else board and start time), so importing the
+same file again changes nothing; each created or changed row gets one audit event.
+
+Columns a file leaves out are left alone on update; a blank cell in a column the file has sets
+the column's default (blank status is not-started, blank marking official).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from bot.i18n import _
+from bot.imports.actions import ActionsImport
+from bot.imports.answers import AnswersImport
+from bot.imports.base import Kind, Record, plan, write
+from bot.imports.cells import Cells
+from bot.imports.decisions import DecisionsImport
+from bot.imports.meetings import MeetingsImport
+from bot.imports.problems import ImportProblem, ImportRejected, ImportReport, rejection_summary
+from bot.models import utcnow
+
+__all__ = [
+    "KINDS",
+    "PROGRESS_EVERY",
+    "ImportProblem",
+    "ImportRejected",
+    "ImportReport",
+    "import_file",
+    "rejection_summary",
+    "suffixes_for",
+]
+
+KINDS: dict[str, type[Kind]] = {
+    kind.name: kind for kind in (ActionsImport, DecisionsImport, MeetingsImport, AnswersImport)
+}
+PROGRESS_EVERY = 1000
+LONDON = ZoneInfo("Europe/London")
+
+
+def suffixes_for(kind: str) -> tuple[str, ...]:
+    """File types a kind can be imported from."""
+    return (".csv", ".xlsx", ".ics") if kind == MeetingsImport.name else (".csv", ".xlsx")
+
+
+def _checked(kind: Kind, cells: Cells, seen: dict[Hashable, int]) -> Record | None:
+    record = kind.check(cells)
+    if record is None or not cells.ok:
+        return None
+    for column, key in record.unique:
+        first = seen.setdefault(key, cells.line)
+        if first != cells.line:
+            cells.problem(
+                column,
+                _("appears twice in this file (first on line {line})").format(line=first),
+                _("keep one row for it"),
+            )
+    return record if cells.ok else None
+
+
+def import_file(
+    session: Session,
+    kind: str,
+    path: Path,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    zone: ZoneInfo = LONDON,
+    now: datetime | None = None,
+) -> ImportReport:
+    """Import one file of `kind` (actions, decisions, meetings, answers) in `session`'s
+    transaction; raise ImportRejected, having written nothing, if any row is bad.
+
+    `progress(done, total)` is called every PROGRESS_EVERY rows checked and once at the end.
+    Naive times are wall-clock times in `zone`; `now` stamps recorded_at and answered_at.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown import kind {kind!r}; use one of {', '.join(KINDS)}")
+    importer = KINDS[kind](session, zone, now or utcnow())
+    table = importer.read(path)
+    importer.load()
+    total = len(table.rows)
+    problems: list[ImportProblem] = []
+    records: list[Record] = []
+    seen: dict[Hashable, int] = {}
+    for done, row in enumerate(table.rows, 1):
+        record = _checked(importer, Cells(table, row, problems, zone), seen)
+        if record is not None:
+            records.append(record)
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, total)
+    if problems:
+        raise ImportRejected(problems, total)
+    todo = plan(records)
+    if not dry_run:
+        write(session, importer, todo, actor)
+    if progress is not None:
+        progress(total, total)
+    return ImportReport(
+        kind=kind,
+        rows=total,
+        created=len(todo.creates),
+        updated=len(todo.updates),
+        unchanged=todo.unchanged,
+        problems=importer.notices,
+    )

@@ -10,7 +10,9 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def _include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     # Full-text objects are created by hand in 0002 and are not in the models.
     if type_ == "table" and name is not None and "_fts" in name:
         return False

@@ -36,11 +36,13 @@ def _sqlite_upgrade() -> None:
         )
         op.execute(
             f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN "
-            f"INSERT INTO {table}_fts({table}_fts, rowid, {cols}) VALUES ('delete', old.id, {old}); END"
+            f"INSERT INTO {table}_fts({table}_fts, rowid, {cols}) "
+            f"VALUES ('delete', old.id, {old}); END"
         )
         op.execute(
             f"CREATE TRIGGER {table}_fts_update AFTER UPDATE ON {table} BEGIN "
-            f"INSERT INTO {table}_fts({table}_fts, rowid, {cols}) VALUES ('delete', old.id, {old}); "
+            f"INSERT INTO {table}_fts({table}_fts, rowid, {cols}) "
+            f"VALUES ('delete', old.id, {old}); "
             f"INSERT INTO {table}_fts(rowid, {cols}) VALUES (new.id, {new}); END"
         )
         op.execute(f"INSERT INTO {table}_fts({table}_fts) VALUES ('rebuild')")

@@ -1,0 +1,92 @@
+"""Tactical-plan actions: upsert by ref."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from bot.domain import ActionStatus, Rag
+from bot.imports.base import (
+    MARKED_DEFAULTS,
+    Kind,
+    Record,
+    by_ref,
+    check_marked,
+    header,
+    load_existing,
+    partner_lookup,
+)
+from bot.imports.cells import Cells, column_length
+from bot.models import Action
+
+RAG_LETTERS = {"r": Rag.RED, "a": Rag.AMBER, "g": Rag.GREEN}
+
+
+class ActionsImport(Kind):
+    """actions: ref,title,owner_partner,owner,due_date,status,rag,theme,marking,
+    exempt_paragraph,restricted_to,last_update"""
+
+    name = "actions"
+    entity = "action"
+    model = Action
+    columns = header(
+        "ref,title,owner_partner,owner,due_date,status,rag,"
+        "theme,marking,exempt_paragraph,restricted_to,last_update"
+    )
+    required = ("ref", "title", "owner_partner")
+    references: ClassVar[dict[str, str]] = {"owner_partner_id": "owner_partner"}
+    fields = (
+        "title",
+        "owner_partner_id",
+        "owner",
+        "due_date",
+        "status",
+        "rag",
+        "theme",
+        "marking",
+        "exempt_paragraph",
+        "restricted_to",
+        "last_update",
+    )
+    limits: ClassVar[dict[str, int | None]] = {
+        name: column_length(Action, name) for name in ("ref", "title", "owner", "theme")
+    }
+
+    def load(self) -> None:
+        self.partners = partner_lookup(self.session)
+        self.slugs = {"owner_partner_id": {p.id: p.slug for p in self.partners.items}}
+        self.existing = load_existing(self.session, Action, "ref", self.fields)
+
+    def check(self, cells: Cells) -> Record | None:
+        ref = cells.ref("ref", limit=self.limits["ref"])
+        values: dict[str, Any] = {
+            "title": cells.text("title", limit=self.limits["title"], required=True)
+        }
+        owner = cells.one("owner_partner", self.partners)
+        values["owner_partner_id"] = owner.id if owner else None
+        if cells.has("owner"):
+            values["owner"] = cells.text("owner", limit=self.limits["owner"])
+        if cells.has("due_date"):
+            values["due_date"] = cells.date("due_date")
+        if cells.has("status"):
+            values["status"] = cells.choice(
+                "status", ActionStatus, default=ActionStatus.NOT_STARTED
+            )
+        if cells.has("rag"):
+            values["rag"] = cells.choice("rag", Rag, aliases=RAG_LETTERS)
+        if cells.has("theme"):
+            values["theme"] = cells.text("theme", limit=self.limits["theme"])
+        check_marked(cells, values, self.partners)
+        if cells.has("last_update"):
+            values["last_update"] = cells.text("last_update", limit=None, multiline=True)
+        return by_ref(cells, ref, values, self.existing)
+
+    def defaults(self) -> dict[str, Any]:
+        return {
+            "owner": "",
+            "due_date": None,
+            "status": ActionStatus.NOT_STARTED,
+            "rag": None,
+            "theme": "",
+            "last_update": "",
+            **MARKED_DEFAULTS,
+        }

@@ -1,0 +1,226 @@
+"""What every kind of import shares: preloaded lookups, records, the plan and the bulk write."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from bot.domain import Marking
+from bot.i18n import _
+from bot.imports.cells import Cells, Lookup
+from bot.imports.problems import ImportProblem
+from bot.imports.readers import Table, read_table
+from bot.models import Base, Board, Partner
+from bot.services.audit import plain, record_many
+
+
+@dataclass
+class Existing:
+    """A stored row as the import compares it: its id and the fields the file may set."""
+
+    id: int
+    values: dict[str, Any]
+
+
+@dataclass
+class Record:
+    """One checked row: the fields it sets and the stored row it updates (None: a new row)."""
+
+    line: int
+    label: str
+    values: dict[str, Any]
+    identity: dict[str, Any] = field(default_factory=dict)
+    """Set only when the row is created (the ref an existing row was found by)."""
+    unique: list[tuple[str, Hashable]] = field(default_factory=list)
+    """(column, key) pairs no two rows of one file may share."""
+    current: Existing | None = None
+
+
+def by_ref(cells: Cells, ref: str, values: dict[str, Any], stored: dict[Any, Existing]) -> Record:
+    """A record matched to the stored row with the same ref (actions, decisions)."""
+    return Record(
+        cells.line,
+        ref,
+        values,
+        identity={"ref": ref},
+        unique=[("ref", ref)],
+        current=stored.get(ref),
+    )
+
+
+def header(line: str) -> tuple[str, ...]:
+    """Column names from a CSV header line, as DESIGN.md section 7 writes them."""
+    return tuple(line.split(","))
+
+
+def partner_lookup(session: Session) -> Lookup[Partner]:
+    """Every partner, found by slug or English or Welsh name (one query)."""
+    partners = session.scalars(select(Partner).order_by(Partner.id)).all()
+    return Lookup(_("partner"), partners, lambda p: p.slug, lambda p: (p.name, p.name_cy))
+
+
+def board_lookup(session: Session) -> Lookup[Board]:
+    """Every board, found by slug, ref prefix or English or Welsh name (one query)."""
+    boards = session.scalars(select(Board).order_by(Board.id)).all()
+    return Lookup(_("board"), boards, lambda b: b.slug, lambda b: (b.prefix, b.name, b.name_cy))
+
+
+class Kind(ABC):
+    """One kind of file (actions, decisions, meetings, answers): its columns and its checks."""
+
+    name: ClassVar[str]
+    entity: ClassVar[str]
+    model: ClassVar[type[Base]]
+    columns: ClassVar[tuple[str, ...]]
+    required: ClassVar[tuple[str, ...]]
+    references: ClassVar[dict[str, str]] = {}
+    """Foreign-key fields shown in the audit log by slug: field -> audit key."""
+    fields: ClassVar[tuple[str, ...]]
+    """The fields a row of this kind may set, compared with the stored row."""
+
+    def __init__(self, session: Session, zone: ZoneInfo, now: datetime) -> None:
+        self.session = session
+        self.zone = zone
+        self.now = now
+        self.notices: list[ImportProblem] = []
+        self.slugs: dict[str, dict[int, str]] = {}
+        """For each field in `references`, id -> slug, filled by `load`."""
+
+    def read(self, path: Path) -> Table:
+        """The file's rows; CSV or XLSX unless a kind reads more formats."""
+        return read_table(path, self.columns, self.required)
+
+    @abstractmethod
+    def load(self) -> None:
+        """Preload lookups and existing rows, one query each (never a query per row)."""
+
+    @abstractmethod
+    def check(self, cells: Cells) -> Record | None:
+        """Check one row; problems go through `cells`, the record is used only if it is clean."""
+
+    def defaults(self) -> dict[str, Any]:
+        """Values of a new row for the columns a file leaves out."""
+        return {}
+
+    def stamp(self, created: bool) -> dict[str, Any]:
+        """Bookkeeping columns set on a new or changed row (not compared, not audited)."""
+        return {"updated_at": self.now}
+
+    def audit_view(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Values as the audit log shows them: JSON-safe, foreign keys as slugs."""
+        shown: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in self.references:
+                shown[self.references[key]] = self.slugs[key].get(value, value)
+            else:
+                shown[key] = plain(value)
+        return shown
+
+
+@dataclass
+class Plan:
+    """What writing the checked records will do."""
+
+    creates: list[Record] = field(default_factory=list)
+    updates: list[tuple[Record, dict[str, Any]]] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def plan(records: list[Record]) -> Plan:
+    """Sort records into new rows, real changes (only the differing fields) and no-ops."""
+    result = Plan()
+    for record in records:
+        if record.current is None:
+            result.creates.append(record)
+            continue
+        before = record.current.values
+        changed = {k: v for k, v in record.values.items() if before[k] != v}
+        if changed:
+            result.updates.append((record, changed))
+        else:
+            result.unchanged += 1
+    return result
+
+
+def write(session: Session, kind: Kind, todo: Plan, actor: str) -> None:
+    """Bulk insert, bulk update by primary key, and one audit event per created or changed row."""
+    events: list[dict[str, Any]] = []
+    if todo.creates:
+        defaults, stamp = kind.defaults(), kind.stamp(created=True)
+        rows = [{**record.identity, **defaults, **record.values} for record in todo.creates]
+        # render_nulls keeps every row the same shape, so it goes in one executemany batch.
+        statement = insert(kind.model).execution_options(render_nulls=True)
+        session.execute(statement, [{**row, **stamp} for row in rows])
+        events.extend(
+            {
+                "actor": actor,
+                "verb": "import.create",
+                "entity": kind.entity,
+                "entity_ref": record.label,
+                "before": None,
+                "after": kind.audit_view(row),
+            }
+            for record, row in zip(todo.creates, rows, strict=True)
+        )
+    if todo.updates:
+        stamp = kind.stamp(created=False)
+        session.execute(
+            update(kind.model),
+            [
+                {"id": record.current.id, **changed, **stamp}
+                for record, changed in todo.updates
+                if record.current is not None
+            ],
+        )
+        for record, changed in todo.updates:
+            assert record.current is not None
+            before = {key: record.current.values.get(key) for key in changed}
+            events.append(
+                {
+                    "actor": actor,
+                    "verb": "import.update",
+                    "entity": kind.entity,
+                    "entity_ref": record.label,
+                    "before": kind.audit_view(before),
+                    "after": kind.audit_view(changed),
+                }
+            )
+    record_many(session, events)
+
+
+def load_existing(
+    session: Session, model: type[Base], key: str, fields: tuple[str, ...]
+) -> dict[Any, Existing]:
+    """Every stored row of `model` by `key`, with the fields an import compares (one query)."""
+    table = model.__table__
+    query = select(table.c.id, table.c[key], *(table.c[name] for name in fields))
+    found: dict[Any, Existing] = {}
+    for row in session.execute(query):
+        found[row[1]] = Existing(row[0], dict(zip(fields, row[2:], strict=True)))
+    return found
+
+
+MARKED_DEFAULTS: dict[str, Any] = {
+    "marking": Marking.OFFICIAL,
+    "exempt_paragraph": None,
+    "restricted_to": [],
+}
+"""A new classified item is open and official unless its file says otherwise."""
+
+
+def check_marked(cells: Cells, values: dict[str, Any], partners: Lookup[Partner]) -> None:
+    """The access columns every classified item has: marking, exemption, restriction."""
+    if cells.has("marking"):
+        values["marking"] = cells.choice("marking", Marking, default=Marking.OFFICIAL)
+    if cells.has("exempt_paragraph"):
+        values["exempt_paragraph"] = cells.paragraph("exempt_paragraph")
+    if cells.has("restricted_to"):
+        values["restricted_to"] = cells.many("restricted_to", partners)

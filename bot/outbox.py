@@ -1,0 +1,783 @@
+"""The outbox: every scheduled post is a Delivery row, sent at most once by its idempotency key.
+
+Writers call `enqueue` in the same transaction as the state the post reports (a digest
+watermark, a reminder's run), so either both happen or neither. The `Sender` claims due rows
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL; the same single-statement conditional UPDATE is atomic
+on SQLite), checks visibility again, posts through a platform `Messenger`, records the platform
+message id, and retries with backoff and jitter. A failure that may have reached the platform
+(a timeout, a 5xx, a worker that died holding a claim) sets `maybe_posted`: before posting
+again the sender looks for the key in the channel's recent messages and marks the row sent if
+it is there, so an ambiguous failure never becomes a second post.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import unit_of_work
+from bot.domain import DeliveryState, Platform
+from bot.i18n import Translator
+from bot.messages import Renderer, Reply
+from bot.models import Action, Channel, Decision, Delivery, Partner, utcnow
+from bot.platforms.slack_blocks import fit_message, join_bodies, text_blocks
+from bot.services import audit
+from bot.visibility import Audience, audience_of_channel, can_see
+
+log = logging.getLogger(__name__)
+
+PAYLOAD_VERSION = 1
+NOTICE_KIND = "notice"
+"""Failure notices to the secretariat; one that fails itself is only logged (no loops)."""
+
+
+# -- what messengers raise ------------------------------------------------------------------
+class SendError(Exception):
+    """A post did not go through; subclasses say whether and when to try again."""
+
+
+class RateLimited(SendError):
+    """The platform said 429: wait `retry_after` seconds before posting to it again."""
+
+    def __init__(self, retry_after: float, detail: str = "rate limited") -> None:
+        super().__init__(detail)
+        self.retry_after = max(0.0, retry_after)
+
+
+class TransientError(SendError):
+    """A 5xx, a timeout or a dropped connection; `maybe_posted` when it may have been delivered."""
+
+    def __init__(self, detail: str, *, maybe_posted: bool) -> None:
+        super().__init__(detail)
+        self.maybe_posted = maybe_posted
+
+
+class PermanentError(SendError):
+    """Retrying cannot help (unknown channel, bot removed, malformed message)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a post goes, detached from the database session."""
+
+    platform: Platform
+    external_id: str
+    slug: str
+    name: str
+    webhook_url: str | None = None
+
+    @classmethod
+    def of(cls, channel: Channel) -> Target:
+        """The target of a loaded channel row."""
+        return cls(
+            Platform(channel.platform),
+            channel.external_id,
+            channel.slug,
+            channel.name,
+            channel.webhook_url,
+        )
+
+
+class Messenger(Protocol):
+    """Posts rendered payloads to one platform. Implementations live in `bot/platforms/`."""
+
+    platform: Platform
+
+    def post(self, target: Target, payload: Mapping[str, Any], *, key: str) -> str:
+        """Post the payload, carrying `key` where the platform can keep it; the message id.
+
+        Raises RateLimited, TransientError or PermanentError.
+        """
+        ...
+
+    def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
+        """The id of a message carrying `key` posted to `target` since `since`, if any."""
+        ...
+
+
+# -- writing rows -----------------------------------------------------------------------------
+def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> int | None:
+    table = Delivery.__table__
+    assert isinstance(table, Table)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+        .returning(table.c.id)
+    )
+    new_id: int | None = session.execute(statement).scalar_one_or_none()
+    return new_id
+
+
+def enqueue_id(
+    session: Session,
+    *,
+    key: str,
+    channel: Channel,
+    kind: str,
+    payload: Mapping[str, Any],
+    not_before: datetime | None = None,
+) -> int | None:
+    """Add a pending post in the caller's transaction; its id, or None if `key` already exists."""
+    now = utcnow()
+    return _insert_ignoring_duplicates(
+        session,
+        {
+            "idempotency_key": key,
+            "channel_id": channel.id,
+            "kind": kind,
+            "payload": dict(payload),
+            "state": DeliveryState.PENDING,
+            "attempts": 0,
+            "next_try_at": not_before or now,
+            "created_at": now,
+            "last_error": "",
+            "maybe_posted": False,
+        },
+    )
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    channel: Channel,
+    kind: str,
+    payload: Mapping[str, Any],
+    not_before: datetime | None = None,
+) -> Delivery | None:
+    """Add a pending post in the caller's transaction; None (and no change) if `key` exists.
+
+    The insert is `INSERT ... ON CONFLICT DO NOTHING`, so two writers racing on one key
+    cannot both succeed and neither fails.
+    """
+    new_id = enqueue_id(
+        session, key=key, channel=channel, kind=kind, payload=payload, not_before=not_before
+    )
+    return session.get(Delivery, new_id) if new_id is not None else None
+
+
+# -- rendering at enqueue time ----------------------------------------------------------------
+def render_payload(
+    renderer: Renderer,
+    reply: Reply,
+    platform: Platform,
+    languages: Sequence[str],
+    *,
+    items: Mapping[str, Sequence[str]] | None = None,
+    rebuild: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The stored form of a post: text for every platform, plus Slack blocks or Teams HTML.
+
+    Bilingual channels get every language in one message, in the order given (Welsh first).
+    `items` names the classified items shown (`{"decisions": [refs], "actions": [refs]}`) so
+    the sender can check them again; `rebuild` says how to render the post afresh if one of
+    them may no longer be shown.
+    """
+    texts = [renderer.render(reply, "txt", language) for language in languages]
+    text = "\n\n".join(texts)
+    payload: dict[str, Any] = {
+        "v": PAYLOAD_VERSION,
+        "languages": list(languages),
+        "text": text,
+        "items": {kind: list(refs) for kind, refs in (items or {}).items()},
+    }
+    if rebuild is not None:
+        payload["rebuild"] = dict(rebuild)
+    if platform is Platform.SLACK:
+        bodies = []
+        for language, body_text in zip(languages, texts, strict=True):
+            if renderer.has_template(reply.template, "slack.json"):
+                rendered = json.loads(renderer.render(reply, "slack.json", language))
+                bodies.append(rendered["blocks"] if isinstance(rendered, dict) else rendered)
+            else:
+                bodies.append(text_blocks(body_text))
+        t = Translator(languages[-1], renderer.tz)
+        payload["slack"] = fit_message(join_bodies(bodies), text, t)
+    elif platform is Platform.TEAMS and renderer.has_template(reply.template, "teams.html"):
+        payload["html"] = "<hr/>".join(
+            renderer.render(reply, "teams.html", lang) for lang in languages
+        )
+    return payload
+
+
+# -- policy -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently the sender tries."""
+
+    max_attempts: int = 6
+    """Failures (not rate limits) before a row is marked failed and the secretariat told."""
+    base_delay: float = 5.0
+    max_delay: float = 900.0
+    lease: timedelta = timedelta(minutes=5)
+    """A claim older than this belongs to a dead worker and may be taken over."""
+    history_lookback: timedelta = timedelta(minutes=10)
+    """How far before the row's first claim the channel history is searched for its key."""
+    max_wait: float = 2.0
+    """Longer pacing or Retry-After waits defer the row instead of holding a thread."""
+
+    def backoff(self, failures: int, rng: random.Random) -> float:
+        """Exponential backoff with jitter: between half and all of base * 2^(failures-1)."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** max(0, failures - 1))
+        return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
+
+
+class Pacer:
+    """Spaces posts: at most one per `per_channel` seconds per channel, `per_second` overall.
+
+    Thread-safe. Each caller reserves the earliest slot that keeps both limits (fitting between
+    slots other threads hold) and is told how long to wait for it.
+    """
+
+    def __init__(
+        self,
+        per_channel: float = 1.0,
+        per_second: float = 50.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_channel = per_channel
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._channel_next: dict[tuple[Platform, str], float] = {}
+        self._slots: dict[Platform, list[float]] = {}
+
+    def _slot(self, platform: Platform, channel: str, now: float) -> float:
+        slot = max(now, self._channel_next.get((platform, channel), now))
+        if self.interval:
+            taken = [s for s in self._slots.get(platform, []) if s > now - self.interval]
+            self._slots[platform] = taken
+            for other in sorted(taken):
+                if other - self.interval < slot < other + self.interval:
+                    slot = other + self.interval
+        return slot
+
+    def delay(self, platform: Platform, channel: str) -> float:
+        """Seconds until this channel may be posted to (without reserving a slot)."""
+        with self._lock:
+            now = self.clock()
+            return self._slot(platform, channel, now) - now
+
+    def reserve(self, platform: Platform, channel: str) -> float:
+        """Reserve the next slot for a post to `channel`; seconds to wait before posting."""
+        with self._lock:
+            now = self.clock()
+            slot = self._slot(platform, channel, now)
+            self._channel_next[(platform, channel)] = slot + self.per_channel
+            if self.interval:
+                self._slots[platform].append(slot)
+            return slot - now
+
+    def hold(self, platform: Platform, channel: str, seconds: float) -> None:
+        """Keep posts to `channel` back for `seconds` (the platform's Retry-After)."""
+        with self._lock:
+            until = self.clock() + seconds
+            key = (platform, channel)
+            self._channel_next[key] = max(self._channel_next.get(key, until), until)
+
+
+# -- the sender -------------------------------------------------------------------------------
+Rebuilder = Callable[[Session, Delivery, Renderer], dict[str, Any] | None]
+"""Renders a post afresh with what may be shown now; None when nothing may be posted."""
+
+
+@dataclass
+class SendReport:
+    """What one `send_due` call did."""
+
+    sent: int = 0
+    found_already_posted: int = 0
+    deferred: int = 0
+    retrying: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    def add(self, other: SendReport) -> None:
+        """Accumulate another report into this one."""
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def handled(self) -> int:
+        """Rows this call dealt with, whatever the outcome."""
+        return sum(vars(self).values())
+
+
+@dataclass
+class _Claimed:
+    id: int
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    maybe_posted: bool
+    created_at: datetime
+    target: Target
+    channel_id: int
+
+
+def default_worker_id() -> str:
+    """host:pid, so an operator can tell which worker holds a claim."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Sender:
+    """Claims due deliveries and posts them through the messengers, one platform each."""
+
+    sessions: sessionmaker[Session]
+    messengers: Mapping[Platform, Messenger]
+    renderer: Renderer
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    pacer: Pacer = field(default_factory=Pacer)
+    worker_id: str = field(default_factory=default_worker_id)
+    batch_size: int = 100
+    concurrency: int = 4
+    rebuilders: Mapping[str, Rebuilder] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], datetime] = utcnow
+
+    # -- claiming ---------------------------------------------------------------------------
+    def claim(self, now: datetime | None = None, limit: int | None = None) -> list[_Claimed]:
+        """Take up to `limit` due rows for this worker (pending and due, or stale claims)."""
+        now = now or self.clock()
+        platforms = list(self.messengers)
+        if not platforms:
+            return []
+        stale = now - self.policy.lease
+        with unit_of_work(self.sessions) as session:
+            due = (
+                select(Delivery.id)
+                .join(Channel, Channel.id == Delivery.channel_id)
+                .where(
+                    Channel.platform.in_(platforms),
+                    or_(
+                        and_(Delivery.state == DeliveryState.PENDING, Delivery.next_try_at <= now),
+                        and_(Delivery.state == DeliveryState.SENDING, Delivery.claimed_at < stale),
+                    ),
+                )
+                .order_by(Delivery.next_try_at, Delivery.id)
+                .limit(limit or self.batch_size)
+                .with_for_update(skip_locked=True, of=Delivery)
+                .cte("due")
+            )
+            # A row reclaimed from `sending` was held by a worker that may have posted it.
+            statement = (
+                update(Delivery)
+                .where(Delivery.id.in_(select(due.c.id)))
+                .values(
+                    state=DeliveryState.SENDING,
+                    claimed_by=self.worker_id,
+                    claimed_at=now,
+                    maybe_posted=or_(
+                        Delivery.maybe_posted, Delivery.state == DeliveryState.SENDING
+                    ),
+                )
+                .returning(
+                    Delivery.id,
+                    Delivery.idempotency_key,
+                    Delivery.kind,
+                    Delivery.payload,
+                    Delivery.attempts,
+                    Delivery.maybe_posted,
+                    Delivery.created_at,
+                    Delivery.channel_id,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            rows = session.execute(statement).all()
+            if not rows:
+                return []
+            channels = {
+                c.id: Target.of(c)
+                for c in session.scalars(
+                    select(Channel).where(Channel.id.in_({r.channel_id for r in rows}))
+                )
+            }
+        claimed = [
+            _Claimed(
+                id=r.id,
+                key=r.idempotency_key,
+                kind=r.kind,
+                payload=r.payload,
+                attempts=r.attempts,
+                maybe_posted=r.maybe_posted,
+                created_at=r.created_at,
+                target=channels[r.channel_id],
+                channel_id=r.channel_id,
+            )
+            for r in rows
+        ]
+        return sorted(claimed, key=lambda c: (c.created_at, c.id))
+
+    # -- sending ----------------------------------------------------------------------------
+    def send_due(
+        self, now: datetime | None = None, *, max_batches: int | None = None
+    ) -> SendReport:
+        """Claim and send batches until nothing is due at `now` (or `max_batches` were done)."""
+        report = SendReport()
+        batches = 0
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            while max_batches is None or batches < max_batches:
+                claimed = self.claim(now)
+                if not claimed:
+                    break
+                batches += 1
+                claimed = self._recheck_visibility(claimed, report)
+                by_channel: dict[int, list[_Claimed]] = defaultdict(list)
+                for row in claimed:
+                    by_channel[row.channel_id].append(row)
+                for part in pool.map(self._send_channel, by_channel.values()):
+                    report.add(part)
+        return report
+
+    def _send_channel(self, rows: list[_Claimed]) -> SendReport:
+        report = SendReport()
+        for index, row in enumerate(rows):
+            try:
+                self._send_one(row, report)
+            except Exception:
+                # A bug must not leave the rest of the channel's rows claimed until the lease ends.
+                log.exception("sending delivery %s failed unexpectedly", row.key)
+                self._retry_later(
+                    row, TransientError("unexpected error", maybe_posted=True), report
+                )
+            if index + 1 < len(rows) and self._deferred_rest(rows[index + 1 :], report):
+                break
+        return report
+
+    def _deferred_rest(self, rows: list[_Claimed], report: SendReport) -> bool:
+        """After a 429, release the channel's other rows rather than wait in this thread."""
+        wait = self.pacer.delay(rows[0].target.platform, rows[0].target.external_id)
+        if wait <= self.policy.max_wait:
+            return False
+        for row in rows:
+            self._release(
+                row, self.clock() + timedelta(seconds=wait), "waiting for the channel's rate limit"
+            )
+            report.deferred += 1
+        return True
+
+    def _send_one(self, row: _Claimed, report: SendReport) -> None:
+        messenger = self.messengers[row.target.platform]
+        if row.maybe_posted:
+            since = row.created_at - self.policy.history_lookback
+            try:
+                found = messenger.find_posted(row.target, row.key, since=since)
+            except SendError as problem:
+                # Without the history we cannot rule out a duplicate: wait rather than guess.
+                self._retry_later(row, problem, report)
+                return
+            if found is not None:
+                self._mark_sent(row, found, already=True)
+                report.found_already_posted += 1
+                return
+        wait = self.pacer.delay(row.target.platform, row.target.external_id)
+        if wait > self.policy.max_wait:
+            self._release(
+                row, self.clock() + timedelta(seconds=wait), "waiting for the channel's rate limit"
+            )
+            report.deferred += 1
+            return
+        wait = self.pacer.reserve(row.target.platform, row.target.external_id)
+        if wait > 0:
+            self.sleep(wait)
+        try:
+            message_id = messenger.post(row.target, row.payload, key=row.key)
+        except RateLimited as limited:
+            self.pacer.hold(row.target.platform, row.target.external_id, limited.retry_after)
+            self._release(
+                row, self.clock() + timedelta(seconds=limited.retry_after), f"429: {limited}"
+            )
+            report.deferred += 1
+            return
+        except PermanentError as problem:
+            self._fail(row, f"{problem}", attempts=row.attempts + 1)
+            report.failed += 1
+            return
+        except TransientError as problem:
+            self._retry_later(row, problem, report)
+            return
+        self._mark_sent(row, message_id, already=False)
+        report.sent += 1
+
+    # -- recording outcomes -----------------------------------------------------------------
+    def _record(
+        self,
+        row: _Claimed,
+        *,
+        mine_only: bool = False,
+        audit_verb: str | None = None,
+        audit_after: dict[str, Any] | None = None,
+        then: Callable[[Session], None] | None = None,
+        **values: Any,
+    ) -> None:
+        """Write the row's new state, an audit event and `then`'s writes in one transaction.
+
+        `mine_only` leaves a row alone that another worker has reclaimed meanwhile.
+        """
+        conditions = [Delivery.id == row.id]
+        if mine_only:
+            conditions.append(Delivery.claimed_by == self.worker_id)
+        with unit_of_work(self.sessions) as session:
+            session.execute(
+                update(Delivery)
+                .where(*conditions)
+                .values(claimed_by=None, **values)
+                .execution_options(synchronize_session=False)
+            )
+            if audit_verb is not None:
+                audit.record(
+                    session,
+                    actor=self.worker_id,
+                    verb=audit_verb,
+                    entity="delivery",
+                    ref=row.key,
+                    after={"channel": row.target.slug, **(audit_after or {})},
+                )
+            if then is not None:
+                then(session)
+
+    def _mark_sent(self, row: _Claimed, message_id: str, *, already: bool) -> None:
+        self._record(
+            row,
+            state=DeliveryState.SENT,
+            platform_message_id=message_id,
+            sent_at=self.clock(),
+            maybe_posted=False,
+            last_error="found in the channel after an uncertain attempt" if already else "",
+            audit_verb="post",
+            audit_after={"message_id": message_id, "kind": row.kind, "found": already},
+        )
+
+    def _release(self, row: _Claimed, next_try: datetime, reason: str) -> None:
+        self._record(
+            row,
+            mine_only=True,
+            state=DeliveryState.PENDING,
+            next_try_at=next_try,
+            last_error=reason,
+        )
+
+    def _retry_later(self, row: _Claimed, problem: SendError, report: SendReport) -> None:
+        attempts = row.attempts + 1
+        maybe = row.maybe_posted or (isinstance(problem, TransientError) and problem.maybe_posted)
+        if isinstance(problem, RateLimited):
+            self._release(
+                row, self.clock() + timedelta(seconds=problem.retry_after), f"429: {problem}"
+            )
+            report.deferred += 1
+            return
+        if attempts >= self.policy.max_attempts:
+            self._fail(row, str(problem), attempts=attempts, maybe_posted=maybe)
+            report.failed += 1
+            return
+        delay = self.policy.backoff(attempts, self.rng)
+        self._record(
+            row,
+            mine_only=True,
+            state=DeliveryState.PENDING,
+            attempts=attempts,
+            maybe_posted=maybe,
+            next_try_at=self.clock() + timedelta(seconds=delay),
+            last_error=str(problem)[:2000],
+        )
+        report.retrying += 1
+
+    def _fail(
+        self, row: _Claimed, reason: str, *, attempts: int, maybe_posted: bool = False
+    ) -> None:
+        def tell_secretariat(session: Session) -> None:
+            if row.kind == NOTICE_KIND:
+                log.error("failure notice %s could not be posted: %s", row.key, reason)
+            else:
+                notify_failure(
+                    session, self.renderer, row.id, row.key, row.target, reason, attempts
+                )
+
+        # The notice is queued in the same transaction that marks the row failed.
+        self._record(
+            row,
+            state=DeliveryState.FAILED,
+            attempts=attempts,
+            maybe_posted=maybe_posted,
+            last_error=reason[:2000],
+            audit_verb="fail",
+            audit_after={"error": reason[:500], "attempts": attempts},
+            then=tell_secretariat,
+        )
+
+    def _cancel(self, row: _Claimed, reason: str) -> None:
+        self._record(
+            row,
+            state=DeliveryState.CANCELLED,
+            last_error=reason,
+            audit_verb="cancel",
+            audit_after={"reason": reason},
+        )
+
+    # -- visibility at send time ------------------------------------------------------------
+    def _recheck_visibility(self, rows: list[_Claimed], report: SendReport) -> list[_Claimed]:
+        """Rows whose items this channel may still see; others are re-rendered or cancelled."""
+        checked = [r for r in rows if any(r.payload.get("items", {}).values())]
+        checked_ids = {r.id for r in checked}
+        if not checked:
+            return rows
+        refs: dict[str, set[str]] = defaultdict(set)
+        for row in checked:
+            for kind, kind_refs in row.payload["items"].items():
+                refs[kind].update(kind_refs)
+        keep: list[_Claimed] = []
+        with unit_of_work(self.sessions) as session:
+            items = _classified_items(session, refs)
+            partners = [p for p in session.scalars(select(Partner.slug))]
+            channels = {
+                c.id: c
+                for c in session.scalars(
+                    select(Channel).where(Channel.id.in_({r.channel_id for r in checked}))
+                )
+            }
+            audiences = {cid: audience_of_channel(c, partners) for cid, c in channels.items()}
+            for row in rows:
+                if row.id not in checked_ids or _still_visible(
+                    row.payload["items"], items, audiences[row.channel_id]
+                ):
+                    keep.append(row)
+                    continue
+                rebuilt = self._rebuild(session, row)
+                if rebuilt is not None:
+                    row.payload = rebuilt
+                    keep.append(row)
+        kept_ids = {r.id for r in keep}
+        for row in rows:
+            if row.id not in kept_ids:
+                self._cancel(row, "an item in it may no longer be shown in this channel")
+                report.cancelled += 1
+        return keep
+
+    def _rebuild(self, session: Session, row: _Claimed) -> dict[str, Any] | None:
+        rebuilder = self.rebuilders.get(str(row.payload.get("rebuild", {}).get("kind", "")))
+        if rebuilder is None:
+            return None
+        delivery = session.get(Delivery, row.id)
+        if delivery is None:
+            return None
+        payload = rebuilder(session, delivery, self.renderer)
+        if payload is not None:
+            delivery.payload = payload
+        return payload
+
+
+def _classified_items(
+    session: Session, refs: Mapping[str, Iterable[str]]
+) -> dict[tuple[str, str], Any]:
+    found: dict[tuple[str, str], Any] = {}
+    for kind, wanted in refs.items():
+        names = sorted(set(wanted))
+        if kind == "decisions":
+            for decision in session.scalars(select(Decision).where(Decision.ref.in_(names))):
+                found[(kind, decision.ref)] = decision
+        elif kind == "actions":
+            for action in session.scalars(select(Action).where(Action.ref.in_(names))):
+                found[(kind, action.ref)] = action
+    return found
+
+
+def _still_visible(
+    wanted: Mapping[str, Sequence[str]], items: Mapping[tuple[str, str], Any], audience: Audience
+) -> bool:
+    # Default deny: an item that vanished or a kind we cannot check counts as not visible.
+    return all(
+        (kind, ref) in items and can_see(items[(kind, ref)], audience)
+        for kind, refs in wanted.items()
+        for ref in refs
+    )
+
+
+# -- failure notices --------------------------------------------------------------------------
+def notify_failure(
+    session: Session,
+    renderer: Renderer,
+    delivery_id: int,
+    key: str,
+    target: Target,
+    reason: str,
+    attempts: int,
+) -> None:
+    """Tell the secretariat channel(s) a post failed, once per failed delivery."""
+    secretariat = session.scalars(
+        select(Channel)
+        .where(Channel.secretariat.is_(True), Channel.slug != target.slug)
+        .order_by(Channel.id)
+    ).all()
+    if not secretariat:
+        log.error(
+            "delivery %s to %s failed and there is no secretariat channel to tell", key, target.slug
+        )
+        return
+    reply = Reply(
+        "outbox/failed",
+        {
+            "key": key,
+            "channel": target.name,
+            "reason": reason[:300],
+            "attempts": attempts,
+            "delivery_id": delivery_id,
+        },
+    )
+    for channel in secretariat:
+        payload = render_payload(
+            renderer, reply, Platform(channel.platform), channel.language.languages
+        )
+        enqueue_id(
+            session,
+            key=f"failed:{delivery_id}:{channel.slug}",
+            channel=channel,
+            kind=NOTICE_KIND,
+            payload=payload,
+        )
+
+
+def retry_failed(
+    session: Session, delivery_id: int, *, now: datetime | None = None
+) -> Delivery | None:
+    """Put a failed or cancelled delivery back in the queue (operator's `deliveries --retry`)."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.state not in (DeliveryState.FAILED, DeliveryState.CANCELLED):
+        return None
+    before = audit.snapshot(delivery, ("state", "attempts"))
+    delivery.state = DeliveryState.PENDING
+    delivery.attempts = 0
+    delivery.next_try_at = now or datetime.now(UTC)
+    delivery.claimed_by = None
+    # A failed attempt may still have reached the channel: look before posting again.
+    delivery.maybe_posted = True
+    audit.record(
+        session,
+        actor="operator",
+        verb="retry",
+        entity="delivery",
+        ref=delivery.idempotency_key,
+        before=before,
+        after=audit.snapshot(delivery, ("state", "attempts")),
+    )
+    return delivery

@@ -1,0 +1,211 @@
+"""Platform senders for the outbox: Slack through `slack_sdk`'s WebClient, and the console.
+
+Each implements `bot.outbox.Messenger` and turns the platform's failures into the outbox's
+three kinds: RateLimited (429, with Retry-After), TransientError (5xx, timeouts, dropped
+connections; `maybe_posted` unless the request provably never left) and PermanentError.
+The SDK's own retries are switched off: the outbox retries, after looking in the channel for
+the delivery's key, so an SDK retry after a timeout cannot post twice.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TextIO
+from urllib.error import HTTPError, URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.domain import Platform
+from bot.outbox import Messenger, PermanentError, RateLimited, Target, TransientError
+from bot.platforms.slack_blocks import fallback_text, text_blocks
+from bot.settings import Settings
+
+METADATA_EVENT = "scrutiny_delivery"
+"""Slack message metadata event type carrying a delivery's idempotency key."""
+
+PERMANENT_SLACK_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "no_text",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "restricted_action",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "metadata_too_large",
+    }
+)
+
+
+def _retry_after(error: SlackApiError) -> float:
+    headers = getattr(error.response, "headers", {}) or {}
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return float(value if isinstance(value, str) else value[0])
+            except (TypeError, ValueError, IndexError):
+                break
+    return 1.0
+
+
+def _never_sent(error: BaseException) -> bool:
+    """True when the request cannot have reached Slack (the connection was refused)."""
+    reason = getattr(error, "reason", error)
+    return isinstance(reason, ConnectionRefusedError)
+
+
+def _classify(error: SlackApiError) -> Exception:
+    status = getattr(error.response, "status_code", 200)
+    code = str(error.response.get("error", "")) if error.response is not None else ""
+    if status == 429 or code == "ratelimited":
+        return RateLimited(_retry_after(error), f"Slack rate limit ({code or status})")
+    if code in PERMANENT_SLACK_ERRORS:
+        return PermanentError(f"Slack error {code}")
+    # 5xx, internal_error, fatal_error, request_timeout, unknown codes: Slack may have posted.
+    return TransientError(f"Slack error {code or status}", maybe_posted=True)
+
+
+class SlackMessenger:
+    """Posts through the Web API with the key in message metadata; finds it in the history."""
+
+    platform = Platform.SLACK
+
+    def __init__(self, client: WebClient, *, history_pages: int = 5) -> None:
+        self.client = client
+        self.history_pages = history_pages
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, timeout: int = 15) -> SlackMessenger:
+        """A messenger for the bot token and API URL in the settings (SDK retries off)."""
+        client = WebClient(
+            token=settings.slack_bot_token,
+            base_url=settings.slack_api_url,
+            timeout=timeout,
+            retry_handlers=[],
+        )
+        return cls(client)
+
+    def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except SlackApiError as error:
+            raise _classify(error) from error
+        except HTTPError as error:
+            # Outside the Web API's JSON answers (a proxy's 502, say).
+            if error.code == 429:
+                raise RateLimited(float(error.headers.get("Retry-After", 1) or 1)) from error
+            raise TransientError(f"HTTP {error.code}", maybe_posted=error.code >= 500) from error
+        except (
+            TimeoutError,
+            URLError,
+            http.client.HTTPException,
+            ConnectionError,
+            OSError,
+        ) as error:
+            raise TransientError(
+                f"{type(error).__name__}: {error}", maybe_posted=not _never_sent(error)
+            ) from error
+
+    def post(self, target: Target, payload: Mapping[str, Any], *, key: str) -> str:
+        """chat.postMessage with blocks, fallback text and the key in metadata; the ts."""
+        slack = payload.get("slack") or {
+            "blocks": text_blocks(str(payload.get("text", ""))),
+            "text": fallback_text(str(payload.get("text", ""))),
+        }
+        response = self._call(
+            self.client.chat_postMessage,
+            channel=target.external_id,
+            text=slack["text"],
+            blocks=slack["blocks"],
+            metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}},
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return str(response["ts"])
+
+    def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
+        """The ts of a message in the channel since `since` whose metadata carries `key`."""
+        cursor: str | None = None
+        for _ in range(self.history_pages):
+            response = self._call(
+                self.client.conversations_history,
+                channel=target.external_id,
+                oldest=f"{since.timestamp():.6f}",
+                include_all_metadata=True,
+                limit=200,
+                cursor=cursor,
+            )
+            for message in response.get("messages", []) or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == key:
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return None
+
+
+ShowPost = Callable[[str, str], None]
+"""Shows a scheduled post in the local console: (channel slug, text)."""
+
+
+class ConsoleMessenger:
+    """Prints posts to console channels, framed, or hands them to the console's `show_post`."""
+
+    platform = Platform.CONSOLE
+
+    def __init__(self, show: ShowPost | None = None, stream: TextIO | None = None) -> None:
+        self.show = show
+        self.stream = stream
+        self._posted: dict[str, str] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def post(self, target: Target, payload: Mapping[str, Any], *, key: str) -> str:
+        """Show the text rendering; the id is a counter local to this process."""
+        text = str(payload.get("text", ""))
+        if self.show is not None:
+            self.show(target.slug, text)
+        else:
+            stream = self.stream or sys.stdout
+            rule = "─" * 60
+            stream.write(f"\n┌{rule}\n│ {target.name}\n├{rule}\n")
+            stream.write("".join(f"│ {line}\n" for line in text.splitlines()))
+            stream.write(f"└{rule}\n")
+            stream.flush()
+        with self._lock:
+            message_id = f"console-{next(self._ids)}"
+            self._posted[key] = message_id
+        return message_id
+
+    def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
+        """Posts shown by this process (a console has no history beyond it)."""
+        with self._lock:
+            return self._posted.get(key)
+
+
+def messengers_from_settings(
+    settings: Settings, *, console: ShowPost | None = None
+) -> dict[Platform, Messenger]:
+    """The messengers this process can use: the console always, Slack when a token is set."""
+    messengers: dict[Platform, Messenger] = {Platform.CONSOLE: ConsoleMessenger(console)}
+    if settings.slack_bot_token:
+        messengers[Platform.SLACK] = SlackMessenger.from_settings(settings)
+    return messengers

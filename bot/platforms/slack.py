@@ -1,0 +1,692 @@
+"""The bot in Slack: a Bolt `AsyncApp` turning Slack payloads into neutral requests.
+
+Slack's rules kept here:
+- Bolt verifies every request's signature (missing, wrong or older than five minutes: 401,
+  no listener runs).
+- Every request is acknowledged at once; the work (`ScrutinyApp.dispatch`, which is
+  synchronous and touches the database) runs in a worker thread after the ack, and the reply
+  goes back through the `response_url` or the Web API. Modal submissions are the exception:
+  their ack must carry any field errors, so they are checked before acknowledging.
+- Events are claimed by `event_id` in the `processed_events` table before any work, so a
+  retried delivery (`X-Slack-Retry-Num`) or a duplicate is never answered twice.
+- Every message and view passes `slack_blocks` (Block Kit limits, paging, escaping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import aiohttp
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from starlette.applications import Starlette
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from bot.app import Outcome, ScrutinyApp
+from bot.db import unit_of_work
+from bot.domain import Platform
+from bot.i18n import Translator
+from bot.messages import Request
+from bot.models import ProcessedEvent
+from bot.platforms.slack_blocks import (
+    MORE_ACTION_ID,
+    Block,
+    cut,
+    fit_message,
+    fit_view,
+    join_bodies,
+    text_blocks,
+)
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FORMAT = "slack.json"
+COMMAND = "/scrutiny"
+EVENTS = ("app_mention", "app_home_opened", "message")
+"""Events the bot subscribes to (the manifest lists `message` as `message.im`)."""
+PAGE_ACTION_ID = "page"
+"""Buttons whose value is the command text of the next page of a list."""
+RETRIES = 3
+"""How many times a Web API call is retried after a 429, a 500/503 or a dropped connection."""
+FIELD_ERROR_MAX = 150
+KEEP_EVENT_IDS = timedelta(days=2)
+PRUNE_EVERY = 500
+"""Every so many events, event ids older than KEEP_EVENT_IDS are forgotten."""
+WORKERS = 2
+"""Threads running dispatches after the ack. Few on purpose: each competes with the event
+loop for the GIL, and the loop must stay free to acknowledge within Slack's 3 seconds."""
+ACKS_FIRST = 2.0
+"""Seconds a reply's work may wait for a quiet moment while other requests await their ack.
+
+Acknowledgements have a hard deadline (3 s, or Slack shows an error and retries); replies
+do not (a response_url stays valid for 30 minutes). So under a burst, work starts only when
+no request is waiting for its ack, or once it has waited this long."""
+
+Clock = Callable[[], datetime]
+_T = TypeVar("_T")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    """Retries for rate limits (waiting Retry-After), server errors and dropped connections."""
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=RETRIES),
+        AsyncServerErrorRetryHandler(max_retry_count=RETRIES),
+        AsyncConnectionErrorRetryHandler(max_retry_count=RETRIES),
+    ]
+
+
+# -- mapping Slack payloads to neutral requests ---------------------------------------------
+_LEADING_MENTIONS = re.compile(r"^(\s*<@[A-Z0-9]+(\|[^>]*)?>[\s,:]*)+")
+
+
+def strip_mention(text: str) -> str:
+    """The words after the leading @mention(s) of a message addressed to the bot."""
+    return _LEADING_MENTIONS.sub("", text or "").strip()
+
+
+def is_direct(channel_id: str | None, channel_type: str | None = None) -> bool:
+    """Whether a conversation is a direct message with the bot (its reader is the member alone)."""
+    return channel_type in ("im", "directmessage") or bool(
+        channel_id and channel_id.startswith("D")
+    )
+
+
+def _element_value(element: dict[str, Any]) -> str:
+    if "selected_option" in element:
+        return str((element.get("selected_option") or {}).get("value", ""))
+    if "selected_options" in element:
+        return ",".join(str(o.get("value", "")) for o in element.get("selected_options") or [])
+    if "selected_date" in element:
+        return str(element.get("selected_date") or "")
+    if "selected_date_time" in element:
+        stamp = element.get("selected_date_time")
+        return datetime.fromtimestamp(int(stamp), UTC).isoformat() if stamp else ""
+    return str(element.get("value") or "")
+
+
+def form_values(state_values: dict[str, Any]) -> dict[str, str]:
+    """A modal's submitted state as {field: text}; the block id names the field."""
+    values: dict[str, str] = {}
+    for block_id, elements in (state_values or {}).items():
+        for element in (elements or {}).values():
+            if isinstance(element, dict):
+                values[block_id] = _element_value(element)
+    return values
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _input_block_ids(view: dict[str, Any]) -> list[str]:
+    return [
+        str(b["block_id"])
+        for b in view.get("blocks", [])
+        if b.get("type") == "input" and "block_id" in b
+    ]
+
+
+def field_errors_for(view: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
+    """Errors keyed by the view's input block ids; errors for other names go on the first input."""
+    block_ids = _input_block_ids(view)
+    mapped: dict[str, str] = {}
+    stray: list[str] = []
+    for name, message in errors.items():
+        if name in block_ids:
+            mapped[name] = cut(message, FIELD_ERROR_MAX)
+        else:
+            stray.append(f"{name}: {message}")
+    if stray and block_ids:
+        first = block_ids[0]
+        mapped[first] = cut(
+            "; ".join([*stray, *([mapped[first]] if first in mapped else [])]), FIELD_ERROR_MAX
+        )
+    return mapped
+
+
+def _parse_body(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def outcome_blocks(outcome: Outcome) -> list[Block]:
+    """One list of blocks from every language's body (bilingual bodies split by a divider)."""
+    bodies: list[list[Block]] = []
+    for body in outcome.bodies:
+        data = _parse_body(body)
+        if isinstance(data, dict) and isinstance(data.get("blocks"), list):
+            bodies.append(data["blocks"])
+        elif isinstance(data, list):
+            bodies.append(data)
+        else:
+            # The text rendering (unknown users are answered before any format is chosen).
+            bodies.append(text_blocks(body))
+    return join_bodies(bodies)
+
+
+def outcome_view(outcome: Outcome, surface: str) -> dict[str, Any] | None:
+    """The view a modal or home reply renders to, or None when it has no view of that type."""
+    data = _parse_body(outcome.bodies[0]) if outcome.bodies else None
+    if isinstance(data, dict) and data.get("type") == surface:
+        return dict(data)
+    if surface == "home":
+        return {"type": "home", "blocks": outcome_blocks(outcome)}
+    return None
+
+
+def _blocks_json(text: str) -> str:
+    return json.dumps({"blocks": text_blocks(text)}, ensure_ascii=False)
+
+
+@dataclass
+class _Part:
+    blocks: list[Block]
+    text: str
+    language: str
+    stored: float
+
+
+class _Parts:
+    """Long replies cut by `fit_message`, kept for an hour so "show the next part" works.
+
+    Kept in memory rather than re-running the command: a command may change data, and
+    running it again to page its reply could change it twice.
+    """
+
+    def __init__(self, size: int = 256, ttl: float = 3600.0) -> None:
+        self.size, self.ttl = size, ttl
+        self._parts: OrderedDict[str, _Part] = OrderedDict()
+
+    def put(self, blocks: list[Block], text: str, language: str) -> str:
+        key = secrets.token_urlsafe(9)
+        self._parts[key] = _Part(blocks, text, language, time.monotonic())
+        while len(self._parts) > self.size:
+            self._parts.popitem(last=False)
+        return key
+
+    def get(self, key: str) -> _Part | None:
+        part = self._parts.get(key)
+        if part is None or time.monotonic() - part.stored > self.ttl:
+            self._parts.pop(key, None)
+            return None
+        return part
+
+
+@dataclass
+class _Where:
+    """Where a reply goes: the member, their conversation, and how to reach it."""
+
+    user_id: str
+    channel_id: str | None
+    direct: bool
+    response_url: str | None = None
+    trigger_id: str | None = None
+    thread_ts: str | None = None
+    replace: bool = False
+
+
+class SlackPlatform:
+    """The Bolt app, its HTTP route and (when SLACK_APP_TOKEN is set) its Socket Mode link."""
+
+    name = "slack"
+
+    def __init__(
+        self, app: ScrutinyApp, bolt: AsyncApp, *, app_token: str | None = None, clock: Clock = _now
+    ) -> None:
+        self.app = app
+        self.bolt = bolt
+        self.client: AsyncWebClient = bolt.client
+        self.app_token = app_token
+        self.clock = clock
+        self.parts = _Parts()
+        self._http = AsyncSlackRequestHandler(bolt)
+        self._socket: AsyncSocketModeHandler | None = None
+        self.stats: Counter[str] = Counter()
+        """Events handled and duplicates skipped since start (shown by /healthz)."""
+        self._executor: ThreadPoolExecutor | None = None
+        self._in_flight = 0
+        self._quiet = threading.Event()
+        self._quiet.set()
+        self._session: aiohttp.ClientSession | None = None
+        app.renderer.fallbacks[FORMAT] = _blocks_json
+        self._register()
+
+    # -- web app hooks -----------------------------------------------------------------
+    @property
+    def socket_mode(self) -> bool:
+        """Whether events arrive over Socket Mode instead of HTTP."""
+        return bool(self.app_token)
+
+    @property
+    def routes(self) -> Sequence[BaseRoute]:
+        """POST /slack/events (requests, commands and interactions), unless in Socket Mode."""
+        if self.socket_mode:
+            return []
+        return [Route("/slack/events", self._endpoint, methods=["POST"])]
+
+    async def _endpoint(self, request: HttpRequest) -> Response:
+        self._in_flight += 1
+        self._quiet.clear()
+        try:
+            return await self._http.handle(request)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._quiet.set()
+
+    def health(self) -> dict[str, Any]:
+        """The mode, and whether Socket Mode is connected."""
+        facts: dict[str, Any] = {"mode": "socket" if self.socket_mode else "http", **self.stats}
+        if self._socket is not None:
+            facts["connected"] = bool(self._socket.client.current_session is not None)
+        return facts
+
+    async def startup(self) -> None:
+        """Open one HTTP session for every Slack call; connect Socket Mode if configured."""
+        # One pooled session instead of slack_sdk's new session (and connection) per call.
+        self._session = aiohttp.ClientSession()
+        self.client.session = self._session
+        if self.app_token:
+            self._socket = AsyncSocketModeHandler(self.bolt, self.app_token)
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            log.info("Slack: connected in Socket Mode")
+
+    async def shutdown(self) -> None:
+        """Close Socket Mode and the HTTP session."""
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        if self._session is not None:
+            self.client.session = None
+            await self._session.close()
+            self._session = None
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.to_thread(executor.shutdown, wait=True)
+
+    async def _in_worker(self, function: Callable[..., _T], *args: Any, urgent: bool = False) -> _T:
+        """Run blocking work (database, rendering) in the platform's worker threads; `urgent`
+        work (a form submission, whose ack waits for it) skips their queue."""
+        if urgent:
+            return await asyncio.to_thread(function, *args)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="slack")
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + ACKS_FIRST
+        work = functools.partial(self._when_quiet, deadline, function, *args)
+        return await loop.run_in_executor(self._executor, work)
+
+    def _when_quiet(self, deadline: float, function: Callable[..., _T], *args: Any) -> _T:
+        # In the worker thread: let acknowledgements in progress finish first (see ACKS_FIRST).
+        self._quiet.wait(max(0.0, deadline - time.monotonic()))
+        return function(*args)
+
+    # -- listeners ---------------------------------------------------------------------
+    def _register(self) -> None:
+        bolt = self.bolt
+        bolt.command(COMMAND)(self._on_command)
+        listeners = {
+            "app_mention": self._on_mention,
+            "app_home_opened": self._on_home_opened,
+            "message": self._on_message,
+        }
+        for event in EVENTS:
+            bolt.event(event)(listeners[event])
+        bolt.block_action(re.compile(".*"))(self._on_block_action)
+        bolt.view_submission(re.compile(".*"))(self._on_view_submission)
+        bolt.view_closed(re.compile(".*"))(self._on_view_closed)
+
+    def _request(self, where: _Where, text: str, values: dict[str, Any] | None = None) -> Request:
+        return Request(
+            platform=Platform.SLACK,
+            user_id=where.user_id,
+            text=text,
+            channel_id=where.channel_id,
+            is_direct=where.direct,
+            now=self.clock(),
+            values=values or {},
+        )
+
+    async def _on_command(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
+        await ack()
+        where = _Where(
+            user_id=body["user_id"],
+            channel_id=body.get("channel_id"),
+            direct=is_direct(body.get("channel_id"), body.get("channel_name")),
+            response_url=body.get("response_url") or None,
+            trigger_id=body.get("trigger_id"),
+        )
+        text = body.get("text") or ""
+        await self._guard(where, self._dispatch_and_deliver(where, text))
+
+    async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], request: Any) -> None:
+        where = _Where(
+            user_id=event.get("user", ""),
+            channel_id=event.get("channel"),
+            direct=is_direct(event.get("channel"), event.get("channel_type")),
+            thread_ts=event.get("thread_ts") or event.get("ts"),
+        )
+        if not where.user_id:
+            return
+        text = strip_mention(event.get("text", ""))
+        await self._once(
+            body, request, lambda: self._guard(where, self._dispatch_and_deliver(where, text))
+        )
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any], request: Any) -> None:
+        # Direct messages to the bot (App Home's Messages tab); channel chatter is not for us.
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        where = _Where(user_id=event.get("user", ""), channel_id=event.get("channel"), direct=True)
+        if not where.user_id:
+            return
+        text = strip_mention(event.get("text", ""))
+        await self._once(
+            body, request, lambda: self._guard(where, self._dispatch_and_deliver(where, text))
+        )
+
+    async def _on_home_opened(
+        self, body: dict[str, Any], event: dict[str, Any], request: Any
+    ) -> None:
+        if event.get("tab", "home") != "home" or not event.get("user"):
+            return
+        await self._once(body, request, lambda: self.publish_home(event["user"]))
+
+    async def _on_block_action(
+        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], action: dict[str, Any]
+    ) -> None:
+        await ack()
+        if action.get("url"):
+            return  # a link button: Slack opens the link, there is nothing to do
+        channel = (body.get("channel") or {}).get("id")
+        container = body.get("container") or {}
+        where = _Where(
+            user_id=(body.get("user") or {}).get("id", ""),
+            channel_id=channel,
+            direct=channel is None or is_direct(channel),
+            response_url=body.get("response_url"),
+            trigger_id=body.get("trigger_id"),
+            replace=bool(container.get("is_ephemeral")),
+        )
+        action_id = str(action.get("action_id", ""))
+        value = _element_value(action)
+        if action_id == MORE_ACTION_ID:
+            await self._guard(where, self._next_part(where, value))
+        elif action_id == PAGE_ACTION_ID and PAGE_ACTION_ID not in self.app.interactions:
+            await self._guard(where, self._dispatch_and_deliver(where, value))
+        else:
+            work = self._interact_and_deliver(where, action_id, value, {"value": value})
+            await self._guard(where, work)
+
+    async def _on_view_submission(
+        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        metadata = _metadata(view)
+        channel = metadata.get("channel")
+        where = _Where(
+            user_id=(body.get("user") or {}).get("id", ""),
+            channel_id=channel,
+            direct=bool(metadata.get("direct", channel is None)),
+        )
+        data = str(metadata.get("data", ""))
+        values: dict[str, Any] = {
+            **form_values((view.get("state") or {}).get("values", {})),
+            "metadata": data,
+        }
+        request = self._request(where, data, values)
+        callback_id = str(view.get("callback_id", ""))
+        try:
+            outcome = await self._in_worker(
+                self.app.interact, callback_id, request, FORMAT, urgent=True
+            )
+        except Exception:
+            await ack()
+            raise
+        if outcome.reply.field_errors:
+            errors = field_errors_for(view, outcome.reply.field_errors)
+            if errors:
+                await ack(response_action="errors", errors=errors)
+                return
+        await ack()
+        await self._guard(where, self.deliver(outcome, where))
+
+    async def _on_view_closed(self, ack: Callable[..., Awaitable[Any]]) -> None:
+        await ack()
+
+    # -- work after the ack --------------------------------------------------------------
+    async def _guard(self, where: _Where, work: Awaitable[None]) -> None:
+        """Run the work; on failure log it and tell the member nothing was done."""
+        try:
+            await work
+        except Exception:
+            log.exception("Slack: reply to %s failed", where.user_id)
+            t = Translator(self.app.settings.scrutiny_language)
+            text = t._("Something went wrong on our side; nothing was changed. Please try again.")
+            try:
+                await self._send(fit_message(text_blocks(text), text, t), where)
+            except Exception:
+                log.exception("Slack: could not report the failure to %s", where.user_id)
+
+    async def _once(
+        self, body: dict[str, Any], request: Any, work: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run an event's work once per event_id, however often Slack delivers it.
+
+        The id is claimed (committed) before the work starts, so a retry arriving while the
+        first delivery is still being answered is skipped too.
+        """
+        event_id = body.get("event_id")
+        retry = getattr(request, "headers", {}).get("x-slack-retry-num") if request else None
+        if event_id and not await self._in_worker(self._claim, f"slack:{event_id}"):
+            log.info("Slack: event %s already handled (retry %s); skipped", event_id, retry)
+            self.stats["events_skipped"] += 1
+            return
+        self.stats["events_handled"] += 1
+        await work()
+
+    def _claim(self, key: str) -> bool:
+        now = self.clock()
+        try:
+            with unit_of_work(self.app.sessions) as session:
+                session.add(ProcessedEvent(key=key, at=now))
+        except IntegrityError:
+            return False
+        if self.stats["events_handled"] % PRUNE_EVERY == 0:
+            # Slack stops retrying within hours; older ids only take space.
+            with unit_of_work(self.app.sessions) as session:
+                session.execute(
+                    delete(ProcessedEvent).where(
+                        ProcessedEvent.key.startswith("slack:"),
+                        ProcessedEvent.at < now - KEEP_EVENT_IDS,
+                    )
+                )
+        return True
+
+    async def _dispatch_and_deliver(self, where: _Where, text: str) -> None:
+        outcome = await self._in_worker(self.app.dispatch, self._request(where, text), FORMAT)
+        await self.deliver(outcome, where)
+
+    async def _interact_and_deliver(
+        self, where: _Where, action_id: str, text: str, values: dict[str, Any]
+    ) -> None:
+        request = self._request(where, text, values)
+        outcome = await self._in_worker(self.app.interact, action_id, request, FORMAT)
+        await self.deliver(outcome, where)
+
+    async def _next_part(self, where: _Where, value: str) -> None:
+        data = _parse_body(value)
+        part = self.parts.get(str(data.get("k"))) if isinstance(data, dict) else None
+        t = Translator(part.language if part else self.app.settings.scrutiny_language)
+        if part is None or not isinstance(data, dict):
+            text = t._("That reply has expired. Please run the command again.")
+            await self._send(fit_message(text_blocks(text), text, t), where)
+            return
+        key = str(data["k"])
+        message = fit_message(
+            part.blocks,
+            part.text,
+            t,
+            start=int(data.get("o", 0)),
+            more=lambda end: json.dumps({"k": key, "o": end}),
+        )
+        await self._send(message, where)
+
+    async def publish_home(self, user_id: str) -> None:
+        """Render the member's App Home and publish it."""
+        where = _Where(user_id=user_id, channel_id=None, direct=True)
+        outcome = await self._in_worker(self.app.dispatch, self._request(where, "home"), FORMAT)
+        view = outcome_view(outcome, "home") or {"type": "home", "blocks": outcome_blocks(outcome)}
+        t = Translator(outcome.languages[0])
+        await self.client.views_publish(user_id=user_id, view=fit_view(view, t, outcome.text))
+
+    def message(self, outcome: Outcome) -> dict[str, Any]:
+        """The outcome as a message body within limits; a long one gets a next-part button."""
+        blocks = outcome_blocks(outcome)
+        language = outcome.languages[0]
+        key: list[str] = []
+
+        def more(end: int) -> str:
+            if not key:
+                key.append(self.parts.put(blocks, outcome.text, language))
+            return json.dumps({"k": key[0], "o": end})
+
+        return fit_message(blocks, outcome.text, Translator(language), more=more)
+
+    async def deliver(self, outcome: Outcome, where: _Where) -> None:
+        """Show an outcome: a modal when asked for and possible, else a message."""
+        reply = outcome.reply
+        t = Translator(outcome.languages[0])
+        if reply.surface == "modal" and where.trigger_id:
+            view = outcome_view(outcome, "modal")
+            if view is not None:
+                wrapped = {
+                    "channel": where.channel_id,
+                    "direct": where.direct,
+                    "data": view.get("private_metadata", ""),
+                }
+                view["private_metadata"] = json.dumps(wrapped)
+                try:
+                    await self.client.views_open(
+                        trigger_id=where.trigger_id, view=fit_view(view, t, outcome.text)
+                    )
+                    return
+                except SlackApiError as problem:
+                    log.warning("Slack: could not open a form: %s", problem.response.get("error"))
+        if reply.surface == "modal":
+            # No form here (an @mention, or the form failed): show the text, which says how
+            # to give the same values inline.
+            await self._send(
+                fit_message(text_blocks(outcome.text), outcome.text, t), where, public=False
+            )
+            return
+        await self._send(self.message(outcome), where, public=reply.public)
+
+    async def _send(self, message: dict[str, Any], where: _Where, *, public: bool = False) -> None:
+        if where.response_url:
+            body = {**message, "response_type": "in_channel" if public else "ephemeral"}
+            if where.replace:
+                body["replace_original"] = True
+            webhook = AsyncWebhookClient(
+                where.response_url, session=self._session, retry_handlers=retry_handlers()
+            )
+            response = await webhook.send_dict(body)
+            if response.status_code == 200:
+                return
+            log.warning("Slack: response_url answered %s; using the Web API", response.status_code)
+        if where.thread_ts and where.channel_id:
+            await self.client.chat_postMessage(
+                channel=where.channel_id, thread_ts=where.thread_ts, **message
+            )
+        elif where.direct or not where.channel_id:
+            await self.client.chat_postMessage(channel=where.user_id, **message)
+        elif public:
+            await self.client.chat_postMessage(channel=where.channel_id, **message)
+        else:
+            try:
+                await self.client.chat_postEphemeral(
+                    channel=where.channel_id, user=where.user_id, **message
+                )
+            except SlackApiError as problem:
+                # Not in that channel any more (or the bot is not): say it privately instead.
+                log.info("Slack: ephemeral reply refused (%s); sending it as a DM", problem)
+                await self.client.chat_postMessage(channel=where.user_id, **message)
+
+
+def build_slack(app: ScrutinyApp, *, clock: Clock | None = None) -> SlackPlatform:
+    """The Slack platform for `app`, from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL
+    and (for Socket Mode) SLACK_APP_TOKEN."""
+    settings = app.settings
+    if not settings.slack_bot_token:
+        raise ValueError("SLACK_BOT_TOKEN is not set; Slack cannot start")
+    socket_mode = bool(settings.slack_app_token)
+    if not socket_mode and not settings.slack_signing_secret:
+        raise ValueError("SLACK_SIGNING_SECRET is not set; Slack requests cannot be verified")
+    client = AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        retry_handlers=retry_handlers(),
+    )
+    bolt = AsyncApp(
+        name="scrutiny-bot",
+        client=client,
+        signing_secret=settings.slack_signing_secret or "",
+        # Bolt itself skips the check for Socket Mode messages (an authenticated websocket).
+        request_verification_enabled=True,
+    )
+    return SlackPlatform(app, bolt, app_token=settings.slack_app_token, clock=clock or _now)
+
+
+def bare_web_app(settings: Settings) -> Starlette:
+    """A Bolt app that only acknowledges `/scrutiny`, served the same way as ours: the
+    baseline `bench/slack_ack.py` measures our endpoint against."""
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    bolt = AsyncApp(name="bare", client=client, signing_secret=settings.slack_signing_secret or "")
+
+    @bolt.command(COMMAND)
+    async def acknowledge(ack: Callable[..., Awaitable[Any]]) -> None:
+        await ack()
+
+    handler = AsyncSlackRequestHandler(bolt)
+
+    async def endpoint(request: HttpRequest) -> Response:
+        return await handler.handle(request)
+
+    return Starlette(routes=[Route("/slack/events", endpoint, methods=["POST"])])

@@ -1,0 +1,377 @@
+"""The worker: APScheduler jobs built from the database, one leader, and the outbox sender.
+
+The jobs are plain functions (`run_due_digests`, `run_due_reminders`, `run_meeting_reminders`,
+`send_due`) that decide what is due from the database alone: the last run each channel had,
+and the outbox keys already written. So a run missed while no worker was up is caught up once
+when one starts, if it is still within the grace period; a run already done is never redone;
+and tests call them directly at any instant.
+
+APScheduler (3.x) fires them on time: every minute a sync job rebuilds the job list from the
+channels' digest schedules and the active reminders (so changes apply without a restart) and
+also runs the catch-up. Only the leader (see `bot.leader`) runs the scheduler; every worker
+runs the sender, whose claims are safe to run side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from bot.app import ScrutinyApp
+from bot.db import unit_of_work
+from bot.domain import Platform
+from bot.leader import LeaderLock
+from bot.models import Channel, Reminder, utcnow
+from bot.outbox import Messenger, Pacer, RetryPolicy, Sender, SendReport
+from bot.schedule_time import Schedule, ScheduleError
+from bot.services import digests, question_posts, reminders
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRACE = timedelta(hours=1)
+"""A run missed by more than this (the worker was down) is skipped, not posted late."""
+WRITE_CHUNK = 100
+"""Channels whose digests are written per transaction."""
+
+
+# -- the jobs -----------------------------------------------------------------------------------
+def due_digests(
+    app: ScrutinyApp, now: datetime, grace: timedelta = DEFAULT_GRACE
+) -> list[digests.Due]:
+    """Channels whose latest scheduled digest in (now - grace, now] has not run yet."""
+    fires: dict[tuple[str, str, bool], Any] = {}
+    due: list[digests.Due] = []
+    with unit_of_work(app.sessions) as session:
+        channels = session.scalars(
+            select(Channel)
+            .where(Channel.digest_cron.is_not(None))
+            .options(joinedload(Channel.partner), joinedload(Channel.board))
+            .order_by(Channel.id)
+        ).all()
+        for channel in channels:
+            assert channel.digest_cron is not None
+            key = (channel.digest_cron, channel.digest_timezone, channel.skip_bank_holidays)
+            if key not in fires:
+                try:
+                    schedule = Schedule.parse(*key)
+                except ScheduleError as problem:
+                    log.warning("channel %s has a bad digest schedule: %s", channel.slug, problem)
+                    fires[key] = None
+                    continue
+                runs = list(schedule.between(now - grace, now))
+                fires[key] = runs[-1] if runs else None
+            fire = fires[key]
+            if fire is not None and (
+                channel.last_digest_at is None or channel.last_digest_at < fire.at
+            ):
+                due.append(digests.Due(channel, fire.local, fire.at))
+    return due
+
+
+def run_due_digests(
+    app: ScrutinyApp, now: datetime | None = None, *, grace: timedelta = DEFAULT_GRACE
+) -> list[digests.DigestResult]:
+    """Write the digest of every channel that is due, each with its watermark, in chunks.
+
+    Shared data is read once for all of them; each chunk of channels is written in one
+    transaction (a digest row and its channel's watermark always together).
+    """
+    now = now or utcnow()
+    due = due_digests(app, now, grace)
+    if not due:
+        return []
+    with unit_of_work(app.sessions) as session:
+        seq_to = digests.stamp_register(session, now)
+    with unit_of_work(app.sessions) as session:
+        session.add_all([d.channel for d in due])
+        planned = digests.plan_digests(session, app.renderer, due, now=now, seq_to=seq_to)
+    results: list[digests.DigestResult] = []
+    for start in range(0, len(planned), WRITE_CHUNK):
+        with unit_of_work(app.sessions) as session:
+            results.extend(
+                digests.write_digest(session, p, seq_to)
+                for p in planned[start : start + WRITE_CHUNK]
+            )
+    log.info(
+        "digests: %d due, %d written, %d empty, %d already done",
+        len(due),
+        sum(1 for r in results if r.delivery_id is not None),
+        sum(1 for r in results if r.skipped_empty),
+        sum(1 for r in results if r.already_done),
+    )
+    return results
+
+
+def run_due_reminders(
+    app: ScrutinyApp, now: datetime | None = None, *, grace: timedelta = DEFAULT_GRACE
+) -> list[reminders.ReminderRun]:
+    """Write the reminder runs due within the grace period, and meeting reminders."""
+    now = now or utcnow()
+    with unit_of_work(app.sessions) as session:
+        runs = reminders.run_due_reminders(session, app.renderer, now=now, grace=grace)
+    with unit_of_work(app.sessions) as session:
+        runs += reminders.run_meeting_reminders(
+            session, app.renderer, now=now, tz=app.settings.timezone
+        )
+    return runs
+
+
+def make_sender(
+    app: ScrutinyApp, messengers: Mapping[Platform, Messenger], **options: Any
+) -> Sender:
+    """A sender for this app, able to re-render digests whose items may no longer be shown."""
+    return Sender(
+        sessions=app.sessions,
+        messengers=messengers,
+        renderer=app.renderer,
+        rebuilders={digests.DIGEST_KIND: digests.rebuild_payload},
+        **options,
+    )
+
+
+def send_due(
+    app: ScrutinyApp,
+    now: datetime | None = None,
+    *,
+    messengers: Mapping[Platform, Messenger] | None = None,
+    sender: Sender | None = None,
+) -> SendReport:
+    """Post every delivery due at `now` (messengers from the settings when none are given)."""
+    if sender is None:
+        if messengers is None:
+            from bot.platforms.messengers import messengers_from_settings
+
+            messengers = messengers_from_settings(app.settings)
+        sender = make_sender(app, messengers)
+    return sender.send_due(now)
+
+
+def run_question_posts(app: ScrutinyApp, now: datetime | None = None) -> question_posts.DueReport:
+    """Question-window announcements and reminders, packs and answers that are due."""
+    with unit_of_work(app.sessions) as session:
+        return question_posts.run_due(
+            session, app.renderer, now=now or utcnow(), zone=app.settings.timezone
+        )
+
+
+def run_schedules(
+    app: ScrutinyApp, now: datetime | None = None, *, grace: timedelta = DEFAULT_GRACE
+) -> None:
+    """Everything the leader does each minute: digests, reminders and question posts due."""
+    now = now or utcnow()
+    run_due_digests(app, now, grace=grace)
+    run_due_reminders(app, now, grace=grace)
+    run_question_posts(app, now)
+
+
+# -- APScheduler wiring -------------------------------------------------------------------------
+class LocalCronTrigger(BaseTrigger):  # type: ignore[misc]
+    """An APScheduler trigger following `bot.schedule_time` (wall-clock, DST, bank holidays)."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """The next run after the previous one, or the first at or after `now`."""
+        start = (
+            previous_fire_time
+            if previous_fire_time is not None
+            else now - timedelta(microseconds=1)
+        )
+        fire = self.schedule.next_after(start)
+        return fire.at if fire else None
+
+    def __str__(self) -> str:
+        return f"local cron[{self.schedule.cron.source} {self.schedule.tz.key}]"
+
+
+@dataclass
+class JobSpec:
+    """A job the database asks for: its id, what identifies its trigger, the trigger."""
+
+    id: str
+    signature: str
+    trigger: BaseTrigger
+
+
+def job_specs(app: ScrutinyApp, now: datetime) -> list[JobSpec]:
+    """The digest schedules and active reminders in the database, as APScheduler jobs."""
+    specs: dict[str, JobSpec] = {}
+    with unit_of_work(app.sessions) as session:
+        for cron, zone, skip in session.execute(
+            select(Channel.digest_cron, Channel.digest_timezone, Channel.skip_bank_holidays)
+            .where(Channel.digest_cron.is_not(None))
+            .distinct()
+        ):
+            if cron is None:
+                continue
+            signature = f"{cron}|{zone}|{int(skip)}"
+            try:
+                schedule = Schedule.parse(cron, zone, skip)
+            except ScheduleError:
+                continue
+            specs[f"digests:{signature}"] = JobSpec(
+                f"digests:{signature}", signature, LocalCronTrigger(schedule)
+            )
+        for reminder in session.scalars(select(Reminder).where(Reminder.active.is_(True))):
+            job_id = f"reminder:{reminder.id}"
+            if reminder.cron:
+                try:
+                    schedule = Schedule.parse(reminder.cron, reminder.timezone)
+                except ScheduleError:
+                    continue
+                specs[job_id] = JobSpec(
+                    job_id, f"{reminder.cron}|{reminder.timezone}", LocalCronTrigger(schedule)
+                )
+            elif reminder.run_at is not None and reminder.run_at > now:
+                specs[job_id] = JobSpec(
+                    job_id, reminder.run_at.isoformat(), DateTrigger(run_date=reminder.run_at)
+                )
+    return list(specs.values())
+
+
+@dataclass
+class Worker:
+    """One worker process: the sender always; the scheduler while it holds the leader lock."""
+
+    app: ScrutinyApp
+    sender: Sender
+    lock: LeaderLock
+    grace: timedelta = DEFAULT_GRACE
+    poll_seconds: float = 2.0
+    """How often the sender looks for due deliveries, and a standby for the lock."""
+    sync_seconds: float = 60.0
+    clock: Callable[[], datetime] = utcnow
+    scheduler: BackgroundScheduler | None = field(default=None, init=False)
+    _signatures: dict[str, str] = field(default_factory=dict, init=False)
+
+    @property
+    def leading(self) -> bool:
+        """Whether this worker runs the scheduler now."""
+        return self.scheduler is not None
+
+    def run(self, stop: threading.Event) -> None:
+        """Send and (when leading) schedule until `stop` is set."""
+        try:
+            while not stop.is_set():
+                self._keep_leadership()
+                try:
+                    self.sender.send_due()
+                except Exception:
+                    log.exception("sending deliveries failed; trying again shortly")
+                stop.wait(self.poll_seconds)
+        finally:
+            self._stand_down()
+
+    def run_once(self) -> SendReport:
+        """One pass for cron-style use: if leader, run what is due; then send what is due."""
+        if self.lock.acquire():
+            try:
+                run_schedules(self.app, self.clock(), grace=self.grace)
+            finally:
+                self.lock.release()
+        else:
+            log.info("another worker leads (%s); only sending", self.lock.describe())
+        return self.sender.send_due()
+
+    # -- leadership -------------------------------------------------------------------------
+    def _keep_leadership(self) -> None:
+        if self.scheduler is not None:
+            if not self.lock.held():
+                log.warning("lost the leader lock (%s); the scheduler stops", self.lock.describe())
+                self._stand_down()
+            return
+        if self.lock.acquire():
+            log.info("leading the scheduler (%s)", self.lock.describe())
+            self._start_scheduler()
+
+    def _start_scheduler(self) -> None:
+        scheduler = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(self.grace.total_seconds()),
+            },
+        )
+        scheduler.add_job(
+            self.sync,
+            IntervalTrigger(seconds=self.sync_seconds),
+            id="sync",
+            next_run_time=self.clock(),
+        )
+        scheduler.start()
+        self.scheduler = scheduler
+
+    def _stand_down(self) -> None:
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        self._signatures.clear()
+        self.lock.release()
+
+    def sync(self) -> None:
+        """Catch up anything due, then make the job list match the database."""
+        now = self.clock()
+        try:
+            run_schedules(self.app, now, grace=self.grace)
+        except Exception:
+            log.exception("running due schedules failed; the next sync tries again")
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        wanted = {spec.id: spec for spec in job_specs(self.app, now)}
+        for job_id in list(self._signatures):
+            if job_id not in wanted:
+                scheduler.remove_job(job_id)
+                del self._signatures[job_id]
+        for spec in wanted.values():
+            if self._signatures.get(spec.id) == spec.signature:
+                continue
+            scheduler.add_job(
+                self._run_job,
+                spec.trigger,
+                id=spec.id,
+                name=spec.id,
+                replace_existing=True,
+            )
+            self._signatures[spec.id] = spec.signature
+
+    def _run_job(self) -> None:
+        try:
+            run_schedules(self.app, self.clock(), grace=self.grace)
+        except Exception:
+            log.exception("a scheduled run failed; the next sync catches up")
+
+
+def make_worker(
+    app: ScrutinyApp,
+    messengers: Mapping[Platform, Messenger],
+    lock: LeaderLock,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    policy: RetryPolicy | None = None,
+    pacer: Pacer | None = None,
+    poll_seconds: float = 2.0,
+) -> Worker:
+    """A worker with a sender for these messengers."""
+    options: dict[str, Any] = {}
+    if policy is not None:
+        options["policy"] = policy
+    if pacer is not None:
+        options["pacer"] = pacer
+    sender = make_sender(app, messengers, **options)
+    return Worker(app, sender, lock, grace=grace, poll_seconds=poll_seconds)

@@ -1,0 +1,330 @@
+"""Posts about questions, all through the outbox: window announcements and reminders, the
+pack to the secretariat at close, and each answer to the partners behind the question.
+
+Each post is one `Delivery` row written in the caller's transaction under an idempotency key
+(`window-open:{meeting}:{channel}`, `answer:{question}:{channel}`, ...), so a post is queued
+at most once however often the scheduler runs or a command is repeated. Visibility is checked
+per channel when the post is written: a channel not cleared for a question gets no answer.
+`run_due` is the scheduler's entry point; everything it does is safe to repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from bot import outbox
+from bot.domain import Platform, QuestionState
+from bot.i18n import Translator
+from bot.messages import Renderer, Reply
+from bot.models import Channel, Delivery, Meeting, Partner, Question, QuestionSupport
+from bot.services import question_windows, questions
+from bot.services.question_pack import build_pack, file_name, to_markdown
+from bot.services.question_windows import MeetingInfo
+from bot.visibility import Audience, audience_of_channel, can_see
+
+CLOSING_REMINDER = timedelta(hours=24)
+"""How long before a window closes the reminder goes out."""
+PACK_LOOKBACK = timedelta(days=7)
+"""Windows that closed longer ago than this get no pack post (e.g. on a first deployment)."""
+KIND_WINDOW = "question-window"
+KIND_ANSWER = "question-answer"
+KIND_PACK = "question-pack"
+
+
+# -- the one place that writes a post -------------------------------------------------------
+def _post(
+    session: Session,
+    renderer: Renderer,
+    channel: Channel,
+    *,
+    key: str,
+    kind: str,
+    reply: Reply,
+    extra: dict[str, Any] | None = None,
+) -> bool:
+    """Queue `reply` for `channel` in its language(s) under `key`; False if `key` was queued
+    before (nothing is written then)."""
+    payload = outbox.render_payload(
+        renderer, reply, Platform(channel.platform), channel.language.languages
+    )
+    payload.update(extra or {})
+    return (
+        outbox.enqueue_id(session, key=key, channel=channel, kind=kind, payload=payload) is not None
+    )
+
+
+def _queued(session: Session, keys: Sequence[str]) -> set[str]:
+    if not keys:
+        return set()
+    found = session.scalars(
+        select(Delivery.idempotency_key).where(Delivery.idempotency_key.in_(keys))
+    )
+    return set(found)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%MZ")
+
+
+# -- who hears about what -------------------------------------------------------------------
+def announcement_channels(session: Session, meeting: Meeting) -> list[Channel]:
+    """Every partner's channel (general, or for this board) and the board's own channels."""
+    partner_ids = select(Partner.id).where(Partner.kind == "partner")
+    statement = (
+        select(Channel)
+        .options(joinedload(Channel.partner))
+        .where(
+            Channel.secretariat.is_(False),
+            or_(
+                Channel.board_id == meeting.board_id,
+                Channel.partner_id.in_(partner_ids) & Channel.board_id.is_(None),
+            ),
+        )
+        .order_by(Channel.slug)
+    )
+    return list(session.scalars(statement))
+
+
+def answer_channels(session: Session, question: Question) -> list[Channel]:
+    """The channels of the asker's partner and of every supporting partner (general ones, or
+    those for the question's board)."""
+    partner_ids = {question.partner_id} | set(
+        session.scalars(
+            select(QuestionSupport.partner_id).where(QuestionSupport.question_id == question.id)
+        )
+    )
+    statement = (
+        select(Channel)
+        .options(joinedload(Channel.partner))
+        .where(
+            Channel.secretariat.is_(False),
+            Channel.partner_id.in_(partner_ids),
+            or_(Channel.board_id.is_(None), Channel.board_id == question.meeting.board_id),
+        )
+        .order_by(Channel.slug)
+    )
+    return list(session.scalars(statement))
+
+
+def secretariat_channels(session: Session) -> list[Channel]:
+    """Where the secretariat works."""
+    statement = (
+        select(Channel)
+        .options(joinedload(Channel.partner))
+        .where(Channel.secretariat.is_(True))
+        .order_by(Channel.slug)
+    )
+    return list(session.scalars(statement))
+
+
+def _partner_slugs(session: Session) -> list[str]:
+    return list(session.scalars(select(Partner.slug)))
+
+
+# -- windows ----------------------------------------------------------------------------------
+def announce_window(
+    session: Session,
+    meeting: Meeting,
+    renderer: Renderer,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    kind: str = "open",
+) -> list[str]:
+    """Tell every channel the meeting concerns that its window is open ("open"), was
+    extended ("extend") or closes soon ("closing"); the names of channels newly queued."""
+    close = meeting.questions_close
+    if close is None:
+        return []
+    channels = announcement_channels(session, meeting)
+    prefix = {"open": "window-open", "extend": "window-extend", "closing": "window-closing"}[kind]
+
+    def key_of(channel: Channel) -> str:
+        base = f"{prefix}:{meeting.id}:{channel.slug}"
+        # A new closing time deserves its own extension notice and its own reminder.
+        return base if kind == "open" else f"{base}:{_stamp(close)}"
+
+    done = _queued(session, [key_of(c) for c in channels])
+    reply = Reply(
+        "questions/window_post",
+        {"meeting": MeetingInfo.of(meeting, now, zone), "kind": kind},
+        public=True,
+    )
+    posted = []
+    for channel in channels:
+        key = key_of(channel)
+        if key not in done and _post(
+            session, renderer, channel, key=key, kind=KIND_WINDOW, reply=reply
+        ):
+            posted.append(channel.name)
+    return posted
+
+
+def post_pack(
+    session: Session, meeting: Meeting, renderer: Renderer, *, now: datetime, zone: ZoneInfo
+) -> list[str]:
+    """Send the pack to the secretariat's channels: a summary message carrying the Markdown
+    file (`payload["file"]`, for messengers that upload files)."""
+    posted = []
+    partners = _partner_slugs(session)
+    close = meeting.questions_close or now
+    for channel in secretariat_channels(session):
+        key = f"question-pack:{meeting.id}:{channel.slug}:{_stamp(close)}"
+        if key in _queued(session, [key]):
+            continue
+        pack = build_pack(
+            session, meeting, audience_of_channel(channel, partners), now=now, zone=zone
+        )
+        t = Translator(channel.language.languages[0], zone)
+        reply = Reply("questions/pack_post", {"pack": pack}, public=True)
+        extra = {
+            "file": {
+                "filename": file_name(pack, "md"),
+                "title": t._("Question pack: {meeting}").format(meeting=pack.meeting.spec),
+                "filetype": "markdown",
+                "content": to_markdown(pack, t),
+            }
+        }
+        if _post(session, renderer, channel, key=key, kind=KIND_PACK, reply=reply, extra=extra):
+            posted.append(channel.name)
+    return posted
+
+
+# -- answers ----------------------------------------------------------------------------------
+@dataclass
+class AnswerPosts:
+    """Where an answer went: queued now, queued before, or not cleared to see the question."""
+
+    posted: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    not_cleared: list[str] = field(default_factory=list)
+
+
+def post_answer(
+    session: Session, question: Question, renderer: Renderer, *, now: datetime, zone: ZoneInfo
+) -> AnswerPosts:
+    """Queue the answer, with the original question, for each partner channel behind it,
+    once per channel; channels not cleared for the question get nothing."""
+    result = AnswerPosts()
+    if question.state is not QuestionState.ANSWERED:
+        return result
+    channels = answer_channels(session, question)
+    partners = _partner_slugs(session)
+    keys = {c.id: f"answer:{question.ref}:{c.slug}" for c in channels}
+    done = _queued(session, list(keys.values()))
+    shown = questions.view(session, question, viewer=None, now=now, zone=zone)
+    for channel in channels:
+        audience: Audience = audience_of_channel(channel, partners)
+        if keys[channel.id] in done:
+            result.already.append(channel.name)
+        elif not can_see(question, audience):
+            result.not_cleared.append(channel.name)
+        else:
+            reply = Reply("questions/answer_post", {"question": shown}, public=True)
+            if _post(
+                session, renderer, channel, key=keys[channel.id], kind=KIND_ANSWER, reply=reply
+            ):
+                result.posted.append(channel.name)
+            else:
+                result.already.append(channel.name)
+    return result
+
+
+def post_unposted_answers(
+    session: Session, renderer: Renderer, *, now: datetime, zone: ZoneInfo
+) -> int:
+    """Post every answered question that has no answer post yet (answers imported from a
+    file, say); the number of posts queued."""
+    answered = list(
+        session.scalars(
+            select(Question)
+            .options(
+                joinedload(Question.meeting).joinedload(Meeting.board), joinedload(Question.asker)
+            )
+            .where(Question.state == QuestionState.ANSWERED)
+        )
+    )
+    if not answered:
+        return 0
+    keys = session.scalars(
+        select(Delivery.idempotency_key).where(Delivery.idempotency_key.like("answer:%"))
+    )
+    posted_refs = {key.split(":")[1] for key in keys}
+    count = 0
+    for question in answered:
+        if question.ref not in posted_refs:
+            count += len(post_answer(session, question, renderer, now=now, zone=zone).posted)
+    return count
+
+
+def answer_question(
+    session: Session,
+    ref: str,
+    answer: str,
+    answered_by: str,
+    *,
+    actor: str,
+    renderer: Renderer,
+    now: datetime,
+    zone: ZoneInfo,
+    t: Translator,
+    audience: Audience | None = None,
+) -> tuple[Question, AnswerPosts]:
+    """Record an answer and queue its posts, in one transaction."""
+    question = questions.record_answer(
+        session, ref, answer, answered_by, actor=actor, now=now, t=t, audience=audience
+    )
+    return question, post_answer(session, question, renderer, now=now, zone=zone)
+
+
+# -- the scheduler's entry point ------------------------------------------------------------
+@dataclass
+class DueReport:
+    """What one `run_due` call queued or changed."""
+
+    announced: int = 0
+    reminded: int = 0
+    packs: int = 0
+    carried: int = 0
+    answers: int = 0
+
+
+def run_due(session: Session, renderer: Renderer, *, now: datetime, zone: ZoneInfo) -> DueReport:
+    """Everything time brings about for questions; safe to run as often as wanted.
+
+    Announce open windows, remind a day before they close, send the pack when one has
+    closed, carry unanswered questions forward after a meeting, and post answers that
+    arrived without being posted (imports).
+    """
+    report = DueReport()
+    for meeting in question_windows.open_meetings(session, now=now):
+        report.announced += len(announce_window(session, meeting, renderer, now=now, zone=zone))
+        close = meeting.questions_close
+        if close is not None and close - now <= CLOSING_REMINDER:
+            report.reminded += len(
+                announce_window(session, meeting, renderer, now=now, zone=zone, kind="closing")
+            )
+    closed = session.scalars(
+        select(Meeting)
+        .options(joinedload(Meeting.board))
+        .where(
+            Meeting.questions_close.is_not(None),
+            Meeting.questions_close <= now,
+            Meeting.questions_close > now - PACK_LOOKBACK,
+            Meeting.starts_at > now,
+        )
+        .order_by(Meeting.starts_at)
+    )
+    for meeting in closed:
+        report.packs += len(post_pack(session, meeting, renderer, now=now, zone=zone))
+    for meeting in questions.meetings_to_carry(session, now=now):
+        report.carried += len(questions.carry_forward(session, meeting, now=now, zone=zone))
+    report.answers += post_unposted_answers(session, renderer, now=now, zone=zone)
+    return report

@@ -1,0 +1,86 @@
+"""The ASGI app `scrutiny-bot serve` runs: a health check plus the routes each platform brings.
+
+This module knows no chat platform: a platform object (see `WebPlatform`) hands over its
+routes and its start and stop hooks (Socket Mode connects in `startup`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from bot.app import ScrutinyApp
+
+log = logging.getLogger(__name__)
+
+
+class WebPlatform(Protocol):
+    """What a chat platform gives the web app."""
+
+    name: str
+
+    @property
+    def routes(self) -> Sequence[BaseRoute]:
+        """HTTP routes the platform answers (empty when it needs none, e.g. Socket Mode)."""
+        ...
+
+    def health(self) -> dict[str, Any]:
+        """A few facts for /healthz (mode, connected); never secrets."""
+        ...
+
+    async def startup(self) -> None:
+        """Called once when the server starts."""
+        ...
+
+    async def shutdown(self) -> None:
+        """Called once when the server stops."""
+        ...
+
+
+def _database_ok(app: ScrutinyApp) -> bool:
+    try:
+        with app.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        log.exception("health check: database unreachable")
+        return False
+
+
+def create_web_app(app: ScrutinyApp, platforms: Sequence[WebPlatform] = ()) -> Starlette:
+    """Starlette app with GET /healthz and every platform's routes."""
+
+    async def healthz(_request: Request) -> JSONResponse:
+        database = await asyncio.to_thread(_database_ok, app)
+        body = {
+            "status": "ok" if database else "unavailable",
+            "database": "ok" if database else "unreachable",
+            "platforms": {platform.name: platform.health() for platform in platforms},
+        }
+        return JSONResponse(body, status_code=200 if database else 503)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        started: list[WebPlatform] = []
+        try:
+            for platform in platforms:
+                await platform.startup()
+                started.append(platform)
+            yield
+        finally:
+            for platform in reversed(started):
+                await platform.shutdown()
+
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    for platform in platforms:
+        routes.extend(platform.routes)
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,33 @@
+"""`/scrutiny decisions [filters]` and `/scrutiny decision REF`: the decision register."""
+
+from __future__ import annotations
+
+from bot.app import Context
+from bot.i18n import N_
+from bot.messages import Reply, Request
+from bot.router import Router
+from handlers.listing import decision_reply, decisions_reply, read_query, single_ref
+
+router = Router("decisions")
+
+
+@router.command(
+    "decisions",
+    aliases=("penderfyniadau",),
+    summary=N_("List board decisions, newest first: by board, partner, date or words."),
+    usage=N_("decisions [board] [partner] [since YYYY-MM-DD] [in YYYY] [words] [page N]"),
+)
+def list_decisions(request: Request, ctx: Context) -> Reply:
+    """Decisions matching the filters in the words, e.g. `decisions strategic since 2026-01-01`."""
+    return decisions_reply(read_query(request, ctx), request, ctx)
+
+
+@router.command(
+    "decision",
+    aliases=("penderfyniad",),
+    summary=N_("Show one decision in full."),
+    usage=N_("decision REF (e.g. decision SB-2026-014)"),
+)
+def show_decision(request: Request, ctx: Context) -> Reply:
+    """One decision by its ref."""
+    return decision_reply(single_ref(request, ctx, "decision SB-2026-014"), request, ctx)

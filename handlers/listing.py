@@ -1,0 +1,251 @@
+"""Replies shared by the query commands (actions, decisions, meetings, find): lists ten at a
+time with a next-page command, single items by ref, and content-free withheld notices.
+
+Contexts hold frozen views and raw filter values; templates translate and format them, so
+one reply renders in English and Welsh alike (a `cy+en` channel gets both).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.app import Context, UserError
+from bot.domain import ActionStatus
+from bot.messages import Reply, Request
+from bot.services import queries
+from bot.services.query_words import (
+    OPEN_STATUSES,
+    Kind,
+    Query,
+    command_words,
+    parse,
+    without_filters,
+    without_terms,
+)
+from bot.visibility import audience_of_member
+
+PER_PAGE = 10
+"""Items per page in every list reply (keeps a Slack message well inside its block limit)."""
+
+
+def read_query(request: Request, ctx: Context) -> Query:
+    """Parse the request's words; a word that looks like a date but is not one is an error."""
+    query = parse(request.text, ctx.today)
+    if query.bad_dates:
+        raise UserError(
+            ctx.t._("“{value}” is not a date; use YYYY-MM-DD (e.g. {example}).").format(
+                value=query.bad_dates[0], example=ctx.today.isoformat()
+            )
+        )
+    return query
+
+
+def is_shared(request: Request) -> bool:
+    """Whether the reply is read in a channel rather than by the asker alone."""
+    return not request.is_direct and request.channel_id is not None
+
+
+def _statuses(query: Query) -> frozenset[ActionStatus] | None:
+    """Statuses to list: as asked; else open ones when browsing, any when searching words."""
+    if query.statuses:
+        return query.statuses
+    if query.all_statuses or query.text:
+        return None
+    return OPEN_STATUSES
+
+
+def _filters(query: Query, ctx: Context, kind: Kind) -> dict[str, Any]:
+    """The filters in force, as views and raw values for the templates to describe."""
+    partners = queries.partner_views(ctx.session) if query.partners else {}
+    boards = queries.board_views(ctx.session) if query.board else {}
+    board = boards.get(query.board) if query.board else None
+    actions = kind == "actions"
+    return {
+        "partners": [partners[s] for s in query.partners if s in partners],
+        "board": None if actions else board,
+        "statuses": _status_words(query) if actions else [],
+        "overdue": query.overdue and actions,
+        "due_within_days": query.due_within_days if actions else None,
+        "rags": sorted(r.value for r in query.rags) if actions else [],
+        "since": query.since,
+        "until": query.until,
+        "text": query.text,
+    }
+
+
+def _status_words(query: Query) -> list[str]:
+    statuses = _statuses(query)
+    if statuses is None or (statuses == OPEN_STATUSES and (query.overdue or query.due_within_days)):
+        return []
+    return ["open"] if statuses == OPEN_STATUSES else sorted(s.value for s in statuses)
+
+
+def _suggestions(query: Query, kind: Kind) -> list[str]:
+    """Broader commands to try when nothing was found."""
+    tries: list[str] = []
+    if query.terms and query.has_filters:
+        tries.append(f"{kind} {command_words(without_terms(query))}")
+        tries.append(f"{kind} {command_words(without_filters(query))}")
+    elif query.terms:
+        if len(query.terms) > 1:
+            tries.append(f"{kind} {query.terms[0]}")
+        other = "decisions" if kind == "actions" else "actions"
+        tries.append(f"{other} {' '.join(query.terms)}")
+    elif query.has_filters:
+        tries.append(kind)
+    return [t.strip() for t in tries]
+
+
+def _list_context(
+    query: Query, ctx: Context, request: Request, kind: Kind, page: queries.Page[Any]
+) -> dict[str, Any]:
+    more = min(page.per_page, page.total_visible - page.last) if page.has_next else 0
+    return {
+        "page": page,
+        "filters": _filters(query, ctx, kind),
+        "next_command": f"{kind} {command_words(query, page=page.page + 1)}" if more else None,
+        "next_count": more,
+        "shared": is_shared(request),
+        "suggestions": _suggestions(query, kind),
+        "hints": list(query.hints),
+        "today": ctx.today,
+    }
+
+
+def _actions_page(
+    query: Query, ctx: Context, page: int, per_page: int
+) -> queries.Page[queries.ActionView]:
+    return queries.find_actions(
+        ctx.session,
+        ctx.audience,
+        today=ctx.today,
+        partner=query.partners or None,
+        status=_statuses(query),
+        overdue=query.overdue,
+        due_within_days=query.due_within_days,
+        rag=query.rags or None,
+        due_from=query.since,
+        due_until=query.until,
+        text=query.text,
+        page=page,
+        per_page=per_page,
+    )
+
+
+def _decisions_page(
+    query: Query, ctx: Context, page: int, per_page: int
+) -> queries.Page[queries.DecisionView]:
+    return queries.find_decisions(
+        ctx.session,
+        ctx.audience,
+        board=query.board,
+        partner=query.partners or None,
+        since=query.since,
+        until=query.until,
+        text=query.text,
+        page=page,
+        per_page=per_page,
+    )
+
+
+def actions_reply(query: Query, request: Request, ctx: Context) -> Reply:
+    """A page of actions matching the query."""
+    page = _actions_page(query, ctx, query.page, PER_PAGE)
+    context = _list_context(query, ctx, request, "actions", page)
+    context["show_partner"] = len(query.partners) != 1
+    return Reply("actions/list", context)
+
+
+def decisions_reply(query: Query, request: Request, ctx: Context) -> Reply:
+    """A page of decisions matching the query."""
+    page = _decisions_page(query, ctx, query.page, PER_PAGE)
+    return Reply("decisions/list", _list_context(query, ctx, request, "decisions", page))
+
+
+def meetings_reply(query: Query, ctx: Context) -> Reply:
+    """The next meetings, of one board when the query names it."""
+    meetings = queries.next_meetings(ctx.session, now=ctx.now, board=query.board, limit=PER_PAGE)
+    board = queries.board_views(ctx.session).get(query.board) if query.board else None
+    return Reply("meetings/list", {"meetings": meetings, "board": board})
+
+
+def combined_reply(query: Query, request: Request, ctx: Context) -> Reply:
+    """The best few decisions and actions for free text that names neither."""
+    per_kind = PER_PAGE // 2
+    decisions = _decisions_page(query, ctx, 1, per_kind)
+    actions = _actions_page(query, ctx, 1, per_kind)
+    words = command_words(query, page=1)
+    withheld = dict(decisions.withheld)
+    for reason, count in actions.withheld.items():
+        withheld[reason] = withheld.get(reason, 0) + count
+    return Reply(
+        "find/results",
+        {
+            "decisions": decisions,
+            "actions": actions,
+            "decisions_command": f"decisions {words}".strip(),
+            "actions_command": f"actions {words}".strip(),
+            "filters": _filters(query, ctx, "decisions"),
+            "withheld": withheld,
+            "shared": is_shared(request),
+            "hints": list(query.hints),
+            "today": ctx.today,
+            "show_partner": len(query.partners) != 1,
+        },
+    )
+
+
+def _withheld_reply(ref: str, request: Request, ctx: Context, member_may_see: bool) -> Reply:
+    return Reply(
+        "common/withheld",
+        {
+            "ref": ref,
+            "shared": is_shared(request),
+            "member_may_see": member_may_see and is_shared(request),
+            "secretariat": ctx.app.secretariat_channel_name(ctx.session, request.platform),
+        },
+    )
+
+
+def action_reply(ref: str, request: Request, ctx: Context) -> Reply:
+    """One action by ref, or why it cannot be shown here."""
+    found = queries.get_action(ctx.session, ctx.audience, ref, today=ctx.today)
+    if isinstance(found, queries.Found):
+        return Reply(
+            "actions/detail",
+            {
+                "action": found.item,
+                "partner_names": queries.partner_views(ctx.session),
+                "today": ctx.today,
+            },
+        )
+    if isinstance(found, queries.Withheld):
+        alone = queries.get_action(
+            ctx.session, audience_of_member(ctx.member), ref, today=ctx.today
+        )
+        return _withheld_reply(found.ref, request, ctx, isinstance(alone, queries.Found))
+    return Reply("common/not_found", {"ref": found.ref, "kind": "actions"})
+
+
+def decision_reply(ref: str, request: Request, ctx: Context) -> Reply:
+    """One decision by ref, or why it cannot be shown here."""
+    found = queries.get_decision(ctx.session, ctx.audience, ref)
+    if isinstance(found, queries.Found):
+        return Reply(
+            "decisions/detail",
+            {"decision": found.item, "partner_names": queries.partner_views(ctx.session)},
+        )
+    if isinstance(found, queries.Withheld):
+        alone = queries.get_decision(ctx.session, audience_of_member(ctx.member), ref)
+        return _withheld_reply(found.ref, request, ctx, isinstance(alone, queries.Found))
+    return Reply("common/not_found", {"ref": found.ref, "kind": "decisions"})
+
+
+def single_ref(request: Request, ctx: Context, usage: str) -> str:
+    """The one ref a command like `action TP-014` needs; a clear error otherwise."""
+    words = request.text.split()
+    if len(words) != 1:
+        raise UserError(
+            ctx.t._("Give one reference, for example: /scrutiny {usage}").format(usage=usage)
+        )
+    return words[0]

@@ -1,0 +1,30 @@
+"""`/scrutiny meetings [board]`: the next board meetings and their question windows."""
+
+from __future__ import annotations
+
+from bot.app import Context, UserError
+from bot.i18n import N_
+from bot.messages import Reply, Request
+from bot.router import Router
+from handlers.listing import meetings_reply, read_query
+
+router = Router("meetings")
+
+
+@router.command(
+    "meetings",
+    aliases=("cyfarfodydd",),
+    summary=N_("Show the next board meetings and when questions for them close."),
+    usage=N_("meetings [strategic|finance|business]"),
+)
+def list_meetings(request: Request, ctx: Context) -> Reply:
+    """The next meetings, of one board when named."""
+    query = read_query(request, ctx)
+    if query.terms or query.partners:
+        raise UserError(
+            ctx.t._(
+                "Meetings can only be narrowed to a board: strategic, finance or business "
+                "(e.g. /scrutiny meetings strategic)."
+            )
+        )
+    return meetings_reply(query, ctx)

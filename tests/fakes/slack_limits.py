@@ -1,0 +1,228 @@
+"""The fake Slack API with what the outbox needs on top (kept apart from H4's `slack_api.py`).
+
+- rate limits on chat.postMessage: per channel (Slack's "1 message per second per channel")
+  and workspace-wide, as token buckets; over the limit it answers 429 with Retry-After;
+- message metadata kept with each post, and `conversations.history` that returns it
+  (`include_all_metadata`), newest first, honouring `oldest`, `limit` and `cursor`;
+- failures *after* posting: a response held back past the client's timeout, or a 500 sent
+  after the message was stored, the ambiguous cases the outbox must not turn into duplicates.
+Message timestamps follow the (possibly time-travelled) clock, as Slack's do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.slack_api import Call, FakeSlackApi
+
+
+@dataclass
+class Posted:
+    """A message the fake accepted."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: Any
+    metadata: dict[str, Any] | None
+
+    @property
+    def key(self) -> str | None:
+        """The outbox idempotency key carried in the metadata, if any."""
+        payload = (self.metadata or {}).get("event_payload") or {}
+        key = payload.get("key")
+        return str(key) if key is not None else None
+
+
+@dataclass
+class _Bucket:
+    rate: float
+    capacity: float
+    tokens: float
+    stamp: float = field(default_factory=time.monotonic)
+
+    def take(self, now: float, tolerance: float) -> float:
+        """0 and a token taken when one is available, else seconds until one will be."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1 - tolerance:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class LimitedSlackApi(FakeSlackApi):
+    """FakeSlackApi enforcing rate limits, keeping metadata, and failing after posting on demand."""
+
+    def __init__(
+        self,
+        *,
+        per_channel: float | None = None,
+        per_workspace: float | None = None,
+        workspace_burst: float | None = None,
+        tolerance: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.per_channel = per_channel
+        self.per_workspace = per_workspace
+        self.workspace_burst = workspace_burst
+        self.tolerance = tolerance
+        self.posted: list[Posted] = []
+        self.rate_limited = 0
+        self._limits_lock = threading.Lock()
+        self._channel_buckets: dict[str, _Bucket] = {}
+        self._workspace: _Bucket | None = None
+        self._hang: list[float] = []
+        self._after_post_status: list[int] = []
+        self._last_ts = 0.0
+        self._released: asyncio.Event | None = None
+
+    def __exit__(self, *exc: object) -> None:
+        # Answer held-back requests now, so the server can shut down.
+        def release() -> None:
+            if self._released is not None:
+                self._released.set()
+
+        self._loop.call_soon_threadsafe(release)
+        super().__exit__(*exc)
+
+    # -- what tests use ----------------------------------------------------------------------
+    def hang_after_post(self, seconds: float, times: int = 1) -> None:
+        """Store the next `times` posts, then answer only after `seconds` (past the timeout)."""
+        with self._limits_lock:
+            self._hang.extend([seconds] * times)
+
+    def fail_after_post(self, status: int = 500, times: int = 1) -> None:
+        """Store the next `times` posts, then answer `status` as if something broke after."""
+        with self._limits_lock:
+            self._after_post_status.extend([status] * times)
+
+    def keys(self) -> Counter[str | None]:
+        """How many stored messages carry each idempotency key."""
+        with self._limits_lock:
+            return Counter(p.key for p in self.posted)
+
+    def duplicates(self) -> dict[str, int]:
+        """Keys posted more than once (should always be empty)."""
+        return {k: n for k, n in self.keys().items() if k is not None and n > 1}
+
+    def messages_in(self, channel: str) -> list[Posted]:
+        """Messages stored for one channel, oldest first."""
+        with self._limits_lock:
+            return [p for p in self.posted if p.channel == channel]
+
+    # -- rate limits -------------------------------------------------------------------------
+    def _wait_needed(self, channel: str) -> float:
+        now = time.monotonic()
+        with self._limits_lock:
+            if self.per_workspace is not None:
+                if self._workspace is None:
+                    burst = self.workspace_burst or self.per_workspace
+                    self._workspace = _Bucket(self.per_workspace, burst, burst, now)
+                wait = self._workspace.take(now, self.tolerance)
+                if wait:
+                    return wait
+            if self.per_channel is not None:
+                bucket = self._channel_buckets.setdefault(
+                    channel, _Bucket(self.per_channel, 1.0, 1.0, now)
+                )
+                wait = bucket.take(now, self.tolerance)
+                if wait:
+                    if self._workspace is not None:
+                        self._workspace.tokens += 1  # the refused post used no workspace capacity
+                    return wait
+        return 0.0
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if method != "chat.postMessage":
+            return await super()._api(request)
+        body = await self._body(request)
+        wait = self._wait_needed(str(body.get("channel", "")))
+        if wait:
+            with self._limits_lock:
+                self.rate_limited += 1
+            self._record(
+                Call(method, body, dict(request.headers), 429, False, "ratelimited", request.path)
+            )
+            retry_after = str(max(1, math.ceil(wait)))
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": retry_after},
+            )
+        response = await super()._api(request)
+        with self._limits_lock:
+            hang = self._hang.pop(0) if self._hang and response.status == 200 else 0.0
+            after = (
+                self._after_post_status.pop(0)
+                if self._after_post_status and response.status == 200
+                else 0
+            )
+        if hang:
+            if self._released is None:
+                self._released = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), hang)
+        if after:
+            return web.json_response({"ok": False, "error": "internal_error"}, status=after)
+        return response
+
+    # -- answers -----------------------------------------------------------------------------
+    def _next_ts(self) -> str:
+        with self._limits_lock:
+            stamp = max(time.time(), self._last_ts + 0.000001)
+            self._last_ts = stamp
+            return f"{stamp:.6f}"
+
+    def _answer(self, method: str, body: dict[str, Any], auth: str) -> dict[str, Any]:
+        if method == "conversations.history" and auth.startswith("Bearer xoxb-"):
+            return self._history(body)
+        answer = super()._answer(method, body, auth)
+        if method == "chat.postMessage" and answer.get("ok"):
+            answer["ts"] = self._next_ts()
+            metadata = body.get("metadata")
+            posted = Posted(
+                channel=str(body["channel"]),
+                ts=answer["ts"],
+                text=str(body.get("text", "")),
+                blocks=body.get("blocks"),
+                metadata=metadata if isinstance(metadata, dict) else None,
+            )
+            with self._limits_lock:
+                self.posted.append(posted)
+        return answer
+
+    def _history(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = str(body.get("channel", ""))
+        oldest = float(body.get("oldest") or 0)
+        limit = max(1, min(1000, int(body.get("limit") or 100)))
+        start = int(body.get("cursor") or 0)
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("true", "1")
+        with self._limits_lock:
+            found = [
+                p for p in reversed(self.posted) if p.channel == channel and float(p.ts) > oldest
+            ]
+        page = found[start : start + limit]
+        messages = []
+        for p in page:
+            message: dict[str, Any] = {"type": "message", "ts": p.ts, "text": p.text}
+            if with_metadata and p.metadata is not None:
+                message["metadata"] = p.metadata
+            messages.append(message)
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }

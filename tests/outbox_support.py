@@ -1,0 +1,99 @@
+"""Helpers shared by the outbox, digest, scheduler and reminder tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session
+
+from bot.app import ScrutinyApp
+from bot.domain import Platform
+from bot.messages import Reply
+from bot.models import Channel, Delivery
+from bot.outbox import Pacer, RetryPolicy, Sender, enqueue, render_payload
+from bot.platforms.messengers import SlackMessenger
+from bot.scheduler import make_sender
+from tests.fakes.slack_limits import LimitedSlackApi
+
+TOKEN = "xoxb-test-token"
+
+
+@contextmanager
+def fake_slack(**limits: Any) -> Iterator[LimitedSlackApi]:
+    """A running fake Slack API with the outbox extras."""
+    with LimitedSlackApi(**limits) as fake:
+        yield fake
+
+
+def slack_messenger(fake: LimitedSlackApi, *, timeout: int = 2) -> SlackMessenger:
+    """The real slack_sdk WebClient pointed at the fake, SDK retries off (as in production)."""
+    return SlackMessenger(
+        WebClient(token=TOKEN, base_url=fake.url, timeout=timeout, retry_handlers=[])
+    )
+
+
+def quick_policy(**overrides: Any) -> RetryPolicy:
+    """Short delays so tests can step past them."""
+    values: dict[str, Any] = {
+        "max_attempts": 4,
+        "base_delay": 2.0,
+        "max_delay": 30.0,
+        "lease": timedelta(minutes=5),
+    }
+    values.update(overrides)
+    return RetryPolicy(**values)
+
+
+def sender_for(
+    app: ScrutinyApp, fake: LimitedSlackApi, *, worker_id: str = "test-worker", **options: Any
+) -> Sender:
+    """A sender posting to the fake, unpaced unless a pacer is given."""
+    options.setdefault("policy", quick_policy())
+    # Paced by time.time, which time-machine moves (time.monotonic it leaves alone).
+    options.setdefault("pacer", Pacer(per_channel=0, per_second=0, clock=time.time))
+    return make_sender(app, {Platform.SLACK: slack_messenger(fake)}, worker_id=worker_id, **options)
+
+
+def add_post(
+    session: Session, app: ScrutinyApp, channel: Channel, key: str, text: str = "Papers due"
+) -> Delivery:
+    """A pending reminder-style post to `channel`, committed."""
+    payload = render_payload(
+        app.renderer,
+        Reply("reminder/post", {"text": text, "languages": list(channel.language.languages)}),
+        Platform(channel.platform),
+        channel.language.languages,
+    )
+    delivery = enqueue(session, key=key, channel=channel, kind="reminder", payload=payload)
+    assert delivery is not None
+    session.commit()
+    return delivery
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[list[str]]:
+    """Every statement sent to the database inside the block."""
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def reload(session: Session, delivery_id: int) -> Delivery:
+    """The delivery as the database has it now."""
+    session.expire_all()
+    found = session.scalar(select(Delivery).where(Delivery.id == delivery_id))
+    assert found is not None
+    return found

@@ -1,0 +1,366 @@
+"""Digests: the right content for each channel's readers, at the right local time, each decision
+announced exactly once, within Block Kit limits however much there is."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from bot.app import ScrutinyApp
+from bot.cli import cli
+from bot.domain import ActionStatus, ChannelLanguage, Marking, Platform
+from bot.models import Action, Channel, Decision, Delivery, RegisterEntry
+from bot.scheduler import run_due_digests
+from bot.services.digests import build_digest, run_digest
+from tests.conftest import NOW
+from tests.factories import Seed, add_action, add_decision
+from tests.fakes.slack_api import message_problems
+from tests.outbox_support import counting, fake_slack, sender_for
+
+LONDON_9AM_MONDAYS = [
+    # (local Monday, the UTC instant of 9am): GMT, BST after 29 March, GMT after 25 October.
+    (date(2026, 3, 23), datetime(2026, 3, 23, 9, 0, tzinfo=UTC)),
+    (date(2026, 3, 30), datetime(2026, 3, 30, 8, 0, tzinfo=UTC)),
+    (date(2026, 10, 19), datetime(2026, 10, 19, 8, 0, tzinfo=UTC)),
+    (date(2026, 10, 26), datetime(2026, 10, 26, 9, 0, tzinfo=UTC)),
+]
+
+
+def _deliveries(session: Session) -> list[Delivery]:
+    session.expire_all()
+    return list(session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def _decision_refs(delivery: Delivery) -> list[str]:
+    return list(delivery.payload["items"]["decisions"])
+
+
+def test_a_partner_channel_sees_its_own_overdue_first_and_only_what_it_is_cleared_for(
+    session: Session, seed: Seed
+) -> None:
+    content = build_digest(session, seed.channels["srs-torfaen"], now=NOW)
+    assert [d.ref for d in content.decisions.items] == ["FG-2026-044", "SB-2026-031"]
+    # SB-2026-032 is exempt, BC-2026-010 police-only (and recorded long ago): counts, no content.
+    assert content.decisions.withheld == {"exempt": 1}
+    assert content.overdue_own is not None
+    assert [a.ref for a in content.overdue_own.items] == ["TP-001"]
+    assert content.overdue_own.withheld == {"exempt": 1}
+    assert [a.ref for a in content.overdue_other.items] == []
+    assert content.overdue_other.withheld_total == 2
+    assert [a.ref for a in content.due_soon.items] == ["TP-002"]
+    assert [m.board.slug for m in content.meetings] == ["strategic", "finance-governance"]
+    police = build_digest(session, seed.channels["srs-police"], now=NOW)
+    assert police.overdue_own is not None and [a.ref for a in police.overdue_own.items] == [
+        "TP-004"
+    ]
+    assert [a.ref for a in police.overdue_other.items] == ["TP-001", "TP-003", "TP-006"]
+
+
+def test_consecutive_digests_repeat_nothing_and_miss_nothing(
+    session: Session, app: ScrutinyApp, seed: Seed
+) -> None:
+    channel = seed.channels["srs-police"]
+    first = run_digest(session, app.renderer, channel, now=NOW)
+    session.commit()
+    # Between digests: a new decision, one backdated to June, and one whose transaction began
+    # before the first digest (its recorded_at is earlier) but committed after it.
+    add_decision(
+        session,
+        seed,
+        "SB-2026-040",
+        "strategic",
+        date(2026, 11, 26),
+        recorded_at=NOW + timedelta(days=3),
+    )
+    add_decision(
+        session,
+        seed,
+        "FG-2026-020",
+        "finance-governance",
+        date(2026, 6, 1),
+        recorded_at=NOW + timedelta(days=4),
+    )
+    add_decision(
+        session,
+        seed,
+        "BC-2026-011",
+        "business-collaboration",
+        date(2026, 11, 20),
+        recorded_at=NOW - timedelta(minutes=5),
+    )
+    session.commit()
+    second = run_digest(session, app.renderer, channel, now=NOW + timedelta(days=7))
+    session.commit()
+    third = run_digest(session, app.renderer, channel, now=NOW + timedelta(days=14))
+    session.commit()
+    by_id = {d.id: d for d in _deliveries(session)}
+    refs = [_decision_refs(by_id[r.delivery_id]) for r in (first, second, third) if r.delivery_id]
+    assert refs[0] == ["FG-2026-044", "SB-2026-032", "SB-2026-031"]
+    assert sorted(refs[1]) == ["BC-2026-011", "FG-2026-020", "SB-2026-040"]
+    assert refs[2] == []
+    every = Counter(ref for group in refs for ref in group)
+    assert all(n == 1 for n in every.values())
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"), reason="needs PostgreSQL (concurrent writers)"
+)
+def test_a_decision_committed_while_a_digest_runs_goes_in_the_next_one(
+    session: Session, app: ScrutinyApp, seed: Seed, engine: Engine
+) -> None:
+    channel = seed.channels["srs-police"]
+    run_digest(session, app.renderer, channel, now=NOW)
+    session.commit()
+    with engine.connect() as slow:
+        # A long import: its row carries an early recorded_at and commits only later.
+        slow.execute(
+            Decision.__table__.insert().values(
+                ref="SB-2026-050",
+                board_id=seed.boards["strategic"].id,
+                decided_on=date(2026, 11, 27),
+                title="Slow import",
+                summary="",
+                partners=[],
+                link="",
+                marking=Marking.OFFICIAL,
+                restricted_to=[],
+                recorded_at=NOW + timedelta(days=1),
+                updated_at=NOW + timedelta(days=1),
+            )
+        )
+        second = run_digest(session, app.renderer, channel, now=NOW + timedelta(days=7))
+        session.commit()
+        slow.commit()
+    third = run_digest(session, app.renderer, channel, now=NOW + timedelta(days=14))
+    session.commit()
+    by_id = {d.id: d for d in _deliveries(session)}
+    assert "SB-2026-050" not in (
+        _decision_refs(by_id[second.delivery_id]) if second.delivery_id else []
+    )
+    assert third.delivery_id is not None
+    assert _decision_refs(by_id[third.delivery_id]) == ["SB-2026-050"]
+
+
+@pytest.mark.parametrize(("monday", "nine_am"), LONDON_9AM_MONDAYS)
+def test_a_monday_9am_digest_runs_at_9am_london_time_across_the_clock_changes(
+    app: ScrutinyApp, session: Session, seed: Seed, monday: date, nine_am: datetime
+) -> None:
+    with time_machine.travel(nine_am - timedelta(minutes=1), tick=False):
+        assert run_due_digests(app) == []
+    with time_machine.travel(nine_am, tick=False):
+        [result] = run_due_digests(app)
+        assert result.key == f"digest:srs-torfaen:{monday.isoformat()}"
+        assert result.delivery_id is not None
+    with time_machine.travel(nine_am + timedelta(minutes=1), tick=False):
+        assert run_due_digests(app) == []
+    session.expire_all()
+    assert session.get(Channel, seed.channels["srs-torfaen"].id).last_digest_at == nine_am  # type: ignore[union-attr]
+
+
+def test_bank_holidays_are_skipped_and_nothing_is_lost(
+    app: ScrutinyApp, session: Session, seed: Seed
+) -> None:
+    channel = seed.channels["srs-torfaen"]
+    channel.skip_bank_holidays = True
+    session.commit()
+    with time_machine.travel(datetime(2026, 8, 24, 8, 0, tzinfo=UTC), tick=False):
+        [first] = run_due_digests(app)
+    add_decision(
+        session,
+        seed,
+        "SB-2026-060",
+        "strategic",
+        date(2026, 8, 27),
+        recorded_at=datetime(2026, 8, 28, 12, 0, tzinfo=UTC),
+    )
+    session.commit()
+    # Monday 31 August 2026 is the late summer bank holiday.
+    with time_machine.travel(datetime(2026, 8, 31, 8, 0, tzinfo=UTC), tick=False):
+        assert run_due_digests(app) == []
+    with time_machine.travel(datetime(2026, 9, 7, 8, 0, tzinfo=UTC), tick=False):
+        [second] = run_due_digests(app)
+    assert first.key.endswith("2026-08-24") and second.key.endswith("2026-09-07")
+    by_key = {d.idempotency_key: d for d in _deliveries(session)}
+    assert _decision_refs(by_key[second.key]) == ["SB-2026-060"]
+
+
+def test_a_run_missed_while_down_is_caught_up_once_within_the_grace_period(
+    app: ScrutinyApp, session: Session, seed: Seed
+) -> None:
+    with time_machine.travel(datetime(2026, 11, 16, 9, 0, tzinfo=UTC), tick=False):
+        assert len(run_due_digests(app)) == 1
+    # Down over 9am on the 23rd; back at 9:40, within the hour's grace.
+    with time_machine.travel(NOW + timedelta(minutes=40), tick=False):
+        [caught_up] = run_due_digests(app, grace=timedelta(hours=1))
+        assert caught_up.key == "digest:srs-torfaen:2026-11-23" and caught_up.delivery_id
+    with time_machine.travel(NOW + timedelta(minutes=41), tick=False):
+        assert run_due_digests(app, grace=timedelta(hours=1)) == []
+    assert [d.idempotency_key for d in _deliveries(session)] == [
+        "digest:srs-torfaen:2026-11-16",
+        "digest:srs-torfaen:2026-11-23",
+    ]
+
+
+def test_a_run_missed_by_more_than_the_grace_period_is_skipped_but_its_news_is_kept(
+    app: ScrutinyApp, session: Session, seed: Seed
+) -> None:
+    with time_machine.travel(datetime(2026, 11, 9, 9, 0, tzinfo=UTC), tick=False):
+        run_due_digests(app)
+    recorded = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    add_decision(
+        session, seed, "SB-2026-070", "strategic", date(2026, 11, 19), recorded_at=recorded
+    )
+    session.commit()
+    with time_machine.travel(NOW + timedelta(hours=2), tick=False):
+        assert run_due_digests(app, grace=timedelta(hours=1)) == []
+    with time_machine.travel(NOW + timedelta(days=7), tick=False):
+        [late] = run_due_digests(app, grace=timedelta(hours=1))
+    by_key = {d.idempotency_key: d for d in _deliveries(session)}
+    assert late.key == "digest:srs-torfaen:2026-11-30"
+    assert _decision_refs(by_key[late.key]) == ["SB-2026-070"]
+
+
+def test_an_empty_digest_is_skipped_or_says_nothing_new(
+    app: ScrutinyApp, session: Session, seed: Seed
+) -> None:
+    session.execute(update(Action).values(status=ActionStatus.DONE))
+    quiet, chatty = seed.channels["srs-torfaen"], seed.channels["srs-police"]
+    chatty.post_empty_digest = True
+    session.commit()
+    for channel in (quiet, chatty):
+        run_digest(session, app.renderer, channel, now=NOW)
+    session.commit()
+    later = NOW + timedelta(days=7)  # question windows closed on the 27th; nothing new since
+    skipped = run_digest(session, app.renderer, quiet, now=later)
+    posted = run_digest(session, app.renderer, chatty, now=later)
+    session.commit()
+    assert skipped.skipped_empty and skipped.delivery_id is None
+    assert posted.delivery_id is not None
+    delivery = session.get(Delivery, posted.delivery_id)
+    assert delivery is not None and "Nothing new since the last digest." in delivery.payload["text"]
+    session.refresh(quiet)
+    assert quiet.last_digest_at == later
+
+
+def test_a_bilingual_channel_gets_welsh_then_english_in_one_message(
+    app: ScrutinyApp, session: Session, seed: Seed
+) -> None:
+    channel = seed.channels["srs-torfaen"]
+    channel.language = ChannelLanguage.CY_EN
+    session.commit()
+    result = run_digest(session, app.renderer, channel, now=NOW)
+    session.commit()
+    [delivery] = _deliveries(session)
+    assert delivery.id == result.delivery_id
+    text = delivery.payload["text"]
+    assert text.index("Dydd Llun 23 Tachwedd 2026") < text.index("Monday 23 November 2026")
+    blocks = delivery.payload["slack"]["blocks"]
+    assert {"type": "divider"} in blocks
+    assert message_problems(delivery.payload["slack"]) == []
+
+
+def test_a_huge_digest_stays_within_block_kit_limits(
+    app: ScrutinyApp, session: Session, seed: Seed
+) -> None:
+    long_title = "Replace <legacy> & obsolete systems " * 14
+    for n in range(300):
+        add_decision(
+            session,
+            seed,
+            f"SB-2026-{100 + n}",
+            "strategic",
+            date(2026, 11, 20),
+            title=f"{n} {long_title}"[:500],
+            recorded_at=NOW - timedelta(days=1),
+        )
+        add_action(
+            session,
+            seed,
+            f"TP-{100 + n}",
+            "torfaen",
+            date(2026, 10, 1),
+            title=f"{n} {long_title}"[:500],
+        )
+    channel = seed.channels["srs-torfaen"]
+    channel.language = ChannelLanguage.CY_EN
+    session.commit()
+    result = run_digest(session, app.renderer, channel, now=NOW)
+    session.commit()
+    delivery = session.get(Delivery, result.delivery_id)
+    assert delivery is not None
+    slack = delivery.payload["slack"]
+    assert message_problems(slack) == [] and len(slack["blocks"]) <= 50
+    assert "+ 292 more: /scrutiny decisions" in delivery.payload["text"]
+    with fake_slack() as fake, time_machine.travel(NOW, tick=False):
+        assert sender_for(app, fake).send_due().sent == 1
+        assert fake.violations == []
+
+
+def _add_channels(session: Session, seed: Seed, count: int) -> None:
+    partners = ["torfaen", "gwent-police", "newport", None]
+    for n in range(count):
+        partner = partners[n % len(partners)]
+        session.add(
+            Channel(
+                slug=f"fan-{n}",
+                name=f"#fan-{n}",
+                platform=Platform.SLACK,
+                external_id=f"C0FAN{n:05d}",
+                partner=seed.partners[partner] if partner else None,
+                clearance=Marking.OFFICIAL_SENSITIVE if n % 2 else Marking.OFFICIAL,
+                language=[ChannelLanguage.EN, ChannelLanguage.CY_EN][n % 2],
+                digest_cron="0 9 * * mon",
+            )
+        )
+    session.commit()
+
+
+@pytest.mark.parametrize("channels", [8, 40])
+def test_statements_per_cycle_do_not_grow_with_channels(
+    app: ScrutinyApp, session: Session, seed: Seed, engine: Engine, channels: int
+) -> None:
+    _add_channels(session, seed, channels)
+    with time_machine.travel(NOW, tick=False), counting(app.engine) as statements:
+        results = run_due_digests(app)
+    written = sum(1 for r in results if r.delivery_id is not None)
+    assert written == channels + 1  # and srs-torfaen
+    writes = [
+        s
+        for s in statements
+        if s.lstrip().upper().startswith(("INSERT INTO DELIVERIES", "UPDATE CHANNELS"))
+    ]
+    assert len(writes) == 2 * written
+    reads = len(statements) - len(writes)
+    # Transaction bookkeeping and the shared reads: the same at 8 channels as at 40.
+    assert reads <= 40, statements[:60]
+
+
+def test_preview_shows_the_digest_and_writes_nothing(
+    database_url: str, session: Session, seed: Seed
+) -> None:
+    runner = CliRunner()
+    env = {"DATABASE_URL": database_url}
+    result = runner.invoke(
+        cli, ["digest", "preview", "--channel", "srs-torfaen", "--at", "2026-11-23 09:00"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "SRS boards — digest for Torfaen County Borough Council · Monday 23 November 2026"
+        in result.output
+    )
+    assert "SB-2026-031" in result.output
+    assert session.scalars(select(Delivery)).all() == []
+    assert session.scalars(select(RegisterEntry)).all() == []
+    bad = runner.invoke(
+        cli, ["digest", "preview", "--channel", "srs-torfaen", "--at", "2026-03-29 01:30"], env=env
+    )
+    assert bad.exit_code == 2 and "does not exist" in bad.output
+    unknown = runner.invoke(cli, ["digest", "preview", "--channel", "nowhere"], env=env)
+    assert unknown.exit_code == 2 and "srs-torfaen" in unknown.output

@@ -1,0 +1,192 @@
+"""Full-text search through the database's own index (SQLite FTS5 or PostgreSQL tsvector):
+kept in step with inserts, updates and deletes, ranked, and safe against any typed text."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.orm import Session
+
+from bot.services import queries, search
+from bot.visibility import Audience
+from tests.conftest import NOW
+from tests.factories import Seed, add_action, add_decision
+from tests.test_queries import ALL_CLEARED
+
+HOSTILE = [
+    '"',
+    '""',
+    "'",
+    'data "centre',
+    "*",
+    "data*",
+    "NEAR(",
+    "NEAR(data centre, 2)",
+    "data NEAR centre",
+    "-data",
+    "data -centre",
+    "title:data",
+    ":",
+    "^data",
+    "data AND OR NOT",
+    "OR",
+    "AND",
+    "NOT",
+    "(",
+    ")",
+    "{title}: data",
+    "data & | ! <-> centre",
+    "'; DROP TABLE actions; --",
+    "\\",
+    "\x00",
+    "ŵ ŷ â ê",
+    "Caerffili ÿ ðæ",
+    "数据中心",
+    "🙂🚀",
+    "💾 data 💾",
+    "data" * 2500,
+    "a " * 5000,
+    " ".join(f"w{i}" for i in range(2000)),
+    "",
+    "   ",
+]
+
+
+def ids_of(session: Session, kind: search.Searchable, text: str, **kw: bool) -> list[int]:
+    return search.ranked_ids(session, kind, text, **kw)
+
+
+def test_search_words_keeps_letters_and_digits_only() -> None:
+    assert search.search_words('Data "centre" NEAR(move)* -2027/28 data') == [
+        "data",
+        "centre",
+        "near",
+        "move",
+        "2027",
+        "28",
+    ]
+    assert search.search_words("🙂 ?! :") == []
+    assert len(search.search_words(" ".join(f"w{i}" for i in range(100)))) == search.MAX_WORDS
+    assert search.search_words("x" * 500) == ["x" * search.MAX_WORD_LENGTH]
+
+
+def test_index_follows_insert_update_and_delete_of_actions(session: Session, seed: Seed) -> None:
+    action = add_action(
+        session, seed, "TP-050", "newport", date(2027, 1, 1), title="Retire the mainframe"
+    )
+    session.commit()
+    assert ids_of(session, "actions", "mainframe") == [action.id]
+    action.title = "Retire the tape library"
+    session.commit()
+    assert ids_of(session, "actions", "mainframe") == []
+    assert ids_of(session, "actions", "tape library") == [action.id]
+    action.last_update = "Vendor chosen: Quantum"
+    session.commit()
+    assert ids_of(session, "actions", "quantum") == [action.id]
+    session.delete(action)
+    session.commit()
+    assert ids_of(session, "actions", "tape") == []
+    assert ids_of(session, "actions", "quantum") == []
+
+
+def test_index_follows_insert_update_and_delete_of_decisions(session: Session, seed: Seed) -> None:
+    decision = add_decision(
+        session,
+        seed,
+        "BC-2026-020",
+        "business-collaboration",
+        date(2026, 5, 1),
+        title="Adopted the learning log",
+        summary="Partners share lessons monthly.",
+    )
+    session.commit()
+    assert ids_of(session, "decisions", "lessons") == [decision.id]
+    decision.summary = "Partners share findings quarterly."
+    session.commit()
+    assert ids_of(session, "decisions", "lessons") == []
+    assert ids_of(session, "decisions", "quarterly findings") == [decision.id]
+    session.delete(decision)
+    session.commit()
+    assert ids_of(session, "decisions", "learning") == []
+
+
+def test_title_match_ranks_above_summary_only_match(session: Session, seed: Seed) -> None:
+    summary_only = add_decision(
+        session,
+        seed,
+        "FG-2026-060",
+        "finance-governance",
+        date(2026, 12, 1),
+        title="Noted the quarterly report",
+        summary="The report mentions the telephony contract and the telephony budget twice.",
+    )
+    in_title = add_decision(
+        session,
+        seed,
+        "FG-2026-061",
+        "finance-governance",
+        date(2026, 1, 1),
+        title="Renewed the telephony contract",
+        summary="",
+    )
+    session.commit()
+    assert ids_of(session, "decisions", "telephony") == [in_title.id, summary_only.id]
+    noted = add_action(
+        session,
+        seed,
+        "TP-061",
+        "torfaen",
+        None,
+        title="Quarterly review",
+        last_update="telephony audit",
+    )
+    titled = add_action(session, seed, "TP-062", "torfaen", None, title="Telephony audit")
+    session.commit()
+    assert ids_of(session, "actions", "telephony") == [titled.id, noted.id]
+
+
+def test_every_word_must_match_unless_any_word_is_asked(session: Session, seed: Seed) -> None:
+    strict = ids_of(session, "decisions", "data centre contributions")
+    assert strict == []
+    loose = ids_of(session, "decisions", "data centre contributions", any_word=True)
+    assert {seed.decisions["SB-2026-031"].id, seed.decisions["FG-2026-044"].id} == set(loose)
+
+
+def test_stemming_finds_other_forms(session: Session, seed: Seed) -> None:
+    assert ids_of(session, "actions", "migration") == [seed.actions["TP-001"].id]
+
+
+def test_operators_in_user_text_are_plain_words(session: Session, seed: Seed) -> None:
+    # "OR" typed by a person must not widen the search to every action with either word.
+    assert ids_of(session, "actions", "switches OR sharepoint") == []
+    # "NOT" and "-" must not negate: nothing but the action about switches may come back
+    # ("not" is a word on SQLite, a stop word PostgreSQL drops).
+    switches = {seed.actions["TP-002"].id}
+    assert set(ids_of(session, "actions", "NOT switches")) <= switches
+    assert set(ids_of(session, "actions", "-switches")) == switches
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_text_never_raises(session: Session, seed: Seed, text: str) -> None:
+    for kind in ("actions", "decisions"):
+        search.ranked_ids(session, kind, text)
+        search.ranked_ids(session, kind, text, any_word=True)
+    queries.find_actions(session, ALL_CLEARED, today=NOW.date(), text=text)
+    queries.find_decisions(session, ALL_CLEARED, text=text)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(text=st.text(max_size=300))
+def test_arbitrary_text_never_raises(session: Session, seed: Seed, text: str) -> None:
+    for any_word in (False, True):
+        search.ranked_ids(session, "actions", text, any_word=any_word)
+        search.ranked_ids(session, "decisions", text, any_word=any_word)
+    audience = Audience(ALL_CLEARED.clearance, ALL_CLEARED.exempt_access, ALL_CLEARED.readers)
+    queries.find_decisions(session, audience, text=text)

@@ -1,0 +1,702 @@
+"""The bot in Slack, end to end: signed requests to our real HTTP endpoint (uvicorn on
+127.0.0.1), the real Bolt app, and Slack's Web API played by the fake in tests/fakes."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import yaml
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from bot.app import Outcome, ScrutinyApp, create_app
+from bot.db import make_session_factory
+from bot.domain import ActionStatus, Rag
+from bot.messages import Reply
+from bot.models import Action, AuditEvent, Decision, ProcessedEvent
+from bot.platforms.slack import COMMAND, EVENTS, SlackPlatform, build_slack
+from bot.settings import PROJECT_ROOT
+from bot.web import create_web_app
+from tests.conftest import NOW
+from tests.factories import Seed, add_action
+from tests.fakes.slack_api import (
+    BOT_USER_ID,
+    SIGNING_SECRET,
+    Call,
+    FakeSlackApi,
+    ServedApp,
+    SlackSender,
+    SlashCommand,
+    slack_settings,
+    slack_signature,
+)
+
+SECRET = SIGNING_SECRET
+SECRETARY, TORFAEN, POLICE, NEWPORT = "U0SEC00001", "U0TOR00001", "U0POL00001", "U0NEW00001"
+TORFAEN_CHANNEL, SECRETARIAT_CHANNEL = "C0TOR00001", "C0SEC00001"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlackApi]:
+    with FakeSlackApi() as api:
+        yield api
+
+
+@pytest.fixture
+def slack_app(database_url: str, engine: Engine, fake: FakeSlackApi) -> ScrutinyApp:
+    return create_app(slack_settings(database_url, fake), engine)
+
+
+@pytest.fixture
+def platform(slack_app: ScrutinyApp) -> SlackPlatform:
+    return build_slack(slack_app, clock=lambda: NOW)
+
+
+@pytest.fixture
+def slack(platform: SlackPlatform, fake: FakeSlackApi, seed: Seed) -> Iterator[SlackSender]:
+    with ServedApp(create_web_app(platform.app, [platform])) as served:
+        sender = SlackSender(served.url + "/slack/events", SECRET, fake)
+        yield sender
+        sender.close()
+    assert fake.violations == [], "the bot sent something Slack would refuse"
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session for checking what the bot stored (fresh reads, nothing cached)."""
+    with make_session_factory(engine)() as session:
+        yield session
+
+
+def texts(obj: Any) -> str:
+    """Every piece of text in a message, view or block list, joined."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("text", "value") and isinstance(value, str):
+                    found.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(obj)
+    return "\n".join(found)
+
+
+def buttons(body: dict[str, Any], action_id: str) -> list[dict[str, Any]]:
+    """Buttons with this action id anywhere in a message or view."""
+    found: list[dict[str, Any]] = []
+    for block in body.get("blocks", []):
+        for element in [*block.get("elements", []), block.get("accessory") or {}]:
+            if isinstance(element, dict) and element.get("action_id") == action_id:
+                found.append(element)
+    return found
+
+
+def reply_to(slack: SlackSender, user: str, text: str, **fields: Any) -> Call:
+    """Send `/scrutiny text` and return the reply posted to its response_url."""
+    before = len(slack.fake.calls_to("response_url"))
+    response = slack.command(user, text, **fields)
+    assert response.status_code == 200
+    assert response.content in (b"", b"{}")
+    return slack.fake.wait_for("response_url", before + 1)[-1]
+
+
+def count(session: Session, model: Any) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+# -- slash commands ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("help", "/scrutiny actions"),
+        ("", "/scrutiny help"),
+        ("actions overdue", "TP-001"),
+        ("action TP-002", "Replace core network switches"),
+        ("decisions", "FG-2026-044"),
+        ("decision SB-2026-031", "Blaenavon"),
+        ("meetings", "Strategic Board"),
+        ("find data centre", "SB-2026-031"),
+        ("home", "Overdue actions owned by Torfaen"),
+    ],
+)
+def test_each_subcommand_answers_through_the_response_url(
+    slack: SlackSender, text: str, expected: str
+) -> None:
+    call = reply_to(slack, TORFAEN, text)
+    assert call.body["response_type"] == "ephemeral"
+    assert expected in texts(call.body)
+    assert call.body["text"].strip()
+
+
+def test_secretariat_commands_are_in_help_only_for_the_secretariat(slack: SlackSender) -> None:
+    assert "record-decision" in texts(reply_to(slack, SECRETARY, "help").body)
+    assert "record-decision" not in texts(reply_to(slack, TORFAEN, "help").body)
+
+
+def test_unknown_user_is_refused_politely_naming_the_secretariat(slack: SlackSender) -> None:
+    call = reply_to(slack, "U0STRANGER", "actions")
+    assert "I don't know you yet" in texts(call.body)
+    assert "#srs-secretariat" in texts(call.body)
+
+
+def test_member_in_a_channel_cleared_lower_than_them_gets_the_item_withheld(
+    slack: SlackSender,
+) -> None:
+    # Sian is cleared for exempt items; #srs-torfaen is not, so TP-003 stays out there.
+    in_channel = texts(reply_to(slack, TORFAEN, "action TP-003").body)
+    assert "Exempt contract renewal" not in in_channel
+    assert "not cleared" in in_channel
+    listed = texts(reply_to(slack, TORFAEN, "actions torfaen").body)
+    assert "TP-003" not in listed
+    assert "left out" in listed
+    # In a direct message she reads alone, so she sees it.
+    direct = reply_to(
+        slack, TORFAEN, "action TP-003", channel_id="D0TOR00001", channel_name="directmessage"
+    )
+    assert "Exempt contract renewal" in texts(direct.body)
+
+
+def test_unregistered_channel_sees_nothing_restricted(slack: SlackSender) -> None:
+    out = texts(reply_to(slack, POLICE, "action TP-004", channel_id="C0UNKNOWN1").body)
+    assert "Police-only network segregation" not in out
+
+
+# -- verification -----------------------------------------------------------------------------
+def test_unsigned_forged_and_stale_requests_get_401_and_nothing_happens(
+    slack: SlackSender, fake: FakeSlackApi, db: Session
+) -> None:
+    form = SlashCommand(
+        SECRETARY, "update TP-001 status=done", response_url=fake.response_url("x")
+    ).form()
+    body = urlencode(form)
+    kind = "application/x-www-form-urlencoded"
+    now = int(time.time())
+    assert slack.post(body, kind, signed=False).status_code == 401
+    assert slack.post(body, kind, signature="v0=" + "0" * 64).status_code == 401
+    stale = now - 6 * 60
+    assert slack.post(body, kind, timestamp=stale).status_code == 401
+    tampered = body.replace("status%3Ddone", "status%3Dcancelled")
+    signed_for_other_body = slack_signature(SECRET, now, body)
+    assert (
+        slack.post(tampered, kind, timestamp=now, signature=signed_for_other_body).status_code
+        == 401
+    )
+    wrong_secret = slack_signature("not-the-secret", now, body)
+    assert slack.post(body, kind, timestamp=now, signature=wrong_secret).status_code == 401
+    event = {"type": "app_mention", "user": TORFAEN, "text": "hi", "ts": "1.2", "channel": "C1"}
+    forged = json.dumps({"type": "event_callback", "event_id": "EvForged", "event": event})
+    assert slack.post(forged, "application/json", signed=False).status_code == 401
+    # A good request afterwards is answered; nothing from the refused ones ever happened.
+    assert "/scrutiny help" in texts(reply_to(slack, SECRETARY, "help").body)
+    assert [c.method for c in fake.web_api_calls()] == ["response_url"]
+    assert count(db, ProcessedEvent) == 0
+    assert count(db, AuditEvent) == 0
+    tp1 = db.scalar(select(Action).where(Action.ref == "TP-001"))
+    assert tp1 is not None and tp1.status is ActionStatus.IN_PROGRESS
+
+
+def test_reply_work_waits_while_requests_await_their_ack(platform: SlackPlatform) -> None:
+    order: list[str] = []
+    platform._quiet.clear()  # a request is waiting for its acknowledgement
+    worker = threading.Thread(
+        target=platform._when_quiet, args=(time.monotonic() + 60, order.append, "reply work")
+    )
+    worker.start()
+    order.append("acknowledged")
+    platform._quiet.set()
+    worker.join(30)
+    assert order == ["acknowledged", "reply work"]
+    # Work that has waited long enough goes ahead even in a burst.
+    platform._quiet.clear()
+    platform._when_quiet(time.monotonic() - 1, order.append, "overdue work")
+    assert order[-1] == "overdue work"
+
+
+def test_url_verification_challenge_is_answered(slack: SlackSender) -> None:
+    body = json.dumps({"type": "url_verification", "challenge": "3eZbrw1aBm2rZgRNFdxV"})
+    response = slack.post(body, "application/json")
+    assert response.status_code == 200
+    assert "3eZbrw1aBm2rZgRNFdxV" in response.text
+
+
+def test_health_check(slack: SlackSender) -> None:
+    base = slack.url.rsplit("/slack/events", 1)[0]
+    response = slack.http.get(base + "/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["platforms"]["slack"]["mode"] == "http"
+
+
+# -- mentions, direct messages and events -----------------------------------------------------
+def mention(text: str, ts: str = "1700000100.000200", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "app_mention",
+        "user": TORFAEN,
+        "text": f"<@{BOT_USER_ID}> {text}",
+        "ts": ts,
+        "channel": TORFAEN_CHANNEL,
+        "event_ts": ts,
+        **extra,
+    }
+
+
+def test_mention_is_answered_in_its_thread_for_the_channel(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    assert slack.event(mention("overdue actions for Torfaen")).status_code == 200
+    call = fake.wait_for("chat.postMessage")[0]
+    assert call.body["channel"] == TORFAEN_CHANNEL
+    assert call.body["thread_ts"] == "1700000100.000200"
+    out = texts(call.body)
+    assert "TP-001" in out
+    assert "TP-003" not in out  # exempt: the channel is not cleared for it
+
+
+def test_mention_in_an_existing_thread_replies_in_that_thread(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    slack.event(mention("meetings", ts="1700000200.000300", thread_ts="1700000100.000100"))
+    assert fake.wait_for("chat.postMessage")[0].body["thread_ts"] == "1700000100.000100"
+
+
+def test_direct_message_is_answered_for_the_member_alone(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "user": TORFAEN,
+        "text": "action TP-003",
+        "ts": "1700000300.000100",
+        "channel": "D0TOR00001",
+    }
+    slack.event(event)
+    call = fake.wait_for("chat.postMessage")[0]
+    assert call.body["channel"] == TORFAEN
+    assert "Exempt contract renewal" in texts(call.body)
+
+
+def test_retried_and_duplicate_events_are_answered_once(
+    slack: SlackSender, fake: FakeSlackApi, platform: SlackPlatform, db: Session
+) -> None:
+    event = mention("overdue actions for Torfaen")
+    assert slack.event(event, event_id="Ev0DUP0001").status_code == 200
+    fake.wait_for("chat.postMessage")
+    # Slack's retries (X-Slack-Retry-Num) and a plain duplicate delivery of the same event.
+    assert slack.event(event, event_id="Ev0DUP0001", retry=1).status_code == 200
+    assert slack.event(event, event_id="Ev0DUP0001", retry=2).status_code == 200
+    assert slack.event(event, event_id="Ev0DUP0001").status_code == 200
+    fake.wait_until(lambda: platform.stats["events_skipped"] == 3)
+    assert len(fake.calls_to("chat.postMessage")) == 1
+    assert count(db, ProcessedEvent) == 1
+
+
+def test_duplicates_arriving_together_are_answered_once(
+    slack: SlackSender, fake: FakeSlackApi, platform: SlackPlatform
+) -> None:
+    event = mention("meetings")
+    for retry in (None, 1, 2):
+        slack.event(event, event_id="Ev0DUP0002", retry=retry)
+    fake.wait_until(
+        lambda: platform.stats["events_handled"] + platform.stats["events_skipped"] == 3
+    )
+    fake.wait_for("chat.postMessage")
+    assert platform.stats["events_handled"] == 1
+    assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+def test_old_event_ids_are_forgotten(
+    slack: SlackSender, fake: FakeSlackApi, session: Session, db: Session
+) -> None:
+    session.add_all(
+        [
+            ProcessedEvent(key="slack:EvOld", at=NOW - timedelta(days=3)),
+            ProcessedEvent(key="slack:EvRecent", at=NOW - timedelta(hours=3)),
+            ProcessedEvent(key="teams:old", at=NOW - timedelta(days=3)),
+        ]
+    )
+    session.commit()
+    slack.event(mention("meetings"), event_id="EvNew")
+    fake.wait_for("chat.postMessage")
+    db.expire_all()
+    keys = set(db.scalars(select(ProcessedEvent.key)))
+    assert keys == {"slack:EvRecent", "teams:old", "slack:EvNew"}
+
+
+def test_app_home_is_published_for_the_member_alone(slack: SlackSender, fake: FakeSlackApi) -> None:
+    event = {"type": "app_home_opened", "user": TORFAEN, "channel": "D0TOR00001", "tab": "home"}
+    slack.event(event)
+    call = fake.wait_for("views.publish")[0]
+    assert call.body["user_id"] == TORFAEN
+    view = call.body["view"]
+    assert view["type"] == "home"
+    out = texts(view)
+    assert "TP-001" in out and "TP-002" in out
+    assert "TP-003" in out  # she is cleared for exempt items and reads her home alone
+    assert "TP-004" not in out  # police-only
+    assert "SB-2026-031" in out
+    assert "Strategic Board" in out and "questions close" in out
+
+
+def test_app_home_for_an_unknown_user_says_who_to_ask(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    slack.event({"type": "app_home_opened", "user": "U0STRANGER", "tab": "home"})
+    view = fake.wait_for("views.publish")[0].body["view"]
+    assert "I don't know you yet" in texts(view)
+
+
+def test_messages_tab_opening_publishes_nothing(
+    slack: SlackSender, fake: FakeSlackApi, platform: SlackPlatform
+) -> None:
+    slack.event({"type": "app_home_opened", "user": TORFAEN, "tab": "messages"})
+    slack.event({"type": "app_home_opened", "user": TORFAEN, "tab": "home"})
+    fake.wait_for("views.publish")
+    assert len(fake.calls_to("views.publish")) == 1
+
+
+# -- modals and buttons -----------------------------------------------------------------------
+def decision_values(**overrides: Any) -> dict[str, Any]:
+    def text(value: str | None) -> dict[str, Any]:
+        return {"type": "plain_text_input", "value": value}
+
+    def option(value: str | None) -> dict[str, Any]:
+        chosen = {"value": value, "text": {"type": "plain_text", "text": value}} if value else None
+        return {"type": "static_select", "selected_option": chosen}
+
+    values = {
+        "board": option("strategic"),
+        "decided_on": {"type": "datepicker", "selected_date": "2026-11-19"},
+        "ref": text(None),
+        "title": text("Approved the cloud backup strategy"),
+        "summary": text("Backups move to the Blaenavon data centre & a second site."),
+        "marking": option("official"),
+        "exempt_paragraph": option(None),
+        "restricted_to": {"type": "multi_static_select", "selected_options": []},
+        "link": {"type": "url_text_input", "value": "https://example.org/papers/sb-2026-11"},
+    }
+    values.update(overrides)
+    return values
+
+
+def open_form(slack: SlackSender, user: str, text: str) -> dict[str, Any]:
+    response = slack.command(
+        user, text, channel_id=SECRETARIAT_CHANNEL, channel_name="srs-secretariat"
+    )
+    assert response.status_code == 200
+    call = slack.fake.wait_for("views.open")[-1]
+    assert call.body["trigger_id"]
+    view: dict[str, Any] = call.body["view"]
+    return view
+
+
+def test_record_decision_form_opens_and_submission_records_it(
+    slack: SlackSender, fake: FakeSlackApi, db: Session
+) -> None:
+    view = open_form(slack, SECRETARY, "record-decision")
+    assert view["callback_id"] == "register.record_decision"
+    assert "SB-2026-033" in texts(view)  # the next free ref is suggested
+    response = slack.submit(SECRETARY, view, decision_values())
+    assert response.status_code == 200
+    assert response.content in (b"", b"{}")  # closes the form
+    confirmation = fake.wait_for("chat.postEphemeral")[0]
+    assert confirmation.body["channel"] == SECRETARIAT_CHANNEL
+    assert confirmation.body["user"] == SECRETARY
+    assert "Recorded SB-2026-033" in texts(confirmation.body)
+    db.expire_all()
+    decision = db.scalar(select(Decision).where(Decision.ref == "SB-2026-033"))
+    assert decision is not None
+    assert decision.title == "Approved the cloud backup strategy"
+    assert decision.decided_on == date(2026, 11, 19)
+    audit = db.scalar(select(AuditEvent).where(AuditEvent.entity_ref == "SB-2026-033"))
+    assert audit is not None and audit.actor == "ceri-morgan" and audit.verb == "create"
+    assert audit.before is None and audit.after is not None
+    assert audit.after["title"] == "Approved the cloud backup strategy"
+
+
+def test_record_decision_form_errors_are_shown_per_field_and_nothing_is_stored(
+    slack: SlackSender, fake: FakeSlackApi, db: Session
+) -> None:
+    view = open_form(slack, SECRETARY, "record-decision")
+    decisions_before, audits_before = count(db, Decision), count(db, AuditEvent)
+    values = decision_values(
+        decided_on={"type": "datepicker", "selected_date": "2027-01-05"},
+        title={"type": "plain_text_input", "value": "   "},
+        ref={"type": "plain_text_input", "value": "FG-2026-001"},
+        link={"type": "url_text_input", "value": "javascript:alert(1)"},
+    )
+    response = slack.submit(SECRETARY, view, values)
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["response_action"] == "errors"
+    assert set(answer["errors"]) == {"decided_on", "title", "link"}
+    assert "future" in answer["errors"]["decided_on"]
+    assert all(len(message) <= 150 for message in answer["errors"].values())
+    # A wrong prefix for the board is caught once the date is right.
+    values["decided_on"] = {"type": "datepicker", "selected_date": "2026-11-19"}
+    values["title"] = {"type": "plain_text_input", "value": "Fine title"}
+    values["link"] = {"type": "url_text_input", "value": None}
+    answer = slack.submit(SECRETARY, view, values).json()
+    assert set(answer["errors"]) == {"ref"}
+    assert "SB-" in answer["errors"]["ref"]
+    assert count(db, Decision) == decisions_before
+    assert count(db, AuditEvent) == audits_before
+    assert fake.calls_to("chat.postEphemeral") == []
+
+
+def test_forged_submission_from_a_non_secretariat_member_is_refused(
+    slack: SlackSender, fake: FakeSlackApi, db: Session
+) -> None:
+    view = {
+        "type": "modal",
+        "callback_id": "register.record_decision",
+        "private_metadata": "",
+        "blocks": [],
+    }
+    decisions_before, audits_before = count(db, Decision), count(db, AuditEvent)
+    assert slack.submit(TORFAEN, view, decision_values()).status_code == 200
+    refusal = fake.wait_for("chat.postMessage")[0]
+    assert refusal.body["channel"] == TORFAEN
+    assert "Only members with the role secretariat" in texts(refusal.body)
+    forged_update = {**view, "callback_id": "register.update_action", "private_metadata": "x"}
+    status = {"type": "static_select", "selected_option": {"value": "done"}}
+    slack.submit(TORFAEN, forged_update, {"status": status})
+    fake.wait_for("chat.postMessage", 2)
+    assert count(db, Decision) == decisions_before
+    assert count(db, AuditEvent) == audits_before
+    db.expire_all()
+    tp1 = db.scalar(select(Action).where(Action.ref == "TP-001"))
+    assert tp1 is not None and tp1.status is ActionStatus.IN_PROGRESS
+
+
+def test_mark_updated_button_opens_the_form_and_saving_updates_the_action(
+    slack: SlackSender, fake: FakeSlackApi, db: Session
+) -> None:
+    assert (
+        slack.button(
+            SECRETARY, "register.update_action_form", "TP-001", channel_id=SECRETARIAT_CHANNEL
+        ).status_code
+        == 200
+    )
+    view = fake.wait_for("views.open")[0].body["view"]
+    assert view["callback_id"] == "register.update_action"
+    assert "Migrate file shares" in texts(view)
+    values = {
+        "status": {"type": "static_select", "selected_option": {"value": "done"}},
+        "rag": {"type": "static_select", "selected_option": {"value": "green"}},
+        "note": {"type": "plain_text_input", "value": "Finished on 20 November."},
+    }
+    response = slack.submit(SECRETARY, view, values)
+    assert response.status_code == 200 and response.content in (b"", b"{}")
+    confirmation = fake.wait_for("chat.postEphemeral")[0]
+    assert "Updated TP-001" in texts(confirmation.body)
+    assert buttons(confirmation.body, "register.update_action_form")
+    db.expire_all()
+    action = db.scalar(select(Action).where(Action.ref == "TP-001"))
+    assert action is not None
+    assert (action.status, action.rag, action.last_update) == (
+        ActionStatus.DONE,
+        Rag.GREEN,
+        "Finished on 20 November.",
+    )
+    audit = db.scalar(select(AuditEvent).where(AuditEvent.entity_ref == "TP-001"))
+    assert audit is not None
+    assert audit.before == {"status": "in-progress", "rag": "red", "last_update": ""}
+    assert audit.after == {
+        "status": "done",
+        "rag": "green",
+        "last_update": "Finished on 20 November.",
+    }
+
+
+def test_saving_the_form_unchanged_is_refused_on_the_form(
+    slack: SlackSender, fake: FakeSlackApi, db: Session
+) -> None:
+    view = open_form(slack, SECRETARY, "update TP-002")
+    values = {
+        "status": {"type": "static_select", "selected_option": {"value": "in-progress"}},
+        "rag": {"type": "static_select", "selected_option": {"value": "amber"}},
+        "note": {"type": "plain_text_input", "value": None},
+    }
+    answer = slack.submit(SECRETARY, view, values).json()
+    assert answer["response_action"] == "errors"
+    assert "nothing would change" in answer["errors"]["status"]
+    assert count(db, AuditEvent) == 0
+
+
+def test_mark_updated_button_from_a_non_secretariat_member_opens_nothing(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    slack.button(TORFAEN, "register.update_action_form", "TP-001")
+    refusal = fake.wait_for("response_url")[0]
+    assert "Only members with the role secretariat" in texts(refusal.body)
+    assert fake.calls_to("views.open") == []
+
+
+def test_confirmation_goes_by_direct_message_when_the_channel_refuses_it(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    view = open_form(slack, SECRETARY, "record-decision")
+    fake.fail_next("chat.postEphemeral", 200, error="user_not_in_channel")
+    slack.submit(SECRETARY, view, decision_values())
+    dm = fake.wait_for("chat.postMessage")[0]
+    assert dm.body["channel"] == SECRETARY
+    assert "Recorded SB-2026-033" in texts(dm.body)
+
+
+def test_see_all_button_in_the_app_home_answers_by_direct_message(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    slack.button(TORFAEN, "page", "actions overdue torfaen", channel_id=None)
+    dm = fake.wait_for("chat.postMessage")[0]
+    assert dm.body["channel"] == TORFAEN
+    out = texts(dm.body)
+    assert "TP-001" in out and "TP-003" in out  # read alone: her own clearance applies
+
+
+def test_inline_values_record_without_a_form(slack: SlackSender, db: Session) -> None:
+    call = reply_to(
+        slack,
+        SECRETARY,
+        'record-decision board=FG decided_on=2026-11-20 title="Set the 2027/28 budget"',
+        channel_id=SECRETARIAT_CHANNEL,
+    )
+    assert "Recorded FG-2026-045" in texts(call.body)
+    assert count(db, Decision) == 5
+
+
+# -- long results, hostile text, Slack errors -------------------------------------------------
+@pytest.fixture
+def many_actions(session: Session, seed: Seed) -> None:
+    for number in range(300):
+        add_action(
+            session,
+            seed,
+            f"TP-{500 + number}",
+            "torfaen",
+            date(2026, 12, 1),
+            title=f"Bulk {number}",
+        )
+    session.commit()
+
+
+def test_three_hundred_matches_are_paged_within_limits_and_next_works(
+    many_actions: None, slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    first = reply_to(slack, TORFAEN, "actions torfaen")
+    assert len(first.body["blocks"]) <= 50
+    assert re.search(r"showing 1–10 of 302", texts(first.body))
+    (next_button,) = buttons(first.body, "page")
+    slack.button(TORFAEN, "page", next_button["value"])
+    second = fake.wait_for("response_url", 2)[-1]
+    assert second.body["replace_original"] is True
+    assert re.search(r"showing 11–20 of 302", texts(second.body))
+    assert len(second.body["blocks"]) <= 50
+
+
+HOSTILE = "<!channel> <@U123> & <https://evil.example|click> مرحبا بالعالم 🎉👩‍👩‍👧 "
+
+
+def test_hostile_text_is_escaped_and_limited(slack: SlackSender, fake: FakeSlackApi) -> None:
+    long_word = "x" * 10_000
+    cases = [
+        (TORFAEN, HOSTILE + long_word),
+        (TORFAEN, "decisions " + HOSTILE),
+        (TORFAEN, "<!channel>&<@U123>مرحبا🎉" + long_word),
+        (TORFAEN, HOSTILE * 120),
+        (TORFAEN, "help " + HOSTILE + long_word),
+        (SECRETARY, f'record-decision board="{HOSTILE}" decided_on=2026-11-19 title=x'),
+        (SECRETARY, f'update TP-002 note="{HOSTILE}"'),
+    ]
+    echoed = 0
+    for user, text in cases:
+        call = reply_to(slack, user, text)
+        everything = (texts(call.body) + call.body["text"]).lower()
+        assert "<!channel>" not in everything
+        assert "<@u123>" not in everything
+        assert "<https://evil" not in everything
+        assert len(call.body["blocks"]) <= 50
+        assert len(call.body["text"]) <= 40_000
+        if "&lt;!channel&gt; &lt;@u123&gt; &amp;" in everything:
+            echoed += 1
+            assert "مرحبا بالعالم 🎉👩‍👩‍👧" in everything
+    assert echoed >= 3  # help, the refused board and the stored note echo it, escaped
+    assert fake.violations == []
+
+
+def test_reply_too_long_for_one_message_is_cut_with_a_next_part_button(
+    slack: SlackSender, fake: FakeSlackApi, platform: SlackPlatform
+) -> None:
+    sections = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"Line {n}"}} for n in range(120)
+    ]
+    outcome = Outcome(Reply("x"), ("en",), [json.dumps({"blocks": sections})], "Long reply")
+    first = platform.message(outcome)
+    assert len(first["blocks"]) == 50
+    assert "Showing 1–48 of 120" in texts(first)
+    (more,) = buttons(first, "slack.more")
+    slack.button(TORFAEN, "slack.more", more["value"])
+    second = fake.wait_for("response_url")[-1].body
+    assert "Line 48" in texts(second) and "Line 47" not in texts(second)
+    assert "Showing 49–96 of 120" in texts(second)
+    (more,) = buttons(second, "slack.more")
+    slack.button(TORFAEN, "slack.more", more["value"])
+    third = fake.wait_for("response_url", 2)[-1].body
+    assert "Showing 97–120 of 120" in texts(third)
+    assert buttons(third, "slack.more") == []
+    slack.button(TORFAEN, "slack.more", json.dumps({"k": "gone", "o": 48}))
+    assert "expired" in texts(fake.wait_for("response_url", 3)[-1].body)
+
+
+def test_rate_limit_is_waited_out_then_the_home_is_published(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    fake.fail_next("views.publish", 429, retry_after=1)
+    slack.event({"type": "app_home_opened", "user": TORFAEN, "tab": "home"})
+    fake.wait_for("views.publish")
+    calls = fake.calls_to("views.publish")
+    assert [c.status for c in calls] == [429, 200]
+
+
+def test_server_error_is_retried_then_the_reply_is_posted(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    fake.fail_next("chat.postMessage", 500)
+    slack.event(mention("meetings"))
+    fake.wait_for("chat.postMessage")
+    assert [c.status for c in fake.calls_to("chat.postMessage")] == [500, 200]
+
+
+def test_response_url_rate_limit_is_retried(slack: SlackSender, fake: FakeSlackApi) -> None:
+    fake.fail_next("response_url", 429, retry_after=1)
+    slack.command(TORFAEN, "help")
+    fake.wait_for("response_url")
+    assert [c.status for c in fake.calls_to("response_url")] == [429, 200]
+
+
+def test_manifest_asks_for_what_the_app_listens_to_and_no_more() -> None:
+    manifest = yaml.safe_load((PROJECT_ROOT / "config" / "slack-manifest.yaml").read_text())
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == COMMAND
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert sorted(events) == sorted("message.im" if e == "message" else e for e in EVENTS)
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert sorted(scopes) == ["app_mentions:read", "chat:write", "commands", "im:history"]
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["settings"]["socket_mode_enabled"] is False
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
