@@ -61,7 +61,7 @@ from bot.services.digests import plan_digests  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from tests.factories import BOARDS, PARTNERS  # noqa: E402
 from tests.fakes.slack_limits import LimitedSlackApi  # noqa: E402
-from tests.outbox_support import counting  # noqa: E402
+from tests.support.statements import counting  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 """The cycle runs at Monday 23 November 2026, 9am (GMT)."""

@@ -143,6 +143,12 @@ class ScrutinyApp:
                 reply = self._run(interaction.roles, interaction.handler, request, ctx)
             return self._render(reply, ctx.languages, fmt)
 
+    def run_command(self, name: str, request: Request, ctx: Context) -> Reply:
+        """Run another command (by name or alias) for this request, with that command's role
+        check: for a command that offers another's flow (`decision new`)."""
+        command = self.commands[self.aliases[name]]
+        return self._run(command.roles, command.handler, request, ctx)
+
     def _run(
         self, roles: frozenset[Role], handler: object, request: Request, ctx: Context
     ) -> Reply:

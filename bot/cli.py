@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from bot.app import ScrutinyApp
     from bot.collaboration import ConfigProblem
 
@@ -31,6 +33,13 @@ config_cli = typer.Typer(
 )
 cli.add_typer(db_cli, name="db")
 cli.add_typer(config_cli, name="config")
+
+
+def app_or_exit() -> ScrutinyApp:
+    """The bot built from the settings (exit status 2 on a bad setting)."""
+    from bot.app import create_app
+
+    return create_app(settings_or_exit())
 
 
 def settings_or_exit() -> Settings:
@@ -183,6 +192,8 @@ def import_records(
                 session, kind, file, actor=actor, dry_run=dry_run,
                 progress=show_progress, zone=settings.timezone,
             )  # fmt: skip
+            if kind == "answers" and not dry_run:
+                queued = _queue_answer_posts(session, settings)
     except ImportRejected as rejected:
         if unfinished_line[0]:
             typer.echo("", err=True)
@@ -198,6 +209,14 @@ def import_records(
         engine.dispose()
     for notice in report.problems:
         typer.echo(_("Note: {notice}").format(notice=notice))
+    if kind == "answers" and not dry_run:
+        typer.echo(
+            ngettext(
+                "{count} answer post queued for the partners' channels.",
+                "{count} answer posts queued for the partners' channels.",
+                queued,
+            ).format(count=queued)
+        )
     if dry_run:
         summary = _("Dry run: would import {file}: {created} created, {updated} updated, "
                     "{unchanged} unchanged.")  # fmt: skip
@@ -205,6 +224,19 @@ def import_records(
         summary = _("Imported {file}: {created} created, {updated} updated, {unchanged} unchanged.")
     counts = {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
     typer.echo(summary.format(file=file.name, **counts))
+
+
+def _queue_answer_posts(session: Session, settings: Settings) -> int:
+    """Queue the answers just imported for their partners' channels, in the import's
+    transaction (each once: a repeated import queues nothing more)."""
+    from datetime import UTC, datetime
+
+    from bot.messages import Renderer
+    from bot.services.question_posts import post_unposted_answers
+
+    renderer = Renderer(tz=settings.timezone)
+    now = datetime.now(UTC)
+    return post_unposted_answers(session, renderer, now=now, zone=settings.timezone)
 
 
 def _slack_ready(settings: Settings) -> bool:
@@ -224,6 +256,10 @@ def _serve(app: ScrutinyApp, host: str, port: int | None) -> None:
         from bot.platforms.slack import build_slack
 
         platforms.append(build_slack(app))
+    if settings.teams_enabled:
+        from bot.platforms.teams import build_teams
+
+        platforms.append(build_teams(app))
     uvicorn.run(
         create_web_app(app, platforms),
         host=host,
@@ -348,13 +384,9 @@ def console(
     ),
 ) -> None:
     """Talk to the bot in this terminal as a member; reads commands line by line when piped."""
-    from bot.app import create_app
     from bot.platforms.console import run_console
 
-    settings = settings_or_exit()
-    code = run_console(
-        create_app(settings), member, channel, sys.stdin, sys.stdout, stderr=sys.stderr
-    )
+    code = run_console(app_or_exit(), member, channel, sys.stdin, sys.stdout, stderr=sys.stderr)
     raise typer.Exit(code)
 
 
@@ -379,14 +411,12 @@ def worker(
     import threading
     from datetime import timedelta
 
-    from bot.app import create_app
     from bot.leader import leader_lock_for
     from bot.platforms.messengers import messengers_from_settings
     from bot.scheduler import make_worker
 
-    settings = settings_or_exit()
-    app = create_app(settings)
-    messengers = messengers_from_settings(settings)
+    app = app_or_exit()
+    messengers = messengers_from_settings(app.settings)
     lock = leader_lock_for(app.engine)
     runner = make_worker(app, messengers, lock, grace=timedelta(minutes=grace_minutes))
     if once:
@@ -492,7 +522,6 @@ def digest_preview(
 
     from sqlalchemy import select
 
-    from bot.app import create_app
     from bot.db import unit_of_work
     from bot.i18n import N_
     from bot.messages import Reply
@@ -500,8 +529,8 @@ def digest_preview(
     from bot.schedule_time import ScheduleError, exists, parse_clock, parse_day, to_utc
     from bot.services.digests import TEMPLATE, build_digest
 
-    settings = settings_or_exit()
-    app = create_app(settings)
+    app = app_or_exit()
+    settings = app.settings
     now = datetime.now(UTC)
     if at is not None:
         try:
@@ -741,6 +770,166 @@ def questions_list(meeting: str = typer.Option(..., "--meeting", help=_MEETING_H
                 count=listed.withheld_total
             )
         )
+
+
+# -- Microsoft Teams and Microsoft 365 ----------------------------------------------------------
+teams_cli = typer.Typer(help="Microsoft Teams.", no_args_is_help=True)
+sync_cli = typer.Typer(help="Synchronise records from elsewhere.", no_args_is_help=True)
+cli.add_typer(teams_cli, name="teams")
+cli.add_typer(sync_cli, name="sync")
+
+
+def _graph_required(settings: Settings) -> None:
+    if not settings.graph_ready:
+        message = _("Set GRAPH_TENANT_ID and GRAPH_CLIENT_ID first (see docs/teams.md).")
+        typer.echo(message, err=True)
+        raise typer.Exit(2)
+
+
+@teams_cli.command("login")
+def teams_login() -> None:
+    """Sign the Teams service account in (device code) so the bot can post through Graph."""
+    from datetime import datetime
+
+    from bot.platforms.graph import login
+
+    settings = settings_or_exit()
+    _graph_required(settings)
+
+    def show(url: str, code: str, expires: datetime) -> None:
+        typer.echo(
+            _("Sign in as the service account at {url} with the code {code}.").format(
+                url=url, code=code
+            )
+        )
+
+    try:
+        path = login(settings, show)
+    except Exception as error:  # azure-identity reports sign-in failures with assorted types
+        typer.echo(_("Sign-in failed: {error}").format(error=error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(_("Signed in; the account is recorded in {file}.").format(file=path))
+
+
+@sync_cli.command("graph")
+def sync_graph_command(
+    dry_run: bool = typer.Option(False, "--dry-run", help=_("Check and count; write nothing.")),
+) -> None:
+    """Read meetings, decisions and actions from Microsoft 365 and upsert them by ref."""
+    from bot.collaboration import ConfigError
+    from bot.db import make_engine, make_session_factory, migrate
+    from bot.platforms.graph import sync_from_settings
+    from bot.services.graph_sync import SyncFailed, graph_config
+
+    settings = settings_or_exit()
+    _graph_required(settings)
+    try:
+        config = graph_config(settings.scrutiny_config)
+    except ConfigError as error:
+        _refuse_config(error.problems, settings.scrutiny_config, err=True)
+    if config is None:
+        typer.echo(
+            _("{file} has no graph: section, so there is nothing to read.").format(
+                file=settings.scrutiny_config
+            ),
+            err=True,
+        )
+        raise typer.Exit(2)
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        report = sync_from_settings(settings, make_session_factory(engine), config, dry_run=dry_run)
+    except SyncFailed as failure:
+        typer.echo(_("Nothing was written: {error}").format(error=failure), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    for kind, done in report.imported.items():
+        typer.echo(
+            _("{kind}: {created} created, {updated} updated, {unchanged} unchanged.").format(
+                kind=kind, created=done.created, updated=done.updated, unchanged=done.unchanged
+            )
+        )
+        for notice in done.problems:
+            typer.echo(_("Note: {notice}").format(notice=notice))
+    for kind, problems in report.refused.items():
+        for problem in problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(
+            _("{kind}: nothing was written ({count} problems).").format(
+                kind=kind, count=len(problems)
+            ),
+            err=True,
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+# -- translations -------------------------------------------------------------------------------
+i18n_cli = typer.Typer(
+    help=_("Translations: extract the strings, update the catalogues, check them."),
+    no_args_is_help=True,
+)
+cli.add_typer(i18n_cli, name="i18n")
+
+
+@i18n_cli.command("extract")
+def i18n_extract() -> None:
+    """Write locale/messages.pot from the strings in the code and templates."""
+    from bot.catalogue import LOCALE_DIR, TEMPLATE_FILE, extract, write_template
+
+    catalog = extract()
+    changed = write_template(catalog)
+    count = sum(1 for message in catalog if message.id)
+    message = (
+        _("{file}: {count} strings, updated.")
+        if changed
+        else _("{file}: {count} strings, unchanged.")
+    )
+    typer.echo(message.format(file=LOCALE_DIR / TEMPLATE_FILE, count=count))
+
+
+@i18n_cli.command("update")
+def i18n_update() -> None:
+    """Merge locale/messages.pot into each language's catalogue, keeping the translations."""
+    from dataclasses import asdict
+
+    from bot.catalogue import LOCALE_DIR, TEMPLATE_FILE, TRANSLATED, update
+
+    if not (LOCALE_DIR / TEMPLATE_FILE).exists():
+        typer.echo(_("There is no template yet: run `scrutiny-bot i18n extract` first."), err=True)
+        raise typer.Exit(1)
+    for language in TRANSLATED:
+        summary = update(language)
+        message = _(
+            "{path}: {total} strings; {added} new, {dropped} dropped, {fuzzy} fuzzy, "
+            "{untranslated} to translate."
+        )
+        typer.echo(message.format(**asdict(summary)))
+
+
+@i18n_cli.command("check")
+def i18n_check() -> None:
+    """Fail (status 1) when a catalogue is missing, stale, untranslated or fuzzy anywhere."""
+    from bot.catalogue import check
+    from bot.i18n import ngettext
+
+    problems = check()
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        typer.echo(
+            ngettext(
+                "{count} translation problem. Run `scrutiny-bot i18n extract`, then "
+                "`scrutiny-bot i18n update`, and translate what is listed.",
+                "{count} translation problems. Run `scrutiny-bot i18n extract`, then "
+                "`scrutiny-bot i18n update`, and translate what is listed.",
+                len(problems),
+            ).format(count=len(problems)),
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(_("The translation catalogues match the code."))
 
 
 def main() -> None:

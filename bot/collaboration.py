@@ -374,6 +374,58 @@ class ChannelConfig(_Section):
     digest: DigestConfig | None = None
 
 
+SharePointField = Annotated[
+    StrictStr,
+    _matching(
+        r"[A-Za-z_][A-Za-z0-9_]{0,254}",
+        N_("{value} is not a SharePoint internal field name"),
+        N_(
+            "use the column's internal name (List settings → column → Field= in the address), "
+            "e.g. Title or DecidedOn"
+        ),
+    ),
+]
+GRAPH_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "decisions": (
+        ("ref", "board", "meeting_date", "decided_on", "title", "summary", "marking",
+         "exempt_paragraph", "restricted_to", "partners", "link"),
+        ("ref", "board", "decided_on", "title"),
+    ),
+    "actions": (
+        ("ref", "title", "owner_partner", "owner", "due_date", "status", "rag", "theme",
+         "marking", "exempt_paragraph", "restricted_to", "last_update"),
+        ("ref", "title", "owner_partner"),
+    ),
+}  # fmt: skip
+"""For each SharePoint list: the import columns a field map may name, and those it must name
+(the CSV columns of DESIGN.md section 7)."""
+
+
+class SharePointListConfig(_Section):
+    """A SharePoint list and which of its fields holds each import column."""
+
+    list: ExternalId
+    fields: dict[StrictStr, SharePointField] = Field(min_length=1)
+
+
+class SharePointConfig(_Section):
+    """The SharePoint site holding the decisions register and the tactical plan."""
+
+    site: ExternalId
+    decisions: SharePointListConfig | None = None
+    actions: SharePointListConfig | None = None
+
+
+class GraphConfig(_Section):
+    """What `scrutiny-bot sync graph` reads from Microsoft 365."""
+
+    calendars: dict[Slug, EntraObjectId] = Field(default_factory=dict)
+    """Board slug -> the Microsoft 365 group whose calendar holds its meetings."""
+    sharepoint: SharePointConfig | None = None
+    past_days: StrictInt = Field(default=31, ge=0, le=3660)
+    future_days: StrictInt = Field(default=400, ge=1, le=3660)
+
+
 class Collaboration(_Section):
     """The whole file. Build it with `load_collaboration`, which also checks references."""
 
@@ -382,6 +434,7 @@ class Collaboration(_Section):
     boards: list[BoardConfig]
     members: list[MemberConfig]
     channels: list[ChannelConfig]
+    graph: GraphConfig | None = None
 
     _file: str = PrivateAttr(default="")
     _lines: dict[KeyPath, int] = PrivateAttr(default_factory=dict)
@@ -394,6 +447,8 @@ SECTIONS: dict[str, type[_Section]] = {
     "channels": ChannelConfig,
 }
 TOP_LEVEL = ("collaboration", *SECTIONS)
+OPTIONAL = ("graph",)
+ALLOWED = (*TOP_LEVEL, *OPTIONAL)
 
 
 def summarise(collaboration: Collaboration) -> str:
@@ -901,6 +956,8 @@ def _cross_check(data: Mapping[str, Any], report: _Report) -> None:
                 _("remove webhook_url, or set platform: teams"),
             )
 
+    _check_graph(data.get("graph"), reference, report)
+
     def has_role(entry: Mapping[str, Any]) -> bool:
         roles = entry.get("roles")
         return isinstance(roles, list) and Role.SECRETARIAT.value in roles
@@ -919,6 +976,44 @@ def _cross_check(data: Mapping[str, Any], report: _Report) -> None:
             _("no channel is marked secretariat: true"),
             _("mark the secretariat's own channel with secretariat: true"),
         )
+
+
+def _check_graph(
+    graph: object, reference: Callable[[KeyPath, object, str], None], report: _Report
+) -> None:
+    """The graph section's boards exist and each field map names known, required columns."""
+    if not isinstance(graph, Mapping):
+        return
+    calendars = graph.get("calendars")
+    if isinstance(calendars, Mapping):
+        for board in calendars:
+            reference(("graph", "calendars", board), board, "boards")
+    sharepoint = graph.get("sharepoint")
+    if not isinstance(sharepoint, Mapping):
+        return
+    for kind, (columns, required) in GRAPH_COLUMNS.items():
+        listed = sharepoint.get(kind)
+        fields = listed.get("fields") if isinstance(listed, Mapping) else None
+        if not isinstance(fields, Mapping):
+            continue
+        path: KeyPath = ("graph", "sharepoint", kind, "fields")
+        for column in fields:
+            if column not in columns:
+                report.add(
+                    (*path, _key_text(column)),
+                    _("{value} is not a {kind} column").format(value=_quoted(column), kind=kind),
+                    _hint(
+                        _("map these columns: {columns}").format(columns=", ".join(columns)),
+                        _did_you_mean(column, columns),
+                    ),
+                )
+        for column in required:
+            if column not in fields:
+                report.add(
+                    path,
+                    _('the required column "{column}" is not mapped').format(column=column),
+                    _('add "{column}: <SharePoint field name>"').format(column=column),
+                )
 
 
 # --- check and load -------------------------------------------------------------------------
@@ -971,13 +1066,13 @@ def _check(path: Path) -> tuple[Collaboration | None, list[ConfigProblem]]:
         return None, report.sorted()
 
     for key in data:
-        if key not in TOP_LEVEL:
+        if key not in ALLOWED:
             report.add(
                 (_key_text(key),),
                 _('unknown key "{key}"').format(key=_key_text(key)),
                 _hint(
-                    _("allowed keys here: {keys}").format(keys=", ".join(TOP_LEVEL)),
-                    _did_you_mean(key, TOP_LEVEL),
+                    _("allowed keys here: {keys}").format(keys=", ".join(ALLOWED)),
+                    _did_you_mean(key, ALLOWED),
                 ),
             )
     for key in TOP_LEVEL:
@@ -1009,11 +1104,16 @@ def _check(path: Path) -> tuple[Collaboration | None, list[ConfigProblem]]:
         sections[section] = [
             _validate(model, entry, (section, index), report) for index, entry in enumerate(value)
         ]
+    graph = (
+        _validate(GraphConfig, data["graph"], ("graph",), report)
+        if data.get("graph") is not None
+        else None
+    )
     _cross_check(data, report)
 
     if report.problems or info is None:
         return None, report.sorted()
-    collaboration = Collaboration(collaboration=info, **sections)
+    collaboration = Collaboration(collaboration=info, graph=graph, **sections)
     collaboration._file = str(path)
     collaboration._lines = lines
     return collaboration, []

@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +26,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+IMMEDIATE = "sqlite_begin_immediate"
+"""Connection execution option: on SQLite, begin with the write lock (`unit_of_work` sets it)."""
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes must upgrade its lock, and in WAL mode
+    # that fails at once ("database is locked"; busy_timeout does not help) if another writer
+    # committed meanwhile. Units of work therefore take the write lock at BEGIN, so a second
+    # writer waits (up to busy_timeout) instead. Other connections keep the sqlite3 module's
+    # own handling (no transaction until the first write), so reads see the latest data and
+    # never hold writers up. Savepoints (begin_nested) nest inside BEGIN IMMEDIATE as usual.
+    if connection.get_execution_options().get(IMMEDIATE, False):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for SQLite (file created under its folder, WAL, foreign keys) or PostgreSQL."""
     parsed = make_url(url)
@@ -34,6 +49,7 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -45,9 +61,14 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit if the block succeeds, roll back everything if it raises."""
+    """One transaction: commit if the block succeeds, roll back everything if it raises.
+
+    On SQLite the transaction holds the write lock from its start (see `_sqlite_begin`).
+    """
     session = factory()
     try:
+        if session.get_bind().dialect.name == "sqlite":
+            session.connection(execution_options={IMMEDIATE: True})
         yield session
         session.commit()
     except BaseException:

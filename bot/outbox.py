@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict, Unpack
 
 from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,7 +34,7 @@ from bot.db import unit_of_work
 from bot.domain import DeliveryState, Platform
 from bot.i18n import Translator
 from bot.messages import Renderer, Reply
-from bot.models import Action, Channel, Decision, Delivery, Partner, utcnow
+from bot.models import Action, Channel, Decision, Delivery, Partner, Question, utcnow
 from bot.platforms.slack_blocks import fit_message, join_bodies, text_blocks
 from bot.services import audit
 from bot.visibility import Audience, audience_of_channel, can_see
@@ -42,6 +42,8 @@ from bot.visibility import Audience, audience_of_channel, can_see
 log = logging.getLogger(__name__)
 
 PAYLOAD_VERSION = 1
+QUESTION_ITEMS = "questions"
+"""The `items` kind naming the questions a post shows (checked again at send time)."""
 NOTICE_KIND = "notice"
 """Failure notices to the secretariat; one that fails itself is only logged (no loops)."""
 
@@ -126,27 +128,29 @@ def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> int
     return new_id
 
 
-def enqueue_id(
-    session: Session,
-    *,
-    key: str,
-    channel: Channel,
-    kind: str,
-    payload: Mapping[str, Any],
-    not_before: datetime | None = None,
-) -> int | None:
+class Post(TypedDict):
+    """What a writer queues: where, under which key, what kind and what to post."""
+
+    key: str
+    channel: Channel
+    kind: str
+    payload: Mapping[str, Any]
+    not_before: NotRequired[datetime | None]
+
+
+def enqueue_id(session: Session, **post: Unpack[Post]) -> int | None:
     """Add a pending post in the caller's transaction; its id, or None if `key` already exists."""
     now = utcnow()
     return _insert_ignoring_duplicates(
         session,
         {
-            "idempotency_key": key,
-            "channel_id": channel.id,
-            "kind": kind,
-            "payload": dict(payload),
+            "idempotency_key": post["key"],
+            "channel_id": post["channel"].id,
+            "kind": post["kind"],
+            "payload": dict(post["payload"]),
             "state": DeliveryState.PENDING,
             "attempts": 0,
-            "next_try_at": not_before or now,
+            "next_try_at": post.get("not_before") or now,
             "created_at": now,
             "last_error": "",
             "maybe_posted": False,
@@ -154,23 +158,13 @@ def enqueue_id(
     )
 
 
-def enqueue(
-    session: Session,
-    *,
-    key: str,
-    channel: Channel,
-    kind: str,
-    payload: Mapping[str, Any],
-    not_before: datetime | None = None,
-) -> Delivery | None:
+def enqueue(session: Session, **post: Unpack[Post]) -> Delivery | None:
     """Add a pending post in the caller's transaction; None (and no change) if `key` exists.
 
     The insert is `INSERT ... ON CONFLICT DO NOTHING`, so two writers racing on one key
     cannot both succeed and neither fails.
     """
-    new_id = enqueue_id(
-        session, key=key, channel=channel, kind=kind, payload=payload, not_before=not_before
-    )
+    new_id = enqueue_id(session, **post)
     return session.get(Delivery, new_id) if new_id is not None else None
 
 
@@ -699,6 +693,9 @@ def _classified_items(
         elif kind == "actions":
             for action in session.scalars(select(Action).where(Action.ref.in_(names))):
                 found[(kind, action.ref)] = action
+        elif kind == QUESTION_ITEMS:
+            for question in session.scalars(select(Question).where(Question.ref.in_(names))):
+                found[(kind, question.ref)] = question
     return found
 
 

@@ -35,7 +35,7 @@ from bot.leader import LeaderLock
 from bot.models import Channel, Reminder, utcnow
 from bot.outbox import Messenger, Pacer, RetryPolicy, Sender, SendReport
 from bot.schedule_time import Schedule, ScheduleError
-from bot.services import digests, question_posts, reminders
+from bot.services import digests, graph_sync, question_posts, reminders
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +130,16 @@ def run_due_reminders(
 def make_sender(
     app: ScrutinyApp, messengers: Mapping[Platform, Messenger], **options: Any
 ) -> Sender:
-    """A sender for this app, able to re-render digests whose items may no longer be shown."""
+    """A sender for this app, able to re-render digests and question packs whose items may
+    no longer be shown."""
     return Sender(
         sessions=app.sessions,
         messengers=messengers,
         renderer=app.renderer,
-        rebuilders={digests.DIGEST_KIND: digests.rebuild_payload},
+        rebuilders={
+            digests.DIGEST_KIND: digests.rebuild_payload,
+            question_posts.KIND_PACK: question_posts.rebuild_pack,
+        },
         **options,
     )
 
@@ -165,14 +169,39 @@ def run_question_posts(app: ScrutinyApp, now: datetime | None = None) -> questio
         )
 
 
+def run_graph_sync(app: ScrutinyApp, now: datetime | None = None) -> graph_sync.SyncReport | None:
+    """The Microsoft 365 sync, once per 30-minute slot, when Graph and a `graph:` section are
+    configured; its failures are logged (the next slot tries again)."""
+    now = now or utcnow()
+    if not app.settings.graph_ready:
+        return None
+    if not graph_sync.claim_slot(app.sessions, now):
+        return None
+    from bot.platforms.graph import sync_from_settings
+
+    try:
+        config = graph_sync.graph_config(app.settings.scrutiny_config)
+        if config is None:
+            return None
+        report = sync_from_settings(app.settings, app.sessions, config, now=now)
+    except Exception:
+        log.exception("Microsoft 365 sync failed; nothing was written, the next slot tries again")
+        return None
+    for kind, problems in report.refused.items():
+        log.warning("Microsoft 365 sync refused %s: %s", kind, "; ".join(map(str, problems[:5])))
+    return report
+
+
 def run_schedules(
     app: ScrutinyApp, now: datetime | None = None, *, grace: timedelta = DEFAULT_GRACE
 ) -> None:
-    """Everything the leader does each minute: digests, reminders and question posts due."""
+    """Everything the leader does each minute: digests, reminders and question posts due,
+    and the Microsoft 365 sync every half hour."""
     now = now or utcnow()
     run_due_digests(app, now, grace=grace)
     run_due_reminders(app, now, grace=grace)
     run_question_posts(app, now)
+    run_graph_sync(app, now)
 
 
 # -- APScheduler wiring -------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,6 +43,10 @@ class Settings(BaseSettings):
     graph_client_id: str | None = None
     graph_client_secret: str | None = None
     graph_api_url: str = "https://graph.microsoft.com/v1.0"
+    graph_token_cache: Path = PROJECT_ROOT / "var" / "graph"
+    """Folder for the Teams service account's AuthenticationRecord (`teams login`)."""
+    graph_token_cache_name: str = Field(default="scrutiny-bot", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """Name of azure-identity's persistent token cache holding its tokens."""
 
     port: int = Field(default=3000, ge=1, le=65535)
 
@@ -66,6 +72,27 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
 
+    @field_validator("teams_webhook_secret")
+    @classmethod
+    def _base64_secret(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(
+                "not base64: paste the security token Teams showed when the outgoing "
+                "webhook was created"
+            ) from None
+        return value
+
+    @field_validator("graph_api_url")
+    @classmethod
+    def _graph_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("use an https URL such as https://graph.microsoft.com/v1.0")
+        return value.rstrip("/")
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -85,6 +112,11 @@ class Settings(BaseSettings):
     def teams_enabled(self) -> bool:
         """Teams is on when the outgoing-webhook secret is set."""
         return bool(self.teams_webhook_secret)
+
+    @property
+    def graph_ready(self) -> bool:
+        """Microsoft 365 sync can run: the app registration's tenant and client are set."""
+        return bool(self.graph_tenant_id and self.graph_client_id)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -9,6 +9,8 @@ from bot.router import Router
 from handlers.listing import decision_reply, decisions_reply, read_query, single_ref
 
 router = Router("decisions")
+NEW_WORDS = ("new", "newydd")
+"""`decision new`: record a decision instead of showing one."""
 
 
 @router.command(
@@ -26,8 +28,10 @@ def list_decisions(request: Request, ctx: Context) -> Reply:
     "decision",
     aliases=("penderfyniad",),
     summary=N_("Show one decision in full."),
-    usage=N_("decision REF (e.g. decision SB-2026-014)"),
+    usage=N_("decision REF (e.g. decision SB-2026-014), or decision new (secretariat)"),
 )
 def show_decision(request: Request, ctx: Context) -> Reply:
-    """One decision by its ref."""
+    """One decision by its ref; `decision new` is the secretariat's record-decision form."""
+    if request.text.strip().lower() in NEW_WORDS:
+        return ctx.app.run_command("record-decision", request, ctx)
     return decision_reply(single_ref(request, ctx, "decision SB-2026-014"), request, ctx)

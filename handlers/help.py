@@ -23,15 +23,19 @@ def show_help(request: Request, ctx: Context) -> Reply:
     if wanted:
         name = ctx.app.aliases.get(wanted)
         commands = [c for c in commands if c.name == name]
-    entries = [
-        {
-            "name": c.name,
-            "usage": ctx.t._(c.usage) if c.usage else c.name,
-            "summary": ctx.t._(c.summary),
-            "aliases": [a for a in c.aliases if a != "?"],
-        }
-        for c in commands
-    ]
+    entries = []
+    for c in commands:
+        usage = ctx.t._(c.usage) if c.usage else c.name
+        # A Welsh usage line starts with the Welsh name, so "also" lists the English one instead.
+        shown = usage.split()[0] if usage.split() else c.name
+        entries.append(
+            {
+                "name": c.name,
+                "usage": usage,
+                "summary": ctx.t._(c.summary),
+                "aliases": [a for a in (c.name, *c.aliases) if a not in ("?", shown)],
+            }
+        )
     return Reply(
         "help/help", {"commands": entries, "member_name": ctx.member.name, "topic": wanted}
     )

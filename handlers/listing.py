@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import Context, UserError
-from bot.domain import ActionStatus
+from bot.domain import ActionStatus, Role
 from bot.messages import Reply, Request
 from bot.services import queries
 from bot.services.query_words import (
@@ -23,6 +23,7 @@ from bot.services.query_words import (
     without_terms,
 )
 from bot.visibility import audience_of_member
+from handlers.register import OPEN_UPDATE_FORM
 
 PER_PAGE = 10
 """Items per page in every list reply (keeps a Slack message well inside its block limit)."""
@@ -217,6 +218,8 @@ def action_reply(ref: str, request: Request, ctx: Context) -> Reply:
                 "action": found.item,
                 "partner_names": queries.partner_views(ctx.session),
                 "today": ctx.today,
+                # A convenience only: the update form's handlers check the role themselves.
+                "update_button": OPEN_UPDATE_FORM if ctx.has_role(Role.SECRETARIAT) else None,
             },
         )
     if isinstance(found, queries.Withheld):

@@ -93,6 +93,10 @@ def _meeting(
     return meeting, rest
 
 
+def _asker(ctx: Context) -> service.Asker:
+    return service.Asker(ctx.member, ctx.audience, ctx.now, _zone(ctx), ctx.t)
+
+
 def _view(question: Question, ctx: Context) -> service.QuestionView:
     return service.view(ctx.session, question, viewer=ctx.member, now=ctx.now, zone=_zone(ctx))
 
@@ -265,9 +269,7 @@ def ask_anyway_button(request: Request, ctx: Context) -> Reply:
 
 # -- supporting, editing, withdrawing -------------------------------------------------------
 def _support(ref: str, ctx: Context) -> Reply:
-    question = service.support(
-        ctx.session, ref, ctx.member, ctx.audience, now=ctx.now, zone=_zone(ctx), t=ctx.t
-    )
+    question = service.support(ctx.session, ref, _asker(ctx))
     return Reply("questions/supported", {"question": _view(question, ctx)})
 
 
@@ -307,16 +309,7 @@ def edit(request: Request, ctx: Context) -> Reply:
             )
         )
     draft = service.read_draft(_after_words(request.text, 1), ctx.t)
-    question = service.edit(
-        ctx.session,
-        words[0],
-        ctx.member,
-        ctx.audience,
-        draft,
-        now=ctx.now,
-        zone=_zone(ctx),
-        t=ctx.t,
-    )
+    question = service.edit(ctx.session, words[0], _asker(ctx), draft)
     return Reply("questions/changed", {"verb": "edited", "questions": [_view(question, ctx)]})
 
 
@@ -330,9 +323,7 @@ def edit(request: Request, ctx: Context) -> Reply:
 def withdraw(request: Request, ctx: Context) -> Reply:
     """Withdraw the asker's own question (kept, marked withdrawn)."""
     ref = _one_ref(request.text.split(), ctx, "withdraw Q-SB-2026-12-003")
-    question = service.withdraw(
-        ctx.session, ref, ctx.member, ctx.audience, now=ctx.now, zone=_zone(ctx), t=ctx.t
-    )
+    question = service.withdraw(ctx.session, ref, _asker(ctx))
     return Reply("questions/changed", {"verb": "withdrawn", "questions": [_view(question, ctx)]})
 
 
@@ -606,7 +597,7 @@ def _answer_form(ref: str, ctx: Context) -> Reply:
     "answer",
     aliases=("ateb",),
     summary=N_("Record the answer to a question and post it to its partners (secretariat)."),
-    usage='answer REF [by="NAME, ROLE"] ANSWER',
+    usage=N_('answer REF [by="NAME, ROLE"] ANSWER'),
     roles=SECRETARIAT,
 )
 def answer(request: Request, ctx: Context) -> Reply:

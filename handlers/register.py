@@ -108,7 +108,7 @@ def _record(values: dict[str, str], ctx: Context) -> Reply:
 def record_decision_command(request: Request, ctx: Context) -> Reply:
     """Open the form, or record at once when values are typed."""
     plain, values = parse_words(request.text, ctx)
-    if plain and plain[0].lower() == "new":
+    if plain and plain[0].lower() in ("new", "newydd"):
         plain = plain[1:]
     if plain:
         raise UserError(

@@ -4,6 +4,7 @@ TEST_DATABASE_URL is set), the app built by the real factory, and seeded example
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,19 +46,31 @@ def _truncate_all(engine: Engine) -> None:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated once per run; each test gets a copy (migrating costs far more)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    with engine.connect() as conn:
+        # Fold the write-ahead log into the main file so a plain copy holds the whole schema.
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
+def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, migrated database for one test."""
     if TEST_DATABASE_URL:
         engine = _postgres_engine()
         _truncate_all(engine)
         yield engine.url.render_as_string(hide_password=False)
         return
-    url = f"sqlite:///{tmp_path / 'test.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    yield url
+    template: Path = request.getfixturevalue("migrated_sqlite_template")
+    target = tmp_path / "test.db"
+    shutil.copyfile(template, target)
+    yield f"sqlite:///{target}"
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
@@ -27,7 +27,8 @@ TOKEN = "xoxb-test-token"
 @contextmanager
 def fake_slack(**limits: Any) -> Iterator[LimitedSlackApi]:
     """A running fake Slack API with the outbox extras."""
-    with LimitedSlackApi(**limits) as fake:
+    fake = LimitedSlackApi(**limits)
+    with fake:
         yield fake
 
 
@@ -74,21 +75,6 @@ def add_post(
     assert delivery is not None
     session.commit()
     return delivery
-
-
-@contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
-    """Every statement sent to the database inside the block."""
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def reload(session: Session, delivery_id: int) -> Delivery:

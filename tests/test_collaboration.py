@@ -184,7 +184,8 @@ def test_example_file_is_valid_and_holds_the_fixed_vocabulary() -> None:
         for c in channels.values()
     )
     teams = [c for c in channels.values() if c.platform is Platform.TEAMS]
-    assert len(teams) == 1 and teams[0].external_id.startswith("19:")
+    # "<team id>/<channel id>" (docs/teams.md): Graph needs the team to post.
+    assert len(teams) == 1 and teams[0].external_id.split("/")[1].startswith("19:")
     assert teams[0].external_id.endswith("@thread.tacv2")
     consoles = [c for c in channels.values() if c.platform is Platform.CONSOLE]
     assert all(c.external_id == c.slug for c in consoles)
@@ -1031,7 +1032,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("damaged") / "collaboration.yaml"
 
 
-@hypothesis_settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=damaged())
 def test_damage_is_reported_or_the_document_loads(scratch: Path, case: tuple[str, bool]) -> None:
     text, must_fail = case

@@ -22,7 +22,8 @@ from bot.services.digests import build_digest, run_digest
 from tests.conftest import NOW
 from tests.factories import Seed, add_action, add_decision
 from tests.fakes.slack_api import message_problems
-from tests.outbox_support import counting, fake_slack, sender_for
+from tests.outbox_support import fake_slack, sender_for
+from tests.support.statements import counting
 
 LONDON_9AM_MONDAYS = [
     # (local Monday, the UTC instant of 9am): GMT, BST after 29 March, GMT after 25 October.

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
-from babel.messages.extract import extract_from_dir
-
+from bot.catalogue import extract
 from bot.i18n import Translator
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _extracted() -> set[str]:
-    method_map = [
-        ("bot/**.py", "python"),
-        ("handlers/**.py", "python"),
-        ("templates/**.j2", "jinja2"),
-    ]
-    options = {"templates/**.j2": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true"}}
     found: set[str] = set()
-    for _filename, _lineno, message, _comments, _context in extract_from_dir(
-        str(ROOT),
-        method_map,
-        options_map=options,
-        keywords={"_": None, "N_": None, "ngettext": (1, 2)},
-    ):
-        found.update([message] if isinstance(message, str) else [m for m in message if m])
+    for message in extract():
+        found.update([message.id] if isinstance(message.id, str) else message.id)
     return found
 
 

@@ -763,8 +763,8 @@ def test_answers_set_the_answer_and_refuse_unknown_or_merged_questions(
     assert rejected(session, "answers", path) == [
         'answers.csv line 2, question_ref "Q-SB-2026-12-O01": no question has this reference; '
         'did you mean "Q-SB-2026-12-001"?',
-        'answers.csv line 3, question_ref "Q-SB-2026-12-002": the question is merged, so it cannot '
-        "be answered; answer Q-SB-2026-12-001 instead, which it was merged into.",
+        'answers.csv line 3, question_ref "Q-SB-2026-12-002": Q-SB-2026-12-002 was merged into '
+        "Q-SB-2026-12-001, so it cannot be answered; answer Q-SB-2026-12-001 instead.",
     ]
 
 

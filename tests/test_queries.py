@@ -3,13 +3,11 @@ lookups by ref, meetings, and a constant number of SQL statements per page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bot.domain import ActionStatus, Marking, Rag
@@ -19,6 +17,7 @@ from bot.services.queries import Found, NotFound, Withheld
 from bot.visibility import Audience
 from tests.conftest import NOW
 from tests.factories import Seed, add_action, add_decision
+from tests.support.statements import counting
 
 TODAY = NOW.date()
 
@@ -320,20 +319,6 @@ def test_next_meetings_and_question_windows(session: Session, seed: Seed) -> Non
 
 
 # -- statements per page ----------------------------------------------------------------------
-@contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def _statements_for(
     engine: Engine, session: Session, seed: Seed, start: int, end: int
 ) -> tuple[int, int]:

@@ -219,8 +219,9 @@ def test_the_joint_scrutiny_loop(
     assert (buttons[0]["action_id"], buttons[0]["value"]) == ("question.support", q2)
     assert buttons[1]["action_id"] == "question.ask_anyway"
     supported = act(app, MONMOUTHSHIRE, "question.support", value=q2)
-    assert f"You now support {q2}" in supported.text
-    assert "2 partners in all" in supported.text
+    # The Monmouthshire member reads Welsh: two partners ("2 bartner", soft mutation after dau).
+    assert f"Rydych bellach yn cefnogi {q2}" in supported.text
+    assert "2 bartner i gyd" in supported.text
 
     # A near-duplicate submitted anyway, then merged by the secretariat into the original.
     q4 = ref_of(
@@ -257,11 +258,11 @@ def test_the_joint_scrutiny_loop(
     session.commit()
     assert report.packs == 1
     pack_post = session.scalar(select(Delivery).where(Delivery.kind == question_posts.KIND_PACK))
-    assert (
-        pack_post is not None
-        and pack_post.payload["file"]["filename"]
-        == "questions-business-collaboration-2026-12-17.md"
-    )
+    assert pack_post is not None
+    assert [f["filename"] for f in pack_post.payload["files"]] == [
+        "questions-business-collaboration-2026-12-17.docx",
+        "questions-business-collaboration-2026-12-17.md",
+    ]
 
     # The pack: accepted questions by theme, most partners first, then oldest.
     chat_pack = say(app, SECRETARIAT, f"pack {SPEC}", now=after_close, fmt="slack.json")
@@ -376,7 +377,6 @@ def test_the_joint_scrutiny_loop(
         "question.reject",
         "question.answer",
         "question.carry-forward",
-        "import.update",
     ):
         assert verbs[verb] >= 1, verb
     assert (

@@ -162,7 +162,7 @@ def test_supporting_rules(app: ScrutinyApp, seed: Seed, engine: Engine) -> None:
     # refs are read case- and zero-blind
     assert "You now support" in say(app, NEWPORT, "support q-sb-2026-12-1").text
     late = say(app, MONMOUTHSHIRE, f"support {ref}", now=CLOSES + timedelta(minutes=1))
-    assert "too late" in late.text
+    assert "mae'n rhy hwyr" in late.text  # a Welsh-speaking member is answered in Welsh
 
 
 def test_asking_the_same_question_twice_points_to_your_own(
@@ -249,7 +249,8 @@ def test_moderation_mistakes(app: ScrutinyApp, seed: Seed, engine: Engine) -> No
     assert f"{a} is already accepted." in say(app, SECRETARIAT, f"accept {a}").text
     say(app, SECRETARIAT, f"merge {b} into {a}")
     assert f"{b} was merged into {a}; use {a} instead." in say(app, SECRETARIAT, f"accept {b}").text
-    assert f"use {a} instead" in say(app, MONMOUTHSHIRE, f"support {b}").text
+    # The Monmouthshire member reads Welsh.
+    assert f"defnyddiwch {a} yn lle hynny" in say(app, MONMOUTHSHIRE, f"support {b}").text
 
 
 @pytest.mark.parametrize(
@@ -355,7 +356,7 @@ def test_forms_and_buttons_render_for_slack(app: ScrutinyApp, seed: Seed) -> Non
     form = act(app, SECRETARIAT, "question.answer_form", value=ref, fmt="slack.json")
     assert form.reply.surface == "modal"  # the form opens; the state is checked on submit
     refused = act(app, SECRETARIAT, "question.answer", values={"metadata": ref, "answer": "Yes."})
-    assert "is rejected, so it can no longer be changed" in refused.text
+    assert "is rejected, so it cannot be answered" in refused.text
 
 
 def test_not_a_member_of_the_bot(app: ScrutinyApp, seed: Seed, session: Session) -> None:

@@ -19,7 +19,7 @@ from bot.models import Delivery, Meeting, Question
 from bot.services import question_pack, question_posts, questions
 from bot.services.question_windows import QuestionError
 from bot.visibility import Audience
-from tests.conftest import NOW, TEST_DATABASE_URL
+from tests.conftest import NOW
 from tests.factories import Seed
 from tests.test_questions import MONMOUTHSHIRE, NEWPORT, POLICE, SECRETARIAT, TORFAEN, ref_of, say
 
@@ -45,11 +45,6 @@ def test_a_lost_race_for_a_reference_takes_the_next_one(
     assert len(calls) == 2
 
 
-@pytest.mark.postgres
-@pytest.mark.skipif(
-    not TEST_DATABASE_URL,
-    reason="SQLite lets one writer at a time and refuses a second mid-transaction (no race)",
-)
 def test_members_asking_at_once_get_distinct_references(app: ScrutinyApp, seed: Seed) -> None:
     texts = {
         TORFAEN: "Is the data centre move on budget?",

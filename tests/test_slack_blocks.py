@@ -90,7 +90,7 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(blocks(), any_text, st.integers(0, 200))
 def test_any_blocks_and_text_fit_every_limit(
     given_blocks: list[dict[str, Any]], text: str, start: int
@@ -100,7 +100,7 @@ def test_any_blocks_and_text_fit_every_limit(
     assert len(message["blocks"]) <= MESSAGE_MAX_BLOCKS
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(blocks(), any_text)
 def test_any_view_fits_every_limit(given_blocks: list[dict[str, Any]], title: str) -> None:
     view = {"type": "modal", "title": _plain(title or "x"), "blocks": given_blocks * 2}

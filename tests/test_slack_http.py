@@ -22,7 +22,7 @@ from bot.db import make_session_factory
 from bot.domain import ActionStatus, Rag
 from bot.messages import Reply
 from bot.models import Action, AuditEvent, Decision, ProcessedEvent
-from bot.platforms.slack import COMMAND, EVENTS, SlackPlatform, build_slack
+from bot.platforms.slack import COMMAND, DRAFT_SHORTCUT, EVENTS, SlackPlatform, build_slack
 from bot.settings import PROJECT_ROOT
 from bot.web import create_web_app
 from tests.conftest import NOW
@@ -696,7 +696,17 @@ def test_manifest_asks_for_what_the_app_listens_to_and_no_more() -> None:
     events = manifest["settings"]["event_subscriptions"]["bot_events"]
     assert sorted(events) == sorted("message.im" if e == "message" else e for e in EVENTS)
     scopes = manifest["oauth_config"]["scopes"]["bot"]
-    assert sorted(scopes) == ["app_mentions:read", "chat:write", "commands", "im:history"]
+    assert sorted(scopes) == [
+        "app_mentions:read",
+        "channels:history",
+        "chat:write",
+        "commands",
+        "files:write",
+        "groups:history",
+        "im:history",
+    ]
+    (shortcut,) = manifest["features"]["shortcuts"]
+    assert (shortcut["type"], shortcut["callback_id"]) == ("message", DRAFT_SHORTCUT)
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is False
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True

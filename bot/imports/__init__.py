@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 from bot.i18n import _
 from bot.imports.actions import ActionsImport
 from bot.imports.answers import AnswersImport
-from bot.imports.base import Kind, Record, plan, write
+from bot.imports.base import Kind, Record, plan
 from bot.imports.cells import Cells
 from bot.imports.decisions import DecisionsImport
 from bot.imports.meetings import MeetingsImport
 from bot.imports.problems import ImportProblem, ImportRejected, ImportReport, rejection_summary
+from bot.imports.readers import Row, Table
 from bot.models import utcnow
 
 __all__ = [
@@ -34,7 +35,10 @@ __all__ = [
     "ImportProblem",
     "ImportRejected",
     "ImportReport",
+    "Row",
+    "Table",
     "import_file",
+    "import_table",
     "rejection_summary",
     "suffixes_for",
 ]
@@ -83,17 +87,46 @@ def import_file(
     `progress(done, total)` is called every PROGRESS_EVERY rows checked and once at the end.
     Naive times are wall-clock times in `zone`; `now` stamps recorded_at and answered_at.
     """
+    importer = _importer(session, kind, zone, now)
+    return _import(session, importer, importer.read(path), actor, dry_run, progress)
+
+
+def import_table(
+    session: Session,
+    kind: str,
+    table: Table,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    zone: ZoneInfo = LONDON,
+    now: datetime | None = None,
+) -> ImportReport:
+    """Import rows read from elsewhere (Microsoft 365, say) exactly as a file of `kind` would
+    be: the same checks, upsert, audit events and ImportRejected with nothing written."""
+    return _import(session, _importer(session, kind, zone, now), table, actor, dry_run, None)
+
+
+def _importer(session: Session, kind: str, zone: ZoneInfo, now: datetime | None) -> Kind:
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}; use one of {', '.join(KINDS)}")
-    importer = KINDS[kind](session, zone, now or utcnow())
-    table = importer.read(path)
+    return KINDS[kind](session, zone, now or utcnow())
+
+
+def _import(
+    session: Session,
+    importer: Kind,
+    table: Table,
+    actor: str,
+    dry_run: bool,
+    progress: Callable[[int, int], None] | None,
+) -> ImportReport:
     importer.load()
     total = len(table.rows)
     problems: list[ImportProblem] = []
     records: list[Record] = []
     seen: dict[Hashable, int] = {}
     for done, row in enumerate(table.rows, 1):
-        record = _checked(importer, Cells(table, row, problems, zone), seen)
+        record = _checked(importer, Cells(table, row, problems, importer.zone), seen)
         if record is not None:
             records.append(record)
         if progress is not None and done % PROGRESS_EVERY == 0:
@@ -102,11 +135,11 @@ def import_file(
         raise ImportRejected(problems, total)
     todo = plan(records)
     if not dry_run:
-        write(session, importer, todo, actor)
+        importer.apply(todo, actor)
     if progress is not None:
         progress(total, total)
     return ImportReport(
-        kind=kind,
+        kind=importer.name,
         rows=total,
         created=len(todo.creates),
         updated=len(todo.updates),

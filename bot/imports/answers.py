@@ -1,4 +1,10 @@
-"""Answers to joint-scrutiny questions: each row answers one existing question by its ref."""
+"""Answers to joint-scrutiny questions: each row answers one existing question by its ref.
+
+Rows are checked with the same rules as answers given in chat (`bot.services.questions`), and
+each changed answer is written by `questions.record_answer`, so an imported answer is stored
+and audited exactly like one recorded with `/scrutiny answer`. Posting the answers to the
+partners' channels is the caller's step (`question_posts.post_unposted_answers`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,11 @@ import difflib
 from typing import Any, ClassVar
 
 from bot.domain import QuestionState
-from bot.i18n import _
-from bot.imports.base import Kind, Record, header, load_existing
+from bot.i18n import Translator, _, default_language
+from bot.imports.base import Kind, Plan, Record, header, load_existing
 from bot.imports.cells import Cells, column_length
 from bot.models import Question
-
-UNANSWERABLE = (QuestionState.REJECTED, QuestionState.WITHDRAWN, QuestionState.MERGED)
+from bot.services import questions
 
 
 class AnswersImport(Kind):
@@ -24,12 +29,21 @@ class AnswersImport(Kind):
     required = ("question_ref", "answer")
     fields = ("answer", "answered_by", "state", "merged_into_id")
     limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Question, name) for name in ("ref", "answered_by")
+        "ref": column_length(Question, "ref"),
+        "answer": questions.ANSWER_MAX,
+        "answered_by": questions.ANSWERED_BY_MAX,
     }
 
     def load(self) -> None:
+        self.t = Translator(default_language(), self.zone)
         self.existing = load_existing(self.session, Question, "ref", self.fields)
         self.ref_of = {stored.id: ref for ref, stored in self.existing.items()}
+        carried = [
+            stored.id
+            for stored in self.existing.values()
+            if stored.values["state"] is QuestionState.CARRIED_FORWARD
+        ]
+        self.copies = questions.carried_copies(self.session, carried)
 
     def _unknown(self, cells: Cells, ref: str) -> None:
         close = difflib.get_close_matches(ref, list(self.existing), n=1, cutoff=0.8)
@@ -43,28 +57,39 @@ class AnswersImport(Kind):
     def check(self, cells: Cells) -> Record | None:
         ref = cells.ref("question_ref", limit=self.limits["ref"])
         values: dict[str, Any] = {
-            "answer": cells.text("answer", limit=None, required=True, multiline=True),
+            "answer": cells.text(
+                "answer", limit=self.limits["answer"], required=True, multiline=True
+            ),
             "state": QuestionState.ANSWERED,
         }
         if cells.has("answered_by"):
-            values["answered_by"] = cells.text("answered_by", limit=self.limits["answered_by"])
+            values["answered_by"] = " ".join(
+                cells.text("answered_by", limit=self.limits["answered_by"]).split()
+            )
         stored = self.existing.get(ref)
         if ref and stored is None:
             self._unknown(cells, ref)
-        elif stored is not None and stored.values["state"] in UNANSWERABLE:
-            state = stored.values["state"]
-            if state is QuestionState.MERGED and stored.values["merged_into_id"] in self.ref_of:
-                fix = _("answer {ref} instead, which it was merged into").format(
-                    ref=self.ref_of[stored.values["merged_into_id"]]
-                )
-            else:
-                fix = _("remove this row, or ask the secretariat to reopen the question")
-            cells.problem(
-                "question_ref",
-                _("the question is {state}, so it cannot be answered").format(state=state.value),
-                fix,
+        elif stored is not None:
+            refused = questions.not_answerable(
+                ref,
+                stored.values["state"],
+                self.t,
+                merged_into=self.ref_of.get(stored.values["merged_into_id"]),
+                carried_to=self.copies.get(stored.id),
             )
+            if refused is not None:
+                cells.problem("question_ref", refused.message, refused.fix)
         return Record(cells.line, ref, values, unique=[("question_ref", ref)], current=stored)
 
-    def stamp(self, created: bool) -> dict[str, Any]:
-        return {"answered_at": self.now, "updated_at": self.now}
+    def apply(self, todo: Plan, actor: str) -> None:
+        """Each new or changed answer through `questions.record_answer` (same checks, audit)."""
+        for record, _changed in todo.updates:
+            questions.record_answer(
+                self.session,
+                record.label,
+                record.values["answer"],
+                record.values.get("answered_by"),
+                actor=actor,
+                now=self.now,
+                t=self.t,
+            )

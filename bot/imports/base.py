@@ -114,6 +114,10 @@ class Kind(ABC):
         """Bookkeeping columns set on a new or changed row (not compared, not audited)."""
         return {"updated_at": self.now}
 
+    def apply(self, todo: Plan, actor: str) -> None:
+        """Write the checked records: bulk inserts and updates with one audit event each."""
+        write(self.session, self, todo, actor)
+
     def audit_view(self, values: dict[str, Any]) -> dict[str, Any]:
         """Values as the audit log shows them: JSON-safe, foreign keys as slugs."""
         shown: dict[str, Any] = {}

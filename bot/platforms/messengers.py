@@ -9,17 +9,19 @@ the delivery's key, so an SDK retry after a timeout cannot post twice.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import itertools
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 from urllib.error import HTTPError, URLError
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain import Platform
 from bot.outbox import Messenger, PermanentError, RateLimited, Target, TransientError
@@ -51,6 +53,25 @@ PERMANENT_SLACK_ERRORS = frozenset(
         "metadata_too_large",
     }
 )
+
+
+@dataclass(frozen=True)
+class PostFile:
+    """A file a post carries (a question pack as Word and Markdown, say)."""
+
+    filename: str
+    title: str
+    content: bytes
+
+
+def payload_files(payload: Mapping[str, Any]) -> list[PostFile]:
+    """The files stored with a post: `{"filename", "title", "base64"}` or `"content"` (text)."""
+    files = []
+    for item in payload.get("files") or []:
+        raw = item.get("base64")
+        content = base64.b64decode(raw) if raw is not None else str(item["content"]).encode()
+        files.append(PostFile(str(item["filename"]), str(item.get("title") or ""), content))
+    return files
 
 
 def _retry_after(error: SlackApiError) -> float:
@@ -106,6 +127,9 @@ class SlackMessenger:
             return method(**kwargs)
         except SlackApiError as error:
             raise _classify(error) from error
+        except SlackRequestError as error:
+            # A file upload's bytes were refused by the upload URL: nothing was shared yet.
+            raise TransientError(f"Slack upload failed: {error}", maybe_posted=True) from error
         except HTTPError as error:
             # Outside the Web API's JSON answers (a proxy's 502, say).
             if error.code == 429:
@@ -123,30 +147,52 @@ class SlackMessenger:
             ) from error
 
     def post(self, target: Target, payload: Mapping[str, Any], *, key: str) -> str:
-        """chat.postMessage with blocks, fallback text and the key in metadata; the ts."""
-        slack = payload.get("slack") or {
-            "blocks": text_blocks(str(payload.get("text", ""))),
-            "text": fallback_text(str(payload.get("text", ""))),
-        }
-        response = self._call(
-            self.client.chat_postMessage,
-            channel=target.external_id,
-            text=slack["text"],
-            blocks=slack["blocks"],
-            metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}},
-            unfurl_links=False,
-            unfurl_media=False,
-        )
-        return str(response["ts"])
+        """chat.postMessage with blocks, fallback text and the key in metadata; the ts.
 
-    def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
-        """The ts of a message in the channel since `since` whose metadata carries `key`."""
+        Files in the payload (`payload["files"]`) are uploaded into the message's thread
+        afterwards. If that fails the post is retried as "maybe posted": the message is
+        found by its key and only the files still missing from its thread are uploaded.
+        """
+        files = payload_files(payload)
+        names = [f.filename for f in files]
+        ts = self._message_with_key(target, key, since=None) if files else None
+        if ts is None:
+            slack = payload.get("slack") or {
+                "blocks": text_blocks(str(payload.get("text", ""))),
+                "text": fallback_text(str(payload.get("text", ""))),
+            }
+            event: dict[str, Any] = {"key": key, **({"files": names} if names else {})}
+            response = self._call(
+                self.client.chat_postMessage,
+                channel=target.external_id,
+                text=slack["text"],
+                blocks=slack["blocks"],
+                metadata={"event_type": METADATA_EVENT, "event_payload": event},
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+            ts = str(response["ts"])
+        if files:
+            try:
+                self._upload_missing(target, ts, files)
+            except TransientError as problem:
+                raise TransientError(str(problem), maybe_posted=True) from problem
+            except PermanentError as problem:
+                # The message is there: retrying (after looking for it) can still add the files.
+                raise TransientError(str(problem), maybe_posted=True) from problem
+        return ts
+
+    def _message_with_key(self, target: Target, key: str, *, since: datetime | None) -> str | None:
+        found = self._find(target, key, since=since)
+        return str(found["ts"]) if found is not None else None
+
+    def _find(self, target: Target, key: str, *, since: datetime | None) -> dict[str, Any] | None:
         cursor: str | None = None
         for _ in range(self.history_pages):
             response = self._call(
                 self.client.conversations_history,
                 channel=target.external_id,
-                oldest=f"{since.timestamp():.6f}",
+                oldest=f"{since.timestamp():.6f}" if since is not None else None,
                 include_all_metadata=True,
                 limit=200,
                 cursor=cursor,
@@ -155,11 +201,47 @@ class SlackMessenger:
                 metadata = message.get("metadata") or {}
                 payload = metadata.get("event_payload") or {}
                 if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == key:
-                    return str(message["ts"])
+                    return dict(message)
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:
                 break
         return None
+
+    def _thread_files(self, target: Target, ts: str) -> set[str]:
+        """Names of the files already in the thread of the message `ts`."""
+        response = self._call(
+            self.client.conversations_replies, channel=target.external_id, ts=ts, limit=200
+        )
+        return {
+            str(f.get("name", ""))
+            for message in response.get("messages", []) or []
+            for f in message.get("files", []) or []
+        }
+
+    def _upload_missing(self, target: Target, ts: str, files: list[PostFile]) -> None:
+        there = self._thread_files(target, ts)
+        missing = [f for f in files if f.filename not in there]
+        if not missing:
+            return
+        self._call(
+            self.client.files_upload_v2,
+            file_uploads=[
+                {"filename": f.filename, "title": f.title, "content": f.content} for f in missing
+            ],
+            channel=target.external_id,
+            thread_ts=ts,
+        )
+
+    def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
+        """The ts of a message in the channel since `since` whose metadata carries `key`,
+        provided the files it announces are in its thread (else it needs posting again)."""
+        found = self._find(target, key, since=since)
+        if found is None:
+            return None
+        expected = set((found.get("metadata") or {}).get("event_payload", {}).get("files") or [])
+        if expected and not expected <= self._thread_files(target, str(found["ts"])):
+            return None
+        return str(found["ts"])
 
 
 ShowPost = Callable[[str, str], None]
@@ -204,8 +286,14 @@ class ConsoleMessenger:
 def messengers_from_settings(
     settings: Settings, *, console: ShowPost | None = None
 ) -> dict[Platform, Messenger]:
-    """The messengers this process can use: the console always, Slack when a token is set."""
+    """The messengers this process can use: the console always, Slack when a token is set,
+    Teams when Teams or Graph is configured (Workflows webhooks always; Graph once the service
+    account has signed in with `scrutiny-bot teams login`)."""
     messengers: dict[Platform, Messenger] = {Platform.CONSOLE: ConsoleMessenger(console)}
     if settings.slack_bot_token:
         messengers[Platform.SLACK] = SlackMessenger.from_settings(settings)
+    if settings.teams_enabled or settings.graph_ready:
+        from bot.platforms.graph import teams_messenger
+
+        messengers[Platform.TEAMS] = teams_messenger(settings)
     return messengers

@@ -72,6 +72,8 @@ FORMAT = "slack.json"
 COMMAND = "/scrutiny"
 EVENTS = ("app_mention", "app_home_opened", "message")
 """Events the bot subscribes to (the manifest lists `message` as `message.im`)."""
+DRAFT_SHORTCUT = "question.draft"
+"""Callback id of the message shortcut "Ask as a scrutiny question" (the manifest's too)."""
 PAGE_ACTION_ID = "page"
 """Buttons whose value is the command text of the next page of a list."""
 RETRIES = 3
@@ -370,6 +372,9 @@ class SlackPlatform:
         }
         for event in EVENTS:
             bolt.event(event)(listeners[event])
+        bolt.shortcut({"type": "message_action", "callback_id": DRAFT_SHORTCUT})(
+            self._on_message_shortcut
+        )
         bolt.block_action(re.compile(".*"))(self._on_block_action)
         bolt.view_submission(re.compile(".*"))(self._on_view_submission)
         bolt.view_closed(re.compile(".*"))(self._on_view_closed)
@@ -455,6 +460,22 @@ class SlackPlatform:
         else:
             work = self._interact_and_deliver(where, action_id, value, {"value": value})
             await self._guard(where, work)
+
+    async def _on_message_shortcut(
+        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]
+    ) -> None:
+        """ "Ask as a scrutiny question" on a message: the ask form, filled with its words."""
+        await ack()
+        channel = (body.get("channel") or {}).get("id")
+        where = _Where(
+            user_id=(body.get("user") or {}).get("id", ""),
+            channel_id=channel,
+            direct=is_direct(channel),
+            response_url=body.get("response_url") or None,
+            trigger_id=body.get("trigger_id"),
+        )
+        text = str((body.get("message") or {}).get("text") or "")
+        await self._guard(where, self._interact_and_deliver(where, DRAFT_SHORTCUT, text, {}))
 
     async def _on_view_submission(
         self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], view: dict[str, Any]

@@ -80,10 +80,19 @@ class Query:
 Meaning = tuple[str, str]
 
 _PARTNER_WORDS: dict[str, tuple[str, ...]] = {
-    "blaenau-gwent": ("blaenau-gwent", "blaenau gwent", "blaenau", "cbs blaenau gwent"),
+    # Welsh place names also in their mutated forms: "ym Mlaenau Gwent", "yng Nghasnewydd",
+    # "i Dorfaen", "yn Nhorfaen", "a Chasnewydd".
+    "blaenau-gwent": (
+        "blaenau-gwent",
+        "blaenau gwent",
+        "blaenau",
+        "cbs blaenau gwent",
+        "mlaenau gwent",
+        "flaenau gwent",
+    ),
     "monmouthshire": ("monmouthshire", "monmouth", "mynwy", "sir fynwy", "fynwy", "sir-fynwy"),
-    "newport": ("newport", "casnewydd"),
-    "torfaen": ("torfaen",),
+    "newport": ("newport", "casnewydd", "nghasnewydd", "gasnewydd", "chasnewydd"),
+    "torfaen": ("torfaen", "dorfaen", "nhorfaen", "thorfaen"),
     "gwent-police": ("gwent-police", "gwent police", "police", "heddlu", "heddlu gwent"),
     "srs": ("srs", "central team", "srs central team", "tîm canolog", "tim canolog"),
 }
@@ -97,6 +106,8 @@ _BOARD_WORDS: dict[str, tuple[str, ...]] = {
         "finance & governance",
         "finance and governance",
         "cyllid",
+        "gyllid",
+        "chyllid",
         "cyllid a llywodraethu",
     ),
     "business-collaboration": (
@@ -107,15 +118,48 @@ _BOARD_WORDS: dict[str, tuple[str, ...]] = {
         "business & collaboration",
         "business and collaboration",
         "busnes",
+        "fusnes",
         "busnes a chydweithio",
     ),
 }
 _STATUS_WORDS: dict[ActionStatus, tuple[str, ...]] = {
-    ActionStatus.NOT_STARTED: ("not-started", "not started", "heb ddechrau"),
-    ActionStatus.IN_PROGRESS: ("in-progress", "in progress", "ar waith"),
-    ActionStatus.BLOCKED: ("blocked", "stuck", "wedi'i rwystro"),
-    ActionStatus.DONE: ("done", "complete", "completed", "finished", "wedi'i gwblhau"),
-    ActionStatus.CANCELLED: ("cancelled", "canceled", "wedi'i ganslo"),
+    ActionStatus.NOT_STARTED: (
+        "not-started",
+        "not started",
+        "heb ddechrau",
+        "heb ei ddechrau",
+        "heb eu dechrau",
+    ),
+    ActionStatus.IN_PROGRESS: ("in-progress", "in progress", "ar waith", "ar y gweill"),
+    ActionStatus.BLOCKED: (
+        "blocked",
+        "stuck",
+        "wedi'i rwystro",
+        "wedi ei rwystro",
+        "wedi'u rhwystro",
+        "wedi eu rhwystro",
+    ),
+    ActionStatus.DONE: (
+        "done",
+        "complete",
+        "completed",
+        "finished",
+        "wedi'i gwblhau",
+        "wedi ei gwblhau",
+        "wedi'u cwblhau",
+        "wedi eu cwblhau",
+        "wedi gorffen",
+        "cwblhawyd",
+    ),
+    ActionStatus.CANCELLED: (
+        "cancelled",
+        "canceled",
+        "wedi'i ganslo",
+        "wedi ei ganslo",
+        "wedi'u canslo",
+        "wedi eu canslo",
+        "canslwyd",
+    ),
 }
 _RAG_WORDS: dict[Rag, tuple[str, ...]] = {
     Rag.RED: ("red", "coch"),
@@ -123,7 +167,21 @@ _RAG_WORDS: dict[Rag, tuple[str, ...]] = {
     Rag.GREEN: ("green", "gwyrdd"),
 }
 _KIND_WORDS: dict[Kind, tuple[str, ...]] = {
-    "actions": ("actions", "action", "tasks", "task", "camau", "cam", "due", "owned", "owner"),
+    "actions": (
+        "actions",
+        "action",
+        "tasks",
+        "task",
+        "camau",
+        "cam",
+        "chamau",
+        "gamau",
+        "camau gweithredu",
+        "tasgau",
+        "due",
+        "owned",
+        "owner",
+    ),
     "decisions": (
         "decisions",
         "decision",
@@ -138,14 +196,28 @@ _KIND_WORDS: dict[Kind, tuple[str, ...]] = {
         "penderfyniad",
         "penderfynu",
         "penderfynodd",
+        "benderfyniadau",
+        "benderfyniad",
+        "benderfynu",
+        "benderfynodd",
+        "phenderfyniadau",
     ),
-    "meetings": ("meetings", "meeting", "meet", "meets", "cyfarfodydd", "cyfarfod"),
+    "meetings": (
+        "meetings",
+        "meeting",
+        "meet",
+        "meets",
+        "cyfarfodydd",
+        "cyfarfod",
+        "gyfarfodydd",
+        "gyfarfod",
+    ),
 }
 _OTHER_WORDS: dict[str, tuple[str, ...]] = {
-    "overdue": ("overdue", "late", "hwyr", "over-due", "past due"),
-    "due-soon": ("due-soon", "due soon", "coming up", "upcoming"),
-    "open": ("open", "outstanding", "agored"),
-    "all": ("all", "pob", "popeth"),
+    "overdue": ("overdue", "late", "hwyr", "yn hwyr", "ar ei hôl hi", "over-due", "past due"),
+    "due-soon": ("due-soon", "due soon", "coming up", "upcoming", "cyn bo hir", "yn fuan"),
+    "open": ("open", "outstanding", "agored", "ar agor", "heb eu cwblhau"),
+    "all": ("all", "pob", "popeth", "i gyd", "y cyfan"),
 }
 # fmt: off
 STOP_WORDS = frozenset({
@@ -157,13 +229,17 @@ STOP_WORDS = frozenset({
     "that", "the", "their", "them", "there", "these", "they", "this", "those", "to", "until",
     "up", "us", "was", "we", "were", "what", "whats", "when", "where", "which", "who", "why",
     "will", "with", "within", "would", "you", "your", "bwrdd", "byrddau", "y", "yr", "am", "ar",
-    "beth", "pa", "ac", "o", "gan", "yn", "ydy", "oes",
+    "beth", "pa", "ac", "o", "gan", "yn", "ydy", "oes", "ag", "â", "fy", "ein", "eich",
+    "eu", "ei", "mae", "sydd", "sy", "oedd", "dangos", "dangoswch", "rhestr", "rhestrwch", "pryd",
+    "ble", "pwy", "pam", "sut", "gyda", "hefyd", "ynghylch", "ynglŷn", "gyfer", "cyngor",
+    "wnaeth", "'r", "mewn", "wedi", "gweithredu",
 })
 # fmt: on
 
 _DATE_WORDS = {
     **{"since": "since", "from": "since", "ers": "since", "after": "after", "before": "before"},
-    **{"until": "until", "till": "until", "to": "until", "by": "until"},
+    **{"until": "until", "till": "until", "to": "until", "by": "until", "tan": "until"},
+    **{"cyn": "before", "erbyn": "until", "hyd": "until"},
 }
 _PAGE_WORDS = frozenset({"page", "tudalen", "p", "pg"})
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
@@ -251,7 +327,7 @@ def _period(words: list[str], i: int, today: date) -> tuple[tuple[date, date], i
             year = today.year - (1 if back else 0)
             span = (date(year, 1, 1), date(year, 12, 31)) if year >= 1 else None
         return (span, 2) if span else None
-    if word != "in" or not nxt:
+    if word not in ("in", "yn", "ym") or not nxt:
         return None
     if _YEAR.match(nxt):
         year = int(nxt)
@@ -283,7 +359,7 @@ def _due_days(words: list[str], i: int) -> tuple[int, int] | None:
         return None
     days = min(int(words[j]), MAX_DAYS)
     j += 1
-    if j < len(words) and words[j] in ("days", "day", "diwrnod"):
+    if j < len(words) and words[j] in ("days", "day", "diwrnod", "ddiwrnod", "niwrnod"):
         j += 1
     return days, j - i
 

@@ -10,6 +10,7 @@ per channel when the post is written: a channel not cleared for a question gets 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from bot.i18n import Translator
 from bot.messages import Renderer, Reply
 from bot.models import Channel, Delivery, Meeting, Partner, Question, QuestionSupport
 from bot.services import question_windows, questions
-from bot.services.question_pack import build_pack, file_name, to_markdown
+from bot.services.question_pack import build_pack, file_name, to_docx, to_markdown
 from bot.services.question_windows import MeetingInfo
 from bot.visibility import Audience, audience_of_channel, can_see
 
@@ -39,22 +40,25 @@ KIND_PACK = "question-pack"
 
 
 # -- the one place that writes a post -------------------------------------------------------
-def _post(
-    session: Session,
-    renderer: Renderer,
-    channel: Channel,
-    *,
-    key: str,
-    kind: str,
-    reply: Reply,
-    extra: dict[str, Any] | None = None,
-) -> bool:
-    """Queue `reply` for `channel` in its language(s) under `key`; False if `key` was queued
-    before (nothing is written then)."""
-    payload = outbox.render_payload(
-        renderer, reply, Platform(channel.platform), channel.language.languages
+def _render(
+    renderer: Renderer, channel: Channel, reply: Reply, questions_shown: Sequence[str] = ()
+) -> dict[str, Any]:
+    """`reply` as stored for `channel`, in its language(s); the sender checks the questions
+    it shows again at send time."""
+    return outbox.render_payload(
+        renderer,
+        reply,
+        Platform(channel.platform),
+        channel.language.languages,
+        items={outbox.QUESTION_ITEMS: list(questions_shown)} if questions_shown else None,
     )
-    payload.update(extra or {})
+
+
+def _post(
+    session: Session, channel: Channel, *, key: str, kind: str, payload: dict[str, Any]
+) -> bool:
+    """Queue a post for `channel` under `key`; False if `key` was queued before (nothing is
+    written then)."""
     return (
         outbox.enqueue_id(session, key=key, channel=channel, kind=kind, payload=payload) is not None
     )
@@ -161,7 +165,7 @@ def announce_window(
     for channel in channels:
         key = key_of(channel)
         if key not in done and _post(
-            session, renderer, channel, key=key, kind=KIND_WINDOW, reply=reply
+            session, channel, key=key, kind=KIND_WINDOW, payload=_render(renderer, channel, reply)
         ):
             posted.append(channel.name)
     return posted
@@ -170,31 +174,57 @@ def announce_window(
 def post_pack(
     session: Session, meeting: Meeting, renderer: Renderer, *, now: datetime, zone: ZoneInfo
 ) -> list[str]:
-    """Send the pack to the secretariat's channels: a summary message carrying the Markdown
-    file (`payload["file"]`, for messengers that upload files)."""
+    """Send the pack to the secretariat's channels: a summary message with the pack as a
+    Word document and as Markdown (`payload["files"]`, uploaded by messengers that can)."""
     posted = []
-    partners = _partner_slugs(session)
     close = meeting.questions_close or now
     for channel in secretariat_channels(session):
         key = f"question-pack:{meeting.id}:{channel.slug}:{_stamp(close)}"
         if key in _queued(session, [key]):
             continue
-        pack = build_pack(
-            session, meeting, audience_of_channel(channel, partners), now=now, zone=zone
-        )
-        t = Translator(channel.language.languages[0], zone)
-        reply = Reply("questions/pack_post", {"pack": pack}, public=True)
-        extra = {
-            "file": {
-                "filename": file_name(pack, "md"),
-                "title": t._("Question pack: {meeting}").format(meeting=pack.meeting.spec),
-                "filetype": "markdown",
-                "content": to_markdown(pack, t),
-            }
-        }
-        if _post(session, renderer, channel, key=key, kind=KIND_PACK, reply=reply, extra=extra):
+        payload = pack_payload(session, meeting, channel, renderer, now=now)
+        if _post(session, channel, key=key, kind=KIND_PACK, payload=payload):
             posted.append(channel.name)
     return posted
+
+
+def pack_payload(
+    session: Session, meeting: Meeting, channel: Channel, renderer: Renderer, *, now: datetime
+) -> dict[str, Any]:
+    """The pack post for one channel: built for what the channel may see, in its language."""
+    zone = renderer.tz
+    pack = build_pack(
+        session, meeting, audience_of_channel(channel, _partner_slugs(session)), now=now, zone=zone
+    )
+    t = Translator(channel.language.languages[0], zone)
+    title = t._("Question pack: {meeting}").format(meeting=pack.meeting.spec)
+    payload = outbox.render_payload(
+        renderer,
+        Reply("questions/pack_post", {"pack": pack}, public=True),
+        Platform(channel.platform),
+        channel.language.languages,
+        items={outbox.QUESTION_ITEMS: [q.ref for q in pack.questions]},
+        rebuild={"kind": KIND_PACK, "meeting": meeting.id, "at": now.isoformat()},
+    )
+    payload["files"] = [
+        {
+            "filename": file_name(pack, "docx"),
+            "title": title,
+            "base64": base64.b64encode(to_docx(pack, t)).decode("ascii"),
+        },
+        {"filename": file_name(pack, "md"), "title": title, "content": to_markdown(pack, t)},
+    ]
+    return payload
+
+
+def rebuild_pack(session: Session, delivery: Delivery, renderer: Renderer) -> dict[str, Any] | None:
+    """The pack post rebuilt at send time, for what its channel may see now (outbox rebuilder)."""
+    info = delivery.payload.get("rebuild") or {}
+    meeting = session.get(Meeting, int(info.get("meeting", 0)))
+    if info.get("kind") != KIND_PACK or meeting is None:
+        return None
+    at = datetime.fromisoformat(str(info["at"]))
+    return pack_payload(session, meeting, delivery.channel, renderer, now=at)
 
 
 # -- answers ----------------------------------------------------------------------------------
@@ -228,9 +258,8 @@ def post_answer(
             result.not_cleared.append(channel.name)
         else:
             reply = Reply("questions/answer_post", {"question": shown}, public=True)
-            if _post(
-                session, renderer, channel, key=keys[channel.id], kind=KIND_ANSWER, reply=reply
-            ):
+            payload = _render(renderer, channel, reply, [question.ref])
+            if _post(session, channel, key=keys[channel.id], kind=KIND_ANSWER, payload=payload):
                 result.posted.append(channel.name)
             else:
                 result.already.append(channel.name)

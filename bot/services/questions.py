@@ -439,7 +439,6 @@ def views(
     ):
         supports[support.question_id].append(support)
     merged_askers: dict[int, list[int]] = defaultdict(list)
-    carried_to: dict[int, str] = {}
     for target, partner_id in session.execute(
         select(Question.merged_into_id, Question.partner_id)
         .where(Question.merged_into_id.in_(ids))
@@ -447,11 +446,7 @@ def views(
     ):
         if target is not None:
             merged_askers[target].append(partner_id)
-    for source, ref in session.execute(
-        select(Question.carried_from_id, Question.ref).where(Question.carried_from_id.in_(ids))
-    ):
-        if source is not None:
-            carried_to[source] = ref
+    carried_to = carried_copies(session, ids)
     refs = _refs_by_id(
         session, [q.merged_into_id for q in questions] + [q.carried_from_id for q in questions]
     )
@@ -675,18 +670,20 @@ def submit(
 
 
 # -- supporting, editing, withdrawing -------------------------------------------------------
-def support(
-    session: Session,
-    ref: str,
-    member: Member,
-    audience: Audience,
-    *,
-    now: datetime,
-    zone: ZoneInfo,
-    t: Translator,
-) -> Question:
+@dataclass(frozen=True)
+class Asker:
+    """A member changing a question: who, what they may see where they are, and when."""
+
+    member: Member
+    audience: Audience
+    now: datetime
+    zone: ZoneInfo
+    t: Translator
+
+
+def support(session: Session, ref: str, by: Asker) -> Question:
     """Add the member (and so their partner) as a supporter of a question."""
-    question = _changeable(session, ref, audience, now, zone, t)
+    question, member, t = _changeable(session, ref, by), by.member, by.t
     if question.asker_id == member.id:
         raise QuestionError(
             t._("You asked {ref}, so your support is already counted.").format(ref=question.ref),
@@ -704,7 +701,7 @@ def support(
             question_id=question.id,
             member_id=member.id,
             partner_id=member.partner_id,
-            created_at=now,
+            created_at=by.now,
         )
     )
     supporter = {"member": member.slug, "partner": member.partner.slug}
@@ -713,30 +710,20 @@ def support(
     return question
 
 
-def _changeable(
-    session: Session, ref: str, audience: Audience, now: datetime, zone: ZoneInfo, t: Translator
-) -> Question:
+def _changeable(session: Session, ref: str, by: Asker) -> Question:
     """A question that may still be supported, edited or withdrawn: open, window open."""
-    question = get_question(session, ref, audience, t)
+    question = get_question(session, ref, by.audience, by.t)
     if question.state not in OPEN_STATES:
-        raise _not_open(question, session, t)
-    require_open_window(question.meeting, now, zone, t)
+        raise _not_open(question, session, by.t)
+    require_open_window(question.meeting, by.now, by.zone, by.t)
     return question
 
 
-def _own_open(
-    session: Session,
-    ref: str,
-    member: Member,
-    audience: Audience,
-    now: datetime,
-    zone: ZoneInfo,
-    t: Translator,
-) -> Question:
-    question = _changeable(session, ref, audience, now, zone, t)
-    if question.asker_id != member.id:
+def _own_open(session: Session, ref: str, by: Asker) -> Question:
+    question = _changeable(session, ref, by)
+    if question.asker_id != by.member.id:
         raise QuestionError(
-            t._(
+            by.t._(
                 "{ref} was asked by someone else; only its asker can change it. You can "
                 "support it: /scrutiny support {ref}"
             ).format(ref=question.ref),
@@ -745,30 +732,21 @@ def _own_open(
     return question
 
 
-def edit(
-    session: Session,
-    ref: str,
-    member: Member,
-    audience: Audience,
-    draft: Draft,
-    *,
-    now: datetime,
-    zone: ZoneInfo,
-    t: Translator,
-) -> Question:
+def edit(session: Session, ref: str, by: Asker, draft: Draft) -> Question:
     """Change the asker's own question while its window is open; an accepted question goes
     back to the secretariat to be accepted again."""
-    question = _own_open(session, ref, member, audience, now, zone, t)
+    question = _own_open(session, ref, by)
+    today = by.now.astimezone(by.zone).date()
     classification = _classification(
-        check_links(session, draft, audience, today=now.astimezone(zone).date(), t=t), t
+        check_links(session, draft, by.audience, today=today, t=by.t), by.t
     )
     _update(
         session,
         question,
         QuestionState.SUBMITTED,
-        actor=member.slug,
+        actor=by.member.slug,
         verb="question.edit",
-        now=now,
+        now=by.now,
         text=draft.text,
         theme=draft.theme or question.theme,
         **classification,
@@ -776,25 +754,16 @@ def edit(
     return question
 
 
-def withdraw(
-    session: Session,
-    ref: str,
-    member: Member,
-    audience: Audience,
-    *,
-    now: datetime,
-    zone: ZoneInfo,
-    t: Translator,
-) -> Question:
+def withdraw(session: Session, ref: str, by: Asker) -> Question:
     """Withdraw the asker's own question while its window is open (it is kept, marked so)."""
-    question = _own_open(session, ref, member, audience, now, zone, t)
+    question = _own_open(session, ref, by)
     _update(
         session,
         question,
         QuestionState.WITHDRAWN,
-        actor=member.slug,
+        actor=by.member.slug,
         verb="question.withdraw",
-        now=now,
+        now=by.now,
     )
     return question
 
@@ -984,23 +953,72 @@ def merge(
 ANSWERABLE = (QuestionState.SUBMITTED, QuestionState.ACCEPTED, QuestionState.ANSWERED)
 
 
-def record_answer(
-    session: Session,
-    ref: str,
-    answer: str,
-    answered_by: str,
-    *,
-    actor: str,
-    now: datetime,
-    t: Translator,
-    audience: Audience | None = None,
-) -> Question:
-    """Record (or correct) the answer to a question; posting it is `question_posts.post_answer`.
+@dataclass(frozen=True)
+class NotAnswerable:
+    """Why a question cannot be answered, and what to do instead (chat and imports alike)."""
 
-    `audience` limits which questions the actor may answer (chat); None is the trusted path
-    (imports, the CLI).
-    """
-    text = bounded(
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.fix}."
+
+
+def not_answerable(
+    ref: str,
+    state: QuestionState,
+    t: Translator,
+    *,
+    merged_into: str | None = None,
+    carried_to: str | None = None,
+) -> NotAnswerable | None:
+    """None when a question in `state` may be answered; else why not, pointing at the question
+    to answer instead (the one it was merged into, or its carried-forward copy)."""
+    if state in ANSWERABLE:
+        return None
+    if state is QuestionState.MERGED and merged_into:
+        return NotAnswerable(
+            t._("{ref} was merged into {target}, so it cannot be answered").format(
+                ref=ref, target=merged_into
+            ),
+            t._("answer {target} instead").format(target=merged_into),
+        )
+    if state is QuestionState.CARRIED_FORWARD and carried_to:
+        return NotAnswerable(
+            t._("{ref} was carried forward to the next meeting as {copy}").format(
+                ref=ref, copy=carried_to
+            ),
+            t._("answer {copy} instead").format(copy=carried_to),
+        )
+    fix = (
+        t._("accept it again first (/scrutiny accept {ref}) if it should be answered").format(
+            ref=ref
+        )
+        if state is QuestionState.REJECTED
+        else t._("leave it unanswered, or answer the question that took its place")
+    )
+    return NotAnswerable(
+        t._("{ref} is {state}, so it cannot be answered").format(
+            ref=ref, state=t._(STATE_LABELS[state])
+        ),
+        fix,
+    )
+
+
+def carried_copies(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """Question id -> the ref of its carried-forward copy, for those that have one."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    statement = select(Question.carried_from_id, Question.ref).where(
+        Question.carried_from_id.in_(wanted)
+    )
+    return {source: ref for source, ref in session.execute(statement) if source is not None}
+
+
+def answer_text(answer: str, t: Translator, *, ref: str) -> str:
+    """An answer's words, checked: not empty, at most ANSWER_MAX characters."""
+    return bounded(
         answer,
         limit=ANSWER_MAX,
         field="answer",
@@ -1010,12 +1028,35 @@ def record_answer(
         ).format(ref=canonical_ref(ref)),
         too_long=t._("The answer is {count} characters long; the limit is {limit}."),
     )
-    by = bounded(
-        " ".join(answered_by.split()),
-        limit=ANSWERED_BY_MAX,
-        field="answered_by",
-        empty=None,
-        too_long=t._("“Answered by” is {count} characters long; the limit is {limit}."),
+
+
+def record_answer(
+    session: Session,
+    ref: str,
+    answer: str,
+    answered_by: str | None,
+    *,
+    actor: str,
+    now: datetime,
+    t: Translator,
+    audience: Audience | None = None,
+) -> Question:
+    """Record (or correct) the answer to a question; posting it is `question_posts.post_answer`.
+
+    `answered_by` None keeps the name stored before. `audience` limits which questions the
+    actor may answer (chat); None is the trusted path (imports, the CLI).
+    """
+    text = answer_text(answer, t, ref=ref)
+    by = (
+        None
+        if answered_by is None
+        else bounded(
+            " ".join(answered_by.split()),
+            limit=ANSWERED_BY_MAX,
+            field="answered_by",
+            empty=None,
+            too_long=t._("“Answered by” is {count} characters long; the limit is {limit}."),
+        )
     )
     if audience is not None:
         question = get_question(session, ref, audience, t)
@@ -1027,16 +1068,17 @@ def record_answer(
             raise QuestionError(
                 t._("There is no question {ref}.").format(ref=canonical_ref(ref)), "ref"
             )
-    if question.state is QuestionState.CARRIED_FORWARD:
-        copy = session.scalar(select(Question.ref).where(Question.carried_from_id == question.id))
-        raise QuestionError(
-            t._("{ref} was carried forward to the next meeting as {copy}; answer {copy}.").format(
-                ref=question.ref, copy=copy
-            ),
-            "ref",
-        )
-    if question.state not in ANSWERABLE:
-        raise _not_open(question, session, t)
+    refused = not_answerable(
+        question.ref,
+        question.state,
+        t,
+        merged_into=_refs_by_id(session, [question.merged_into_id]).get(
+            question.merged_into_id or 0
+        ),
+        carried_to=carried_copies(session, [question.id]).get(question.id),
+    )
+    if refused is not None:
+        raise QuestionError(str(refused), "ref")
     _update(
         session,
         question,
@@ -1045,7 +1087,7 @@ def record_answer(
         verb="question.answer",
         now=now,
         answer=text,
-        answered_by=by,
+        answered_by=question.answered_by if by is None else by,
         answered_at=now,
     )
     return question

@@ -200,6 +200,8 @@ class FakeSlackApi:
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.socket_messages: list[dict[str, Any]] = []
+        self.uploaded_bytes: dict[str, bytes] = {}
+        """File id -> bytes received at its upload URL."""
         self._failures: dict[str, list[_Failure]] = {}
         self._cond = threading.Condition()
         self._loop = asyncio.new_event_loop()
@@ -228,6 +230,7 @@ class FakeSlackApi:
         application.router.add_route("POST", "/respond/{name}", self._respond)
         application.router.add_route("GET", "/socket", self._socket)
         application.router.add_route("GET", "/_counts", self._counts)
+        application.router.add_route("POST", "/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(application, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -428,6 +431,16 @@ class FakeSlackApi:
             for call in self.calls:
                 counts[call.method] = counts.get(call.method, 0) + 1
         return web.json_response(counts)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        # The upload URL files.getUploadURLExternal hands out: the file's bytes arrive here.
+        data = await request.read()
+        with self._cond:
+            self.uploaded_bytes[request.match_info["file_id"]] = data
+        self._record(
+            Call("upload", {"length": len(data)}, dict(request.headers), path=request.path)
+        )
+        return web.Response(text="OK - " + str(len(data)))
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await self._body(request)

@@ -5,7 +5,9 @@
 - message metadata kept with each post, and `conversations.history` that returns it
   (`include_all_metadata`), newest first, honouring `oldest`, `limit` and `cursor`;
 - failures *after* posting: a response held back past the client's timeout, or a 500 sent
-  after the message was stored, the ambiguous cases the outbox must not turn into duplicates.
+  after the message was stored, the ambiguous cases the outbox must not turn into duplicates;
+- file uploads as `files_upload_v2` makes them (files.getUploadURLExternal, the upload URL,
+  files.completeUploadExternal into a thread), and `conversations.replies` listing them.
 Message timestamps follow the (possibly time-travelled) clock, as Slack's do.
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import math
 import threading
 import time
@@ -41,6 +45,19 @@ class Posted:
         payload = (self.metadata or {}).get("event_payload") or {}
         key = payload.get("key")
         return str(key) if key is not None else None
+
+
+@dataclass
+class Uploaded:
+    """A file shared through files.completeUploadExternal."""
+
+    channel: str
+    thread_ts: str | None
+    file_id: str
+    name: str
+    title: str
+    content: bytes
+    ts: str
 
 
 @dataclass
@@ -85,6 +102,9 @@ class LimitedSlackApi(FakeSlackApi):
         self._after_post_status: list[int] = []
         self._last_ts = 0.0
         self._released: asyncio.Event | None = None
+        self.uploads: list[Uploaded] = []
+        self._pending_names: dict[str, str] = {}
+        self._file_ids = itertools.count(1)
 
     def __exit__(self, *exc: object) -> None:
         # Answer held-back requests now, so the server can shut down.
@@ -114,6 +134,11 @@ class LimitedSlackApi(FakeSlackApi):
     def duplicates(self) -> dict[str, int]:
         """Keys posted more than once (should always be empty)."""
         return {k: n for k, n in self.keys().items() if k is not None and n > 1}
+
+    def uploads_in(self, channel: str) -> list[Uploaded]:
+        """Files shared in one channel, oldest first."""
+        with self._limits_lock:
+            return [u for u in self.uploads if u.channel == channel]
 
     def messages_in(self, channel: str) -> list[Posted]:
         """Messages stored for one channel, oldest first."""
@@ -185,8 +210,15 @@ class LimitedSlackApi(FakeSlackApi):
             return f"{stamp:.6f}"
 
     def _answer(self, method: str, body: dict[str, Any], auth: str) -> dict[str, Any]:
-        if method == "conversations.history" and auth.startswith("Bearer xoxb-"):
-            return self._history(body)
+        if auth.startswith("Bearer xoxb-"):
+            if method == "conversations.history":
+                return self._history(body)
+            if method == "conversations.replies":
+                return self._replies(body)
+            if method == "files.getUploadURLExternal":
+                return self._upload_url(body)
+            if method == "files.completeUploadExternal":
+                return self._complete_upload(body)
         answer = super()._answer(method, body, auth)
         if method == "chat.postMessage" and answer.get("ok"):
             answer["ts"] = self._next_ts()
@@ -226,3 +258,60 @@ class LimitedSlackApi(FakeSlackApi):
             "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
+
+    # -- files -------------------------------------------------------------------------------
+    def _upload_url(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("filename") or not str(body.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F0FILE{next(self._file_ids):05d}"
+        with self._limits_lock:
+            self._pending_names[file_id] = str(body["filename"])
+        url = f"http://127.0.0.1:{self.port}/upload/{file_id}"
+        return {"ok": True, "upload_url": url, "file_id": file_id}
+
+    def _complete_upload(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            files = json.loads(str(body.get("files") or "[]"))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = str(body.get("channel_id") or "")
+        thread_ts = str(body.get("thread_ts") or "") or None
+        shared = []
+        ts = self._next_ts()
+        with self._limits_lock:
+            for item in files:
+                file_id = str(item.get("id", ""))
+                if file_id not in self._pending_names or file_id not in self.uploaded_bytes:
+                    return {"ok": False, "error": "file_not_found"}
+                name = self._pending_names.pop(file_id)
+                upload = Uploaded(
+                    channel,
+                    thread_ts,
+                    file_id,
+                    name,
+                    str(item.get("title") or name),
+                    self.uploaded_bytes[file_id],
+                    ts,
+                )
+                self.uploads.append(upload)
+                shared.append({"id": file_id, "name": name, "title": upload.title})
+        return {"ok": True, "files": shared}
+
+    def _replies(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(body.get("channel", "")), str(body.get("ts", ""))
+        with self._limits_lock:
+            parent = [p for p in self.posted if p.channel == channel and p.ts == ts]
+            replies = [u for u in self.uploads if u.channel == channel and u.thread_ts == ts]
+        if not parent:
+            return {"ok": False, "error": "thread_not_found"}
+        messages: list[dict[str, Any]] = [{"type": "message", "ts": ts, "text": parent[0].text}]
+        for upload in replies:
+            messages.append(
+                {
+                    "type": "message",
+                    "ts": upload.ts,
+                    "thread_ts": ts,
+                    "files": [{"id": upload.file_id, "name": upload.name, "title": upload.title}],
+                }
+            )
+        return {"ok": True, "messages": messages, "has_more": False}

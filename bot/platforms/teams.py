@@ -1,0 +1,402 @@
+"""The bot in Microsoft Teams: an outgoing webhook (@mention in a channel) and Teams rendering.
+
+Teams' rules kept here:
+- Every request is signed: `Authorization: HMAC <base64 HMAC-SHA256 of the raw body>`, keyed
+  with the base64-decoded security token Teams showed when the webhook was created
+  (TEAMS_WEBHOOK_SECRET). A missing or wrong signature gets 401 and nothing runs.
+- The answer is the HTTP response, and Teams waits 5 seconds for it. The command runs in a
+  worker thread; if it is not done within REPLY_WITHIN seconds the member is told it is on its
+  way, and the reply is queued in the outbox (posted by the worker through the channel's
+  Workflows webhook or Graph) when the command finishes.
+- A message id is claimed in `processed_events` before any work, so a replayed request (the
+  signature has no timestamp) is never run twice.
+- Teams' messages hold about 28 KB; longer replies are cut and say how much is shown.
+
+Channel.external_id of a Teams channel is "<team id>/<channel id>": the team's Microsoft 365
+group id, which Graph needs to post, then the channel's thread id (19:…@thread.tacv2), which
+is what Teams sends with an @mention. A channel that only posts through a webhook_url may
+give the thread id alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import html
+import json
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.app import Outcome, ScrutinyApp
+from bot.db import unit_of_work
+from bot.domain import Platform
+from bot.i18n import Translator
+from bot.messages import Request
+from bot.models import Channel, ProcessedEvent
+from bot.outbox import PAYLOAD_VERSION, enqueue
+
+log = logging.getLogger(__name__)
+
+FORMAT = "teams.html"
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+CARD_VERSION = "1.5"
+MAX_MESSAGE_BYTES = 28_000
+"""Teams refuses messages over about 28 KB, envelope included."""
+MAX_BODY_BYTES = 26_000
+"""What the HTML or card itself may take, leaving room for the envelope."""
+REPLY_WITHIN = 4.0
+"""Seconds to wait for a command before answering "working on it" (Teams gives up at 5)."""
+WORKERS = 4
+REPLY_KIND = "reply"
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- verifying and reading requests ---------------------------------------------------------
+def signature(secret: str, body: bytes) -> str:
+    """The signature Teams sends for `body`: base64 HMAC-SHA256 keyed with the decoded secret."""
+    key = base64.b64decode(secret)
+    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+
+def verify(secret: str, body: bytes, authorization: str | None) -> bool:
+    """Whether `Authorization: HMAC <signature>` matches the raw body (constant-time)."""
+    scheme, _space, given = (authorization or "").strip().partition(" ")
+    if scheme.upper() != "HMAC" or not given:
+        return False
+    try:
+        expected = signature(secret, body)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(expected.encode(), given.strip().encode())
+
+
+_MENTION = re.compile(r"<at[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def strip_mention(text: str) -> str:
+    """The words of an @mention message without the bot's name, tags or HTML entities."""
+    words = _TAG.sub(" ", _MENTION.sub(" ", text or ""))
+    return " ".join(html.unescape(words).replace("\xa0", " ").split())
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the bot needs from a Teams outgoing-webhook activity."""
+
+    id: str
+    user_id: str
+    channel_id: str | None
+    text: str
+
+    @classmethod
+    def parse(cls, data: Any) -> Activity | None:
+        """The activity, or None when the body is not a Teams message."""
+        if not isinstance(data, dict) or data.get("type") != "message":
+            return None
+        sender = data.get("from") or {}
+        channel_data = data.get("channelData") or {}
+        channel = (channel_data.get("channel") or {}).get("id") or channel_data.get(
+            "teamsChannelId"
+        )
+        return cls(
+            id=str(data.get("id") or ""),
+            user_id=str(sender.get("aadObjectId") or ""),
+            channel_id=str(channel) if channel else None,
+            text=strip_mention(str(data.get("text") or "")),
+        )
+
+
+# -- rendering --------------------------------------------------------------------------------
+def _html_line(line: str) -> str:
+    escaped = html.escape(line, quote=False)
+    body = escaped.lstrip(" ")
+    return "&nbsp;" * (len(escaped) - len(body)) + body
+
+
+def text_to_html(text: str) -> str:
+    """The text rendering as Teams HTML: escaped, line breaks kept, the first line in bold.
+
+    The renderer's fallback for templates without a `.teams.html.j2` variant."""
+    lines = text.strip("\n").split("\n")
+    shown = [_html_line(line) for line in lines]
+    if shown and shown[0]:
+        shown[0] = f"<b>{shown[0]}</b>"
+    return "<br>".join(shown)
+
+
+def _shortened(t: Translator, shown: int, total: int) -> str:
+    return t._("Shortened to fit Teams: showing {shown} of {total} lines.").format(
+        shown=shown, total=total
+    )
+
+
+def fit_html(body: str, text: str, t: Translator, limit: int = MAX_BODY_BYTES) -> str:
+    """`body` if it fits in a Teams message, else as many lines of `text` as fit, and a note."""
+    if len(body.encode()) <= limit:
+        return body
+    lines = text.strip("\n").split("\n")
+    shown = len(lines)
+    while shown > 1:
+        candidate = text_to_html("\n".join(lines[:shown]))
+        note = f"<br><i>{html.escape(_shortened(t, shown, len(lines)))}</i>"
+        if len((candidate + note).encode()) <= limit:
+            return candidate + note
+        shown = shown * 9 // 10 if shown > 20 else shown - 1
+    return (
+        text_to_html(lines[0][: limit // 8])
+        + f"<br><i>{html.escape(_shortened(t, 1, len(lines)))}</i>"
+    )
+
+
+def _blocks(lines: list[str]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    gap = False
+    for line in lines:
+        if not line.strip():
+            gap = True
+            continue
+        block: dict[str, Any] = {"type": "TextBlock", "text": line.strip(), "wrap": True}
+        if not blocks:
+            block.update(weight="Bolder", size="Medium")
+        else:
+            block["spacing"] = "Medium" if gap else "None"
+        blocks.append(block)
+        gap = False
+    return blocks
+
+
+def _card(body: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": CARD_VERSION,
+        "body": body,
+    }
+
+
+def text_card(text: str, t: Translator, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """An Adaptive Card (1.5) showing `text`, a block per line, cut to fit a Teams message."""
+    lines = text.strip("\n").split("\n") or [""]
+    card = _card(_blocks(lines) or [{"type": "TextBlock", "text": " ", "wrap": True}])
+    shown = len(lines)
+    while len(json.dumps(card, ensure_ascii=False).encode()) > limit and shown > 1:
+        shown = shown * 9 // 10 if shown > 20 else shown - 1
+        note = {
+            "type": "TextBlock",
+            "text": _shortened(t, shown, len(lines)),
+            "wrap": True,
+            "isSubtle": True,
+            "spacing": "Medium",
+        }
+        card = _card([*_blocks(lines[:shown]), note])
+    return card
+
+
+def card_message(card: dict[str, Any]) -> dict[str, Any]:
+    """A message carrying one Adaptive Card (Workflows webhooks and outgoing-webhook replies)."""
+    return {
+        "type": "message",
+        "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card}],
+    }
+
+
+def outcome_html(outcome: Outcome, t: Translator) -> str:
+    """One HTML body for every language of an outcome (bilingual: Welsh, a rule, English)."""
+    if outcome.text == "\n\n".join(outcome.bodies):
+        # Rendered as text (an unknown user is answered before a format is chosen).
+        bodies = [text_to_html(body) for body in outcome.bodies]
+    else:
+        bodies = outcome.bodies
+    return fit_html("<hr/>".join(bodies), outcome.text, t)
+
+
+# -- the platform -----------------------------------------------------------------------------
+class _Pending:
+    """One request's work, shared by the endpoint (waiting) and the worker thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.gave_up = False
+
+
+class TeamsPlatform:
+    """POST /teams/messages: Teams outgoing-webhook requests answered through the handlers."""
+
+    name = "teams"
+
+    def __init__(
+        self,
+        app: ScrutinyApp,
+        secret: str,
+        *,
+        clock: Clock = _now,
+        reply_within: float = REPLY_WITHIN,
+    ) -> None:
+        self.app = app
+        self.secret = secret
+        self.clock = clock
+        self.reply_within = reply_within
+        self.stats: Counter[str] = Counter()
+        self._executor: ThreadPoolExecutor | None = None
+        app.renderer.fallbacks[FORMAT] = text_to_html
+
+    @property
+    def routes(self) -> Sequence[BaseRoute]:
+        """POST /teams/messages."""
+        return [Route("/teams/messages", self._endpoint, methods=["POST"])]
+
+    def health(self) -> dict[str, Any]:
+        """Requests answered, late and refused since start."""
+        return {"mode": "outgoing-webhook", **self.stats}
+
+    async def startup(self) -> None:
+        """Start the worker threads commands run in."""
+        self._executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="teams")
+
+    async def shutdown(self) -> None:
+        """Let running commands finish (a late reply is still queued)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="teams")
+        return self._executor
+
+    async def _endpoint(self, request: HttpRequest) -> Response:
+        body = await request.body()
+        if not verify(self.secret, body, request.headers.get("authorization")):
+            self.stats["refused"] += 1
+            log.warning("Teams: request with a missing or wrong signature refused")
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        try:
+            activity = Activity.parse(json.loads(body))
+        except ValueError:
+            activity = None
+        if activity is None:
+            return JSONResponse({"error": "not a Teams message activity"}, status_code=400)
+        loop = asyncio.get_running_loop()
+        pending = _Pending()
+        future = loop.run_in_executor(self._pool(), self._work, activity, pending)
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(future), self.reply_within)
+        except TimeoutError:
+            with pending.lock:
+                finished = future.done()
+                pending.gave_up = not finished
+            if not finished:
+                self.stats["late"] += 1
+                t = Translator(self.app.settings.scrutiny_language)
+                text = t._("Working on it: the answer will be posted in this channel shortly.")
+                return JSONResponse({"type": "message", "text": html.escape(text)})
+            outcome = future.result()
+        if outcome is None:
+            return JSONResponse({"type": "message", "text": ""})
+        self.stats["answered"] += 1
+        t = Translator(outcome.languages[0])
+        return JSONResponse({"type": "message", "text": outcome_html(outcome, t)})
+
+    # -- in a worker thread ----------------------------------------------------------------
+    def _work(self, activity: Activity, pending: _Pending) -> Outcome | None:
+        if activity.id and not self._claim(f"teams:{activity.id}"):
+            log.info("Teams: message %s already handled; skipped", activity.id)
+            self.stats["duplicates"] += 1
+            return None
+        channel_id = self._stored_channel_id(activity.channel_id)
+        request = Request(
+            platform=Platform.TEAMS,
+            user_id=activity.user_id,
+            text=activity.text,
+            channel_id=channel_id,
+            is_direct=channel_id is None,
+            now=self.clock(),
+        )
+        outcome = self.app.dispatch(request, FORMAT)
+        with pending.lock:
+            late = pending.gave_up
+        if late:
+            self._post_late(outcome, channel_id, activity.id)
+        return outcome
+
+    def _claim(self, key: str) -> bool:
+        try:
+            with unit_of_work(self.app.sessions) as session:
+                session.add(ProcessedEvent(key=key, at=self.clock()))
+        except IntegrityError:
+            return False
+        return True
+
+    def _stored_channel_id(self, thread_id: str | None) -> str | None:
+        """The external_id a channel is stored under ("team/thread" or the thread id alone)."""
+        if not thread_id:
+            return None
+        with unit_of_work(self.app.sessions) as session:
+            stored = session.scalar(
+                select(Channel.external_id)
+                .where(
+                    Channel.platform == Platform.TEAMS,
+                    or_(
+                        Channel.external_id == thread_id,
+                        Channel.external_id.endswith("/" + thread_id, autoescape=True),
+                    ),
+                )
+                .order_by(Channel.id)
+            )
+        return stored or thread_id
+
+    def _post_late(self, outcome: Outcome, channel_id: str | None, activity_id: str) -> None:
+        """Queue a reply that missed Teams' 5 seconds for the worker to post in the channel."""
+        with unit_of_work(self.app.sessions) as session:
+            channel = session.scalar(
+                select(Channel).where(
+                    Channel.platform == Platform.TEAMS, Channel.external_id == (channel_id or "")
+                )
+            )
+            if channel is None:
+                log.warning("Teams: a late reply for unknown channel %s was dropped", channel_id)
+                return
+            payload = {
+                "v": PAYLOAD_VERSION,
+                "languages": list(outcome.languages),
+                "text": outcome.text,
+                "items": {},
+            }
+            enqueue(
+                session,
+                key=f"teams-reply:{activity_id or id(outcome)}",
+                channel=channel,
+                kind=REPLY_KIND,
+                payload=payload,
+            )
+        self.stats["queued"] += 1
+
+
+def build_teams(app: ScrutinyApp, *, clock: Clock | None = None) -> TeamsPlatform:
+    """The Teams platform for `app`, from TEAMS_WEBHOOK_SECRET."""
+    secret = app.settings.teams_webhook_secret
+    if not secret:
+        raise ValueError("TEAMS_WEBHOOK_SECRET is not set; Teams requests cannot be verified")
+    return TeamsPlatform(app, secret, clock=clock or _now)

@@ -1,0 +1,270 @@
+"""A fake Microsoft Graph on 127.0.0.1 (port 0) for the endpoints the bot uses, and a fake
+Teams Workflows webhook receiver.
+
+Graph endpoints (under `/v1.0`): a group calendar's `calendarView`, SharePoint list items with
+`$expand=fields`, and a channel's messages (POST, and GET newest first). Collections are served
+in pages of `page_size` with `@odata.nextLink`. Tests script failures for the next calls whose
+path contains a string: 429 or 503 with Retry-After, 500, or "persistent" failures; every call is
+recorded. `FakeCredential` stands in for azure-identity so the real msgraph-sdk runs unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from azure.core.credentials import AccessToken, AccessTokenInfo
+
+FAKE_TOKEN = "fake-graph-token"
+
+
+class FakeCredential:
+    """An azure TokenCredential returning a fixed token; records the scopes asked for."""
+
+    def __init__(self) -> None:
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **_kwargs: Any) -> AccessToken:
+        """A token valid for an hour."""
+        self.scopes.append(scopes)
+        return AccessToken(FAKE_TOKEN, int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        """The same token in the newer protocol's shape."""
+        self.scopes.append(scopes)
+        return AccessTokenInfo(FAKE_TOKEN, int(time.time()) + 3600)
+
+
+@dataclass
+class Call:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    status: int
+
+
+@dataclass
+class _Failure:
+    contains: str
+    status: int
+    times: int | None
+    retry_after: str | None
+    method: str | None
+
+
+@dataclass
+class FakeGraph:
+    """State and scripted behaviour of the fake Graph; run it with `with FakeGraph() as g`."""
+
+    page_size: int = 2
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Group id -> calendar events (Graph JSON)."""
+    items: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    """(site id, list id) -> list items (Graph JSON, with `fields`)."""
+    messages: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    """(team id, channel id) -> posted messages, oldest first."""
+    webhooks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Workflows webhook name -> posted bodies."""
+    calls: list[Call] = field(default_factory=list)
+    _failures: list[_Failure] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_000))
+    _server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> FakeGraph:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def root(self) -> str:
+        """http://127.0.0.1:port"""
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        """The GRAPH_API_URL to use."""
+        return f"{self.root}/v1.0"
+
+    def webhook_url(self, name: str) -> str:
+        """A Workflows webhook URL on the fake."""
+        return f"{self.root}/workflows/{name}"
+
+    # -- scripting ----------------------------------------------------------------------------
+    def fail(
+        self,
+        contains: str,
+        status: int,
+        *,
+        times: int | None = 1,
+        retry_after: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Answer `status` to the next `times` calls whose path and query contain `contains`
+        (times=None: every such call from now on; "$skiptoken" hits every page but the first)."""
+        with self._lock:
+            self._failures.append(_Failure(contains, status, times, retry_after, method))
+
+    def heal(self) -> None:
+        """Forget every scripted failure."""
+        with self._lock:
+            self._failures.clear()
+
+    def calls_to(self, contains: str, method: str | None = None) -> list[Call]:
+        """Recorded calls whose path contains `contains`."""
+        with self._lock:
+            return [
+                c
+                for c in self.calls
+                if contains in c.path and (method is None or c.method == method)
+            ]
+
+    # -- serving ------------------------------------------------------------------------------
+    def _take_failure(self, path: str, method: str) -> _Failure | None:
+        with self._lock:
+            for failure in self._failures:
+                if failure.contains in path and failure.method in (None, method):
+                    if failure.times is not None:
+                        failure.times -= 1
+                        if failure.times <= 0:
+                            self._failures.remove(failure)
+                    return failure
+        return None
+
+    def _handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        parts = urlsplit(request.path)
+        path = unquote(parts.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        body: Any = json.loads(raw) if raw else None
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        failure = self._take_failure(f"{path}?{unquote(parts.query)}", method)
+        if failure is not None:
+            status, answer, extra = failure.status, {"error": {"code": "scripted"}}, {}
+            if failure.retry_after is not None:
+                extra["Retry-After"] = failure.retry_after
+        else:
+            status, answer, extra = self._answer(method, path, query, body, headers)
+        with self._lock:
+            self.calls.append(Call(method, path, query, headers, body, status))
+        data = json.dumps(answer).encode() if answer is not None else b""
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(data)))
+        for name, value in extra.items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(data)
+
+    def _answer(
+        self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        segments = path.strip("/").split("/")
+        if segments[0] == "workflows" and method == "POST":
+            with self._lock:
+                self.webhooks.setdefault(segments[1], []).append(body)
+            return 202, None, {}
+        if segments[0] != "v1.0":
+            return 404, {"error": {"code": "notFound"}}, {}
+        if headers.get("authorization") != f"Bearer {FAKE_TOKEN}":
+            return 401, {"error": {"code": "InvalidAuthenticationToken"}}, {}
+        rest = segments[1:]
+        if rest[:1] == ["groups"] and rest[2:] == ["calendar", "calendarView"]:
+            if "startDateTime" not in query or "endDateTime" not in query:
+                return 400, {"error": {"code": "ErrorInvalidParameter"}}, {}
+            start, end = _instant(query["startDateTime"]), _instant(query["endDateTime"])
+            chosen = [
+                e
+                for e in self.events.get(rest[1], [])
+                if _instant(e["start"]["dateTime"]) < end and _instant(e["end"]["dateTime"]) > start
+            ]
+            return 200, self._page(path, query, chosen), {}
+        if rest[:1] == ["sites"] and rest[2:3] == ["lists"] and rest[4:] == ["items"]:
+            if query.get("$expand") != "fields":
+                return 400, {"error": {"code": "invalidRequest", "message": "expand fields"}}, {}
+            found = self.items.get((rest[1], rest[3]))
+            if found is None:
+                return 404, {"error": {"code": "itemNotFound"}}, {}
+            return 200, self._page(path, query, found), {}
+        if rest[:1] == ["teams"] and rest[2:3] == ["channels"] and rest[4:] == ["messages"]:
+            key = (rest[1], rest[3])
+            if method == "POST":
+                with self._lock:
+                    message = {
+                        "id": str(next(self._ids)),
+                        "createdDateTime": datetime.now(UTC).isoformat(),
+                        **body,
+                    }
+                    self.messages.setdefault(key, []).append(message)
+                return 201, message, {}
+            with self._lock:
+                newest_first = list(reversed(self.messages.get(key, [])))
+            return 200, self._page(path, query, newest_first), {}
+        return 404, {"error": {"code": "notFound", "message": path}}, {}
+
+    def _page(self, path: str, query: dict[str, str], rows: list[dict[str, Any]]) -> Any:
+        skip = int(query.get("$skiptoken", "0"))
+        size = min(self.page_size, int(query.get("$top", self.page_size)))
+        page: dict[str, Any] = {"value": rows[skip : skip + size]}
+        if skip + size < len(rows):
+            following = {**query, "$skiptoken": str(skip + size)}
+            page["@odata.nextLink"] = f"{self.root}{path}?{urlencode(following)}"
+        return page
+
+
+def _instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def event(
+    event_id: str, subject: str, start: str, end: str, *, location: str = "", **extra: Any
+) -> dict[str, Any]:
+    """A Graph calendar event in UTC, as calendarView returns it."""
+    return {
+        "id": event_id,
+        "iCalUId": f"uid-{event_id}",
+        "subject": subject,
+        "start": {"dateTime": f"{start}:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": f"{end}:00.0000000", "timeZone": "UTC"},
+        "location": {"displayName": location},
+        "isCancelled": False,
+        **extra,
+    }
+
+
+def list_item(item_id: int, **fields: Any) -> dict[str, Any]:
+    """A SharePoint list item as `items?$expand=fields` returns it."""
+    return {"id": str(item_id), "fields": {"id": str(item_id), **fields}}

@@ -1,0 +1,25 @@
+"""Counting the SQL statements a block of code sends: for tests and benchmarks that check the
+number of queries does not grow with the data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[list[str]]:
+    """Every statement sent to the database through `engine` inside the block."""
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
