@@ -28,7 +28,7 @@ from bot.services.digests import build_digest
 from tests.conftest import NOW
 from tests.factories import Seed
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "adaptive-card-1.5.json"
+SCHEMA = Path(__file__).resolve().parent / "data" / "schemas" / "adaptive-card-1.5.json"
 EN = Translator("en")
 
 
