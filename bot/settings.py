@@ -6,6 +6,7 @@ import base64
 import binascii
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
@@ -43,6 +44,8 @@ class Settings(BaseSettings):
     graph_client_id: str | None = None
     graph_client_secret: str | None = None
     graph_api_url: str = "https://graph.microsoft.com/v1.0"
+    graph_authority_host: str = "https://login.microsoftonline.com"
+    """Microsoft Entra sign-in host (another cloud's, e.g. https://login.microsoftonline.us)."""
     graph_token_cache: Path = PROJECT_ROOT / "var" / "graph"
     """Folder for the Teams service account's AuthenticationRecord (`teams login`)."""
     graph_token_cache_name: str = Field(default="scrutiny-bot", pattern=r"^[A-Za-z0-9._-]{1,64}$")
@@ -92,6 +95,17 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
             raise ValueError("use an https URL such as https://graph.microsoft.com/v1.0")
         return value.rstrip("/")
+
+    @field_validator("graph_authority_host")
+    @classmethod
+    def _authority_url(cls, value: str) -> str:
+        # azure-identity and MSAL accept nothing but https with a host name here.
+        parts = urlsplit(value.strip())
+        if parts.scheme != "https" or not parts.hostname or parts.path.strip("/"):
+            raise ValueError(
+                "use an https URL with a host and no path, such as https://login.microsoftonline.com"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("slack_api_url")
     @classmethod

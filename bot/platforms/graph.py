@@ -142,7 +142,10 @@ def app_credential(settings: Settings) -> TokenCredential:
     if not (settings.graph_tenant_id and settings.graph_client_id and settings.graph_client_secret):
         raise ValueError("GRAPH_TENANT_ID, GRAPH_CLIENT_ID and GRAPH_CLIENT_SECRET must all be set")
     return ClientSecretCredential(
-        settings.graph_tenant_id, settings.graph_client_id, settings.graph_client_secret
+        settings.graph_tenant_id,
+        settings.graph_client_id,
+        settings.graph_client_secret,
+        authority=settings.graph_authority_host,
     )
 
 
@@ -155,6 +158,9 @@ def _device_code(settings: Settings, **options: Any) -> Any:
     cache = TokenCachePersistenceOptions(
         name=settings.graph_token_cache_name, allow_unencrypted_storage=True
     )
+    if "authentication_record" not in options:
+        # A signed-in account's record names its own authority; azure-identity refuses both.
+        options["authority"] = settings.graph_authority_host
     return DeviceCodeCredential(
         client_id=settings.graph_client_id,
         tenant_id=settings.graph_tenant_id,
