@@ -46,10 +46,18 @@ class Context:
     audience: Audience
     languages: tuple[str, ...]
     now: datetime
+    platform: Platform | None = None
+    """Where the request came from; sets `cmd`, how the member starts a command there."""
     t: Translator = field(init=False)
 
     def __post_init__(self) -> None:
-        self.t = Translator(self.languages[0], self.app.settings.timezone)
+        cmd = self.app.renderer.command_prefix(self.platform)
+        self.t = Translator(self.languages[0], self.app.settings.timezone, cmd)
+
+    @property
+    def cmd(self) -> str:
+        """The command prefix for the asker's platform: "/scrutiny" or "@Scrutiny"."""
+        return self.t.cmd
 
     @property
     def today(self) -> date:
@@ -78,7 +86,7 @@ class ScrutinyApp:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
-        self.renderer = Renderer(tz=settings.timezone)
+        self.renderer = Renderer(tz=settings.timezone, teams_bot_name=settings.teams_bot_name)
         self.commands: dict[str, Command] = {}
         self.aliases: dict[str, str] = {}
         self.interactions: dict[str, Interaction] = {}
@@ -125,7 +133,7 @@ class ScrutinyApp:
                 reply = self._run(
                     command.roles, command.handler, _with_text(request, args_text), ctx
                 )
-            return self._render(reply, ctx.languages, fmt)
+            return self._render(reply, ctx.languages, fmt, request.platform)
 
     def interact(self, action_id: str, request: Request, fmt: str = "txt") -> Outcome:
         """Run a button or modal handler by its id."""
@@ -141,7 +149,7 @@ class ScrutinyApp:
                 )
             else:
                 reply = self._run(interaction.roles, interaction.handler, request, ctx)
-            return self._render(reply, ctx.languages, fmt)
+            return self._render(reply, ctx.languages, fmt, request.platform)
 
     def run_command(self, name: str, request: Request, ctx: Context) -> Reply:
         """Run another command (by name or alias) for this request, with that command's role
@@ -178,12 +186,17 @@ class ScrutinyApp:
                 },
             )
 
-    def _render(self, reply: Reply, languages: tuple[str, ...], fmt: str) -> Outcome:
-        bodies = [self.renderer.render(reply, fmt, language) for language in languages]
+    def _render(
+        self,
+        reply: Reply,
+        languages: tuple[str, ...],
+        fmt: str,
+        platform: Platform | None = None,
+    ) -> Outcome:
+        render = self.renderer.render
+        bodies = [render(reply, fmt, language, platform) for language in languages]
         text = (
-            bodies
-            if fmt == "txt"
-            else [self.renderer.render(reply, "txt", lang) for lang in languages]
+            bodies if fmt == "txt" else [render(reply, "txt", lang, platform) for lang in languages]
         )
         return Outcome(reply, languages, bodies, "\n\n".join(text))
 
@@ -193,7 +206,7 @@ class ScrutinyApp:
         if member is None:
             secretariat = self.secretariat_channel_name(session, request.platform)
             reply = Reply("common/unknown_user", {"secretariat": secretariat})
-            return self._render(reply, (self.settings.scrutiny_language,), "txt")
+            return self._render(reply, (self.settings.scrutiny_language,), "txt", request.platform)
         channel = None
         audience = audience_of_member(member)
         if not request.is_direct and request.channel_id is not None:
@@ -208,7 +221,9 @@ class ScrutinyApp:
                 audience = audience.together_with(
                     audience_of_channel(channel, self.partner_slugs(session))
                 )
-        return Context(self, session, member, channel, audience, (member.language,), now)
+        return Context(
+            self, session, member, channel, audience, (member.language,), now, request.platform
+        )
 
     # -- lookups shared by platforms ------------------------------------------------------
     @staticmethod

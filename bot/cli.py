@@ -234,7 +234,7 @@ def _queue_answer_posts(session: Session, settings: Settings) -> int:
     from bot.messages import Renderer
     from bot.services.question_posts import post_unposted_answers
 
-    renderer = Renderer(tz=settings.timezone)
+    renderer = Renderer(tz=settings.timezone, teams_bot_name=settings.teams_bot_name)
     now = datetime.now(UTC)
     return post_unposted_answers(session, renderer, now=now, zone=settings.timezone)
 
@@ -523,6 +523,7 @@ def digest_preview(
     from sqlalchemy import select
 
     from bot.db import unit_of_work
+    from bot.domain import Platform
     from bot.i18n import N_
     from bot.messages import Reply
     from bot.models import Channel
@@ -558,7 +559,9 @@ def digest_preview(
             raise typer.Exit(2)
         content = build_digest(session, found, now=now)
         text = app.renderer.render_text(
-            Reply(TEMPLATE, content.context()), found.language.languages
+            Reply(TEMPLATE, content.context()),
+            found.language.languages,
+            Platform(found.platform),
         )
     typer.echo(text)
     if content.is_empty:

@@ -60,16 +60,24 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(default_language()).ngettext(singular, plural, n)
 
 
+DEFAULT_COMMAND_PREFIX = "/scrutiny"
+"""The slash command in Slack and the console."""
+
+
 class Translator:
     """Translation and date formatting bound to one language, handed to handlers and templates."""
 
-    def __init__(self, language: str, tz: ZoneInfo | None = None) -> None:
+    def __init__(
+        self, language: str, tz: ZoneInfo | None = None, cmd: str = DEFAULT_COMMAND_PREFIX
+    ) -> None:
         if language not in LANGUAGES:
             raise ValueError(
                 f"unsupported language {language!r}; use one of {', '.join(LANGUAGES)}"
             )
         self.language = language
         self.tz = tz or ZoneInfo("Europe/London")
+        self.cmd = cmd
+        """How the reader starts a command on their platform ("/scrutiny" or "@Scrutiny")."""
         self._catalogue = translations(language)
 
     def _(self, message: str) -> str:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from bot.domain import Platform
-from bot.i18n import Translator, translations
+from bot.i18n import DEFAULT_COMMAND_PREFIX, Translator, translations
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -87,9 +87,15 @@ def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environ
 class Renderer:
     """Renders replies to text, Slack Block Kit JSON or Teams HTML in one or two languages."""
 
-    def __init__(self, templates_dir: Path = TEMPLATES_DIR, tz: ZoneInfo | None = None) -> None:
+    def __init__(
+        self,
+        templates_dir: Path = TEMPLATES_DIR,
+        tz: ZoneInfo | None = None,
+        teams_bot_name: str = "Scrutiny",
+    ) -> None:
         self.templates_dir = templates_dir
         self.tz = tz or ZoneInfo("Europe/London")
+        self.teams_bot_name = teams_bot_name
         self.fallbacks: dict[str, Callable[[str], str]] = {}
         """Format -> converter from the text rendering, used when a template has no variant
         in that format (a platform registers its own, e.g. text to Slack blocks)."""
@@ -98,21 +104,33 @@ class Renderer:
         """Whether `template` has a variant for this format."""
         return (self.templates_dir / f"{template}.{fmt}.j2").exists()
 
-    def render(self, reply: Reply, fmt: str, language: str) -> str:
-        """Render one reply in one language; raises if the template or a variable is missing."""
+    def command_prefix(self, platform: Platform | None) -> str:
+        """How a reader on `platform` starts a command: Teams members @mention the bot."""
+        if platform is Platform.TEAMS:
+            return f"@{self.teams_bot_name}"
+        return DEFAULT_COMMAND_PREFIX
+
+    def render(
+        self, reply: Reply, fmt: str, language: str, platform: Platform | None = None
+    ) -> str:
+        """Render one reply in one language for `platform` (which sets `cmd`, the command
+        prefix); raises if the template or a variable is missing."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
         fallback = self.fallbacks.get(fmt)
         if fallback is not None and not self.has_template(reply.template, fmt):
-            return fallback(self.render(reply, "txt", language))
+            return fallback(self.render(reply, "txt", language, platform))
         env = _environment(fmt, language, self.templates_dir)
         template = env.get_template(f"{reply.template}.{fmt}.j2")
-        t = Translator(language, self.tz)
-        return template.render(t=t, language=language, **reply.context).strip()
+        cmd = self.command_prefix(platform)
+        t = Translator(language, self.tz, cmd)
+        return template.render(t=t, language=language, cmd=cmd, **reply.context).strip()
 
-    def render_text(self, reply: Reply, languages: tuple[str, ...]) -> str:
+    def render_text(
+        self, reply: Reply, languages: tuple[str, ...], platform: Platform | None = None
+    ) -> str:
         """Plain text in each language in turn (Welsh first for bilingual channels)."""
-        return "\n\n".join(self.render(reply, "txt", language) for language in languages)
+        return "\n\n".join(self.render(reply, "txt", language, platform) for language in languages)
 
 
 def iso(value: date | datetime) -> str:

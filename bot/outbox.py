@@ -185,7 +185,7 @@ def render_payload(
     the sender can check them again; `rebuild` says how to render the post afresh if one of
     them may no longer be shown.
     """
-    texts = [renderer.render(reply, "txt", language) for language in languages]
+    texts = [renderer.render(reply, "txt", language, platform) for language in languages]
     text = "\n\n".join(texts)
     payload: dict[str, Any] = {
         "v": PAYLOAD_VERSION,
@@ -199,7 +199,7 @@ def render_payload(
         bodies = []
         for language, body_text in zip(languages, texts, strict=True):
             if renderer.has_template(reply.template, "slack.json"):
-                rendered = json.loads(renderer.render(reply, "slack.json", language))
+                rendered = json.loads(renderer.render(reply, "slack.json", language, platform))
                 bodies.append(rendered["blocks"] if isinstance(rendered, dict) else rendered)
             else:
                 bodies.append(text_blocks(body_text))
@@ -207,7 +207,7 @@ def render_payload(
         payload["slack"] = fit_message(join_bodies(bodies), text, t)
     elif platform is Platform.TEAMS and renderer.has_template(reply.template, "teams.html"):
         payload["html"] = "<hr/>".join(
-            renderer.render(reply, "teams.html", lang) for lang in languages
+            renderer.render(reply, "teams.html", lang, platform) for lang in languages
         )
     return payload
 

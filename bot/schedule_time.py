@@ -47,6 +47,8 @@ class ScheduleError(ValueError):
                 values[name] = t.date(value)
             else:
                 values[name] = value
+        # Messages may name a command; it is written as the reader's platform starts one.
+        values.setdefault("cmd", t.cmd)
         return t._(self.message).format(**values)
 
 

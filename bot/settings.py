@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
 
     teams_webhook_secret: str | None = None
+    teams_bot_name: str = "Scrutiny"
+    """The outgoing webhook's name in Teams: replies tell members to type `@<name> ...`."""
     graph_tenant_id: str | None = None
     graph_client_id: str | None = None
     graph_client_secret: str | None = None

@@ -249,6 +249,8 @@ def single_ref(request: Request, ctx: Context, usage: str) -> str:
     words = request.text.split()
     if len(words) != 1:
         raise UserError(
-            ctx.t._("Give one reference, for example: /scrutiny {usage}").format(usage=usage)
+            ctx.t._("Give one reference, for example: {cmd} {usage}").format(
+                cmd=ctx.t.cmd, usage=usage
+            )
         )
     return words[0]

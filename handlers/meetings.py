@@ -24,7 +24,7 @@ def list_meetings(request: Request, ctx: Context) -> Reply:
         raise UserError(
             ctx.t._(
                 "Meetings can only be narrowed to a board: strategic, finance or business "
-                "(e.g. /scrutiny meetings strategic)."
-            )
+                "(e.g. {cmd} meetings strategic)."
+            ).format(cmd=ctx.t.cmd)
         )
     return meetings_reply(query, ctx)

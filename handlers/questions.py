@@ -84,8 +84,8 @@ def _meeting(
         if required:
             raise QuestionError(
                 ctx.t._(
-                    "Name the meeting by board and date or number, e.g. /scrutiny {example}."
-                ).format(example=example),
+                    "Name the meeting by board and date or number, e.g. {cmd} {example}."
+                ).format(cmd=ctx.t.cmd, example=example),
                 "meeting",
             )
         return None, rest
@@ -103,7 +103,9 @@ def _view(question: Question, ctx: Context) -> service.QuestionView:
 
 def _one_ref(words: list[str], ctx: Context, usage: str) -> str:
     if len(words) != 1:
-        raise UserError(ctx.t._("Name one question, e.g. /scrutiny {usage}.").format(usage=usage))
+        raise UserError(
+            ctx.t._("Name one question, e.g. {cmd} {usage}.").format(cmd=ctx.t.cmd, usage=usage)
+        )
     return words[0]
 
 
@@ -120,9 +122,9 @@ def _ask_form(ctx: Context, *, draft: str = "", meeting_id: int | None = None) -
     if not meetings:
         raise UserError(
             ctx.t._(
-                "No meeting is taking questions now. /scrutiny meetings shows when the next "
+                "No meeting is taking questions now. {cmd} meetings shows when the next "
                 "window opens."
-            )
+            ).format(cmd=ctx.t.cmd)
         )
     if meeting_id is None and ctx.channel is not None and ctx.channel.board_id is not None:
         meeting_id = next((m.id for m in meetings if m.board_id == ctx.channel.board_id), None)
@@ -304,9 +306,9 @@ def edit(request: Request, ctx: Context) -> Reply:
     if not words:
         raise UserError(
             ctx.t._(
-                "Name your question and give its new words, e.g. /scrutiny edit "
+                "Name your question and give its new words, e.g. {cmd} edit "
                 "Q-SB-2026-12-003 When will …?"
-            )
+            ).format(cmd=ctx.t.cmd)
         )
     draft = service.read_draft(_after_words(request.text, 1), ctx.t)
     question = service.edit(ctx.session, words[0], _asker(ctx), draft)
@@ -397,7 +399,9 @@ def window(request: Request, ctx: Context) -> Reply:
     verb = _WINDOW_VERBS.get(words[0].lower()) if words else None
     if verb is None:
         raise UserError(
-            ctx.t._("Say open, close or extend, e.g. /scrutiny window open strategic 2026-12-03.")
+            ctx.t._(
+                "Say open, close or extend, e.g. {cmd} window open strategic 2026-12-03."
+            ).format(cmd=ctx.t.cmd)
         )
     zone = _zone(ctx)
     meeting, rest = _meeting(
@@ -407,7 +411,9 @@ def window(request: Request, ctx: Context) -> Reply:
     until = windows.parse_until(rest, zone, ctx.t)
     if verb == "close" and until is not None:
         raise UserError(
-            ctx.t._("A window closes now; to set a later time use /scrutiny window extend.")
+            ctx.t._("A window closes now; to set a later time use {cmd} window extend.").format(
+                cmd=ctx.t.cmd
+            )
         )
     common: dict[str, Any] = {"now": ctx.now, "zone": zone, "actor": ctx.member.slug, "t": ctx.t}
     renderer = ctx.app.renderer
@@ -455,7 +461,9 @@ def accept(request: Request, ctx: Context) -> Reply:
     refs = request.text.split()
     if not refs:
         raise UserError(
-            ctx.t._("Name the questions to accept, e.g. /scrutiny accept Q-SB-2026-12-003.")
+            ctx.t._("Name the questions to accept, e.g. {cmd} accept Q-SB-2026-12-003.").format(
+                cmd=ctx.t.cmd
+            )
         )
     return _accept(refs, ctx)
 
@@ -486,9 +494,9 @@ def reject(request: Request, ctx: Context) -> Reply:
     if not words:
         raise UserError(
             ctx.t._(
-                "Name the question and give a reason, e.g. /scrutiny reject "
+                "Name the question and give a reason, e.g. {cmd} reject "
                 "Q-SB-2026-12-003 Answered in the budget paper."
-            )
+            ).format(cmd=ctx.t.cmd)
         )
     return _reject(words[0], _after_words(request.text, 1), ctx)
 
@@ -529,8 +537,8 @@ def merge(request: Request, ctx: Context) -> Reply:
     if len(refs) != 2:
         raise UserError(
             ctx.t._(
-                "Name two questions, e.g. /scrutiny merge Q-SB-2026-12-004 into Q-SB-2026-12-001."
-            )
+                "Name two questions, e.g. {cmd} merge Q-SB-2026-12-004 into Q-SB-2026-12-001."
+            ).format(cmd=ctx.t.cmd)
         )
     merged = service.merge(
         ctx.session, refs[0], refs[1], ctx.audience, actor=ctx.member.slug, now=ctx.now, t=ctx.t
@@ -561,7 +569,11 @@ def pack(request: Request, ctx: Context) -> Reply:
     )
     assert meeting is not None
     if rest:
-        raise UserError(ctx.t._("Name just the meeting, e.g. /scrutiny pack strategic 2026-12-03."))
+        raise UserError(
+            ctx.t._("Name just the meeting, e.g. {cmd} pack strategic 2026-12-03.").format(
+                cmd=ctx.t.cmd
+            )
+        )
     built = question_pack.build_pack(
         ctx.session, meeting, ctx.audience, now=ctx.now, zone=_zone(ctx)
     )
@@ -606,9 +618,9 @@ def answer(request: Request, ctx: Context) -> Reply:
     if not words:
         raise UserError(
             ctx.t._(
-                "Name the question and give the answer, e.g. /scrutiny answer "
+                "Name the question and give the answer, e.g. {cmd} answer "
                 'Q-SB-2026-12-003 by="Head of SRS" The move ends in March.'
-            )
+            ).format(cmd=ctx.t.cmd)
         )
     rest = _after_words(request.text, 1)
     if not rest:

@@ -179,7 +179,9 @@ def update_action_command(request: Request, ctx: Context) -> Reply:
     """Open the form for one action, or update it at once when values are typed."""
     plain, values = parse_words(request.text, ctx)
     if len(plain) != 1:
-        raise UserError(ctx.t._("Name one action, e.g. /scrutiny update TP-014 status=done."))
+        raise UserError(
+            ctx.t._("Name one action, e.g. {cmd} update TP-014 status=done.").format(cmd=ctx.t.cmd)
+        )
     ref = plain[0].upper()
     return _update(ref, values, ctx) if values else _action_form(ref, ctx)
 

@@ -74,7 +74,9 @@ def _list(ctx: Context) -> Reply:
 def _cancel(words: list[str], ctx: Context) -> Reply:
     if not words:
         raise UserError(
-            ctx.t._("Say which reminder: /scrutiny remind cancel ID (remind list shows them).")
+            ctx.t._("Say which reminder: {cmd} remind cancel ID (remind list shows them).").format(
+                cmd=ctx.t.cmd
+            )
         )
     try:
         reminder = service.cancel_reminder(ctx.session, words[0], actor=ctx.member.slug)

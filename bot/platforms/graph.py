@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -146,7 +147,18 @@ def app_credential(settings: Settings) -> TokenCredential:
         settings.graph_client_id,
         settings.graph_client_secret,
         authority=settings.graph_authority_host,
+        disable_instance_discovery=not microsoft_cloud(settings.graph_authority_host),
     )
+
+
+def microsoft_cloud(authority: str) -> bool:
+    """Whether `authority` (a URL or a bare host) is one of Microsoft's own sign-in hosts.
+    MSAL validates any other authority by asking login.microsoftonline.com about it ("instance
+    discovery"), which a private authority (a test's fake, a proxy) must not leak to."""
+    from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS  # type: ignore[import-untyped]
+
+    host = urlsplit(authority if "//" in authority else f"//{authority}").hostname or ""
+    return host.lower() in WELL_KNOWN_AUTHORITY_HOSTS
 
 
 def _device_code(settings: Settings, **options: Any) -> Any:
@@ -158,9 +170,12 @@ def _device_code(settings: Settings, **options: Any) -> Any:
     cache = TokenCachePersistenceOptions(
         name=settings.graph_token_cache_name, allow_unencrypted_storage=True
     )
-    if "authentication_record" not in options:
+    record = options.get("authentication_record")
+    if record is None:
         # A signed-in account's record names its own authority; azure-identity refuses both.
         options["authority"] = settings.graph_authority_host
+    authority = record.authority if record is not None else settings.graph_authority_host
+    options["disable_instance_discovery"] = not microsoft_cloud(authority)
     return DeviceCodeCredential(
         client_id=settings.graph_client_id,
         tenant_id=settings.graph_tenant_id,
@@ -173,7 +188,9 @@ def login(settings: Settings, prompt: Callable[[str, str, datetime], None]) -> P
     """Sign the service account in with a device code; save its AuthenticationRecord (not a
     secret: it names the account whose tokens the persistent cache holds). Returns its path."""
     credential = _device_code(settings, prompt_callback=prompt)
-    record = credential.authenticate(scopes=USER_SCOPES)
+    # The SDK's auth provider asks for CAE tokens, which azure-identity caches apart from the
+    # others ("<name>.cae"): a sign-in without CAE would leave the bot's cache empty.
+    record = credential.authenticate(scopes=USER_SCOPES, enable_cae=True)
     folder = settings.graph_token_cache
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / AUTH_RECORD

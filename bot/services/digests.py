@@ -451,15 +451,17 @@ class _RenderMemo(Renderer):
     parts are the same text as a Welsh and an English channel's digests."""
 
     def __init__(self, inner: Renderer) -> None:
-        super().__init__(inner.templates_dir, inner.tz)
+        super().__init__(inner.templates_dir, inner.tz, inner.teams_bot_name)
         self.fallbacks = inner.fallbacks
-        self._done: dict[tuple[int, str, str], str] = {}
+        self._done: dict[tuple[int, str, str, str], str] = {}
 
-    def render(self, reply: Reply, fmt: str, language: str) -> str:
-        """Render once per reply, format and language."""
-        key = (id(reply), fmt, language)
+    def render(
+        self, reply: Reply, fmt: str, language: str, platform: Platform | None = None
+    ) -> str:
+        """Render once per reply, format, language and command prefix."""
+        key = (id(reply), fmt, language, self.command_prefix(platform))
         if key not in self._done:
-            self._done[key] = super().render(reply, fmt, language)
+            self._done[key] = super().render(reply, fmt, language, platform)
         return self._done[key]
 
 

@@ -141,7 +141,9 @@ def find_meeting(
         meeting = session.scalar(statement.where(Meeting.id == value))
         if meeting is None:
             raise QuestionError(
-                t._("There is no meeting #{id}; /scrutiny meetings lists them.").format(id=value),
+                t._("There is no meeting #{id}; {cmd} meetings lists them.").format(
+                    cmd=t.cmd, id=value
+                ),
                 "meeting",
             )
         return meeting
@@ -181,7 +183,7 @@ def find_meeting(
     hint = (
         t._("Its next meetings: {meetings}.").format(meetings=", ".join(upcoming))
         if upcoming
-        else t._("/scrutiny meetings lists the meetings there are.")
+        else t._("{cmd} meetings lists the meetings there are.").format(cmd=t.cmd)
     )
     raise QuestionError(f"{message} {hint}", "meeting")
 
@@ -234,17 +236,19 @@ def meeting_for_question(
     if not meetings:
         raise QuestionError(
             t._(
-                "No meeting is taking questions now. /scrutiny meetings shows when the next "
+                "No meeting is taking questions now. {cmd} meetings shows when the next "
                 "window opens."
-            ),
+            ).format(cmd=t.cmd),
             "meeting",
         )
     names = ", ".join(meeting_spec(m, zone) for m in meetings)
     raise QuestionError(
         t._(
             "Questions are open for {count} meetings ({meetings}); start with the one you mean, "
-            "e.g. /scrutiny ask {example} your question."
-        ).format(count=len(meetings), meetings=names, example=meeting_spec(meetings[0], zone)),
+            "e.g. {cmd} ask {example} your question."
+        ).format(
+            cmd=t.cmd, count=len(meetings), meetings=names, example=meeting_spec(meetings[0], zone)
+        ),
         "meeting",
     )
 
@@ -366,9 +370,13 @@ def open_window(
     if state == "open" and meeting.questions_close is not None:
         raise QuestionError(
             t._(
-                "Questions for {meeting} are already open until {when}; use /scrutiny window "
+                "Questions for {meeting} are already open until {when}; use {cmd} window "
                 "extend to change the closing time."
-            ).format(meeting=meeting_spec(meeting, zone), when=t.datetime(meeting.questions_close)),
+            ).format(
+                cmd=t.cmd,
+                meeting=meeting_spec(meeting, zone),
+                when=t.datetime(meeting.questions_close),
+            ),
             "meeting",
         )
     if until is None:
@@ -377,8 +385,8 @@ def open_window(
             raise QuestionError(
                 t._(
                     "The board's usual closing time ({when}) has passed; say when questions "
-                    "close, e.g. /scrutiny window open {meeting} until 2026-11-30 17:00."
-                ).format(when=t.datetime(until), meeting=meeting_spec(meeting, zone)),
+                    "close, e.g. {cmd} window open {meeting} until 2026-11-30 17:00."
+                ).format(cmd=t.cmd, when=t.datetime(until), meeting=meeting_spec(meeting, zone)),
                 "until",
             )
     _check_close(meeting, until, now, t)
@@ -421,8 +429,8 @@ def extend_window(
     if until is None:
         raise QuestionError(
             t._(
-                "Say until when, e.g. /scrutiny window extend {meeting} until 2026-11-30 17:00."
-            ).format(meeting=meeting_spec(meeting, zone)),
+                "Say until when, e.g. {cmd} window extend {meeting} until 2026-11-30 17:00."
+            ).format(cmd=t.cmd, meeting=meeting_spec(meeting, zone)),
             "until",
         )
     if meeting.questions_close is not None and until <= meeting.questions_close:

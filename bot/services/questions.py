@@ -241,9 +241,9 @@ def read_draft(raw: str, t: Translator, *, theme: str = "", links: str = "") -> 
         limit=MAX_LENGTH,
         field="question",
         empty=t._(
-            "Your question is empty; write it after the command, e.g. /scrutiny ask When "
+            "Your question is empty; write it after the command, e.g. {cmd} ask When "
             "will the file shares move to SharePoint Online?"
-        ),
+        ).format(cmd=t.cmd),
         too_long=t._(
             "Your question is {count} characters long; the limit is {limit}. Shorten it, or "
             "split it into two questions."
@@ -321,9 +321,9 @@ def check_links(
         if isinstance(lookup, NotFound):
             raise QuestionError(
                 t._(
-                    "{ref} is not a decision or action I know; check it with /scrutiny "
-                    "decisions or /scrutiny actions, or leave it out."
-                ).format(ref=ref),
+                    "{ref} is not a decision or action I know; check it with {cmd} "
+                    "decisions or {cmd} actions, or leave it out."
+                ).format(cmd=t.cmd, ref=ref),
                 "link",
             )
         if not isinstance(lookup, Found):
@@ -385,8 +385,8 @@ def get_question(session: Session, ref: str, audience: Audience, t: Translator) 
     if question is None or not can_see(question, audience):
         raise QuestionError(
             t._(
-                "There is no question {ref} that you can see here; /scrutiny questions lists them."
-            ).format(ref=canonical_ref(ref)),
+                "There is no question {ref} that you can see here; {cmd} questions lists them."
+            ).format(cmd=t.cmd, ref=canonical_ref(ref)),
             "ref",
         )
     return question
@@ -637,9 +637,9 @@ def submit(
         existing, score = found
         if existing.asker_id == member.id:
             raise QuestionError(
-                t._(
-                    "You asked this already as {ref}; change it with /scrutiny edit {ref} …"
-                ).format(ref=existing.ref)
+                t._("You asked this already as {ref}; change it with {cmd} edit {ref} …").format(
+                    cmd=t.cmd, ref=existing.ref
+                )
             )
         return Duplicate(
             view(session, existing, viewer=member, now=now, zone=zone),
@@ -725,8 +725,8 @@ def _own_open(session: Session, ref: str, by: Asker) -> Question:
         raise QuestionError(
             by.t._(
                 "{ref} was asked by someone else; only its asker can change it. You can "
-                "support it: /scrutiny support {ref}"
-            ).format(ref=question.ref),
+                "support it: {cmd} support {ref}"
+            ).format(cmd=by.t.cmd, ref=question.ref),
             "ref",
         )
     return question
@@ -856,9 +856,9 @@ def reject(
         limit=REASON_MAX,
         field="reason",
         empty=t._(
-            "Give the reason the asker will see, e.g. /scrutiny reject {ref} This is "
+            "Give the reason the asker will see, e.g. {cmd} reject {ref} This is "
             "answered in the budget paper."
-        ).format(ref=canonical_ref(ref)),
+        ).format(cmd=t.cmd, ref=canonical_ref(ref)),
         too_long=t._("The reason is {count} characters long; the limit is {limit}."),
     )
     question = get_question(session, ref, audience, t)
@@ -991,8 +991,8 @@ def not_answerable(
             t._("answer {copy} instead").format(copy=carried_to),
         )
     fix = (
-        t._("accept it again first (/scrutiny accept {ref}) if it should be answered").format(
-            ref=ref
+        t._("accept it again first ({cmd} accept {ref}) if it should be answered").format(
+            cmd=t.cmd, ref=ref
         )
         if state is QuestionState.REJECTED
         else t._("leave it unanswered, or answer the question that took its place")
@@ -1023,9 +1023,9 @@ def answer_text(answer: str, t: Translator, *, ref: str) -> str:
         limit=ANSWER_MAX,
         field="answer",
         empty=t._(
-            "The answer is empty; write it after the reference, e.g. /scrutiny answer "
+            "The answer is empty; write it after the reference, e.g. {cmd} answer "
             "{ref} The move finishes in March."
-        ).format(ref=canonical_ref(ref)),
+        ).format(cmd=t.cmd, ref=canonical_ref(ref)),
         too_long=t._("The answer is {count} characters long; the limit is {limit}."),
     )
 

@@ -157,7 +157,7 @@ def create_reminder(
         raise ReminderError(
             N_(
                 "I don't know the channel “{channel}”. Use its name as the bot knows it, "
-                "for example #srs-torfaen (/scrutiny remind list shows the reminders there are)."
+                "for example #srs-torfaen ({cmd} remind list shows the reminders there are)."
             ),
             field="channel",
             channel=request.channel,
@@ -210,13 +210,13 @@ def cancel_reminder(session: Session, reminder_id: str, *, actor: str) -> Remind
     """Stop a reminder; ReminderError if there is no active reminder with that number."""
     if not reminder_id.strip().isdigit():
         raise ReminderError(
-            N_("“{value}” is not a reminder number; /scrutiny remind list shows them."),
+            N_("“{value}” is not a reminder number; {cmd} remind list shows them."),
             value=reminder_id.strip(),
         )
     reminder = session.get(Reminder, int(reminder_id))
     if reminder is None or not reminder.active:
         raise ReminderError(
-            N_("There is no active reminder {id}; /scrutiny remind list shows them."),
+            N_("There is no active reminder {id}; {cmd} remind list shows them."),
             id=reminder_id.strip(),
         )
     reminder.active = False

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,21 +86,7 @@ class FakeGraph:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> FakeGraph:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                fake._handle(self, "POST")
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve_locally(self._handle)
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -242,6 +230,30 @@ class FakeGraph:
             following = {**query, "$skiptoken": str(skip + size)}
             page["@odata.nextLink"] = f"{self.root}{path}?{urlencode(following)}"
         return page
+
+
+def serve_locally(
+    handle: Callable[[BaseHTTPRequestHandler, str], None], tls: ssl.SSLContext | None = None
+) -> ThreadingHTTPServer:
+    """A server on 127.0.0.1 (port 0; HTTPS with `tls`) in a daemon thread, passing each GET
+    and POST to `handle(request, method)`. Shut it down and close it when done."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            handle(self, "GET")
+
+        def do_POST(self) -> None:
+            handle(self, "POST")
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def _instant(text: str) -> datetime:
