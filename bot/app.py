@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -117,7 +116,9 @@ class ScrutinyApp:
         if name.startswith("/"):
             name = name[1:]
         canonical = self.aliases.get(name)
-        if canonical is None and FREE_TEXT_COMMAND in self.commands and words:
+        if canonical is None:
+            # Words that start with no command are plain language (an @mention): `find` reads
+            # them, and for a mistyped command it suggests the command that was meant.
             canonical, args_text = FREE_TEXT_COMMAND, request.text.strip()
         else:
             args_text = request.text.strip()[len(words[0]) :].strip() if words else ""
@@ -126,13 +127,8 @@ class ScrutinyApp:
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
             ctx = ctx_or_reply
-            if canonical is None:
-                reply = self._unknown_command(name, ctx)
-            else:
-                command = self.commands[canonical]
-                reply = self._run(
-                    command.roles, command.handler, _with_text(request, args_text), ctx
-                )
+            command = self.commands[canonical]
+            reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
             return self._render(reply, ctx.languages, fmt, request.platform)
 
     def interact(self, action_id: str, request: Request, fmt: str = "txt") -> Outcome:
@@ -251,18 +247,6 @@ class ScrutinyApp:
         )
         return channel.name if channel else "#srs-secretariat"
 
-    def _unknown_command(self, name: str, ctx: Context) -> Reply:
-        names = sorted(c.name for c in self.visible_commands(ctx.member))
-        suggestions = difflib.get_close_matches(name, list(self.aliases), n=3)
-        return Reply(
-            "common/unknown_command",
-            {
-                "name": name,
-                "suggestions": [self.aliases[s] for s in suggestions],
-                "commands": names,
-            },
-        )
-
 
 def _allowed(roles: Iterable[Role], member: Member) -> bool:
     required = set(roles)
@@ -290,4 +274,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> ScrutinyApp:
     app = ScrutinyApp(settings, engine)
     for router in ROUTERS:
         app.register(router)
+    missing = {"help", FREE_TEXT_COMMAND} - set(app.commands)
+    if missing:
+        raise ValueError(f"the dispatcher needs the command(s) {', '.join(sorted(missing))}")
     return app

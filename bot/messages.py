@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -131,8 +131,3 @@ class Renderer:
     ) -> str:
         """Plain text in each language in turn (Welsh first for bilingual channels)."""
         return "\n\n".join(self.render(reply, "txt", language, platform) for language in languages)
-
-
-def iso(value: date | datetime) -> str:
-    """ISO form used in button values and logs, never shown to people."""
-    return value.isoformat()
