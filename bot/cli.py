@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
+from bot.clock import CLOCK
 from bot.i18n import _, ngettext
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -229,13 +230,12 @@ def import_records(
 def _queue_answer_posts(session: Session, settings: Settings) -> int:
     """Queue the answers just imported for their partners' channels, in the import's
     transaction (each once: a repeated import queues nothing more)."""
-    from datetime import UTC, datetime
 
     from bot.messages import Renderer
     from bot.services.question_posts import post_unposted_answers
 
     renderer = Renderer(tz=settings.timezone, teams_bot_name=settings.teams_bot_name)
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     return post_unposted_answers(session, renderer, now=now, zone=settings.timezone)
 
 
@@ -518,7 +518,7 @@ def digest_preview(
     ),
 ) -> None:
     """Show a channel's next digest as text, without posting or recording anything."""
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from sqlalchemy import select
 
@@ -532,7 +532,7 @@ def digest_preview(
 
     app = app_or_exit()
     settings = app.settings
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     if at is not None:
         try:
             day_text, _sep, clock_text = at.strip().partition(" ")
@@ -591,7 +591,6 @@ def remind_add(
     ),
 ) -> None:
     """Schedule a reminder in a channel."""
-    from datetime import UTC, datetime
 
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.schedule_time import ScheduleError
@@ -599,7 +598,7 @@ def remind_add(
 
     settings = settings_or_exit()
     sessions = make_session_factory(make_engine(settings.database_url))
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     try:
         with unit_of_work(sessions) as session:
             reminder = create_reminder(
@@ -629,14 +628,13 @@ def remind_add(
 @remind_cli.command("list")
 def remind_list() -> None:
     """List the active reminders."""
-    from datetime import UTC, datetime
 
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.services.reminders import list_reminders, next_run
 
     settings = settings_or_exit()
     sessions = make_session_factory(make_engine(settings.database_url))
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     with unit_of_work(sessions) as session:
         found = list_reminders(session)
         if not found:
@@ -693,7 +691,6 @@ def questions_pack(
     ),
 ) -> None:
     """Write a meeting's question pack as Markdown or Word, for the secretariat's readers."""
-    from datetime import UTC, datetime
 
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.i18n import Translator, default_language
@@ -705,7 +702,7 @@ def questions_pack(
         raise typer.Exit(2)
     settings = settings_or_exit()
     t = Translator(default_language(), settings.timezone)
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     sessions = make_session_factory(make_engine(settings.database_url))
     try:
         with unit_of_work(sessions) as session:
@@ -734,7 +731,6 @@ def questions_pack(
 @questions_cli.command("list")
 def questions_list(meeting: str = typer.Option(..., "--meeting", help=_MEETING_HELP)) -> None:
     """List every question of a meeting with its state and partners (secretariat's view)."""
-    from datetime import UTC, datetime
 
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.i18n import Translator, default_language
@@ -744,7 +740,7 @@ def questions_list(meeting: str = typer.Option(..., "--meeting", help=_MEETING_H
 
     settings = settings_or_exit()
     t = Translator(default_language(), settings.timezone)
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     sessions = make_session_factory(make_engine(settings.database_url))
     try:
         with unit_of_work(sessions) as session:

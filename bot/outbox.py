@@ -23,18 +23,19 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NotRequired, Protocol, TypedDict, Unpack
 
 from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import CLOCK
 from bot.db import unit_of_work
 from bot.domain import DeliveryState, Platform
 from bot.i18n import Translator
 from bot.messages import Renderer, Reply
-from bot.models import Action, Channel, Decision, Delivery, Partner, Question, utcnow
+from bot.models import Action, Channel, Decision, Delivery, Partner, Question
 from bot.platforms.slack_blocks import fit_message, join_bodies, text_blocks
 from bot.services import audit
 from bot.visibility import Audience, audience_of_channel, can_see
@@ -140,7 +141,7 @@ class Post(TypedDict):
 
 def enqueue_id(session: Session, **post: Unpack[Post]) -> int | None:
     """Add a pending post in the caller's transaction; its id, or None if `key` already exists."""
-    now = utcnow()
+    now = CLOCK.now()
     return _insert_ignoring_duplicates(
         session,
         {
@@ -348,7 +349,7 @@ class Sender:
     rebuilders: Mapping[str, Rebuilder] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], datetime] = utcnow
+    clock: Callable[[], datetime] = CLOCK.now
 
     # -- claiming ---------------------------------------------------------------------------
     def claim(self, now: datetime | None = None, limit: int | None = None) -> list[_Claimed]:
@@ -764,7 +765,7 @@ def retry_failed(
     before = audit.snapshot(delivery, ("state", "attempts"))
     delivery.state = DeliveryState.PENDING
     delivery.attempts = 0
-    delivery.next_try_at = now or datetime.now(UTC)
+    delivery.next_try_at = now or CLOCK.now()
     delivery.claimed_by = None
     # A failed attempt may still have reached the channel: look before posting again.
     delivery.maybe_posted = True

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from bot.app import ScrutinyApp
 from bot.db import unit_of_work
 from bot.domain import Platform
 from bot.leader import LeaderLock
-from bot.models import Channel, Reminder, utcnow
+from bot.models import Channel, Reminder
 from bot.outbox import Messenger, Pacer, RetryPolicy, Sender, SendReport
 from bot.schedule_time import Schedule, ScheduleError
 from bot.services import digests, graph_sync, question_posts, reminders
@@ -87,7 +87,7 @@ def run_due_digests(
     Shared data is read once for all of them; each chunk of channels is written in one
     transaction (a digest row and its channel's watermark always together).
     """
-    now = now or utcnow()
+    now = now or app.clock.now()
     due = due_digests(app, now, grace)
     if not due:
         return []
@@ -117,7 +117,7 @@ def run_due_reminders(
     app: ScrutinyApp, now: datetime | None = None, *, grace: timedelta = DEFAULT_GRACE
 ) -> list[reminders.ReminderRun]:
     """Write the reminder runs due within the grace period, and meeting reminders."""
-    now = now or utcnow()
+    now = now or app.clock.now()
     with unit_of_work(app.sessions) as session:
         runs = reminders.run_due_reminders(session, app.renderer, now=now, grace=grace)
     with unit_of_work(app.sessions) as session:
@@ -132,6 +132,7 @@ def make_sender(
 ) -> Sender:
     """A sender for this app, able to re-render digests and question packs whose items may
     no longer be shown."""
+    options.setdefault("clock", app.clock.now)
     return Sender(
         sessions=app.sessions,
         messengers=messengers,
@@ -165,14 +166,14 @@ def run_question_posts(app: ScrutinyApp, now: datetime | None = None) -> questio
     """Question-window announcements and reminders, packs and answers that are due."""
     with unit_of_work(app.sessions) as session:
         return question_posts.run_due(
-            session, app.renderer, now=now or utcnow(), zone=app.settings.timezone
+            session, app.renderer, now=now or app.clock.now(), zone=app.settings.timezone
         )
 
 
 def run_graph_sync(app: ScrutinyApp, now: datetime | None = None) -> graph_sync.SyncReport | None:
     """The Microsoft 365 sync, once per 30-minute slot, when Graph and a `graph:` section are
     configured; its failures are logged (the next slot tries again)."""
-    now = now or utcnow()
+    now = now or app.clock.now()
     if not app.settings.graph_ready:
         return None
     if not graph_sync.claim_slot(app.sessions, now):
@@ -197,7 +198,7 @@ def run_schedules(
 ) -> None:
     """Everything the leader does each minute: digests, reminders and question posts due,
     and the Microsoft 365 sync every half hour."""
-    now = now or utcnow()
+    now = now or app.clock.now()
     run_due_digests(app, now, grace=grace)
     run_due_reminders(app, now, grace=grace)
     run_question_posts(app, now)
@@ -283,7 +284,6 @@ class Worker:
     poll_seconds: float = 2.0
     """How often the sender looks for due deliveries, and a standby for the lock."""
     sync_seconds: float = 60.0
-    clock: Callable[[], datetime] = utcnow
     scheduler: BackgroundScheduler | None = field(default=None, init=False)
     _signatures: dict[str, str] = field(default_factory=dict, init=False)
 
@@ -309,7 +309,7 @@ class Worker:
         """One pass for cron-style use: if leader, run what is due; then send what is due."""
         if self.lock.acquire():
             try:
-                run_schedules(self.app, self.clock(), grace=self.grace)
+                run_schedules(self.app, self.app.clock.now(), grace=self.grace)
             finally:
                 self.lock.release()
         else:
@@ -340,7 +340,7 @@ class Worker:
             self.sync,
             IntervalTrigger(seconds=self.sync_seconds),
             id="sync",
-            next_run_time=self.clock(),
+            next_run_time=self.app.clock.now(),
         )
         scheduler.start()
         self.scheduler = scheduler
@@ -354,7 +354,7 @@ class Worker:
 
     def sync(self) -> None:
         """Catch up anything due, then make the job list match the database."""
-        now = self.clock()
+        now = self.app.clock.now()
         try:
             run_schedules(self.app, now, grace=self.grace)
         except Exception:
@@ -381,7 +381,7 @@ class Worker:
 
     def _run_job(self) -> None:
         try:
-            run_schedules(self.app, self.clock(), grace=self.grace)
+            run_schedules(self.app, self.app.clock.now(), grace=self.grace)
         except Exception:
             log.exception("a scheduled run failed; the next sync catches up")
 

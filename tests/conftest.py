@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp, create_app
+from bot.clock import CLOCK, Clock
 from bot.db import make_engine, make_session_factory, migrate
 from bot.models import Base
 from bot.settings import Settings, load_settings
@@ -24,6 +25,18 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 """Monday 23 November 2026, 9am: the 'now' most tests run at."""
 
 _pg_engine: Engine | None = None
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[Clock]:
+    """The program's one clock, standing at NOW for every test whatever the machine's date.
+
+    The app, worker, sender, platforms and command line all read it, so a test moves time for
+    all of them at once with `clock.set(...)`, `clock.advance(...)` or `with clock.frozen(...)`.
+    """
+    with CLOCK.frozen(NOW):
+        yield CLOCK
+    CLOCK.release()
 
 
 def _postgres_engine() -> Engine:

@@ -12,13 +12,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from bot.app import ScrutinyApp
 from bot.cli import cli
+from bot.clock import Clock
 from bot.domain import DeliveryState, Platform
 from bot.leader import FileLeaderLock, leader_lock_for
 from bot.models import Channel, Delivery, Reminder
@@ -62,7 +62,6 @@ def _worker(app: ScrutinyApp, poll: float = 0.05) -> Worker:
     worker = make_worker(
         app, {Platform.CONSOLE: ConsoleMessenger()}, leader_lock_for(app.engine), poll_seconds=poll
     )
-    worker.clock = lambda: NOW
     return worker
 
 
@@ -170,7 +169,7 @@ def test_the_lock_file_is_exclusive(tmp_path: Path) -> None:
 
 
 def test_a_worker_process_killed_after_posting_is_not_posted_twice(
-    database_url: str, app: ScrutinyApp, session: Session
+    database_url: str, app: ScrutinyApp, session: Session, clock: Clock
 ) -> None:
     channel = Channel(
         slug="srs-board", name="#srs-board", platform=Platform.SLACK, external_id="C0BRD00001"
@@ -200,10 +199,12 @@ def test_a_worker_process_killed_after_posting_is_not_posted_twice(
             process.wait(10)
         finally:
             process.kill()
-        assert reload(session, delivery.id).state is DeliveryState.SENDING
-        # Restarted once the dead worker's lease has run out.
-        with time_machine.travel(datetime.now(UTC) + timedelta(minutes=6), tick=False):
-            report = sender_for(app, fake, worker_id="restarted").send_due()
+        claimed = reload(session, delivery.id)
+        assert claimed.state is DeliveryState.SENDING and claimed.claimed_at is not None
+        # Restarted once the dead worker's lease has run out (the dead process stamped its
+        # claim with the machine's clock; this one is set from that stamp).
+        clock.set(claimed.claimed_at + timedelta(minutes=6))
+        report = sender_for(app, fake, worker_id="restarted").send_due()
         assert report.found_already_posted == 1
         assert fake.keys()["reminder:9:2026-11-23T09:00"] == 1
     row = reload(session, delivery.id)

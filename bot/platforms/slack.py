@@ -96,10 +96,6 @@ Clock = Callable[[], datetime]
 _T = TypeVar("_T")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def retry_handlers() -> list[AsyncRetryHandler]:
     """Retries for rate limits (waiting Retry-After), server errors and dropped connections."""
     return [
@@ -271,13 +267,18 @@ class SlackPlatform:
     name = "slack"
 
     def __init__(
-        self, app: ScrutinyApp, bolt: AsyncApp, *, app_token: str | None = None, clock: Clock = _now
+        self,
+        app: ScrutinyApp,
+        bolt: AsyncApp,
+        *,
+        app_token: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.app = app
         self.bolt = bolt
         self.client: AsyncWebClient = bolt.client
         self.app_token = app_token
-        self.clock = clock
+        self.clock = clock or app.clock.now
         self.parts = _Parts()
         self._http = AsyncSlackRequestHandler(bolt)
         self._socket: AsyncSocketModeHandler | None = None
@@ -692,7 +693,7 @@ def build_slack(app: ScrutinyApp, *, clock: Clock | None = None) -> SlackPlatfor
         # Bolt itself skips the check for Socket Mode messages (an authenticated websocket).
         request_verification_enabled=True,
     )
-    return SlackPlatform(app, bolt, app_token=settings.slack_app_token, clock=clock or _now)
+    return SlackPlatform(app, bolt, app_token=settings.slack_app_token, clock=clock)
 
 
 def bare_web_app(settings: Settings) -> Starlette:

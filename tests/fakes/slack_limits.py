@@ -8,7 +8,8 @@
   after the message was stored, the ambiguous cases the outbox must not turn into duplicates;
 - file uploads as `files_upload_v2` makes them (files.getUploadURLExternal, the upload URL,
   files.completeUploadExternal into a thread), and `conversations.replies` listing them.
-Message timestamps follow the (possibly time-travelled) clock, as Slack's do.
+Message timestamps follow the program's clock (`bot.clock.CLOCK`, which tests set), so Slack and
+the bot agree on the time whatever the machine's date.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.clock import CLOCK
 from tests.fakes.slack_api import Call, FakeSlackApi
 
 
@@ -205,7 +207,7 @@ class LimitedSlackApi(FakeSlackApi):
     # -- answers -----------------------------------------------------------------------------
     def _next_ts(self) -> str:
         with self._limits_lock:
-            stamp = max(time.time(), self._last_ts + 0.000001)
+            stamp = max(CLOCK.now().timestamp(), self._last_ts + 0.000001)
             self._last_ts = stamp
             return f"{stamp:.6f}"
 
