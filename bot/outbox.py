@@ -20,8 +20,9 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NotRequired, Protocol, TypedDict, Unpack
@@ -222,8 +223,10 @@ class RetryPolicy:
     """Failures (not rate limits) before a row is marked failed and the secretariat told."""
     base_delay: float = 5.0
     max_delay: float = 900.0
-    lease: timedelta = timedelta(minutes=5)
-    """A claim older than this belongs to a dead worker and may be taken over."""
+    lease: timedelta = timedelta(minutes=1)
+    """A claim not renewed for this long belongs to a dead worker and may be taken over."""
+    renew_seconds: float = 15.0
+    """How often a live worker renews the claims it holds (well inside the lease)."""
     history_lookback: timedelta = timedelta(minutes=10)
     """How far before the row's first claim the channel history is searched for its key."""
     max_wait: float = 2.0
@@ -350,6 +353,8 @@ class Sender:
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], datetime] = CLOCK.now
+    _held: set[int] = field(default_factory=set, init=False, repr=False)
+    _held_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- claiming ---------------------------------------------------------------------------
     def claim(self, now: datetime | None = None, limit: int | None = None) -> list[_Claimed]:
@@ -408,6 +413,8 @@ class Sender:
                     select(Channel).where(Channel.id.in_({r.channel_id for r in rows}))
                 )
             }
+        with self._held_lock:
+            self._held.update(r.id for r in rows)
         claimed = [
             _Claimed(
                 id=r.id,
@@ -426,13 +433,23 @@ class Sender:
 
     # -- sending ----------------------------------------------------------------------------
     def send_due(
-        self, now: datetime | None = None, *, max_batches: int | None = None
+        self,
+        now: datetime | None = None,
+        *,
+        max_batches: int | None = None,
+        stop: threading.Event | None = None,
     ) -> SendReport:
-        """Claim and send batches until nothing is due at `now` (or `max_batches` were done)."""
+        """Claim and send batches until nothing is due at `now` (or `max_batches` were done).
+
+        Once `stop` is set nothing more is claimed and claimed rows not yet started go back to
+        the queue, so a stopping worker only finishes the posts in flight. While this runs,
+        the claims it holds are renewed, so only a dead worker's claims run out.
+        """
         report = SendReport()
         batches = 0
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            while max_batches is None or batches < max_batches:
+        stopping = stop or threading.Event()
+        with self._renewing_claims(), ThreadPoolExecutor(max(1, self.concurrency)) as pool:
+            while (max_batches is None or batches < max_batches) and not stopping.is_set():
                 claimed = self.claim(now)
                 if not claimed:
                     break
@@ -441,13 +458,62 @@ class Sender:
                 by_channel: dict[int, list[_Claimed]] = defaultdict(list)
                 for row in claimed:
                     by_channel[row.channel_id].append(row)
-                for part in pool.map(self._send_channel, by_channel.values()):
+                for part in pool.map(
+                    lambda rows: self._send_channel(rows, stopping), by_channel.values()
+                ):
                     report.add(part)
         return report
 
-    def _send_channel(self, rows: list[_Claimed]) -> SendReport:
+    # -- the lease --------------------------------------------------------------------------
+    @contextmanager
+    def _renewing_claims(self) -> Iterator[None]:
+        """Renew this worker's claims every `renew_seconds` until the block ends."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.policy.renew_seconds):
+                try:
+                    self.renew_claims()
+                except Exception:
+                    # The next renewal tries again; a claim lost meanwhile is looked up
+                    # before it is posted again, so nothing goes out twice.
+                    log.exception("renewing the outbox claims of %s failed", self.worker_id)
+
+        renewer = threading.Thread(target=renew, name="outbox-lease", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join(self.policy.renew_seconds)
+
+    def renew_claims(self) -> int:
+        """Stamp the claims this sender still holds as fresh; how many were renewed."""
+        with self._held_lock:
+            held = sorted(self._held)
+        if not held:
+            return 0
+        with unit_of_work(self.sessions) as session:
+            result = session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(held),
+                    Delivery.claimed_by == self.worker_id,
+                    Delivery.state == DeliveryState.SENDING,
+                )
+                .values(claimed_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def _send_channel(self, rows: list[_Claimed], stop: threading.Event) -> SendReport:
         report = SendReport()
         for index, row in enumerate(rows):
+            if stop.is_set():
+                for left in rows[index:]:
+                    self._release(left, self.clock(), "the worker stopped before posting it")
+                    report.deferred += 1
+                break
             try:
                 self._send_one(row, report)
             except Exception:
@@ -533,6 +599,8 @@ class Sender:
         conditions = [Delivery.id == row.id]
         if mine_only:
             conditions.append(Delivery.claimed_by == self.worker_id)
+        with self._held_lock:
+            self._held.discard(row.id)
         with unit_of_work(self.sessions) as session:
             session.execute(
                 update(Delivery)

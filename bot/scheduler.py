@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
@@ -194,15 +196,30 @@ def run_graph_sync(app: ScrutinyApp, now: datetime | None = None) -> graph_sync.
 
 
 def run_schedules(
-    app: ScrutinyApp, now: datetime | None = None, *, grace: timedelta = DEFAULT_GRACE
+    app: ScrutinyApp,
+    now: datetime | None = None,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    stop: threading.Event | None = None,
 ) -> None:
     """Everything the leader does each minute: digests, reminders and question posts due,
-    and the Microsoft 365 sync every half hour."""
-    now = now or app.clock.now()
-    run_due_digests(app, now, grace=grace)
-    run_due_reminders(app, now, grace=grace)
-    run_question_posts(app, now)
-    run_graph_sync(app, now)
+    and the Microsoft 365 sync every half hour.
+
+    Once `stop` is set no further step starts (each step is its own transactions, so what
+    is left undone is simply due again at the next run, on this worker or another).
+    """
+    at = now or app.clock.now()
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("digests", lambda: run_due_digests(app, at, grace=grace)),
+        ("reminders", lambda: run_due_reminders(app, at, grace=grace)),
+        ("question posts", lambda: run_question_posts(app, at)),
+        ("Microsoft 365 sync", lambda: run_graph_sync(app, at)),
+    ]
+    for name, step in steps:
+        if stop is not None and stop.is_set():
+            log.info("stopping: %s and what follows wait for the next run", name)
+            return
+        step()
 
 
 # -- APScheduler wiring -------------------------------------------------------------------------
@@ -273,6 +290,57 @@ def job_specs(app: ScrutinyApp, now: datetime) -> list[JobSpec]:
     return list(specs.values())
 
 
+class DaemonJobExecutor(BaseExecutor):  # type: ignore[misc]
+    """Runs each APScheduler job in a daemon thread of its own.
+
+    APScheduler's `shutdown(wait=True)` waits for running jobs while holding its job-store
+    lock, which a running sync needs to update the job list: a stop during a sync never ended.
+    This executor has nothing to wait for, so the scheduler shuts down at once and the worker
+    waits for its jobs itself, holding no lock and for a bounded time; a job still running
+    after that is abandoned and, being a daemon, cannot keep the process alive.
+    """
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        def work() -> None:
+            try:
+                events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            except BaseException as problem:
+                self._run_job_error(job.id, problem, problem.__traceback__)
+            else:
+                self._run_job_success(job.id, events)
+
+        threading.Thread(target=work, name=f"scheduled:{job.id}", daemon=True).start()
+
+
+class _RunningJobs:
+    """Counts the scheduled runs in progress, so a stop can wait for them (with a timeout)."""
+
+    def __init__(self) -> None:
+        self._done = threading.Condition()
+        self._count = 0
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with self._done:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._done:
+                self._count -= 1
+                self._done.notify_all()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a run is in progress."""
+        return self._count > 0
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether every run ended within `timeout` seconds."""
+        with self._done:
+            return self._done.wait_for(lambda: self._count == 0, timeout)
+
+
 @dataclass
 class Worker:
     """One worker process: the sender always; the scheduler while it holds the leader lock."""
@@ -284,13 +352,22 @@ class Worker:
     poll_seconds: float = 2.0
     """How often the sender looks for due deliveries, and a standby for the lock."""
     sync_seconds: float = 60.0
+    stop_seconds: float = 30.0
+    """How long a stop waits for a scheduled run in progress before abandoning it."""
     scheduler: BackgroundScheduler | None = field(default=None, init=False)
     _signatures: dict[str, str] = field(default_factory=dict, init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
+    _jobs: _RunningJobs = field(default_factory=_RunningJobs, init=False)
 
     @property
     def leading(self) -> bool:
         """Whether this worker runs the scheduler now."""
         return self.scheduler is not None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a scheduled run (the sync or a timed job) is in progress."""
+        return self._jobs.busy
 
     def run(self, stop: threading.Event) -> None:
         """Send and (when leading) schedule until `stop` is set."""
@@ -298,7 +375,7 @@ class Worker:
             while not stop.is_set():
                 self._keep_leadership()
                 try:
-                    self.sender.send_due()
+                    self.sender.send_due(stop=stop)
                 except Exception:
                     log.exception("sending deliveries failed; trying again shortly")
                 stop.wait(self.poll_seconds)
@@ -328,39 +405,52 @@ class Worker:
             self._start_scheduler()
 
     def _start_scheduler(self) -> None:
+        self._stopping = threading.Event()
         scheduler = BackgroundScheduler(
             timezone="UTC",
+            executors={"default": DaemonJobExecutor()},
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
                 "misfire_grace_time": int(self.grace.total_seconds()),
             },
         )
-        scheduler.add_job(
-            self.sync,
-            IntervalTrigger(seconds=self.sync_seconds),
-            id="sync",
-            next_run_time=self.app.clock.now(),
-        )
+        # The first sync runs at once (a trigger without a date fires on APScheduler's own
+        # clock, the one its timers follow), then every `sync_seconds`.
+        scheduler.add_job(self.sync, id="sync-now")
+        scheduler.add_job(self.sync, IntervalTrigger(seconds=self.sync_seconds), id="sync")
         scheduler.start()
         self.scheduler = scheduler
 
     def _stand_down(self) -> None:
         scheduler, self.scheduler = self.scheduler, None
         if scheduler is not None:
-            scheduler.shutdown(wait=True)
+            self._stopping.set()
+            scheduler.shutdown(wait=False)
+            if not self._jobs.wait_idle(self.stop_seconds):
+                log.warning(
+                    "a scheduled run was still going %.0f s after the stop; abandoning it "
+                    "(it starts nothing more, and what it left undone is due at the next run)",
+                    self.stop_seconds,
+                )
         self._signatures.clear()
         self.lock.release()
 
     def sync(self) -> None:
         """Catch up anything due, then make the job list match the database."""
+        if self._stopping.is_set():
+            return
+        with self._jobs.running():
+            self._sync()
+
+    def _sync(self) -> None:
         now = self.app.clock.now()
         try:
-            run_schedules(self.app, now, grace=self.grace)
+            run_schedules(self.app, now, grace=self.grace, stop=self._stopping)
         except Exception:
             log.exception("running due schedules failed; the next sync tries again")
         scheduler = self.scheduler
-        if scheduler is None:
+        if scheduler is None or self._stopping.is_set():
             return
         wanted = {spec.id: spec for spec in job_specs(self.app, now)}
         for job_id in list(self._signatures):
@@ -380,10 +470,13 @@ class Worker:
             self._signatures[spec.id] = spec.signature
 
     def _run_job(self) -> None:
-        try:
-            run_schedules(self.app, self.app.clock.now(), grace=self.grace)
-        except Exception:
-            log.exception("a scheduled run failed; the next sync catches up")
+        if self._stopping.is_set():
+            return
+        with self._jobs.running():
+            try:
+                run_schedules(self.app, self.app.clock.now(), grace=self.grace, stop=self._stopping)
+            except Exception:
+                log.exception("a scheduled run failed; the next sync catches up")
 
 
 def make_worker(

@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.domain import DeliveryState, Platform
 from bot.leader import FileLeaderLock, leader_lock_for
 from bot.models import Channel, Delivery, Reminder
+from bot.outbox import RetryPolicy
 from bot.platforms.messengers import ConsoleMessenger
 from bot.schedule_time import Schedule
 from bot.scheduler import LocalCronTrigger, Worker, job_specs, make_worker, run_schedules
@@ -78,6 +79,7 @@ def test_a_change_in_the_database_changes_the_jobs_without_a_restart(
                 worker.leading
                 and worker.scheduler is not None
                 and worker.scheduler.get_job("sync") is not None
+                and worker.scheduler.get_job("sync-now") is None  # the first sync has run
             )
         )
         worker.sync()
@@ -201,10 +203,14 @@ def test_a_worker_process_killed_after_posting_is_not_posted_twice(
             process.kill()
         claimed = reload(session, delivery.id)
         assert claimed.state is DeliveryState.SENDING and claimed.claimed_at is not None
-        # Restarted once the dead worker's lease has run out (the dead process stamped its
-        # claim with the machine's clock; this one is set from that stamp).
-        clock.set(claimed.claimed_at + timedelta(minutes=6))
-        report = sender_for(app, fake, worker_id="restarted").send_due()
+        # The dead process stamped its claim with the machine's clock; this one is set from
+        # that stamp. Its lease (a minute) runs out unrenewed, then the post is picked up.
+        lease = RetryPolicy().lease
+        restarted = sender_for(app, fake, worker_id="restarted", policy=RetryPolicy())
+        clock.set(claimed.claimed_at + lease - timedelta(seconds=1))
+        assert restarted.send_due().handled == 0
+        clock.set(claimed.claimed_at + lease + timedelta(seconds=1))
+        report = restarted.send_due()
         assert report.found_already_posted == 1
         assert fake.keys()["reminder:9:2026-11-23T09:00"] == 1
     row = reload(session, delivery.id)
