@@ -22,7 +22,6 @@ from bot.outbox import Pacer, RetryPolicy
 from bot.scheduler import Worker, make_worker
 from tests.conftest import NOW
 from tests.factories import Seed
-from tests.fakes.slack_limits import LimitedSlackApi
 from tests.outbox_support import add_post, fake_slack, reload, sender_for, slack_messenger
 
 STOP_BOUND = 60.0
@@ -117,9 +116,7 @@ def test_a_worker_stopped_while_a_post_waits_for_slack_posts_nothing_twice(
         posted = [k for k in fake.keys().elements() if k and k.startswith("stop-")]
         assert sorted(posted) == sorted(keys)
     session.rollback()
-    states = session.scalars(
-        select(Delivery.state).where(Delivery.idempotency_key.in_(keys))
-    ).all()
+    states = session.scalars(select(Delivery.state).where(Delivery.idempotency_key.in_(keys))).all()
     assert set(states) == {DeliveryState.SENT} and len(states) == len(keys)
 
 
