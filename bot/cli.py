@@ -43,6 +43,35 @@ def app_or_exit() -> ScrutinyApp:
     return create_app(settings_or_exit())
 
 
+def ready_app_or_exit(settings: Settings | None = None) -> ScrutinyApp:
+    """The bot on a database whose schema is brought up to date first (`serve` and `worker`
+    start ready); exit status 1 with what to check when the database cannot be migrated."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.app import create_app
+    from bot.db import make_engine, migrate
+
+    settings = settings or settings_or_exit()
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    except SQLAlchemyError as error:
+        _refuse_database(error)
+    return create_app(settings, engine)
+
+
+def _refuse_database(error: Exception) -> NoReturn:
+    cause = str(getattr(error, "orig", None) or error).strip().splitlines()
+    typer.echo(
+        _(
+            "Cannot bring the database schema up to date: {error}. Check DATABASE_URL, "
+            "then run `scrutiny-bot db upgrade`."
+        ).format(error=cause[0] if cause else type(error).__name__),
+        err=True,
+    )
+    raise typer.Exit(1) from None
+
+
 def settings_or_exit() -> Settings:
     """Read settings once; on a bad setting print its name and exit with status 2."""
     try:
@@ -288,15 +317,22 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    from bot.app import create_app
+    _serve(ready_app_or_exit(settings), host, port)
 
-    _serve(create_app(settings), host, port)
+
+STOP_MARGIN_SECONDS = 30.0
+"""What stopping `run` allows beyond the worker's own stop bound (posts still in flight)."""
 
 
 def _start_worker(
     app: ScrutinyApp, show_post: Callable[[str, str], None] | None
-) -> threading.Event:
-    """Run the scheduler and sender in a daemon thread; set the returned event to stop it."""
+) -> Callable[[], None]:
+    """Run the scheduler and sender in a thread; call the returned function to stop it.
+
+    Stopping waits for the worker to finish or abandon what it is doing (bounded by its
+    `stop_seconds` plus the posts in flight); the thread is a daemon, so a worker that still
+    has not stopped cannot keep the process from exiting.
+    """
     from bot.leader import leader_lock_for
     from bot.platforms.messengers import messengers_from_settings
     from bot.scheduler import make_worker
@@ -304,8 +340,14 @@ def _start_worker(
     messengers = messengers_from_settings(app.settings, console=show_post)
     runner = make_worker(app, messengers, leader_lock_for(app.engine))
     stop = threading.Event()
-    threading.Thread(target=runner.run, args=(stop,), name="worker", daemon=True).start()
-    return stop
+    thread = threading.Thread(target=runner.run, args=(stop,), name="worker", daemon=True)
+    thread.start()
+
+    def stop_worker() -> None:
+        stop.set()
+        thread.join(runner.stop_seconds + STOP_MARGIN_SECONDS)
+
+    return stop_worker
 
 
 @cli.command("run")
@@ -323,6 +365,8 @@ def run(
     worker: bool = typer.Option(True, help=_("Also run the scheduler and sender in this process.")),
 ) -> None:
     """Set up the database and collaboration, then serve Slack/Teams, or open the console."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.bootstrap import prepare
     from bot.collaboration import ConfigError
     from bot.imports import ImportRejected
@@ -334,6 +378,8 @@ def run(
         logging.getLogger().setLevel(logging.WARNING)
     try:
         app = prepare(settings, say=lambda line: typer.echo(line, err=True))
+    except SQLAlchemyError as error:
+        _refuse_database(error)
     except ConfigError as error:
         _refuse_config(error.problems, settings.scrutiny_config, err=True)
     except ImportRejected as rejected:
@@ -346,11 +392,11 @@ def run(
             _serve(app, host, port)
         finally:
             if stop is not None:
-                stop.set()
+                stop()
         return
     from bot.platforms.console import Console, run_console
 
-    stops: list[threading.Event] = []
+    stops: list[Callable[[], None]] = []
 
     def start_worker(console: Console) -> None:
         if worker:
@@ -363,8 +409,8 @@ def run(
     code = run_console(
         app, member, channel, sys.stdin, sys.stdout, stderr=sys.stderr, started=start_worker
     )
-    for stop in stops:
-        stop.set()
+    for stop_worker in stops:
+        stop_worker()
     raise typer.Exit(code)
 
 
@@ -415,7 +461,7 @@ def worker(
     from bot.platforms.messengers import messengers_from_settings
     from bot.scheduler import make_worker
 
-    app = app_or_exit()
+    app = ready_app_or_exit()
     messengers = messengers_from_settings(app.settings)
     lock = leader_lock_for(app.engine)
     runner = make_worker(app, messengers, lock, grace=timedelta(minutes=grace_minutes))

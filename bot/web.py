@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from bot.app import ScrutinyApp
+from bot.db import schema_problem
+from bot.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +47,34 @@ class WebPlatform(Protocol):
         ...
 
 
-def _database_ok(app: ScrutinyApp) -> bool:
+def _database_state(app: ScrutinyApp) -> tuple[str, str | None]:
+    """("ok", None), ("unreachable", why) or ("schema behind", what to run)."""
     try:
-        with app.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        log.exception("health check: database unreachable")
-        return False
+        problem = schema_problem(app.engine)
+    except Exception as error:
+        log.warning("health check: the database cannot be reached: %s", error)
+        return "unreachable", _(
+            "the database cannot be reached ({error}); check DATABASE_URL"
+        ).format(error=type(error).__name__)
+    if problem is not None:
+        return "schema behind", problem
+    return "ok", None
 
 
 def create_web_app(app: ScrutinyApp, platforms: Sequence[WebPlatform] = ()) -> Starlette:
     """Starlette app with GET /healthz and every platform's routes."""
 
     async def healthz(_request: Request) -> JSONResponse:
-        database = await asyncio.to_thread(_database_ok, app)
-        body = {
-            "status": "ok" if database else "unavailable",
-            "database": "ok" if database else "unreachable",
+        database, reason = await asyncio.to_thread(_database_state, app)
+        ready = database == "ok"
+        body: dict[str, Any] = {
+            "status": "ok" if ready else "unavailable",
+            "database": database,
             "platforms": {platform.name: platform.health() for platform in platforms},
         }
-        return JSONResponse(body, status_code=200 if database else 503)
+        if reason is not None:
+            body["reason"] = reason
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
