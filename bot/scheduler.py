@@ -358,6 +358,7 @@ class Worker:
     _signatures: dict[str, str] = field(default_factory=dict, init=False)
     _stopping: threading.Event = field(default_factory=threading.Event, init=False)
     _jobs: _RunningJobs = field(default_factory=_RunningJobs, init=False)
+    _syncing: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     @property
     def leading(self) -> bool:
@@ -440,8 +441,14 @@ class Worker:
         """Catch up anything due, then make the job list match the database."""
         if self._stopping.is_set():
             return
-        with self._jobs.running():
-            self._sync()
+        # The first sync and the interval's can meet when a sync runs long; one is enough.
+        if not self._syncing.acquire(blocking=False):
+            return
+        try:
+            with self._jobs.running():
+                self._sync()
+        finally:
+            self._syncing.release()
 
     def _sync(self) -> None:
         now = self.app.clock.now()

@@ -79,7 +79,9 @@ def test_a_change_in_the_database_changes_the_jobs_without_a_restart(
                 worker.leading
                 and worker.scheduler is not None
                 and worker.scheduler.get_job("sync") is not None
-                and worker.scheduler.get_job("sync-now") is None  # the first sync has run
+                # The first sync (run at once) has added the digest job and finished.
+                and worker.scheduler.get_job("digests:0 9 * * mon|Europe/London|0") is not None
+                and not worker.busy
             )
         )
         worker.sync()
