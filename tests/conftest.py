@@ -125,9 +125,8 @@ def session(engine: Engine) -> Iterator[Session]:
         yield s
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    """Settings pointing at the test database, with no platform credentials."""
+def settings_without_platforms(database_url: str) -> Settings:
+    """Settings pointing at `database_url`, with no platform credentials."""
     return load_settings(
         database_url=database_url,
         slack_bot_token=None,
@@ -135,6 +134,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         slack_app_token=None,
         teams_webhook_secret=None,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings pointing at the test database, with no platform credentials."""
+    return settings_without_platforms(database_url)
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 from bot.app import ScrutinyApp
 from bot.cli import cli
 from bot.clock import Clock
-from bot.domain import ActionStatus, ChannelLanguage, Marking, Platform
+from bot.domain import ActionStatus, ChannelLanguage, Marking
 from bot.models import Action, Channel, Decision, Delivery, RegisterEntry
 from bot.scheduler import run_due_digests
 from bot.services.digests import build_digest, run_digest
 from tests.conftest import NOW
-from tests.factories import Seed, add_action, add_decision
+from tests.factories import Seed, add_action, add_decision, add_digest_channels
 from tests.fakes.slack_api import message_problems
 from tests.outbox_support import fake_slack, sender_for
 from tests.support.statements import counting
@@ -304,30 +304,11 @@ def test_a_huge_digest_stays_within_block_kit_limits(
         assert fake.violations == []
 
 
-def _add_channels(session: Session, seed: Seed, count: int) -> None:
-    partners = ["torfaen", "gwent-police", "newport", None]
-    for n in range(count):
-        partner = partners[n % len(partners)]
-        session.add(
-            Channel(
-                slug=f"fan-{n}",
-                name=f"#fan-{n}",
-                platform=Platform.SLACK,
-                external_id=f"C0FAN{n:05d}",
-                partner=seed.partners[partner] if partner else None,
-                clearance=Marking.OFFICIAL_SENSITIVE if n % 2 else Marking.OFFICIAL,
-                language=[ChannelLanguage.EN, ChannelLanguage.CY_EN][n % 2],
-                digest_cron="0 9 * * mon",
-            )
-        )
-    session.commit()
-
-
 @pytest.mark.parametrize("channels", [8, 40])
 def test_statements_per_cycle_do_not_grow_with_channels(
     app: ScrutinyApp, session: Session, seed: Seed, engine: Engine, channels: int, clock: Clock
 ) -> None:
-    _add_channels(session, seed, channels)
+    add_digest_channels(session, seed, channels)
     with clock.frozen(NOW), counting(app.engine) as statements:
         results = run_due_digests(app)
     written = sum(1 for r in results if r.delivery_id is not None)

@@ -19,8 +19,8 @@ from bot.app import create_app
 from bot.cli import cli
 from bot.db import head_revision, make_engine, migrate, schema_revision
 from bot.platforms.teams import signature
-from bot.settings import Settings, load_settings
 from bot.web import create_web_app
+from tests.conftest import settings_without_platforms
 from tests.fakes.slack_api import ServedApp
 from tests.test_teams_http import SECRET, activity
 
@@ -34,16 +34,6 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def _settings(database_url: str) -> Settings:
-    return load_settings(
-        database_url=database_url,
-        slack_bot_token=None,
-        slack_signing_secret=None,
-        slack_app_token=None,
-        teams_webhook_secret=None,
-    )
 
 
 def test_serve_on_a_fresh_database_migrates_and_answers_a_signed_message(tmp_path: Path) -> None:
@@ -109,7 +99,7 @@ def test_healthz_is_503_with_the_reason_while_the_schema_is_behind(tmp_path: Pat
     database = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(database)
     migrate(engine, "0002")
-    app = create_app(_settings(database), engine)
+    app = create_app(settings_without_platforms(database), engine)
     with ServedApp(create_web_app(app)) as served:
         behind = httpx.get(served.url + "/healthz")
         assert behind.status_code == 503
@@ -123,7 +113,7 @@ def test_healthz_is_503_with_the_reason_while_the_schema_is_behind(tmp_path: Pat
 
 
 def test_healthz_is_503_when_the_database_cannot_be_reached() -> None:
-    app = create_app(_settings(UNREACHABLE))
+    app = create_app(settings_without_platforms(UNREACHABLE))
     with ServedApp(create_web_app(app)) as served:
         away = httpx.get(served.url + "/healthz")
     assert away.status_code == 503

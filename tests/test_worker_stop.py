@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
 from bot.clock import Clock
-from bot.domain import DeliveryState, Marking, Platform
+from bot.domain import DeliveryState, Platform
 from bot.leader import leader_lock_for
-from bot.models import Channel, Delivery
+from bot.models import Delivery
 from bot.outbox import Pacer, RetryPolicy
 from bot.scheduler import Worker, make_worker
 from tests.conftest import NOW
-from tests.factories import Seed
+from tests.factories import Seed, add_digest_channels
 from tests.outbox_support import add_post, fake_slack, reload, sender_for, slack_messenger
 
 STOP_BOUND = 60.0
@@ -49,26 +49,10 @@ def _stop(stop: threading.Event, thread: threading.Thread) -> None:
     assert not thread.is_alive(), "stopping the worker hung"
 
 
-def _digest_channels(session: Session, seed: Seed, count: int) -> None:
-    session.add_all(
-        Channel(
-            slug=f"digest-{n:03d}",
-            name=f"#digest-{n:03d}",
-            platform=Platform.CONSOLE,
-            external_id=f"console-{n:03d}",
-            partner=seed.partners["torfaen"],
-            clearance=Marking.OFFICIAL,
-            digest_cron="0 9 * * mon",
-        )
-        for n in range(count)
-    )
-    session.commit()
-
-
 def test_a_worker_stopped_in_the_middle_of_its_sync_stops_and_frees_the_lead(
     app: ScrutinyApp, session: Session, seed: Seed, clock: Clock
 ) -> None:
-    _digest_channels(session, seed, 120)
+    add_digest_channels(session, seed, 120)
     rng = random.Random(10)
     for week in range(ROUNDS):
         # A new Monday 9am each round, so every round has digests to write.
