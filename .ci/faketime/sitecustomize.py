@@ -20,11 +20,10 @@ _system_sleep = time.sleep
 
 
 def _sleep(seconds: float) -> None:
-    if seconds <= 0:
-        return
     lock = _thread.allocate_lock()
     lock.acquire()
-    lock.acquire(timeout=seconds)
+    # Even sleep(0) must let other threads run, as the real one does (it releases the GIL).
+    lock.acquire(timeout=max(seconds, 1e-6))
 
 
 try:
