@@ -17,9 +17,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+import markupsafe
 
 from bot.domain import Platform
-from bot.i18n import DEFAULT_COMMAND_PREFIX, Translator, translations
+from bot.i18n import DEFAULT_COMMAND_PREFIX, Translator, translations, welsh_day_mutations
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -95,9 +96,19 @@ def _localised(
     return in_reader_language(record, field, context["language"], context["t"], limit)
 
 
+def _welsh_finalize(value: Any) -> Any:
+    # Every printed expression, so a date placed after a preposition by any translation mutates.
+    if isinstance(value, markupsafe.Markup):
+        return markupsafe.Markup(welsh_day_mutations(str(value)))
+    if isinstance(value, str):
+        return welsh_day_mutations(value)
+    return value
+
+
 @lru_cache(maxsize=32)
 def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environment:
     env = jinja2.Environment(
+        finalize=_welsh_finalize if language == "cy" else None,
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
