@@ -259,9 +259,7 @@ def test_a_welsh_word_finds_a_record_by_its_welsh_title(
     assert seed.decisions["SB-2026-031"].id in ids
     assert search.ranked_ids(session, "actions", "ffeiliau") == [seed.actions["TP-001"].id]
     # English still matches by its stem.
-    assert search.ranked_ids(session, "actions", "migrating files") == [
-        seed.actions["TP-001"].id
-    ]
+    assert search.ranked_ids(session, "actions", "migrating files") == [seed.actions["TP-001"].id]
     # An English stop word beside Welsh words must not demand itself in the Welsh text.
     assert search.ranked_ids(session, "decisions", "the ganolfan ddata") == [
         seed.decisions["SB-2026-031"].id
@@ -286,7 +284,9 @@ def test_editing_a_welsh_title_updates_the_index(seed: Seed, session: Session) -
 def test_welsh_dates_mutate_after_prepositions_and_names_are_left_alone() -> None:
     assert welsh_day_mutations("tan Dydd Gwener 27 Tachwedd") == "tan ddydd Gwener 27 Tachwedd"
     assert welsh_day_mutations("Tan Dydd Llun gallwch") == "Tan ddydd Llun gallwch"
-    assert welsh_day_mutations("cyfarfod ar Dydd Iau 3 Rhagfyr") == "cyfarfod ar ddydd Iau 3 Rhagfyr"
+    assert (
+        welsh_day_mutations("cyfarfod ar Dydd Iau 3 Rhagfyr") == "cyfarfod ar ddydd Iau 3 Rhagfyr"
+    )
     assert welsh_day_mutations("ers Dydd Sul 1 Tachwedd") == "ers dydd Sul 1 Tachwedd"
     assert welsh_day_mutations("erbyn Dydd Mawrth") == "erbyn dydd Mawrth"
     # The first word of a line, a name after a preposition, "wedi'i" and "Dydd" without a day.
@@ -352,9 +352,7 @@ def test_asked_by_and_filters_need_no_mutation_of_a_name(
     assert "ers dydd Sul 1 Tachwedd 2026" in since, since
 
 
-def test_the_welsh_meeting_reminder_shows_the_welsh_location(
-    seed: Seed, session: Session
-) -> None:
+def test_the_welsh_meeting_reminder_shows_the_welsh_location(seed: Seed, session: Session) -> None:
     meeting = session.get_one(Meeting, seed.meetings[0].id)
     meeting.location_cy = "Canolfan ddata Blaenafon"
     session.commit()

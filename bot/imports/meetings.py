@@ -49,7 +49,8 @@ class MeetingsImport(Kind):
         "source_uid",
     )
     limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Meeting, name) for name in ("location", "location_cy", "link", "source_uid")
+        name: column_length(Meeting, name)
+        for name in ("location", "location_cy", "link", "source_uid")
     }
 
     def read(self, path: Path) -> Table:
