@@ -15,7 +15,7 @@ from bot.messages import TEMPLATES_DIR, Reply, _environment
 from bot.models import Meeting
 from bot.services import question_pack
 from bot.services.digests import TEMPLATE, build_digest
-from bot.services.query_words import parse
+from bot.services.plain_words import parse
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.test_console import console_run

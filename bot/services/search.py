@@ -12,6 +12,7 @@ person are searched for as words (or ignored) and can never break or widen the q
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 from sqlalchemy import Float, Integer, Select, func, literal_column, select, text
@@ -22,6 +23,10 @@ from sqlalchemy.sql.selectable import Subquery
 from bot.models import Action, Decision
 
 Searchable = Literal["actions", "decisions"]
+SearchText = str | Sequence[Sequence[str]]
+"""Text typed by a person (every word must match), or groups that must each match through any
+one of their alternatives, each alternative a few words: (("canolfan ddata", "data centre"),
+("move", "symud"))."""
 
 MAX_WORDS = 24
 """Words beyond this are ignored: more narrows nothing useful and only slows the query."""
@@ -53,9 +58,43 @@ def search_words(user_text: str) -> list[str]:
     return seen
 
 
-def _sqlite_match(kind: Searchable, words: list[str], any_word: bool) -> Subquery:
+Alternatives = list[list[str]]
+
+
+def search_groups(text: SearchText) -> list[Alternatives]:
+    """The groups searched for: each a list of alternatives, each a list of words."""
+    if isinstance(text, str):
+        return [[[word]] for word in search_words(text)]
+    groups: list[Alternatives] = []
+    for group in text[:MAX_WORDS]:
+        alternatives = [search_words(alternative) for alternative in group]
+        alternatives = [a for a in alternatives if a][:MAX_WORDS]
+        if alternatives:
+            groups.append(alternatives)
+    return groups
+
+
+def _fts5_string(word: str) -> str:
     # Each word is a quoted FTS5 string: inside quotes nothing is an operator.
-    expression = (" OR " if any_word else " ").join('"' + w.replace('"', '""') + '"' for w in words)
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _sqlite_match(kind: Searchable, groups: list[Alternatives], any_word: bool) -> Subquery:
+    if any_word:
+        expression = " OR ".join(
+            "(" + " ".join(_fts5_string(w) for w in alternative) + ")"
+            for group in groups
+            for alternative in group
+        )
+    else:
+        expression = " AND ".join(
+            "("
+            + " OR ".join(
+                "(" + " ".join(_fts5_string(w) for w in alternative) + ")" for alternative in group
+            )
+            + ")"
+            for group in groups
+        )
     weights = ", ".join(str(w) for w in _BM25_WEIGHTS[kind])
     # The table name comes from the closed Searchable set, never from user input.
     statement = text(
@@ -65,18 +104,27 @@ def _sqlite_match(kind: Searchable, words: list[str], any_word: bool) -> Subquer
     return statement.columns(id=Integer, score=Float).subquery(f"{kind}_match")
 
 
-def _postgresql_match(kind: Searchable, words: list[str], any_word: bool) -> Subquery:
+def _either(parts: list[ColumnElement[object]], operator: str) -> ColumnElement[object]:
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.op(operator)(part)
+    return combined
+
+
+def _postgresql_match(kind: Searchable, groups: list[Alternatives], any_word: bool) -> Subquery:
     model = _MODELS[kind]
     vector: ColumnElement[object] = literal_column(f"{kind}.search_vector")
+    # One plainto_tsquery per alternative, joined with || (or) and && (and): no user text is
+    # ever parsed as tsquery syntax.
+    each = [
+        [func.plainto_tsquery("english", " ".join(alternative)) for alternative in group]
+        for group in groups
+    ]
     tsquery: ColumnElement[object]
     if any_word:
-        # OR of one plainto_tsquery per word: no user text is ever parsed as tsquery syntax.
-        parts = [func.plainto_tsquery("english", w) for w in words]
-        tsquery = parts[0]
-        for part in parts[1:]:
-            tsquery = tsquery.op("||")(part)
+        tsquery = _either([part for group in each for part in group], "||")
     else:
-        tsquery = func.plainto_tsquery("english", " ".join(words))
+        tsquery = _either([_either(group, "||") for group in each], "&&")
     statement: Select[tuple[int, float]] = select(
         model.id.label("id"), func.ts_rank(vector, tsquery).label("score")
     ).where(vector.op("@@")(tsquery))
@@ -84,28 +132,29 @@ def _postgresql_match(kind: Searchable, words: list[str], any_word: bool) -> Sub
 
 
 def match(
-    session: Session, kind: Searchable, user_text: str, *, any_word: bool = False
+    session: Session, kind: Searchable, user_text: SearchText, *, any_word: bool = False
 ) -> Subquery | None:
-    """A subquery of (id, score) for rows matching every word (or any word), higher score better.
+    """A subquery of (id, score) for rows matching every word or group (or any one of them),
+    higher score better.
 
     None when `user_text` holds no searchable word (only punctuation or emoji, say): such text
     matches nothing.
     """
-    words = search_words(user_text)
-    if not words:
+    groups = search_groups(user_text)
+    if not groups:
         return None
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        return _sqlite_match(kind, words, any_word)
+        return _sqlite_match(kind, groups, any_word)
     if dialect == "postgresql":
-        return _postgresql_match(kind, words, any_word)
+        return _postgresql_match(kind, groups, any_word)
     raise RuntimeError(f"full-text search is not implemented for {dialect}")
 
 
 def ranked_ids(
     session: Session,
     kind: Searchable,
-    user_text: str,
+    user_text: SearchText,
     *,
     any_word: bool = False,
     limit: int | None = None,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain import ActionStatus, Rag
-from bot.services.query_words import (
+from bot.services.plain_words import (
     DUE_SOON_DAYS,
     OPEN_STATUSES,
     Query,
