@@ -1134,9 +1134,7 @@ def _check(path: Path) -> tuple[Collaboration | None, list[ConfigProblem]]:
     return collaboration, []
 
 
-def _glossary_section(
-    data: Mapping[str, Any], report: _Report
-) -> list[GlossaryEntryConfig] | None:
+def _glossary_section(data: Mapping[str, Any], report: _Report) -> list[GlossaryEntryConfig] | None:
     """The `glossary:` list, each entry checked on its own line; None when there is none."""
     value = data.get("glossary")
     if value is None:
@@ -1145,9 +1143,9 @@ def _glossary_section(
         report.add(
             ("glossary",),
             _("expected a list, found {value}").format(value=_quoted(value)),
-            _("write one entry per term, each with an en list and a cy list (see {example})").format(
-                example=EXAMPLE_FILE
-            ),
+            _(
+                "write one entry per term, each with an en list and a cy list (see {example})"
+            ).format(example=EXAMPLE_FILE),
         )
         return None
     entries = [
@@ -1167,7 +1165,9 @@ def load_glossary_file(path: Path) -> list[GlossaryEntryConfig]:
     if parsed is not None:
         data, report.lines = parsed
         if not isinstance(data, dict) or "glossary" not in data:
-            report.add((), _('the file must hold one key, "glossary", with a list of terms'), line=1)
+            report.add(
+                (), _('the file must hold one key, "glossary", with a list of terms'), line=1
+            )
         else:
             for key in data:
                 if key != "glossary":

@@ -81,9 +81,7 @@ def find(request: Request, ctx: Context) -> Reply:
         return decisions_reply(query, request, ctx)
     if not query.terms and not query.partners:
         first = request.text.split()[0].lower() if request.text.split() else ""
-        return Reply(
-            "find/examples", {"text": request.text.strip(), "command": meant(first, ctx)}
-        )
+        return Reply("find/examples", {"text": request.text.strip(), "command": meant(first, ctx)})
     reply = combined_reply(query, request, ctx)
     if not reply.context["decisions"].items and not reply.context["actions"].items:
         first = request.text.split()[0].lower() if request.text.split() else ""

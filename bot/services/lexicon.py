@@ -50,9 +50,7 @@ def _glossary(
 def glossary(collaboration_file: Path, shipped: Path = GLOSSARY_FILE) -> tuple[GlossaryTerm, ...]:
     """The shipped glossary and the collaboration file's own terms (read again when either
     file changes)."""
-    return _glossary(
-        shipped, _modified(shipped), collaboration_file, _modified(collaboration_file)
-    )
+    return _glossary(shipped, _modified(shipped), collaboration_file, _modified(collaboration_file))
 
 
 def _action_prefixes(session: Session) -> list[str]:
@@ -66,9 +64,7 @@ def _action_prefixes(session: Session) -> list[str]:
 
 def lexicon_of(session: Session, collaboration_file: Path) -> Lexicon:
     """The reader's words for this collaboration, from its current database rows."""
-    partners = [
-        NamedThing(p.slug, p.name, p.name_cy) for p in session.scalars(select(Partner))
-    ]
+    partners = [NamedThing(p.slug, p.name, p.name_cy) for p in session.scalars(select(Partner))]
     boards = [
         NamedThing(b.slug, b.name, b.name_cy, b.prefix)
         for b in session.scalars(select(Board).order_by(Board.id))

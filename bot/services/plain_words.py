@@ -192,12 +192,12 @@ _EN_STOP = frozenset({
     "what's", "when", "where", "wheres", "which", "who", "why", "will", "with", "within",
     "would", "you", "your", "'s", "'re", "'ve", "'ll", "'d", "'m", "'t", "council",
     "councils", "county", "borough", "city", "cbc", "item", "items", "details", "detail",
-    "summary", "any?", "been", "should", "must", "how's", "hows", "everything", "find",
-    "search", "currently", "overall", "affecting", "affect", "involving", "relating",
+    "summary", "any?", "should", "must", "how's", "hows", "everything", "find",
+    "search", "overall", "affecting", "affect", "involving", "relating",
     "related", "relate", "regards", "far", "where's", "anything?", "yet", "there's",
     "theres", "ones", "one", "stand", "stands", "standing", "position", "ask", "asked",
     "wondering", "wonder", "whether", "happenings", "rated", "rating", "rag", "concern",
-    "concerns", "concerned", "made", "being",
+    "concerns", "concerned", "made",
 })
 _CY_STOP = frozenset({
     "a", "ac", "ag", "am", "amdan", "amdano", "amdani", "amdanynt", "ar", "at", "beth", "be",
@@ -212,14 +212,14 @@ _CY_STOP = frozenset({
     "yn", "ynghylch", "ynglyn", "yng", "ym", "yr", "ydy", "ydi", "yw", "ydyn", "ydynt",
     "'r", "'n", "'i", "'u", "'w", "'m", "'th", "'ch", "chwilio", "ffeindio", "eisiau",
     "isio", "moyn", "hoffwn", "hoffen", "gallwch", "allwch", "fedrwch", "medrwch", "dwi",
-    "rwy", "rwyn", "dw", "wyf", "sefyllfa", "cynnydd", "rhywbeth", "am", "bellach",
-    "nawr", "rwan", "fan", "yno", "gwelwch", "dda", "sydd", "arall", "eraill", "roedd",
+    "rwy", "rwyn", "dw", "wyf", "sefyllfa", "cynnydd", "rhywbeth", "bellach",
+    "nawr", "rwan", "fan", "yno", "gwelwch", "dda", "arall", "eraill", "roedd",
     "gafodd", "cafodd", "wnaed", "sefyll", "gwneud", "wneud", "ddigwydd", "ddigwyddodd",
     "newydd", "yna", "yngl", "hyd", "iw", "hi", "ynddo", "gyfer", "ynddi", "beth'",
-    "mi", "chi", "nid", "ddim", "dim", "oes", "ydym", "maent", "fod", "fe", "ydych",
+    "chi", "nid", "ddim", "dim", "ydym", "maent", "fod", "fe", "ydych",
     "bydd", "fydd", "fyddan", "ynde", "ife", "rhai", "popeth?", "manylion", "crynodeb",
-    "dywed", "rhoi", "gael", "ers", "tan", "eto", "ymwneud", "nesaf", "nesa", "ynghylch",
-    "gyfer", "perthynas", "berthynas", "parthed", "sgoriau", "sgor", "gradd",
+    "dywed", "rhoi", "gael", "ers", "tan", "eto", "ymwneud", "nesaf", "nesa", "perthynas",
+    "berthynas", "sgoriau", "sgor", "gradd",
 })
 # fmt: on
 STOP_WORDS = frozenset(fold(w) for w in _EN_STOP | _CY_STOP)
@@ -255,7 +255,7 @@ _NUMBER = re.compile(r"^\d{1,6}$")
 _DECISION_REF = re.compile(r"^[a-z]{1,4}-\d{4}-\d{1,4}$")
 _ACTION_REF = re.compile(r"^[a-z]{1,4}-\d{1,5}$")
 _QUESTION_REF = re.compile(r"^q-[a-z]{1,8}-\d{4}-\d{1,2}-\d{1,6}$")
-_EDGE_PUNCTUATION = "?!.,;:\"“”‘’()[]{}<>*`«»…"
+_EDGE_PUNCTUATION = '?!.,;:"“”‘’()[]{}<>*`«»…'
 _SPLIT = re.compile(r"[\s,;!?()\[\]{}“”\"…]+")
 _TYPO_CUTOFF = 0.84
 _TYPO_MIN_LENGTH = 5
@@ -290,6 +290,12 @@ _GENERIC_NAME_WORDS = frozenset({
 })  # fmt: skip
 
 
+_BODY_WORDS = frozenset({
+    "council", "county", "borough", "city", "board", "cyngor", "bwrdeistref", "sirol", "dinas",
+    "bwrdd", "team",
+})  # fmt: skip
+
+
 @dataclass(frozen=True)
 class _Phrase:
     words: tuple[str, ...]
@@ -308,6 +314,12 @@ def _name_phrases(thing: NamedThing, kind: str, others: Sequence[NamedThing]) ->
     forms = {thing.slug, thing.slug.replace("-", " "), thing.name, thing.name_cy}
     if thing.prefix:
         forms.add(thing.prefix)
+    other_names = [
+        " ".join(_phrase_words(text))
+        for other in others
+        if other.slug != thing.slug
+        for text in (other.name, other.name_cy)
+    ]
     other_words = {
         w for other in others if other.slug != thing.slug
         for w in (*_phrase_words(other.name), *_phrase_words(other.name_cy))
@@ -318,13 +330,24 @@ def _name_phrases(thing: NamedThing, kind: str, others: Sequence[NamedThing]) ->
         if not words:
             continue
         forms.add(" ".join(words))
-        if "&" in name or " and " in name or " a " in name:
-            forms.add(name.replace("&", "and"))
-            forms.add(name.replace(" and ", " & ").replace(" a ", " & "))
-        if len(words) > 1:
-            for size in range(2, len(words)):
-                for start in range(len(words) - size + 1):
-                    forms.add(" ".join(words[start : start + size]))
+        if len(words) > 1 and ("&" in name or " and " in name):
+            forms.add("&".join(w[0] for w in words))  # "f&g"
+        # The name without what kind of body it is, connectors kept: "finance & governance".
+        named = " ".join(w for w in _phrase_words(name) if w not in _BODY_WORDS)
+        for text in (name, named):
+            forms.add(text)
+            if "&" in text or " and " in text or " a " in text:
+                forms.add(text.replace("&", "and"))
+                forms.add(text.replace("&", "a"))
+                forms.add(text.replace(" and ", " & ").replace(" a ", " & "))
+        # Any run of two or more of its words no other name shares ("central team").
+        every = _phrase_words(name)
+        for size in range(2, len(every)):
+            for start in range(len(every) - size + 1):
+                run = every[start : start + size]
+                text = " ".join(run)
+                if set(run) - _GENERIC_NAME_WORDS and not any(text in o for o in other_names):
+                    forms.add(text)
             initials = [w[0] for w in words]
             forms.add("&".join(initials))
         # An acronym as written ("SRS", "GAR") names the thing on its own.
@@ -402,9 +425,7 @@ class Lexicon:
                     continue
                 if i + size > len(words):
                     continue
-                if all(
-                    _same(words[i + k], phrase.words[k], phrase.welsh) for k in range(size)
-                ):
+                if all(_same(words[i + k], phrase.words[k], phrase.welsh) for k in range(size)):
                     best = (phrase.meaning, size)
         return best
 
@@ -435,7 +456,7 @@ def _canonical_refs(text: str, prefixes: frozenset[str]) -> str:
         if match.group(1):
             return "-".join(match.group(i) for i in range(1, 6))
         if match.group(6):
-            if match.group(6) in prefixes or "-" in whole:
+            if match.group(6) in prefixes or not any(ch.isspace() for ch in whole):
                 return f"{match.group(6)}-{match.group(7)}-{match.group(8)}"
             return whole
         if match.group(9) in prefixes:
@@ -591,7 +612,7 @@ def _language(words: Sequence[str], default: Language) -> Language:
 def _edge_at(words: Sequence[str], i: int) -> tuple[str, int] | None:
     pair = tuple(words[i : i + 2])
     if len(pair) == 2 and pair in _DATE_EDGE_PAIRS:
-        return _DATE_EDGE_PAIRS[pair], 2  # type: ignore[index]
+        return _DATE_EDGE_PAIRS[pair], 2
     if words[i] in _DATE_EDGES:
         return _DATE_EDGES[words[i]], 1
     if words[i] in _BETWEEN:

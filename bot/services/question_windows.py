@@ -22,8 +22,8 @@ from bot.app import UserError
 from bot.i18n import Translator
 from bot.models import Board, Meeting
 from bot.services import audit
-from bot.services.queries import BoardView, MeetingView, WindowState
 from bot.services.plain_words import Lexicon, NamedThing, tokens
+from bot.services.queries import BoardView, MeetingView, WindowState
 
 MEETING_LENGTH = timedelta(hours=3)
 """How long a meeting is taken to last when its end time is not known."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Float, Integer, Select, func, literal_column, select, text
 from sqlalchemy.orm import Session
@@ -104,7 +104,7 @@ def _sqlite_match(kind: Searchable, groups: list[Alternatives], any_word: bool) 
     return statement.columns(id=Integer, score=Float).subquery(f"{kind}_match")
 
 
-def _either(parts: list[ColumnElement[object]], operator: str) -> ColumnElement[object]:
+def _either(parts: Sequence[ColumnElement[Any]], operator: str) -> ColumnElement[Any]:
     combined = parts[0]
     for part in parts[1:]:
         combined = combined.op(operator)(part)
@@ -116,7 +116,7 @@ def _postgresql_match(kind: Searchable, groups: list[Alternatives], any_word: bo
     vector: ColumnElement[object] = literal_column(f"{kind}.search_vector")
     # One plainto_tsquery per alternative, joined with || (or) and && (and): no user text is
     # ever parsed as tsquery syntax.
-    each = [
+    each: list[list[ColumnElement[Any]]] = [
         [func.plainto_tsquery("english", " ".join(alternative)) for alternative in group]
         for group in groups
     ]

@@ -147,7 +147,7 @@ def numeric_date(word: str) -> date | bool | None:
 
 
 def _day_month(words: list[str], i: int, today: date) -> Period | None:
-    """"1 October [2026]", "1af Hydref", "October 1[st] [2026]", "Hydref 2026", "November"."""
+    """ "1 October [2026]", "1af Hydref", "October 1[st] [2026]", "Hydref 2026", "November"."""
     word = words[i]
     day_match = _DAY.match(word)
     if day_match:
@@ -198,7 +198,7 @@ _WELSH_DIRECTIONS = frozenset({"hwn", "hon", "yma", "nesaf", "nesa", "diwethaf",
 
 
 def _relative(words: list[str], i: int, today: date) -> Period | None:
-    """"last month", "this year", "next week", "y mis diwethaf", "eleni", "llynedd", "today"."""
+    """ "last month", "this year", "next week", "y mis diwethaf", "eleni", "llynedd", "today"."""
     word = words[i]
     if word in ("today", "heddiw"):
         return Period(today, today, 1)
@@ -248,7 +248,7 @@ def _window(today: date, days: int, used: int) -> Period:
 
 
 def _counted(words: list[str], i: int, today: date) -> Period | None:
-    """"next two weeks", "the past 30 days", "coming fortnight", "y pythefnos nesaf",
+    """ "next two weeks", "the past 30 days", "coming fortnight", "y pythefnos nesaf",
     "y 7 diwrnod nesaf", "o fewn 10 diwrnod", "within 5 days"."""
     j = i
     if _at(words, j) in ("in", "over", "during", "for", "dros", "yn"):
