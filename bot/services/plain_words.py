@@ -197,7 +197,7 @@ _EN_STOP = frozenset({
     "related", "relate", "regards", "far", "where's", "anything?", "yet", "there's",
     "theres", "ones", "one", "stand", "stands", "standing", "position", "ask", "asked",
     "wondering", "wonder", "whether", "happenings", "rated", "rating", "rag", "concern",
-    "concerns", "concerned", "made",
+    "concerns", "concerned", "made", "stuff", "work", "works", "responsible", "bit", "bits",
 })
 _CY_STOP = frozenset({
     "a", "ac", "ag", "am", "amdan", "amdano", "amdani", "amdanynt", "ar", "at", "beth", "be",
@@ -308,7 +308,7 @@ def _phrase_words(text: str) -> tuple[str, ...]:
     return tuple(tokens(text))
 
 
-def _name_phrases(thing: NamedThing, kind: str, others: Sequence[NamedThing]) -> set[str]:
+def _name_phrases(thing: NamedThing, others: Sequence[NamedThing]) -> list[str]:
     """Every way a member may name a partner or board: full names, slug, prefix, the name
     without "County Borough Council"/"Cyngor", its acronym, its first distinctive word."""
     forms = {thing.slug, thing.slug.replace("-", " "), thing.name, thing.name_cy}
@@ -348,8 +348,6 @@ def _name_phrases(thing: NamedThing, kind: str, others: Sequence[NamedThing]) ->
                 text = " ".join(run)
                 if set(run) - _GENERIC_NAME_WORDS and not any(text in o for o in other_names):
                     forms.add(text)
-            initials = [w[0] for w in words]
-            forms.add("&".join(initials))
         # An acronym as written ("SRS", "GAR") names the thing on its own.
         forms.update(w.lower() for w in raw if len(w) >= 2 and w.isupper() and w.isalpha())
         # Its first distinctive word ("blaenau", "police", "fynwy"), unless it starts with an
@@ -358,7 +356,7 @@ def _name_phrases(thing: NamedThing, kind: str, others: Sequence[NamedThing]) ->
             distinctive = [w for w in words if len(w) >= 4 and w not in other_words]
             if distinctive:
                 forms.add(distinctive[0])
-    return {fold(f) for f in forms if f.strip()}
+    return sorted({fold(f) for f in forms if f.strip()})
 
 
 class Lexicon:
@@ -400,9 +398,9 @@ class Lexicon:
             add(term.cy, ("term", str(index)), True)
         everyone = (*self.partners, *self.boards)
         for partner in self.partners:
-            add(_name_phrases(partner, "partner", everyone), ("partner", partner.slug), True)
+            add(_name_phrases(partner, everyone), ("partner", partner.slug), True)
         for board in self.boards:
-            add(_name_phrases(board, "board", everyone), ("board", board.slug), True)
+            add(_name_phrases(board, everyone), ("board", board.slug), True)
         # The collaboration's names come last so they win a tie with a fixed word.
         self._index: dict[str, list[_Phrase]] = {}
         for phrase in phrases:
@@ -416,18 +414,21 @@ class Lexicon:
         )
 
     def match(self, words: Sequence[str], i: int) -> tuple[Meaning, int] | None:
-        """The longest known phrase starting at `words[i]`: its meaning and length."""
-        best: tuple[Meaning, int] | None = None
-        for key in radicals(words[i]):
+        """The longest known phrase starting at `words[i]`: its meaning and length. Of two
+        the same length, one written as typed wins over one matched through a mutation."""
+        best: tuple[int, bool] | None = None
+        found: Meaning | None = None
+        for key in sorted(radicals(words[i]), key=lambda k: (k != words[i], k)):
             for phrase in self._index.get(key, ()):
                 size = len(phrase.words)
-                if best is not None and size <= best[1]:
-                    continue
                 if i + size > len(words):
                     continue
-                if all(_same(words[i + k], phrase.words[k], phrase.welsh) for k in range(size)):
-                    best = (phrase.meaning, size)
-        return best
+                if not all(_same(words[i + k], phrase.words[k], phrase.welsh) for k in range(size)):
+                    continue
+                rank = (size, tuple(words[i : i + size]) == phrase.words)
+                if best is None or rank > best:
+                    best, found = rank, phrase.meaning
+        return (found, best[0]) if found is not None and best is not None else None
 
     def term(self, index: int) -> GlossaryTerm:
         """A glossary term by its position."""
@@ -584,7 +585,9 @@ class _Builder:
             alternatives.append(" ".join(words))
             if text in term.cy:
                 # A Welsh record may hold the term mutated: "ei gyllideb", "y ganolfan ddata".
-                alternatives += [" ".join([form, *words[1:]]) for form in variants(words[0])]
+                alternatives += [
+                    " ".join([form, *words[1:]]) for form in sorted(variants(words[0]))
+                ]
         group = tuple(dict.fromkeys(alternatives))
         self.search.append(group)
         in_english = typed in {" ".join(tokens(t)) for t in term.en}
