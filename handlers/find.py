@@ -12,7 +12,6 @@ from bot.app import Context
 from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router
-from bot.services import queries
 from bot.services.plain_words import Kind, Query, ref_kind
 from handlers.listing import (
     action_reply,
@@ -21,10 +20,9 @@ from handlers.listing import (
     command_name,
     decision_reply,
     decisions_reply,
-    is_shared,
     meetings_reply,
-    no_filters,
     read_query,
+    refs_reply,
 )
 
 router = Router("find")
@@ -104,33 +102,6 @@ def meant(word: str, ctx: Context) -> str | None:
     }
     close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.75)
     return command_name(ctx, names[close[0]]) if close else None
-
-
-def refs_reply(refs: list[str], request: Request, ctx: Context) -> Reply:
-    """Several items named by ref in one question ("TP-014 and SB-2026-031")."""
-    actions = [r for r in refs if ref_kind(r) == "actions"]
-    decisions = [r for r in refs if ref_kind(r) == "decisions"]
-    found_actions = queries.actions_by_refs(ctx.session, ctx.audience, actions, today=ctx.today)
-    found_decisions = queries.decisions_by_refs(ctx.session, ctx.audience, decisions)
-    withheld = dict(found_decisions.withheld)
-    for reason, count in found_actions.withheld.items():
-        withheld[reason] = withheld.get(reason, 0) + count
-    return Reply(
-        "find/results",
-        {
-            "decisions": found_decisions,
-            "actions": found_actions,
-            "decisions_command": "",
-            "actions_command": "",
-            "filters": {**no_filters(), "refs": refs},
-            "withheld": withheld,
-            "shared": is_shared(request),
-            "hints": [],
-            "today": ctx.today,
-            "show_partner": True,
-            "command": None,
-        },
-    )
 
 
 @router.action("page")

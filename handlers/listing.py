@@ -7,6 +7,7 @@ one reply renders in English and Welsh alike (a `cy+en` channel gets both).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from bot.services.plain_words import (
     Query,
     command_words,
     parse,
+    ref_kind,
     without_filters,
     without_terms,
 )
@@ -229,12 +231,14 @@ def meetings_reply(query: Query, ctx: Context) -> Reply:
     return Reply("meetings/list", {"meetings": meetings, "board": board})
 
 
-def combined_reply(query: Query, request: Request, ctx: Context) -> Reply:
-    """The best few decisions and actions for free text that names neither."""
-    per_kind = PER_PAGE // 2
-    decisions = _decisions_page(query, ctx, 1, per_kind)
-    actions = _actions_page(query, ctx, 1, per_kind)
-    words = command_words(query, lexicon(ctx), page=1)
+def _results(
+    decisions: queries.Page[queries.DecisionView],
+    actions: queries.Page[queries.ActionView],
+    request: Request,
+    ctx: Context,
+    **context: Any,
+) -> Reply:
+    """The "find/results" reply: a few decisions and actions, and what was withheld."""
     withheld = dict(decisions.withheld)
     for reason, count in actions.withheld.items():
         withheld[reason] = withheld.get(reason, 0) + count
@@ -243,15 +247,46 @@ def combined_reply(query: Query, request: Request, ctx: Context) -> Reply:
         {
             "decisions": decisions,
             "actions": actions,
-            "decisions_command": f"decisions {words}".strip(),
-            "actions_command": f"actions {words}".strip(),
-            "filters": _filters(query, ctx, "decisions"),
             "withheld": withheld,
             "shared": is_shared(request),
-            "hints": list(query.hints),
             "today": ctx.today,
-            "show_partner": len(query.partners) != 1,
+            **context,
         },
+    )
+
+
+def combined_reply(query: Query, request: Request, ctx: Context) -> Reply:
+    """The best few decisions and actions for free text that names neither."""
+    per_kind = PER_PAGE // 2
+    words = command_words(query, lexicon(ctx), page=1)
+    return _results(
+        _decisions_page(query, ctx, 1, per_kind),
+        _actions_page(query, ctx, 1, per_kind),
+        request,
+        ctx,
+        decisions_command=f"decisions {words}".strip(),
+        actions_command=f"actions {words}".strip(),
+        filters=_filters(query, ctx, "decisions"),
+        hints=list(query.hints),
+        show_partner=len(query.partners) != 1,
+    )
+
+
+def refs_reply(refs: Sequence[str], request: Request, ctx: Context) -> Reply:
+    """Several items named by ref in one question ("TP-014 and SB-2026-031")."""
+    actions = [r for r in refs if ref_kind(r) == "actions"]
+    decisions = [r for r in refs if ref_kind(r) == "decisions"]
+    return _results(
+        queries.decisions_by_refs(ctx.session, ctx.audience, decisions),
+        queries.actions_by_refs(ctx.session, ctx.audience, actions, today=ctx.today),
+        request,
+        ctx,
+        decisions_command="",
+        actions_command="",
+        filters={**no_filters(), "refs": list(refs)},
+        hints=[],
+        show_partner=True,
+        command=None,
     )
 
 

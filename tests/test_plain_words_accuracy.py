@@ -60,18 +60,14 @@ def ask(app: ScrutinyApp, question: dict[str, Any]) -> Outcome:
     answer = app.dispatch(request).text
     outcome = Outcome(question, answer)
     shown = set(REF.findall(answer))
-    for ref in question.get("must") or []:
-        if ref not in shown:
-            outcome.problems.append(f"missing {ref}")
-    for ref in question.get("not") or []:
-        if ref in shown:
-            outcome.problems.append(f"should not show {ref}")
-    for words in question.get("contains") or []:
-        if words not in answer:
-            outcome.problems.append(f"missing “{words}”")
-    for words in question.get("lacks") or []:
-        if words in answer:
-            outcome.problems.append(f"should not say “{words}”")
+    checks = (
+        ("must", lambda ref: ref in shown, "missing {}"),
+        ("not", lambda ref: ref not in shown, "should not show {}"),
+        ("contains", lambda words: words in answer, "missing “{}”"),
+        ("lacks", lambda words: words not in answer, "should not say “{}”"),
+    )
+    for key, holds, problem in checks:
+        outcome.problems += [problem.format(v) for v in question.get(key) or [] if not holds(v)]
     return outcome
 
 
