@@ -93,6 +93,10 @@ def test_tokens_split_clitics_and_join_refs() -> None:
         ("y 10 diwrnod nesaf", date(2026, 11, 23), date(2026, 12, 3)),
         ("the past 30 days", date(2026, 10, 24), date(2026, 11, 23)),
         ("19/11/2026", date(2026, 11, 19), date(2026, 11, 19)),
+        ("the start of October", date(2026, 10, 1), date(2026, 10, 1)),
+        ("end of the year", date(2026, 12, 31), date(2026, 12, 31)),
+        ("diwedd y flwyddyn", date(2026, 12, 31), date(2026, 12, 31)),
+        ("dechrau mis Medi", date(2026, 9, 1), date(2026, 9, 1)),
     ],
 )
 def test_periods_in_words(words: str, first: date, last: date) -> None:
@@ -110,6 +114,8 @@ def test_periods_in_words(words: str, first: date, last: date) -> None:
         ("penderfyniadau ym mis Tachwedd", date(2026, 11, 1), date(2026, 11, 30), None),
         ("actions due before 1 December", None, date(2026, 11, 30), None),
         ("camau erbyn 4 Rhagfyr", None, date(2026, 12, 4), None),
+        ("actions due by the end of the year", None, date(2026, 12, 31), None),
+        ("decisions since the start of October", date(2026, 10, 1), None, None),
         ("decisions after 19 November", date(2026, 11, 20), None, None),
         ("actions due in the next two weeks", None, None, 14),
         ("camau yn ystod y pythefnos nesaf", None, None, 14),

@@ -697,6 +697,8 @@ def parse(text: str, today: date, lexicon: Lexicon, language: Language = "en") -
         if edge is not None:
             name, used = edge
             start = i + used
+            while start < len(words) - 1 and words[start] in ("the", "y", "yr"):
+                start += 1  # "since the start of October", "ers y mis diwethaf"
             period = _period_at(words, start, today, True)
             if period is not None and name == "between":
                 after = start + period.used

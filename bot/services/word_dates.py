@@ -296,9 +296,44 @@ def _counted(words: list[str], i: int, today: date) -> Period | None:
     return _window(today, direction * (count or 1) * size, k - i + 2)
 
 
+_START = frozenset({"start", "beginning", "dechrau", "cychwyn"})
+_END = frozenset({"end", "diwedd"})
+
+
+def _edge_of(words: list[str], i: int, today: date) -> Period | None:
+    """ "the start of October", "end of the year", "diwedd y flwyddyn", "dechrau mis Medi":
+    the first or last day of a period (the current month or year when only the unit is named)."""
+    word = words[i]
+    if not (_in(word, _START) or _in(word, _END)):
+        return None
+    j = i + 1
+    while _at(words, j) in ("of", "the", "this", "y", "yr", "'r", "o"):
+        j += 1
+    size = _unit(_at(words, j))
+    inner: Period | None
+    following = _at(words, j + 1)
+    if size in (30, 365) and _direction(following) is None and month_of(following) is None:
+        first = today.replace(day=1) if size == 30 else date(today.year, 1, 1)
+        last = (
+            date(today.year, 12, 31)
+            if size == 365
+            else date(today.year, today.month, calendar.monthrange(today.year, today.month)[1])
+        )
+        inner = Period(first, last, 1)
+    else:
+        inner = read_period(words, j, today) if j < len(words) else None
+    if inner is None or inner.bad:
+        return None
+    day = inner.first if _in(word, _START) else inner.last
+    return Period(day, day, j - i + inner.used, ahead=None)
+
+
 def read_period(words: list[str], i: int, today: date) -> Period | None:
     """The date or period that starts at `words[i]`, or None."""
     word = words[i]
+    edge = _edge_of(words, i, today)
+    if edge is not None:
+        return edge
     when = numeric_date(word)
     if when is False:
         return Period(today, today, 1, bad=True)
