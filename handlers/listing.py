@@ -8,6 +8,7 @@ one reply renders in English and Welsh alike (a `cy+en` channel gets both).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -54,8 +55,15 @@ def command_name(ctx: Context, name: str) -> str:
 
 
 def read_query(request: Request, ctx: Context) -> Query:
-    """Parse the request's words; a word that looks like a date but is not one is an error."""
+    """Parse the request's words; a word that looks like a date but is not one is an error.
+    "The last meeting" becomes the date of the board's latest meeting so far."""
     query = parse(request.text, ctx.today, lexicon(ctx), member_language(ctx))
+    if query.last_meeting:
+        held = queries.last_meeting_day(
+            ctx.session, now=ctx.now, zone=ctx.app.settings.timezone, board=query.board
+        )
+        if held is not None:
+            query = replace(query, since=held, until=held, kinds=query.kinds | {"decisions"})
     if query.bad_dates:
         raise UserError(
             ctx.t._("“{value}” is not a date; use YYYY-MM-DD (e.g. {example}).").format(
@@ -339,9 +347,13 @@ def decision_reply(ref: str, request: Request, ctx: Context) -> Reply:
     return Reply("common/not_found", {"ref": found.ref, "kind": "decisions"})
 
 
-def single_ref(request: Request, ctx: Context, usage: str) -> str:
-    """The one ref a command like `action TP-014` needs; a clear error otherwise."""
+def single_ref(request: Request, ctx: Context, usage: str) -> str | None:
+    """The one ref a command like `action TP-014` needs; None when the words are a question
+    that starts with the command word ("cam 2 symud y ganolfan ddata", phase 2 of the move);
+    a clear error when there are no words."""
     words = request.text.split()
+    if len(words) > 1:
+        return None
     if len(words) != 1:
         raise UserError(
             ctx.t._("Give one reference, for example: {cmd} {usage}").format(

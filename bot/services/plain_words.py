@@ -74,6 +74,8 @@ class Query:
     """Glossary equivalents in the other language that were searched for too."""
     language: Language = field(default="en", compare=False)
     """The language the words are in (the member's when they do not tell)."""
+    last_meeting: bool = False
+    """"At the last meeting": the caller turns it into that meeting's date."""
 
     @property
     def text(self) -> str | None:
@@ -173,7 +175,12 @@ _OTHER_WORDS: dict[str, tuple[str, ...]] = {
         "not completed", "not finished", "agored", "ar agor", "heb eu cwblhau",
         "heb ei gwblhau", "heb orffen", "anorffenedig", "heb eu gorffen",
     ),
-    "all": ("all", "every", "pob", "popeth", "i gyd", "y cyfan", "pob un"),
+    "all": ("all", "every", "pob", "popeth", "i gyd", "y cyfan", "pob un", "holl"),
+    "last-meeting": (
+        "last meeting", "latest meeting", "previous meeting", "most recent meeting",
+        "last board meeting", "latest board meeting", "its last meeting", "cyfarfod diwethaf",
+        "cyfarfod dwetha", "cyfarfod diweddaraf", "cyfarfod blaenorol",
+    ),
 }  # fmt: skip
 # fmt: off
 _EN_STOP = frozenset({
@@ -197,7 +204,8 @@ _EN_STOP = frozenset({
     "related", "relate", "regards", "far", "where's", "anything?", "yet", "there's",
     "theres", "ones", "one", "stand", "stands", "standing", "position", "ask", "asked",
     "wondering", "wonder", "whether", "happenings", "rated", "rating", "rag", "concern",
-    "concerns", "concerned", "made", "stuff", "work", "works", "responsible", "bit", "bits",
+    "concerns", "concerned", "made", "many", "much", "stuff", "work", "works", "responsible",
+    "bit", "bits",
 })
 _CY_STOP = frozenset({
     "a", "ac", "ag", "am", "amdan", "amdano", "amdani", "amdanynt", "ar", "at", "beth", "be",
@@ -219,7 +227,7 @@ _CY_STOP = frozenset({
     "chi", "nid", "ddim", "dim", "ydym", "maent", "fod", "fe", "ydych",
     "bydd", "fydd", "fyddan", "ynde", "ife", "rhai", "popeth?", "manylion", "crynodeb",
     "dywed", "rhoi", "gael", "ers", "tan", "eto", "ymwneud", "nesaf", "nesa", "perthynas",
-    "berthynas", "sgoriau", "sgor", "gradd",
+    "berthynas", "sgoriau", "sgor", "gradd", "faint", "sawl",
 })
 # fmt: on
 STOP_WORDS = frozenset(fold(w) for w in _EN_STOP | _CY_STOP)
@@ -248,6 +256,21 @@ _DATE_EDGE_PAIRS = {("ar", "ol"): "after", ("hyd", "at"): "until", ("up", "to"):
                     ("prior", "to"): "before", ("hyd", "nes"): "until"}  # fmt: skip
 _PERIOD_INTRO = frozenset({"in", "during", "for", "ym", "yn", "yng", "over"})
 _BETWEEN = frozenset({"between", "rhwng"})
+_ABOUT_ONE_THING = frozenset({"is", "has", "was", "ydy", "ydi", "yw", "ydyw", "oedd"})
+_ARTICLES = frozenset({"the", "y", "yr", "'r"})
+_ANY = frozenset({"any", "anything", "there", "unrhyw", "rhywbeth", "rhai", "pob", "'n"})
+
+
+def _about_one_thing(words: Sequence[str]) -> bool:
+    """Whether a yes/no question asks about one named thing ("is the move on track?",
+    "ydy adnewyddu'r cytundeb ar y trywydd iawn?") rather than whether any exist."""
+    if len(words) < 2 or words[0] not in _ABOUT_ONE_THING:
+        return False
+    if words[0] in ("is", "has", "was"):
+        return words[1] in _ARTICLES
+    return words[1] not in _ANY
+
+
 _BETWEEN_AND = frozenset({"and", "a", "ac", "to", "i", "tan", "-"})
 _AMBIGUOUS_MONTHS = frozenset({"may", "march", "mar", "mai", "mawrth", "medi", "fai", "fawrth"})
 _PAGE_WORDS = frozenset({"page", "tudalen", "p", "pg", "dudalen"})
@@ -519,6 +542,7 @@ class _Builder:
     also: list[str] = field(default_factory=list)
     bad_dates: list[str] = field(default_factory=list)
     hints: list[tuple[str, str]] = field(default_factory=list)
+    last_meeting: bool = False
 
     def narrow(self, first: date | None, last: date | None) -> None:
         if first is not None:
@@ -569,6 +593,8 @@ class _Builder:
             self.statuses |= OPEN_STATUSES
         elif what == "all":
             self.all_statuses = True
+        elif what == "last-meeting":
+            self.last_meeting = True
         elif what == "term":
             self.glossary_term(lexicon.term(int(value)), phrase)
 
@@ -745,6 +771,12 @@ def parse(text: str, today: date, lexicon: Lexicon, language: Language = "en") -
             continue
         b.term(word, welsh=lang == "cy")
         i += 1
+    if b.terms and _about_one_thing(words):
+        # "Is the enterprise agreement renewal on track?" asks about one thing: show it with
+        # its status rather than filter it out by the status asked about.
+        b.statuses.clear()
+        b.rags.clear()
+        b.overdue = False
     return Query(
         kinds=frozenset(b.kinds),
         partners=tuple(b.partners),
@@ -765,6 +797,7 @@ def parse(text: str, today: date, lexicon: Lexicon, language: Language = "en") -
         search=tuple(b.search),
         also=tuple(b.also),
         language=lang,
+        last_meeting=b.last_meeting,
     )
 
 

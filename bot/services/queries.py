@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
@@ -589,6 +590,19 @@ def next_meetings(
             Meeting.board_id.in_(select(Board.id).where(Board.slug == board))
         )
     return _meetings(session, statement.order_by(Meeting.starts_at).limit(limit), now)
+
+
+def last_meeting_day(
+    session: Session, *, now: datetime, zone: ZoneInfo, board: str | None = None
+) -> date | None:
+    """The local date of the latest meeting (of `board`) that started before `now`."""
+    statement = select(Meeting.starts_at).where(Meeting.starts_at < now)
+    if board:
+        statement = statement.where(
+            Meeting.board_id.in_(select(Board.id).where(Board.slug == board))
+        )
+    started = session.scalar(statement.order_by(Meeting.starts_at.desc()).limit(1))
+    return started.astimezone(zone).date() if started is not None else None
 
 
 def open_question_windows(session: Session, *, now: datetime) -> list[MeetingView]:
