@@ -165,6 +165,8 @@ _OTHER_WORDS: dict[str, tuple[str, ...]] = {
         "running late", "missed", "missed deadline", "hwyr", "yn hwyr", "ar ei hôl hi",
         "ar eu hôl hi", "ar ei hôl", "ar eu hôl", "tu ôl", "wedi llithro", "llithro",
         "wedi'i oedi", "wedi'u hoedi", "heibio'r dyddiad", "dros amser", "hwyr yn cyrraedd",
+        "ar ôl y dyddiad", "ar ôl y dyddiad cau", "ar ôl eu dyddiad", "wedi'r dyddiad",
+        "wedi methu'r dyddiad", "dros y dyddiad",
     ),
     "due-soon": (
         "due-soon", "due soon", "coming up", "upcoming", "soon", "cyn bo hir", "yn fuan",
@@ -689,8 +691,14 @@ def _correct(word: str, lexicon: Lexicon) -> str | None:
     """The known word a typo stands for ("overdu" -> "overdue"), or None."""
     if len(word) < _TYPO_MIN_LENGTH or not word.isalpha():
         return None
-    close = difflib.get_close_matches(word, lexicon.known_words, n=1, cutoff=_TYPO_CUTOFF)
-    return close[0] if close and close[0] != word else None
+    best: tuple[float, str] | None = None
+    # A mutated typo ("gyllidb") is compared in its unmutated form ("cyllidb") too.
+    for form in sorted(radicals(word)):
+        for close in difflib.get_close_matches(form, lexicon.known_words, n=1, cutoff=_TYPO_CUTOFF):
+            score = difflib.SequenceMatcher(None, form, close).ratio()
+            if best is None or score > best[0]:
+                best = (score, close)
+    return best[1] if best is not None and best[1] != word else None
 
 
 def parse(text: str, today: date, lexicon: Lexicon, language: Language = "en") -> Query:
