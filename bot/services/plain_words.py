@@ -315,6 +315,7 @@ _GENERIC_NAME_WORDS = frozenset({
 })  # fmt: skip
 
 
+_CONNECTORS = frozenset({"the", "of", "and", "&", "a", "ac", "y", "yr", "'r"})
 _BODY_WORDS = frozenset({
     "council", "county", "borough", "city", "board", "cyngor", "bwrdeistref", "sirol", "dinas",
     "bwrdd", "team",
@@ -371,7 +372,10 @@ def _name_phrases(thing: NamedThing, others: Sequence[NamedThing]) -> list[str]:
             for start in range(len(every) - size + 1):
                 run = every[start : start + size]
                 text = " ".join(run)
-                if set(run) - _GENERIC_NAME_WORDS and not any(text in o for o in other_names):
+                ends = {run[0], run[-1]}
+                if ends & _CONNECTORS or any(text in o for o in other_names):
+                    continue
+                if set(run) - _GENERIC_NAME_WORDS:
                     forms.add(text)
         # An acronym as written ("SRS", "GAR") names the thing on its own.
         forms.update(w.lower() for w in raw if len(w) >= 2 and w.isupper() and w.isalpha())
