@@ -420,7 +420,8 @@ def worker(
     lock = leader_lock_for(app.engine)
     runner = make_worker(app, messengers, lock, grace=timedelta(minutes=grace_minutes))
     if once:
-        report = runner.run_once()
+        outcome = runner.run_once()
+        report = outcome.sent
         typer.echo(
             _(
                 "Sent {sent}, found already posted {found}, retrying {retrying}, "
@@ -434,6 +435,16 @@ def worker(
                 cancelled=report.cancelled,
             )
         )
+        if outcome.failures:
+            # Everything else was sent first; the status tells cron something needs a look.
+            typer.echo(
+                _("{count} scheduled item(s) could not be prepared: {refs}").format(
+                    count=len(outcome.failures),
+                    refs=", ".join(f.ref for f in outcome.failures),
+                ),
+                err=True,
+            )
+            raise typer.Exit(1)
         return
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
