@@ -301,7 +301,7 @@ def _start_worker(
     from bot.platforms.messengers import messengers_from_settings
     from bot.scheduler import make_worker
 
-    messengers = messengers_from_settings(app.settings, console=show_post)
+    messengers = messengers_from_settings(app.settings, app.sessions, console=show_post)
     runner = make_worker(app, messengers, leader_lock_for(app.engine))
     stop = threading.Event()
     threading.Thread(target=runner.run, args=(stop,), name="worker", daemon=True).start()
@@ -416,7 +416,7 @@ def worker(
     from bot.scheduler import make_worker
 
     app = app_or_exit()
-    messengers = messengers_from_settings(app.settings)
+    messengers = messengers_from_settings(app.settings, app.sessions)
     lock = leader_lock_for(app.engine)
     runner = make_worker(app, messengers, lock, grace=timedelta(minutes=grace_minutes))
     if once:

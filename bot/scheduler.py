@@ -201,7 +201,7 @@ def send_due(
         if messengers is None:
             from bot.platforms.messengers import messengers_from_settings
 
-            messengers = messengers_from_settings(app.settings)
+            messengers = messengers_from_settings(app.settings, app.sessions)
         sender = make_sender(app, messengers)
     return sender.send_due(now)
 

@@ -26,8 +26,8 @@ from bot.i18n import N_
 from bot.messages import Renderer, Reply
 from bot.models import Channel, Delivery, Meeting, Member, Reminder
 from bot.outbox import enqueue_id, render_payload
-from bot.scheduled_units import UnitGuard, isolated
 from bot.schedule_time import LONDON, Fire, Schedule, ScheduleError, parse_when, to_utc
+from bot.scheduled_units import UnitGuard, isolated
 from bot.services import audit
 from bot.services.queries import MeetingView
 
