@@ -484,7 +484,8 @@ class SlackPlatform:
         if posted is None:
             log.info("Slack: ignored a message_metadata_posted event not about our posts")
             return
-        await self._in_worker(self._record_posted, posted)
+        # Urgent: the outbox waits only a settle delay for this record before it retries.
+        await self._in_worker(self._record_posted, posted, urgent=True)
 
     def _record_posted(self, posted: PostedDelivery) -> None:
         with unit_of_work(self.app.sessions) as session:

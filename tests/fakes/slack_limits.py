@@ -261,15 +261,13 @@ class LimitedSlackApi(FakeSlackApi):
         if method != "chat.postMessage":
             return await super()._api(request)
         body = await self._body(request)
-        outcome = "ok"
+        outcome, drawn_hang, drawn_after = "ok", 0.0, 0
         with self._limits_lock:
             if self._random is not None:
                 outcome = self._random.draw()
                 self.outcomes[outcome] += 1
-                if outcome == "slow":
-                    self._hang.append(self._random.slow_seconds)
-                elif outcome == "500-after":
-                    self._after_post_status.append(500)
+                drawn_hang = self._random.slow_seconds if outcome == "slow" else 0.0
+                drawn_after = 500 if outcome == "500-after" else 0
         if outcome in ("429", "500"):
             assert self._random is not None
             status = int(outcome)
@@ -300,6 +298,8 @@ class LimitedSlackApi(FakeSlackApi):
                 if self._after_post_status and response.status == 200
                 else 0
             )
+        if response.status == 200:
+            hang, after = hang or drawn_hang, after or drawn_after
         if hang:
             if self._released is None:
                 self._released = asyncio.Event()
