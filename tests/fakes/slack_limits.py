@@ -2,12 +2,12 @@
 
 - rate limits on chat.postMessage: per channel (Slack's "1 message per second per channel")
   and workspace-wide, as token buckets; over the limit it answers 429 with Retry-After;
-- message metadata kept with each post, and `conversations.history` that returns it
-  (`include_all_metadata`), newest first, honouring `oldest`, `limit` and `cursor`;
+- message metadata kept with each post (the bot has no scope to read histories, so the fake
+  offers none: `conversations.history` and `conversations.replies` answer `unknown_method`);
 - failures *after* posting: a response held back past the client's timeout, or a 500 sent
   after the message was stored, the ambiguous cases the outbox must not turn into duplicates;
 - file uploads as `files_upload_v2` makes them (files.getUploadURLExternal, the upload URL,
-  files.completeUploadExternal into a thread), and `conversations.replies` listing them;
+  files.completeUploadExternal into a thread);
 - `answer_randomly`: a seeded share of posts answered slowly but accepted (stored, answered
   after the client's timeout), 429 with Retry-After, or 500 before or after storing;
 - `deliver_events`: each post carrying metadata is reported, after a delay, as Slack's
@@ -318,10 +318,6 @@ class LimitedSlackApi(FakeSlackApi):
 
     def _answer(self, method: str, body: dict[str, Any], auth: str) -> dict[str, Any]:
         if auth.startswith("Bearer xoxb-"):
-            if method == "conversations.history":
-                return self._history(body)
-            if method == "conversations.replies":
-                return self._replies(body)
             if method == "files.getUploadURLExternal":
                 return self._upload_url(body)
             if method == "files.completeUploadExternal":
@@ -384,31 +380,6 @@ class LimitedSlackApi(FakeSlackApi):
         ):
             self.events_sent.append(response.status)
 
-    def _history(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel = str(body.get("channel", ""))
-        oldest = float(body.get("oldest") or 0)
-        limit = max(1, min(1000, int(body.get("limit") or 100)))
-        start = int(body.get("cursor") or 0)
-        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("true", "1")
-        with self._limits_lock:
-            found = [
-                p for p in reversed(self.posted) if p.channel == channel and float(p.ts) > oldest
-            ]
-        page = found[start : start + limit]
-        messages = []
-        for p in page:
-            message: dict[str, Any] = {"type": "message", "ts": p.ts, "text": p.text}
-            if with_metadata and p.metadata is not None:
-                message["metadata"] = p.metadata
-            messages.append(message)
-        more = start + limit < len(found)
-        return {
-            "ok": True,
-            "messages": messages,
-            "has_more": more,
-            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
-        }
-
     # -- files -------------------------------------------------------------------------------
     def _upload_url(self, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("filename") or not str(body.get("length", "")).isdigit():
@@ -446,22 +417,3 @@ class LimitedSlackApi(FakeSlackApi):
                 self.uploads.append(upload)
                 shared.append({"id": file_id, "name": name, "title": upload.title})
         return {"ok": True, "files": shared}
-
-    def _replies(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = str(body.get("channel", "")), str(body.get("ts", ""))
-        with self._limits_lock:
-            parent = [p for p in self.posted if p.channel == channel and p.ts == ts]
-            replies = [u for u in self.uploads if u.channel == channel and u.thread_ts == ts]
-        if not parent:
-            return {"ok": False, "error": "thread_not_found"}
-        messages: list[dict[str, Any]] = [{"type": "message", "ts": ts, "text": parent[0].text}]
-        for upload in replies:
-            messages.append(
-                {
-                    "type": "message",
-                    "ts": upload.ts,
-                    "thread_ts": ts,
-                    "files": [{"id": upload.file_id, "name": upload.name, "title": upload.title}],
-                }
-            )
-        return {"ok": True, "messages": messages, "has_more": False}
