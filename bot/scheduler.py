@@ -90,9 +90,9 @@ def run_due_digests(
     """Write the digest of every channel that is due, each with its watermark, in chunks.
 
     Shared data is read once for all of them; each chunk of channels is written in one
-    transaction, each digest in its own savepoint (a digest row and its channel's watermark
-    always together). A digest that cannot be built or written is left out and added to
-    `failures`; the others still go out.
+    transaction (a digest row and its channel's watermark always together). If a chunk
+    fails, it is written again digest by digest, each in its own savepoint: a digest that
+    cannot be built or written is left out and added to `failures`; the others still go out.
     """
     now = now or utcnow()
     failures = failures if failures is not None else []
@@ -104,9 +104,18 @@ def run_due_digests(
     planned = _plan_digests(app, due, now, seq_to, failures)
     results: list[digests.DigestResult] = []
     for start in range(0, len(planned), WRITE_CHUNK):
+        chunk = planned[start : start + WRITE_CHUNK]
+        try:
+            with unit_of_work(app.sessions) as session:
+                written = [digests.write_digest(session, item, seq_to) for item in chunk]
+            results.extend(written)
+            continue
+        except Exception:
+            log.exception("writing %d digests together failed; writing them one by one", len(chunk))
+        # Savepoints only on this slower path, so a normal cycle's statements stay constant.
         with unit_of_work(app.sessions) as session:
             guard = UnitGuard(session)
-            for item in planned[start : start + WRITE_CHUNK]:
+            for item in chunk:
                 with guard.unit(item.key):
                     results.append(digests.write_digest(session, item, seq_to))
             failures.extend(guard.failures)
