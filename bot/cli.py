@@ -438,9 +438,8 @@ def worker(
         if outcome.failures:
             # Everything else was sent first; the status tells cron something needs a look.
             typer.echo(
-                _("{count} scheduled item(s) could not be prepared: {refs}").format(
-                    count=len(outcome.failures),
-                    refs=", ".join(f.ref for f in outcome.failures),
+                _("Scheduled items that could not be prepared: {refs}").format(
+                    refs=", ".join(f.ref for f in outcome.failures)
                 ),
                 err=True,
             )
