@@ -48,10 +48,10 @@ class MeetingsImport(Kind):
         name: column_length(Meeting, name) for name in ("location", "link", "source_uid")
     }
 
-    def read(self, path: Path) -> Table:
+    def read(self, path: Path, *, sheet: str | None = None) -> Table:
         if path.suffix.lower() == ".ics":
             return read_ics(path, self.zone)
-        return super().read(path)
+        return super().read(path, sheet=sheet)
 
     def load(self) -> None:
         self.boards = board_lookup(self.session)
