@@ -5,7 +5,6 @@ and ignores other apps' metadata and malformed events without a 5xx."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,49 +12,21 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import Engine, select
 
-from bot.app import ScrutinyApp, create_app
+from bot.app import ScrutinyApp
 from bot.db import make_session_factory
 from bot.domain import Platform
 from bot.models import PostedMessage
 from bot.outbox import Target
 from bot.platforms.messengers import METADATA_EVENT, SlackMessenger
-from bot.platforms.slack import build_slack
 from bot.posted_messages import PostedRegister
-from bot.web import create_web_app
-from tests.conftest import NOW
-from tests.factories import Seed
-from tests.fakes.slack_api import (
-    BOT_TOKEN,
-    BOT_USER_ID,
-    SIGNING_SECRET,
-    FakeSlackApi,
-    ServedApp,
-    SlackSender,
-    slack_settings,
-)
+from tests import test_slack_http as served
+from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, FakeSlackApi, SlackSender
+
+# The signed endpoint as test_slack_http serves it: the bot's real web app on 127.0.0.1.
+fake, slack_app, platform, slack = served.fake, served.slack_app, served.platform, served.slack
 
 APP_ID = "A0APP00001"
 CHANNEL = "C0TOR00001"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlackApi]:
-    with FakeSlackApi() as api:
-        yield api
-
-
-@pytest.fixture
-def slack_app(database_url: str, engine: Engine, fake: FakeSlackApi) -> ScrutinyApp:
-    return create_app(slack_settings(database_url, fake), engine)
-
-
-@pytest.fixture
-def slack(slack_app: ScrutinyApp, fake: FakeSlackApi, seed: Seed) -> Iterator[SlackSender]:
-    platform = build_slack(slack_app, clock=lambda: NOW)
-    with ServedApp(create_web_app(slack_app, [platform])) as served:
-        sender = SlackSender(served.url + "/slack/events", SIGNING_SECRET, fake)
-        yield sender
-        sender.close()
 
 
 def metadata_event(key: Any = "digest:srs-torfaen:2026-11-23", **overrides: Any) -> dict[str, Any]:
