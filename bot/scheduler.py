@@ -273,7 +273,9 @@ def run_schedules(
             stage()
         except Exception as error:
             log.exception("scheduled %s failed as a whole", name)
-            failures.append(UnitFailure(f"scheduled-{name.replace(' ', '-')}", repr(error)[:500]))
+            # Once a day at most: a stage failing as a whole is the same problem each minute.
+            ref = f"scheduled-{name.replace(' ', '-')}:{now.date().isoformat()}"
+            failures.append(UnitFailure(ref, repr(error)[:500]))
     run_graph_sync(app, now)
     if failures:
         try:
