@@ -138,10 +138,13 @@ def _plan_digests(
 ) -> list[digests.Planned]:
     """All due digests planned together (shared reads once); if that fails, channel by
     channel, so only the digests that cannot be built are left out."""
+    days = app.settings.scrutiny_first_digest_days
     try:
         with unit_of_work(app.sessions) as session:
             session.add_all([d.channel for d in due])
-            return digests.plan_digests(session, app.renderer, due, now=now, seq_to=seq_to)
+            return digests.plan_digests(
+                session, app.renderer, due, now=now, seq_to=seq_to, first_digest_days=days
+            )
     except Exception:
         log.exception("planning %d digests together failed; planning them one by one", len(due))
     planned: list[digests.Planned] = []
@@ -152,7 +155,14 @@ def _plan_digests(
             key = digests.digest_key(item.channel, item.local.date())
             with guard.unit(key):
                 planned.extend(
-                    digests.plan_digests(session, app.renderer, [item], now=now, seq_to=seq_to)
+                    digests.plan_digests(
+                        session,
+                        app.renderer,
+                        [item],
+                        now=now,
+                        seq_to=seq_to,
+                        first_digest_days=days,
+                    )
                 )
             failures.extend(guard.failures)
     return planned
