@@ -2,7 +2,7 @@
 outbox can find a post before retrying without reading channel histories
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0005 (0003 on its own branch; chained after main's 0005 when main was merged in)
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
