@@ -743,12 +743,11 @@ def test_manifest_asks_for_what_the_app_listens_to_and_no_more() -> None:
     scopes = manifest["oauth_config"]["scopes"]["bot"]
     assert sorted(scopes) == [
         "app_mentions:read",
-        "channels:history",
         "chat:write",
         "commands",
         "files:write",
-        "groups:history",
         "im:history",
+        "metadata.message:read",
     ]
     (shortcut,) = manifest["features"]["shortcuts"]
     assert (shortcut["type"], shortcut["callback_id"]) == ("message", DRAFT_SHORTCUT)
