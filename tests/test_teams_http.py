@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 
@@ -315,3 +315,19 @@ def test_a_body_over_the_cap_is_refused_before_its_signature_is_read(
     response = post(client, body, f"HMAC {signature(SECRET, body)}")
     assert response.status_code == 413
     assert platform.stats["too_large"] == 1 and platform.stats["refused"] == 0
+
+
+def test_a_command_that_fails_inside_is_answered_politely_not_with_500(
+    client: Client, channel: Channel, engine: Engine, platform: TeamsPlatform
+) -> None:
+    # As on a database whose schema is behind: claiming the message id fails.
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE processed_events RENAME TO processed_events_away"))
+    try:
+        response = signed(client, activity("actions overdue torfaen", ident="broken"))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE processed_events_away RENAME TO processed_events"))
+    assert response.status_code == 200
+    assert "Something went wrong on our side" in response.json()["text"]
+    assert platform.stats["failed"] == 1
