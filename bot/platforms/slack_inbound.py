@@ -170,8 +170,8 @@ class View(Shape):
     """A modal as submitted or closed."""
 
     callback_id: str
+    type: str
     id: str | None = None
-    type: str | None = None
     private_metadata: str = ""
     blocks: list[Block] = Field(default_factory=list)
     state: ViewState | None = None

@@ -151,8 +151,14 @@ _CONTENT_TYPES = [
 ]
 
 
+MUTATION_DEPTH = 30
+"""How deep into an earlier mutation's nesting a later one may reach."""
+
+
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     yield path
+    if len(path) >= MUTATION_DEPTH:
+        return
     if isinstance(value, dict):
         for key, item in value.items():
             yield from _paths(item, (*path, key))
@@ -168,6 +174,11 @@ def _deep(depth: int) -> Any:
     return value
 
 
+def _junk(rng: random.Random) -> Any:
+    # A copy: a later mutation must never change the list of junk itself.
+    return copy.deepcopy(rng.choice(_JUNK_VALUES))
+
+
 def mutate(rng: random.Random, data: Any) -> Any:
     """`data` with one to three random changes somewhere in its tree."""
     mutated = copy.deepcopy(data)
@@ -175,7 +186,7 @@ def mutate(rng: random.Random, data: Any) -> Any:
         paths = list(_paths(mutated))
         path = rng.choice(paths)
         if not path:
-            mutated = rng.choice([*_JUNK_VALUES, [mutated], _deep(rng.randint(10, 400))])
+            mutated = rng.choice([_junk(rng), [mutated], _deep(rng.randint(10, 400))])
             continue
         parent = mutated
         for part in path[:-1]:
@@ -183,7 +194,7 @@ def mutate(rng: random.Random, data: Any) -> Any:
         last = path[-1]
         operation = rng.random()
         if operation < 0.45:
-            parent[last] = rng.choice(_JUNK_VALUES)
+            parent[last] = _junk(rng)
         elif operation < 0.6 and isinstance(parent, dict):
             del parent[last]
         elif operation < 0.7:
@@ -198,9 +209,7 @@ def mutate(rng: random.Random, data: Any) -> Any:
                 [parent[last] + "\u202e\x0b", parent[last][::-1], "", parent[last] * 3, "²"]
             )
         elif isinstance(parent, dict):
-            parent[rng.choice(("type", "user", "event", "channel", "actions", "view"))] = (
-                rng.choice(_JUNK_VALUES)
-            )
+            parent[rng.choice(("type", "user", "event", "channel", "actions", "view"))] = _junk(rng)
     return mutated
 
 
@@ -211,7 +220,7 @@ def _mutate_form(rng: random.Random, fields: dict[str, str]) -> dict[str, str]:
     if operation < 0.3:
         del mutated[key]
     elif operation < 0.6:
-        mutated[key] = str(rng.choice(_JUNK_VALUES))
+        mutated[key] = str(_junk(rng))
     elif operation < 0.75:
         mutated[key] = "z" * rng.choice((1_000, 50_000))
     elif operation < 0.9:
