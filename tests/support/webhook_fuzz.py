@@ -26,6 +26,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from bot.models import Base
 
 REQUESTS = int(os.environ.get("SCRUTINY_FUZZ_REQUESTS", "1000"))
 SEED = int(os.environ.get("SCRUTINY_FUZZ_SEED", "20261201"))
@@ -347,3 +351,35 @@ def summary(name: str, results: list[FuzzResult]) -> str:
 def markers_in(text: str) -> set[str]:
     """Every fuzz marker in `text`."""
     return set(re.findall(r"fz\d{6}q", text))
+
+
+def rows_as_text(engine: Engine) -> str:
+    """Every row in the database, as text (to look for markers in)."""
+    with Session(engine) as session:
+        return "\n".join(
+            str(tuple(row))
+            for table in Base.metadata.sorted_tables
+            for row in session.execute(select(table))
+        )
+
+
+def check_refused_or_answered(results: list[FuzzResult], refused: int) -> None:
+    """What every webhook must show: no answer of 500 or above; every request without a valid
+    signature refused (401, or 413 over the size cap) and counted in `refused` (the endpoint's
+    own count); every valid request answered 200."""
+    assert [(r.case.kind, r.status) for r in results if r.status >= 500] == []
+    unsigned = [r for r in results if not r.case.signed]
+    assert [(r.case.kind, r.status) for r in unsigned if r.status not in (401, 413)] == []
+    assert all(r.status == 401 for r in unsigned if r.case.kind != "huge")
+    assert all(r.status == 413 for r in results if r.case.kind == "huge")
+    assert [(r.case.kind, r.status) for r in results if r.case.expect_ok and r.status != 200] == []
+    assert refused == sum(1 for r in unsigned if r.case.kind != "huge")
+
+
+def check_untraced(results: list[FuzzResult], recorded: str) -> set[str]:
+    """Check that nothing `recorded` (calls made, rows written) names a marker only unsigned
+    requests carried; return the markers of valid requests that it does name."""
+    seen = markers_in(recorded)
+    signed = {r.case.marker for r in results if r.case.signed}
+    assert seen & ({r.case.marker for r in results if not r.case.signed} - signed) == set()
+    return seen & {r.case.marker for r in results if r.case.expect_ok}
