@@ -18,19 +18,106 @@ from bot.imports.base import (
 from bot.imports.cells import Cells, column_length
 from bot.models import Action
 
-RAG_LETTERS = {"r": Rag.RED, "a": Rag.AMBER, "g": Rag.GREEN}
+RAG_WORDS = {
+    "r": Rag.RED,
+    "a": Rag.AMBER,
+    "g": Rag.GREEN,
+    "coch": Rag.RED,
+    "ambr": Rag.AMBER,
+    "oren": Rag.AMBER,
+    "gwyrdd": Rag.GREEN,
+}
+"""RAG ratings as spreadsheets write them besides red, amber and green: letters and Welsh."""
+
+STATUS_WORDS = {
+    **dict.fromkeys(
+        (
+            "complete",
+            "completed",
+            "finished",
+            "closed",
+            "achieved",
+            "delivered",
+            "done",
+            "wedi'i-gwblhau",
+            "wedi-ei-gwblhau",
+            "cwblhawyd",
+            "wedi-gorffen",
+            "wedi'i-gyflawni",
+        ),
+        ActionStatus.DONE,
+    ),
+    **dict.fromkeys(
+        (
+            "on-track",
+            "ongoing",
+            "started",
+            "underway",
+            "under-way",
+            "in-hand",
+            "active",
+            "progressing",
+            "ar-waith",
+            "ar-y-gweill",
+            "yn-mynd-rhagddo",
+            "ar-y-trywydd-iawn",
+        ),
+        ActionStatus.IN_PROGRESS,
+    ),
+    **dict.fromkeys(
+        (
+            "not-yet-started",
+            "planned",
+            "to-do",
+            "todo",
+            "new",
+            "open",
+            "heb-ddechrau",
+            "heb-ei-ddechrau",
+            "wedi'i-gynllunio",
+        ),
+        ActionStatus.NOT_STARTED,
+    ),
+    **dict.fromkeys(
+        (
+            "on-hold",
+            "stuck",
+            "paused",
+            "wedi'i-rwystro",
+            "wedi-ei-rwystro",
+            "wedi'i-atal",
+            "wedi'i-ohirio",
+        ),
+        ActionStatus.BLOCKED,
+    ),
+    **dict.fromkeys(
+        (
+            "stopped",
+            "withdrawn",
+            "dropped",
+            "abandoned",
+            "canceled",
+            "wedi'i-ganslo",
+            "wedi-ei-ganslo",
+            "wedi'i-dynnu'n-ôl",
+        ),
+        ActionStatus.CANCELLED,
+    ),
+}
+"""Statuses as people write them in a tactical plan (compared after `Cells.choice` folds case
+and spaces into hyphens), in English and Welsh."""
 
 
 class ActionsImport(Kind):
     """actions: ref,title,owner_partner,owner,due_date,status,rag,theme,marking,
-    exempt_paragraph,restricted_to,last_update"""
+    exempt_paragraph,restricted_to,last_update,title_cy"""
 
     name = "actions"
     entity = "action"
     model = Action
     columns = header(
         "ref,title,owner_partner,owner,due_date,status,rag,"
-        "theme,marking,exempt_paragraph,restricted_to,last_update"
+        "theme,marking,exempt_paragraph,restricted_to,last_update,title_cy"
     )
     required = ("ref", "title", "owner_partner")
     references: ClassVar[dict[str, str]] = {"owner_partner_id": "owner_partner"}
@@ -46,9 +133,10 @@ class ActionsImport(Kind):
         "exempt_paragraph",
         "restricted_to",
         "last_update",
+        "title_cy",
     )
     limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Action, name) for name in ("ref", "title", "owner", "theme")
+        name: column_length(Action, name) for name in ("ref", "title", "owner", "theme", "title_cy")
     }
 
     def load(self) -> None:
@@ -69,15 +157,17 @@ class ActionsImport(Kind):
             values["due_date"] = cells.date("due_date")
         if cells.has("status"):
             values["status"] = cells.choice(
-                "status", ActionStatus, default=ActionStatus.NOT_STARTED
+                "status", ActionStatus, default=ActionStatus.NOT_STARTED, aliases=STATUS_WORDS
             )
         if cells.has("rag"):
-            values["rag"] = cells.choice("rag", Rag, aliases=RAG_LETTERS)
+            values["rag"] = cells.choice("rag", Rag, aliases=RAG_WORDS)
         if cells.has("theme"):
             values["theme"] = cells.text("theme", limit=self.limits["theme"])
         check_marked(cells, values, self.partners)
         if cells.has("last_update"):
             values["last_update"] = cells.text("last_update", limit=None, multiline=True)
+        if cells.has("title_cy"):
+            values["title_cy"] = cells.text("title_cy", limit=self.limits["title_cy"])
         return by_ref(cells, ref, values, self.existing)
 
     def defaults(self) -> dict[str, Any]:
@@ -88,5 +178,6 @@ class ActionsImport(Kind):
             "rag": None,
             "theme": "",
             "last_update": "",
+            "title_cy": "",
             **MARKED_DEFAULTS,
         }
