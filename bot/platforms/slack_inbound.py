@@ -251,12 +251,13 @@ class HomeOpenedEvent(SlackEvent):
 
 class MetadataPostedEvent(SlackEvent):
     """`message_metadata_posted`: a message carrying metadata was posted (ours, by the outbox,
-    when `app_id` is this app's); `bot.platforms.slack.posted_delivery` reads it."""
+    when `app_id` is this app's). Its fields are checked by `bot.platforms.slack.posted_delivery`,
+    which ignores (with 200, so Slack does not retry) anything that is not one of our posts."""
 
-    app_id: str = ""
-    channel_id: str = ""
-    message_ts: str = ""
-    metadata: dict[str, Any] | None = None
+    app_id: Any = None
+    channel_id: Any = None
+    message_ts: Any = None
+    metadata: Any = None
 
 
 class EventCallback(Shape, Generic[_E]):
