@@ -11,6 +11,7 @@ Monotonic timers used for pacing and timeouts are not dates and stay with `time.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -19,18 +20,24 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 class Clock:
     """The current instant, timezone-aware in UTC: the system's, or one it was set to.
 
-    Thread-safe; a set clock stands still until it is set or advanced again, so every thread
-    of a test sees the same instant.
+    Thread-safe. A set clock stands still until it is set or advanced again, so every thread
+    of a test sees the same instant, unless it was set `ticking`: then it runs on from the
+    instant it was set to at the pace of the monotonic clock (for tests that wait in real
+    time, such as a sender settling its retries).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._fixed: datetime | None = None
+        self._fixed: tuple[datetime, float | None] | None = None
+        """The instant set, and the monotonic time it was set at when the clock ticks."""
 
     def now(self) -> datetime:
         """The current instant in UTC."""
         fixed = self._fixed
-        return datetime.now(UTC) if fixed is None else fixed
+        if fixed is None:
+            return datetime.now(UTC)
+        at, since = fixed
+        return at if since is None else at + timedelta(seconds=time.monotonic() - since)
 
     def __call__(self) -> datetime:
         """The same as `now()`, so the clock can stand wherever a `() -> datetime` is taken."""
@@ -45,20 +52,22 @@ class Clock:
         """Whether the clock stands at a set instant rather than following the system's."""
         return self._fixed is not None
 
-    def set(self, at: datetime) -> None:
-        """Stop the clock at `at` (aware) until it is set, advanced or released."""
+    def set(self, at: datetime, *, ticking: bool = False) -> None:
+        """Set the clock to `at` (aware): standing still there, or running on from it when
+        `ticking`, until it is set, advanced or released."""
         if at.tzinfo is None:
             raise ValueError("the clock needs an aware datetime; attach a time zone first")
         with self._lock:
-            self._fixed = at.astimezone(UTC)
+            self._fixed = (at.astimezone(UTC), time.monotonic() if ticking else None)
 
     def advance(self, delta: timedelta) -> datetime:
         """Move a set clock on by `delta`; the new instant."""
         with self._lock:
             if self._fixed is None:
                 raise RuntimeError("only a set clock can be advanced; set it first")
-            self._fixed += delta
-            return self._fixed
+            at, since = self._fixed
+            self._fixed = (at + delta, since)
+        return self.now()
 
     def release(self) -> None:
         """Follow the system clock again."""
