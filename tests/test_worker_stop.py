@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
@@ -22,7 +22,14 @@ from bot.outbox import Pacer, RetryPolicy
 from bot.scheduler import Worker, make_worker
 from tests.conftest import NOW
 from tests.factories import Seed, add_digest_channels
-from tests.outbox_support import add_post, fake_slack, reload, sender_for, slack_messenger
+from tests.outbox_support import (
+    add_post,
+    fake_slack,
+    reload,
+    sender_for,
+    slack_messenger,
+    slack_with_events,
+)
 
 STOP_BOUND = 60.0
 """Seconds a stopped worker may take before the test calls it a hang (a bound, not a figure)."""
@@ -73,18 +80,24 @@ def test_a_worker_stopped_in_the_middle_of_its_sync_stops_and_frees_the_lead(
 
 
 def test_a_worker_stopped_while_a_post_waits_for_slack_posts_nothing_twice(
-    app: ScrutinyApp, session: Session, seed: Seed, clock: Clock
+    app: ScrutinyApp,
+    session: Session,
+    seed: Seed,
+    engine: Engine,
+    database_url: str,
+    clock: Clock,
 ) -> None:
     channel = seed.channels["srs-torfaen"]
     keys = [f"stop-{n}" for n in range(ROUNDS * 3)]
-    with fake_slack() as fake:
+    # Slack reports each post it stored (message metadata events), as the outbox relies on.
+    with slack_with_events(engine, database_url) as fake:
         for round_keys in (keys[n : n + 3] for n in range(0, len(keys), 3)):
             for key in round_keys:
                 add_post(session, app, channel, key)
             fake.hang_after_post(1.5)  # stored by Slack, answered after the client gave up
             worker = make_worker(
                 app,
-                {Platform.SLACK: slack_messenger(fake, timeout=1)},
+                {Platform.SLACK: slack_messenger(fake, app.sessions, timeout=1)},
                 leader_lock_for(app.engine),
                 pacer=Pacer(per_channel=0, per_second=0),
                 poll_seconds=0.05,
@@ -93,6 +106,7 @@ def test_a_worker_stopped_while_a_post_waits_for_slack_posts_nothing_twice(
             _wait(lambda k=round_keys[0]: fake.keys()[k] == 1)  # type: ignore[misc]
             _stop(stop, thread)  # while that answer is still on its way
         # Whatever the stops left (uncertain or not yet started) goes out once, later.
+        fake.wait_for_events()
         clock.advance(timedelta(hours=1))
         finisher = sender_for(app, fake, policy=RetryPolicy(), worker_id="finisher")
         finisher.send_due()
@@ -113,7 +127,7 @@ def test_a_live_worker_renews_its_claims_so_they_are_not_taken_over(
         fake.hang_after_post(2.0)
         slow = sender_for(app, fake, worker_id="slow", policy=policy)
         slow.pacer = Pacer(per_channel=0, per_second=0)
-        slow.messengers = {Platform.SLACK: slack_messenger(fake, timeout=5)}
+        slow.messengers = {Platform.SLACK: slack_messenger(fake, app.sessions, timeout=5)}
         sending = threading.Thread(target=slow.send_due, name="slow-sender")
         sending.start()
         try:
