@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 
 from bot.i18n import _
 from bot.imports.base import Existing, Kind, Record, board_lookup, header, load_existing
-from bot.imports.cells import Cells, at_local, column_length
+from bot.imports.cells import Cells, at_local
 from bot.imports.readers import Table, read_ics
 from bot.models import Board, Meeting
+from bot.text_input import CALENDAR_UID, LOCATION
 
 QUESTIONS_OPEN_AT = time(9, 0)
 QUESTIONS_CLOSE_AT = time(17, 0)
@@ -44,9 +45,6 @@ class MeetingsImport(Kind):
         "questions_close",
         "source_uid",
     )
-    limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Meeting, name) for name in ("location", "link", "source_uid")
-    }
 
     def read(self, path: Path) -> Table:
         if path.suffix.lower() == ".ics":
@@ -142,10 +140,10 @@ class MeetingsImport(Kind):
                 )
             values["ends_at"] = ends
         if cells.has("location"):
-            values["location"] = cells.text("location", limit=self.limits["location"])
+            values["location"] = cells.text("location", LOCATION)
         if cells.has("link"):
-            values["link"] = cells.link("link", limit=self.limits["link"])
-        uid = cells.text("source_uid", limit=self.limits["source_uid"]) if from_calendar else ""
+            values["link"] = cells.link("link")
+        uid = cells.text("source_uid", CALENDAR_UID) if from_calendar else ""
         if board is None or starts is None:
             return None
         values["questions_open"], values["questions_close"] = self._window(cells, board, starts)

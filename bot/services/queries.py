@@ -307,6 +307,7 @@ def _matching(
     base: CandidateSelect,
     order: Sequence[ColumnElement[Any]],
     text: str | None,
+    audience: Audience,
 ) -> tuple[list[_Candidate], bool]:
     """Step 1: candidates in display order; with `text`, joined to the full-text match (rows
     with every word, else rows with any word) and best first. Also whether any-word was used."""
@@ -322,12 +323,14 @@ def _matching(
     if strict is None:
         return [], False
     rows = run(strict)
-    if rows or len(search.search_words(text)) < 2:
+    # Whether to fall back to any word is decided on what the audience may see: rows it may
+    # not see must not change the answer, or the answer would tell they exist.
+    if partition(rows, audience).visible or len(search.search_words(text)) < 2:
         return rows, False
     loose = search.match(session, kind, text, any_word=True)
     assert loose is not None
     rows = run(loose)
-    return rows, bool(rows)
+    return rows, bool(partition(rows, audience).visible)
 
 
 Row = TypeVar("Row", Action, Decision)
@@ -341,14 +344,25 @@ def _visible_page(
     any_word: bool,
     load: Callable[[list[int]], Iterable[Row]],
     view: Callable[[Row], V],
+    *,
+    searched: bool,
 ) -> Page[V]:
-    """Steps 2 and 3: partition the candidates, then load and view only the page shown."""
+    """Steps 2 and 3: partition the candidates, then load and view only the page shown.
+
+    No oracle: with search words (`searched`) the withheld count is left out. A count of
+    withheld items matching the words would let any member test words against the titles of
+    exempt or police-only items (`find croesyceiliog`: "1 more was left out"). The count of the
+    same query without the words was the other choice; it is not given because it answers a
+    different question from the one asked ("12 left out" beside two results about the data
+    centre would mislead) and costs another query. Filters alone (partner, board, dates,
+    status) still show their count, as digests do: they reveal no words."""
     split = partition(rows, audience)
     ids, page, pages = _page_of(split.visible, page, per_page)
     loaded = {row.id: row for row in load(ids)} if ids else {}
     # Checked again on the full rows: the classification may have changed between statements.
     items = tuple(view(loaded[i]) for i in ids if i in loaded and can_see(loaded[i], audience))
-    return Page(items, len(split.visible), split.withheld, page, pages, per_page, any_word)
+    withheld = {} if searched else split.withheld
+    return Page(items, len(split.visible), withheld, page, pages, per_page, any_word)
 
 
 def partner_views(session: Session) -> dict[str, PartnerView]:
@@ -420,7 +434,7 @@ def find_actions(
         *conditions
     )
     by_due = (Action.due_date.is_(None), Action.due_date.asc(), Action.ref.asc())
-    rows, any_word = _matching(session, "actions", base, by_due, text)
+    rows, any_word = _matching(session, "actions", base, by_due, text, audience)
 
     def load(ids: list[int]) -> Iterable[Action]:
         return session.scalars(
@@ -428,7 +442,14 @@ def find_actions(
         )
 
     return _visible_page(
-        rows, audience, page, per_page, any_word, load, lambda a: ActionView.of(a, today)
+        rows,
+        audience,
+        page,
+        per_page,
+        any_word,
+        load,
+        lambda a: ActionView.of(a, today),
+        searched=text is not None,
     )
 
 
@@ -498,7 +519,7 @@ def find_decisions(
         Decision.id, Decision.marking, Decision.exempt_paragraph, Decision.restricted_to
     ).where(*conditions)
     newest = (Decision.decided_on.desc(), Decision.ref.desc())
-    rows, any_word = _matching(session, "decisions", base, newest, text)
+    rows, any_word = _matching(session, "decisions", base, newest, text, audience)
     names: dict[str, PartnerView] = {}
 
     def load(ids: list[int]) -> Iterable[Decision]:
@@ -506,7 +527,14 @@ def find_decisions(
         return session.scalars(_decisions_with_relations().where(Decision.id.in_(ids)))
 
     return _visible_page(
-        rows, audience, page, per_page, any_word, load, lambda d: DecisionView.of(d, names)
+        rows,
+        audience,
+        page,
+        per_page,
+        any_word,
+        load,
+        lambda d: DecisionView.of(d, names),
+        searched=text is not None,
     )
 
 
