@@ -301,6 +301,16 @@ def _as_set(value: Any | Collection[Any] | None, kind: type[Any]) -> set[Any]:
     return {kind(v) for v in value}
 
 
+@dataclass(frozen=True)
+class _Matched:
+    """Step 1's result: the candidates, whether rows with any word stand in for rows with
+    every word, and whether search words were given at all."""
+
+    rows: list[_Candidate]
+    any_word: bool = False
+    searched: bool = False
+
+
 def _matching(
     session: Session,
     kind: search.Searchable,
@@ -308,11 +318,11 @@ def _matching(
     order: Sequence[ColumnElement[Any]],
     text: str | None,
     audience: Audience,
-) -> tuple[list[_Candidate], bool]:
+) -> _Matched:
     """Step 1: candidates in display order; with `text`, joined to the full-text match (rows
-    with every word, else rows with any word) and best first. Also whether any-word was used."""
+    with every word, else rows with any word) and best first."""
     if text is None:
-        return _candidates(session, base.order_by(*order)), False
+        return _Matched(_candidates(session, base.order_by(*order)))
     model_id = Action.id if kind == "actions" else Decision.id
 
     def run(match: Subquery) -> list[_Candidate]:
@@ -321,47 +331,45 @@ def _matching(
 
     strict = search.match(session, kind, text)
     if strict is None:
-        return [], False
+        return _Matched([], searched=True)
     rows = run(strict)
     # Whether to fall back to any word is decided on what the audience may see: rows it may
     # not see must not change the answer, or the answer would tell they exist.
     if partition(rows, audience).visible or len(search.search_words(text)) < 2:
-        return rows, False
+        return _Matched(rows, searched=True)
     loose = search.match(session, kind, text, any_word=True)
     assert loose is not None
     rows = run(loose)
-    return rows, bool(partition(rows, audience).visible)
+    return _Matched(rows, any_word=bool(partition(rows, audience).visible), searched=True)
 
 
 Row = TypeVar("Row", Action, Decision)
 
 
 def _visible_page(
-    rows: list[_Candidate],
+    matched: _Matched,
     audience: Audience,
     page: int,
     per_page: int,
-    any_word: bool,
     load: Callable[[list[int]], Iterable[Row]],
     view: Callable[[Row], V],
-    *,
-    searched: bool,
 ) -> Page[V]:
     """Steps 2 and 3: partition the candidates, then load and view only the page shown.
 
-    No oracle: with search words (`searched`) the withheld count is left out. A count of
-    withheld items matching the words would let any member test words against the titles of
-    exempt or police-only items (`find croesyceiliog`: "1 more was left out"). The count of the
-    same query without the words was the other choice; it is not given because it answers a
+    No oracle: with search words the withheld count is left out. A count of withheld items
+    matching the words would let any member test words against the titles of exempt or
+    police-only items (`find croesyceiliog`: "1 more was left out"). The count of the same
+    query without the words was the other choice; it is not given because it answers a
     different question from the one asked ("12 left out" beside two results about the data
     centre would mislead) and costs another query. Filters alone (partner, board, dates,
     status) still show their count, as digests do: they reveal no words."""
+    rows, any_word = matched.rows, matched.any_word
     split = partition(rows, audience)
     ids, page, pages = _page_of(split.visible, page, per_page)
     loaded = {row.id: row for row in load(ids)} if ids else {}
     # Checked again on the full rows: the classification may have changed between statements.
     items = tuple(view(loaded[i]) for i in ids if i in loaded and can_see(loaded[i], audience))
-    withheld = {} if searched else split.withheld
+    withheld = {} if matched.searched else split.withheld
     return Page(items, len(split.visible), withheld, page, pages, per_page, any_word)
 
 
@@ -434,23 +442,14 @@ def find_actions(
         *conditions
     )
     by_due = (Action.due_date.is_(None), Action.due_date.asc(), Action.ref.asc())
-    rows, any_word = _matching(session, "actions", base, by_due, text, audience)
+    matched = _matching(session, "actions", base, by_due, text, audience)
 
     def load(ids: list[int]) -> Iterable[Action]:
         return session.scalars(
             select(Action).options(joinedload(Action.owner_partner)).where(Action.id.in_(ids))
         )
 
-    return _visible_page(
-        rows,
-        audience,
-        page,
-        per_page,
-        any_word,
-        load,
-        lambda a: ActionView.of(a, today),
-        searched=text is not None,
-    )
+    return _visible_page(matched, audience, page, per_page, load, lambda a: ActionView.of(a, today))
 
 
 def _ref_variants(ref: str) -> list[str]:
@@ -519,7 +518,7 @@ def find_decisions(
         Decision.id, Decision.marking, Decision.exempt_paragraph, Decision.restricted_to
     ).where(*conditions)
     newest = (Decision.decided_on.desc(), Decision.ref.desc())
-    rows, any_word = _matching(session, "decisions", base, newest, text, audience)
+    matched = _matching(session, "decisions", base, newest, text, audience)
     names: dict[str, PartnerView] = {}
 
     def load(ids: list[int]) -> Iterable[Decision]:
@@ -527,14 +526,7 @@ def find_decisions(
         return session.scalars(_decisions_with_relations().where(Decision.id.in_(ids)))
 
     return _visible_page(
-        rows,
-        audience,
-        page,
-        per_page,
-        any_word,
-        load,
-        lambda d: DecisionView.of(d, names),
-        searched=text is not None,
+        matched, audience, page, per_page, load, lambda d: DecisionView.of(d, names)
     )
 
 
