@@ -587,3 +587,17 @@ def test_markdown_in_user_text_is_inert_in_teams_html(
     # The fallback for replies without a Teams template escapes the same way.
     fallback = text_to_html(f"Heading\n{title}")
     assert phish not in fallback and "&#91;click me&#93;" in fallback
+
+
+def test_a_link_stored_before_links_were_checked_is_left_out_of_every_reply(
+    app: ScrutinyApp, seed: Seed, session: Session
+) -> None:
+    decision = seed.decisions["SB-2026-031"]
+    decision.link = "https://evil.example|Board papers"
+    session.commit()
+    for fmt in ("txt", "slack.json"):
+        reply = say(app, SECRETARIAT, "decision SB-2026-031", fmt=fmt)
+        assert "evil.example" not in "".join(reply.bodies)
+    member = seed.members["sian-hughes"].entra_object_id or ""
+    request = Request(Platform.TEAMS, member, "decisions strategic", is_direct=True, now=NOW)
+    assert "evil.example" not in app.dispatch(request, "teams.html").bodies[0]

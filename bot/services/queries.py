@@ -27,6 +27,7 @@ from sqlalchemy.sql.selectable import Subquery
 from bot.domain import ActionStatus, Marking, Rag
 from bot.models import Action, Board, Decision, Meeting, Partner
 from bot.services import search
+from bot.text_input import is_web_link
 from bot.visibility import Audience, can_see, partition
 
 DEFAULT_PER_PAGE = 10
@@ -150,7 +151,8 @@ class DecisionView:
             title=decision.title,
             summary=decision.summary,
             partners=tuple(partners.get(s, PartnerView(s, s, s)) for s in decision.partners or ()),
-            link=decision.link,
+            # A link stored before links were checked is left out rather than shown.
+            link=decision.link if is_web_link(decision.link) else "",
             meeting_starts_at=decision.meeting.starts_at if decision.meeting else None,
             recorded_at=decision.recorded_at,
             marking=Marking(decision.marking),
@@ -192,7 +194,7 @@ class MeetingView:
             starts_at=meeting.starts_at,
             ends_at=meeting.ends_at,
             location=meeting.location,
-            link=meeting.link,
+            link=meeting.link if is_web_link(meeting.link) else "",
             questions_open=opens,
             questions_close=closes,
             window=window,
