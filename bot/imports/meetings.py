@@ -46,10 +46,10 @@ class MeetingsImport(Kind):
         "source_uid",
     )
 
-    def read(self, path: Path) -> Table:
+    def read(self, path: Path, *, sheet: str | None = None) -> Table:
         if path.suffix.lower() == ".ics":
             return read_ics(path, self.zone)
-        return super().read(path)
+        return super().read(path, sheet=sheet)
 
     def load(self) -> None:
         self.boards = board_lookup(self.session)
