@@ -382,13 +382,19 @@ def test_the_signed_slack_ask_form_cleans_vertical_tab_and_refuses_nul_and_esc(
 
 
 # -- stored text: the pack, the terminal ------------------------------------------------------
+def _asked(app: ScrutinyApp, session: Session) -> Question:
+    """A question asked through chat, to overwrite with what an older version let in."""
+    ref = ref_of(say(app, TORFAEN, f"ask {SB} Placeholder question?"))
+    question = session.scalar(select(Question).where(Question.ref == ref))
+    assert question is not None
+    return question
+
+
 def test_the_word_pack_never_fails_on_text_stored_before_these_checks(
     app: ScrutinyApp, seed: Seed, session: Session
 ) -> None:
-    ref = ref_of(say(app, TORFAEN, f"ask {SB} Placeholder question?"))
-    say(app, SECRETARIAT, f"accept {ref}")
-    question = session.scalar(select(Question).where(Question.ref == ref))
-    assert question is not None
+    question = _asked(app, session)
+    say(app, SECRETARIAT, f"accept {question.ref}")
     # What an older version let in: written straight to the database (PostgreSQL itself
     # refuses NUL in text, so only SQLite can hold one).
     nul = "\x00" if session.get_bind().dialect.name == "sqlite" else ""
@@ -414,9 +420,7 @@ def test_the_word_pack_never_fails_on_text_stored_before_these_checks(
 def test_the_console_and_logs_never_print_raw_escape_sequences(
     app: ScrutinyApp, seed: Seed, session: Session
 ) -> None:
-    ref = ref_of(say(app, TORFAEN, f"ask {SB} Placeholder question?"))
-    question = session.scalar(select(Question).where(Question.ref == ref))
-    assert question is not None
+    question = _asked(app, session)
     question.text = "Stored\x1b[2J\x1b]0;owned\x07 text\r overwritten \u202eevil"
     session.commit()
     out = io.StringIO()
@@ -449,9 +453,7 @@ def test_cli_output_of_user_data_is_terminal_safe(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SCRUTINY_LANGUAGE", "en")
-    ref = ref_of(say(app, TORFAEN, f"ask {SB} Placeholder question?"))
-    question = session.scalar(select(Question).where(Question.ref == ref))
-    assert question is not None
+    question = _asked(app, session)
     question.text = "Clear\x1b[2J the screen"
     session.commit()
     result = CliRunner().invoke(cli, ["questions", "list", "--meeting", SB])
