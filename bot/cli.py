@@ -858,7 +858,9 @@ def digest_preview(
                 err=True,
             )
             raise typer.Exit(2)
-        content = build_digest(session, found, now=now)
+        content = build_digest(
+            session, found, now=now, first_digest_days=settings.scrutiny_first_digest_days
+        )
         text = app.renderer.render_text(
             Reply(TEMPLATE, content.context()),
             found.language.languages,

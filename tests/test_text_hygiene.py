@@ -109,6 +109,8 @@ def test_no_field_limit_is_longer_than_its_database_column() -> None:
         text_input.THEME: (Action.theme,),
         text_input.LINK: (Decision.link, Meeting.link),
         text_input.LOCATION: (Meeting.location,),
+        text_input.TITLE_CY: (Action.title_cy, Decision.title_cy),
+        text_input.LOCATION_CY: (Meeting.location_cy,),
         text_input.CALENDAR_UID: (Meeting.source_uid,),
         text_input.REF: (Action.ref, Decision.ref),
         text_input.QUESTION_REF: (Question.ref,),

@@ -17,7 +17,7 @@ from bot.imports.base import (
 )
 from bot.imports.cells import Cells
 from bot.models import Action
-from bot.text_input import NOTE, OWNER, THEME, TITLE
+from bot.text_input import NOTE, OWNER, THEME, TITLE, TITLE_CY
 
 RAG_WORDS = {
     "r": Rag.RED,
@@ -111,14 +111,14 @@ and spaces into hyphens), in English and Welsh."""
 
 class ActionsImport(Kind):
     """actions: ref,title,owner_partner,owner,due_date,status,rag,theme,marking,
-    exempt_paragraph,restricted_to,last_update"""
+    exempt_paragraph,restricted_to,last_update,title_cy"""
 
     name = "actions"
     entity = "action"
     model = Action
     columns = header(
         "ref,title,owner_partner,owner,due_date,status,rag,"
-        "theme,marking,exempt_paragraph,restricted_to,last_update"
+        "theme,marking,exempt_paragraph,restricted_to,last_update,title_cy"
     )
     required = ("ref", "title", "owner_partner")
     references: ClassVar[dict[str, str]] = {"owner_partner_id": "owner_partner"}
@@ -134,6 +134,7 @@ class ActionsImport(Kind):
         "exempt_paragraph",
         "restricted_to",
         "last_update",
+        "title_cy",
     )
 
     def load(self) -> None:
@@ -161,6 +162,8 @@ class ActionsImport(Kind):
         check_marked(cells, values, self.partners)
         if cells.has("last_update"):
             values["last_update"] = cells.text("last_update", NOTE)
+        if cells.has("title_cy"):
+            values["title_cy"] = cells.text("title_cy", TITLE_CY)
         return by_ref(cells, ref, values, self.existing)
 
     def defaults(self) -> dict[str, Any]:
@@ -171,5 +174,6 @@ class ActionsImport(Kind):
             "rag": None,
             "theme": "",
             "last_update": "",
+            "title_cy": "",
             **MARKED_DEFAULTS,
         }

@@ -27,19 +27,19 @@ from bot.imports.base import (
 from bot.imports.cells import Cells
 from bot.imports.problems import ImportProblem
 from bot.models import Board, Decision, Meeting
-from bot.text_input import SUMMARY, TITLE
+from bot.text_input import SUMMARY, SUMMARY_CY, TITLE, TITLE_CY
 
 
 class DecisionsImport(Kind):
     """decisions: ref,board,meeting_date,decided_on,title,summary,marking,exempt_paragraph,
-    restricted_to,partners,link"""
+    restricted_to,partners,link,title_cy,summary_cy"""
 
     name = "decisions"
     entity = "decision"
     model = Decision
     columns = header(
         "ref,board,meeting_date,decided_on,title,summary,"
-        "marking,exempt_paragraph,restricted_to,partners,link"
+        "marking,exempt_paragraph,restricted_to,partners,link,title_cy,summary_cy"
     )
     required = ("ref", "board", "decided_on", "title")
     references: ClassVar[dict[str, str]] = {"board_id": "board"}
@@ -54,6 +54,8 @@ class DecisionsImport(Kind):
         "restricted_to",
         "partners",
         "link",
+        "title_cy",
+        "summary_cy",
     )
 
     def load(self) -> None:
@@ -137,6 +139,10 @@ class DecisionsImport(Kind):
             values["meeting_id"] = meeting_id
         if cells.has("summary"):
             values["summary"] = cells.text("summary", SUMMARY)
+        if cells.has("title_cy"):
+            values["title_cy"] = cells.text("title_cy", TITLE_CY)
+        if cells.has("summary_cy"):
+            values["summary_cy"] = cells.text("summary_cy", SUMMARY_CY)
         check_marked(cells, values, self.partners)
         if cells.has("partners"):
             values["partners"] = cells.many("partners", self.partners)
@@ -148,6 +154,8 @@ class DecisionsImport(Kind):
         return {
             "meeting_id": None,
             "summary": "",
+            "title_cy": "",
+            "summary_cy": "",
             "partners": [],
             **MARKED_DEFAULTS,
             "link": "",

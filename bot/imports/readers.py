@@ -664,9 +664,33 @@ def _ics_moment(prop: Any, zone: ZoneInfo) -> str:
         return _ics_text(prop)
     if not isinstance(value, datetime):
         return value.isoformat()
-    if value.tzinfo is None or getattr(value.tzinfo, "key", None) == zone.key:
+    named = _iana_zone(value, prop)
+    if value.tzinfo is None or named == zone.key:
         return value.replace(tzinfo=None).isoformat(sep=" ", timespec="minutes")
+    if named is not None:
+        # Rebuild the offset from the zone database rather than the file's own rules.
+        value = value.replace(tzinfo=ZoneInfo(named))
     return value.isoformat(sep=" ", timespec="minutes")
+
+
+def _iana_zone(value: datetime, prop: Any) -> str | None:
+    """The IANA name of a time's zone: its own key, or the TZID, mapped from a Windows zone
+    name as Outlook and Exchange write them ("GMT Standard Time" -> Europe/London)."""
+    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+    key = getattr(value.tzinfo, "key", None)
+    if isinstance(key, str):
+        return key
+    params = getattr(prop, "params", None)
+    tzid = str(params.get("TZID", "")).strip('"') if params is not None else ""
+    if not tzid:
+        return None
+    if tzid in WINDOWS_TO_OLSON:
+        return str(WINDOWS_TO_OLSON[tzid])
+    try:
+        return ZoneInfo(tzid).key
+    except (ValueError, KeyError, OSError):
+        return None
 
 
 def read_ics(path: Path, zone: ZoneInfo) -> Table:

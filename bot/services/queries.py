@@ -78,6 +78,7 @@ class ActionView:
 
     ref: str
     title: str
+    title_cy: str
     owner_partner: PartnerView
     owner: str
     due_date: date | None
@@ -107,6 +108,7 @@ class ActionView:
         return cls(
             ref=action.ref,
             title=action.title,
+            title_cy=action.title_cy,
             owner_partner=PartnerView.of(action.owner_partner),
             owner=action.owner,
             due_date=due,
@@ -133,6 +135,8 @@ class DecisionView:
     decided_on: date
     title: str
     summary: str
+    title_cy: str
+    summary_cy: str
     partners: tuple[PartnerView, ...]
     link: str
     meeting_starts_at: datetime | None
@@ -150,6 +154,8 @@ class DecisionView:
             decided_on=decision.decided_on,
             title=decision.title,
             summary=decision.summary,
+            title_cy=decision.title_cy,
+            summary_cy=decision.summary_cy,
             partners=tuple(partners.get(s, PartnerView(s, s, s)) for s in decision.partners or ()),
             # A link stored before links were checked is left out rather than shown.
             link=decision.link if is_web_link(decision.link) else "",
@@ -172,6 +178,7 @@ class MeetingView:
     starts_at: datetime
     ends_at: datetime | None
     location: str
+    location_cy: str
     link: str
     questions_open: datetime | None
     questions_close: datetime | None
@@ -194,6 +201,7 @@ class MeetingView:
             starts_at=meeting.starts_at,
             ends_at=meeting.ends_at,
             location=meeting.location,
+            location_cy=meeting.location_cy,
             link=meeting.link if is_web_link(meeting.link) else "",
             questions_open=opens,
             questions_close=closes,

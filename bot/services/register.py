@@ -33,16 +33,20 @@ DECISION_FIELDS = (
     "decided_on",
     "title",
     "summary",
+    "title_cy",
+    "summary_cy",
     "marking",
     "exempt_paragraph",
     "restricted_to",
     "link",
 )
 """Fields of the 'record a decision' form, in the order they are asked."""
-ACTION_FIELDS = ("status", "rag", "note")
+ACTION_FIELDS = ("status", "rag", "note", "title_cy")
 """Fields of the 'update an action' form."""
 NO_RAG = "none"
 """The `rag` value that clears an action's RAG rating."""
+CLEAR = "-"
+"""The `title_cy` value that clears an action's Welsh title."""
 
 TITLE_MAX = text_input.TITLE.limit
 SUMMARY_MAX = text_input.SUMMARY.limit
@@ -50,7 +54,7 @@ NOTE_MAX = text_input.NOTE.limit
 LINK_MAX = text_input.LINK.limit
 _AUDITED_DECISION = DECISION_FIELDS[1:]
 """Columns audited as they are (the board is audited by its slug)."""
-_AUDITED_ACTION = ("status", "rag", "last_update")
+_AUDITED_ACTION = ("status", "rag", "last_update", "title_cy")
 
 
 class InvalidInput(UserError):
@@ -108,6 +112,8 @@ class DecisionForm:
     decided_on: date
     title: str
     summary: str
+    title_cy: str
+    summary_cy: str
     marking: Marking
     exempt_paragraph: int | None
     restricted_to: list[str]
@@ -210,6 +216,8 @@ def check_decision(
     if not title and "title" not in errors:
         errors["title"] = t._("give the decision a title.")
     summary = _checked(values, "summary", text_input.SUMMARY, errors, t)
+    title_cy = _checked(values, "title_cy", text_input.TITLE_CY, errors, t)
+    summary_cy = _checked(values, "summary_cy", text_input.SUMMARY_CY, errors, t)
     marking = _check_marking(_clean(values, "marking"), errors, t)
     paragraph = _check_paragraph(_clean(values, "exempt_paragraph"), errors, t)
     restricted = _check_partners(session, _clean(values, "restricted_to"), errors, t)
@@ -225,7 +233,17 @@ def check_decision(
     if errors or board is None or not isinstance(decided_on, date):
         raise InvalidInput(errors, t)
     return DecisionForm(
-        board, ref, decided_on, title, summary, marking, paragraph, restricted, link
+        board,
+        ref,
+        decided_on,
+        title,
+        summary,
+        title_cy,
+        summary_cy,
+        marking,
+        paragraph,
+        restricted,
+        link,
     )
 
 
@@ -279,6 +297,8 @@ def record_decision(
         decided_on=form.decided_on,
         title=form.title,
         summary=form.summary,
+        title_cy=form.title_cy,
+        summary_cy=form.summary_cy,
         marking=form.marking,
         exempt_paragraph=form.exempt_paragraph,
         restricted_to=form.restricted_to,
@@ -332,7 +352,8 @@ def update_action_status(
     today: date,
     t: Translator,
 ) -> tuple[Action, dict[str, Any]]:
-    """Change an action's status, RAG and/or update note; returns it and what changed."""
+    """Change an action's status, RAG, update note and/or Welsh title; returns it and what
+    changed. The Welsh title is replaced when given; `title_cy=-` clears it."""
     errors = unknown_fields(values, ACTION_FIELDS, t)
     action = find_action(session, ref, audience, today)
     if action is None:
@@ -360,6 +381,9 @@ def update_action_status(
     note = _checked(values, "note", text_input.NOTE, errors, t)
     if note:
         changes["last_update"] = note
+    title_cy = _checked(values, "title_cy", text_input.TITLE_CY, errors, t)
+    if title_cy:
+        changes["title_cy"] = "" if title_cy == CLEAR else title_cy
     if errors:
         raise InvalidInput(errors, t)
     before = audit.snapshot(action, _AUDITED_ACTION)
@@ -367,7 +391,12 @@ def update_action_status(
     changed = audit.changes(before, after)
     if not changed:
         raise InvalidInput(
-            {"status": t._("nothing would change; give a new status, RAG rating or note.")}, t
+            {
+                "status": t._(
+                    "nothing would change; give a new status, RAG rating, note or Welsh title."
+                )
+            },
+            t,
         )
     for name, value in changes.items():
         setattr(action, name, value)
