@@ -22,8 +22,8 @@ from bot.app import UserError
 from bot.i18n import Translator
 from bot.models import Board, Meeting
 from bot.services import audit
+from bot.services.plain_words import Lexicon, NamedThing, tokens
 from bot.services.queries import BoardView, MeetingView, WindowState
-from bot.services.query_words import VOCABULARY
 from bot.text_input import NUMBER_MAX, whole_number
 
 MEETING_LENGTH = timedelta(hours=3)
@@ -93,9 +93,20 @@ def meeting_end(meeting: Meeting) -> datetime:
     return meeting.ends_at or meeting.starts_at + MEETING_LENGTH
 
 
-def _board_word(word: str) -> str | None:
-    meaning = VOCABULARY.get((word.lower(),))
-    return meaning[1] if meaning is not None and meaning[0] == "board" else None
+def board_names(session: Session) -> Lexicon:
+    """The boards' names, slugs and prefixes as the plain-words reader knows them."""
+    return Lexicon(
+        boards=[
+            NamedThing(b.slug, b.name, b.name_cy, b.prefix)
+            for b in session.scalars(select(Board).order_by(Board.id))
+        ]
+    )
+
+
+def _board_word(word: str, boards: Lexicon) -> str | None:
+    words = tokens(word)
+    matched = boards.match(words, 0) if len(words) == 1 else None
+    return matched[0][1] if matched is not None and matched[0][0] == "board" else None
 
 
 def _parse_date(word: str, t: Translator) -> date:
@@ -122,7 +133,7 @@ def _meeting_number(word: str, t: Translator) -> int:
 
 
 def read_meeting_words(
-    words: Sequence[str], t: Translator, *, bare: bool
+    words: Sequence[str], t: Translator, *, bare: bool, boards: Lexicon
 ) -> tuple[tuple[str, Any] | None, list[str]]:
     """A meeting named at the start of `words`, and the words after it.
 
@@ -137,7 +148,7 @@ def read_meeting_words(
         return ("id", _meeting_number(first[1:], t)), list(words[1:])
     if bare and first.isdigit():
         return ("id", _meeting_number(first, t)), list(words[1:])
-    board = _board_word(first)
+    board = _board_word(first, boards)
     if board is not None and len(words) > 1 and _ISO_DATE.match(words[1]):
         return ("day", (board, _parse_date(words[1], t))), list(words[2:])
     if board is not None and bare:
@@ -208,7 +219,7 @@ def meeting_named(
     session: Session, words: str, *, now: datetime, zone: ZoneInfo, t: Translator
 ) -> Meeting:
     """The meeting named by all of `words` (its number, or board and date)."""
-    spec, rest = read_meeting_words(words.split(), t, bare=True)
+    spec, rest = read_meeting_words(words.split(), t, bare=True, boards=board_names(session))
     if spec is None or rest:
         raise QuestionError(
             t._(
