@@ -387,9 +387,7 @@ class SlackPlatform:
             "app_mention": EventListener(MentionEvent, self._on_mention),
             "app_home_opened": EventListener(HomeOpenedEvent, self._on_home_opened),
             "message": EventListener(MessageEvent, self._on_message),
-            "message_metadata_posted": EventListener(
-                MetadataPostedEvent, self._on_metadata_posted
-            ),
+            "message_metadata_posted": EventListener(MetadataPostedEvent, self._on_metadata_posted),
         }
         """The events listened for (each of EVENTS), with the shape each must have."""
         self._register()
