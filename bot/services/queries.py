@@ -93,6 +93,8 @@ class ActionView:
     marking: Marking
     exempt_paragraph: int | None
     restricted_to: tuple[str, ...]
+    decision_refs: tuple[str, ...] = ()
+    """The decisions this action comes from (the trail)."""
 
     @classmethod
     def of(cls, action: Action, today: date) -> ActionView:
@@ -120,6 +122,7 @@ class ActionView:
             marking=Marking(action.marking),
             exempt_paragraph=action.exempt_paragraph,
             restricted_to=tuple(action.restricted_to or ()),
+            decision_refs=tuple(action.decision_refs or ()),
         )
 
 
