@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import text

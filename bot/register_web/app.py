@@ -366,7 +366,9 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
         return RedirectResponse(_safe_next(values.get("next")), status_code=303)
 
     # -- decisions ------------------------------------------------------------------------
-    def decisions(request: Request, session: Session, member: Member, audience: Audience) -> Response:
+    def decisions(
+        request: Request, session: Session, member: Member, audience: Audience
+    ) -> Response:
         q = request.query_params
         words = (q.get("q") or "").strip() or None
         page = queries.find_decisions(
@@ -390,7 +392,9 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
             partners=queries.partner_views(session).values(),
         )
 
-    def decision(request: Request, session: Session, member: Member, audience: Audience) -> Response:
+    def decision(
+        request: Request, session: Session, member: Member, audience: Audience
+    ) -> Response:
         found = queries.get_decision(session, audience, request.path_params["ref"])
         if not isinstance(found, queries.Found):
             # Withheld and missing look the same: the page never says a hidden item exists.
@@ -487,7 +491,9 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
         values: Mapping[str, str] | None = None,
         status: int = 200,
     ) -> Response:
-        found = queries.get_action(session, audience, request.path_params["ref"], today=site.today())
+        found = queries.get_action(
+            session, audience, request.path_params["ref"], today=site.today()
+        )
         if not isinstance(found, queries.Found):
             return site.render(request, "not_found", member, status=404)
         item = found.item
@@ -640,16 +646,16 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
             if row is None:
                 return site.render(request, "not_found", member, status=404)
             t = Translator(site.language(request, member), site.zone)
-            statuses = {k[len("partner:") :]: v for k, v in values.items() if k.startswith("partner:")}
+            statuses = {
+                k[len("partner:") :]: v for k, v in values.items() if k.startswith("partner:")
+            }
             try:
                 checked = attendance_service.check_statuses(session, statuses, t)
             except attendance_service.AttendanceInvalid as refused:
                 return meeting_page(
                     request, session, member, audience_of_member(member), refused.errors, 422
                 )
-            attendance_service.record_attendance(
-                session, row, checked, actor=f"web:{member.slug}"
-            )
+            attendance_service.record_attendance(session, row, checked, actor=f"web:{member.slug}")
             target = f"/meetings/{row.id}"
         return RedirectResponse(target, status_code=303)
 

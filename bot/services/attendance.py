@@ -52,9 +52,7 @@ def attendance_of(session: Session, meeting: Meeting) -> dict[str, str]:
     return {p.slug: recorded.get(p.slug, NOT_RECORDED) for p in partners_expected(session)}
 
 
-def check_statuses(
-    session: Session, values: Mapping[str, str], t: Translator
-) -> dict[str, str]:
+def check_statuses(session: Session, values: Mapping[str, str], t: Translator) -> dict[str, str]:
     """Statuses by partner slug after checking every one; raises `AttendanceInvalid`."""
     known = {p.slug for p in partners_expected(session)}
     errors: dict[str, str] = {}

@@ -72,9 +72,7 @@ def questions_about(
         return [], 0
     rows = session.scalars(
         select(Question)
-        .options(
-            joinedload(Question.meeting).joinedload(Meeting.board), joinedload(Question.asker)
-        )
+        .options(joinedload(Question.meeting).joinedload(Meeting.board), joinedload(Question.asker))
         .where(
             json_list_has_any(session, Question.linked_refs, refs),
             Question.state.not_in(HIDDEN_STATES),
