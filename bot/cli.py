@@ -269,6 +269,25 @@ def _serve(app: ScrutinyApp, host: str, port: int | None) -> None:
     )
 
 
+def _serve_register_beside_console(app: ScrutinyApp, host: str, port: int | None) -> None:
+    """Serve the web register in a daemon thread while the console runs in the foreground."""
+    import uvicorn
+
+    from bot.web import create_web_app
+
+    config = uvicorn.Config(
+        create_web_app(app, []), host=host, port=port or app.settings.port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="register-web", daemon=True).start()
+    typer.echo(
+        _("The register is at {url} (on this machine, sign in as an example member).").format(
+            url=f"http://{host}:{port or app.settings.port}/"
+        ),
+        err=True,
+    )
+
+
 @cli.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1", help=_("Address to listen on.")),
@@ -350,6 +369,7 @@ def run(
         return
     from bot.platforms.console import Console, run_console
 
+    _serve_register_beside_console(app, host, port)
     stops: list[threading.Event] = []
 
     def start_worker(console: Console) -> None:

@@ -8,6 +8,7 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from icalendar import Calendar
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from bot.app import ScrutinyApp, create_app
+from bot.imports import ImportRejected, import_file
 from bot.models import Action, Attendance, AuditEvent, Meeting, Question
 from bot.settings import Settings
 from bot.web import create_web_app
@@ -379,3 +381,33 @@ def test_today_is_from_the_injected_clock(client: TestClient) -> None:
     # TP-001 was due 30 September 2026: 54 days before Monday 23 November 2026.
     assert "54 days late" in page
     assert date(2026, 11, 23) == NOW.date()
+
+
+def test_actions_import_carries_the_decisions_they_come_from(
+    session: Session, seed: Seed, tmp_path: Path
+) -> None:
+    path = tmp_path / "actions.csv"
+    path.write_text(
+        "ref,title,owner_partner,decisions\n"
+        "TP-201,Build the register,torfaen,sb-2026-031 FG-2026-044\n"
+        "TP-202,Nothing behind it,torfaen,SB-2026-999\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(session, "actions", path, actor="test", now=NOW)
+    assert [str(p) for p in rejected.value.problems] == [
+        'actions.csv line 3, decisions "SB-2026-999": no decision SB-2026-999 in the register; '
+        "import the decisions first, or give refs such as SB-2026-014."
+    ]
+    session.rollback()
+    path.write_text(
+        "ref,title,owner_partner,decisions\n"
+        "TP-201,Build the register,torfaen,sb-2026-031 FG-2026-044\n",
+        encoding="utf-8",
+    )
+    import_file(session, "actions", path, actor="test", now=NOW)
+    session.commit()
+    stored = session.scalars(select(Action).where(Action.ref == "TP-201")).one()
+    assert stored.decision_refs == ["SB-2026-031", "FG-2026-044"]
+    again = import_file(session, "actions", path, actor="test", now=NOW)
+    assert again.updated == 0 and again.created == 0

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from sqlalchemy import select
+
 from bot.domain import ActionStatus, Rag
+from bot.i18n import _
 from bot.imports.base import (
     MARKED_DEFAULTS,
     Kind,
@@ -16,7 +19,7 @@ from bot.imports.base import (
     partner_lookup,
 )
 from bot.imports.cells import Cells, column_length
-from bot.models import Action
+from bot.models import Action, Decision
 
 RAG_LETTERS = {"r": Rag.RED, "a": Rag.AMBER, "g": Rag.GREEN}
 
@@ -30,10 +33,9 @@ class ActionsImport(Kind):
     model = Action
     columns = header(
         "ref,title,owner_partner,owner,due_date,status,rag,"
-        "theme,marking,exempt_paragraph,restricted_to,last_update"
+        "theme,marking,exempt_paragraph,restricted_to,last_update,decisions"
     )
     required = ("ref", "title", "owner_partner")
-    references: ClassVar[dict[str, str]] = {"owner_partner_id": "owner_partner"}
     fields = (
         "title",
         "owner_partner_id",
@@ -46,7 +48,9 @@ class ActionsImport(Kind):
         "exempt_paragraph",
         "restricted_to",
         "last_update",
+        "decision_refs",
     )
+    references: ClassVar[dict[str, str]] = {"owner_partner_id": "owner_partner"}
     limits: ClassVar[dict[str, int | None]] = {
         name: column_length(Action, name) for name in ("ref", "title", "owner", "theme")
     }
@@ -55,6 +59,7 @@ class ActionsImport(Kind):
         self.partners = partner_lookup(self.session)
         self.slugs = {"owner_partner_id": {p.id: p.slug for p in self.partners.items}}
         self.existing = load_existing(self.session, Action, "ref", self.fields)
+        self.decision_refs = set(self.session.scalars(select(Decision.ref)))
 
     def check(self, cells: Cells) -> Record | None:
         ref = cells.ref("ref", limit=self.limits["ref"])
@@ -78,7 +83,21 @@ class ActionsImport(Kind):
         check_marked(cells, values, self.partners)
         if cells.has("last_update"):
             values["last_update"] = cells.text("last_update", limit=None, multiline=True)
+        if cells.has("decisions"):
+            values["decision_refs"] = self._decisions(cells)
         return by_ref(cells, ref, values, self.existing)
+
+    def _decisions(self, cells: Cells) -> list[str]:
+        """The decisions an action comes from: refs separated by spaces or commas."""
+        words = cells.raw("decisions").replace(",", " ").upper().split()
+        unknown = [w for w in words if w not in self.decision_refs]
+        if unknown:
+            cells.problem(
+                "decisions",
+                _("no decision {refs} in the register").format(refs=", ".join(unknown)),
+                _("import the decisions first, or give refs such as SB-2026-014"),
+            )
+        return list(dict.fromkeys(words))
 
     def defaults(self) -> dict[str, Any]:
         return {
@@ -88,5 +107,6 @@ class ActionsImport(Kind):
             "rag": None,
             "theme": "",
             "last_update": "",
+            "decision_refs": [],
             **MARKED_DEFAULTS,
         }

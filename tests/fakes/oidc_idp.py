@@ -150,7 +150,11 @@ class FakeIdentityProvider:
             self._send(
                 request,
                 200,
-                {"access_token": "x", "token_type": "Bearer", "id_token": self._id_token(asked["nonce"])},
+                {
+                    "access_token": "x",
+                    "token_type": "Bearer",
+                    "id_token": self._id_token(asked["nonce"]),
+                },
             )
         else:
             self._send(request, 404, {"error": "not_found"})
