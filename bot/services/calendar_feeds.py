@@ -63,7 +63,7 @@ def revoke_feed(session: Session, feed: CalendarFeed, *, actor: str, now: dateti
         audit.record(
             session,
             actor=actor,
-            verb="revoke",
+            verb="cancel",
             entity="calendar_feed",
             ref=str(feed.id),
             after={"revoked_at": now.isoformat()},
