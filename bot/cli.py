@@ -297,18 +297,29 @@ def serve(
         None, help=_("Port to listen on (default: $PORT, else 3000)."), show_default=False
     ),
 ) -> None:
-    """Serve the chat platforms and GET /healthz under uvicorn (Slack: HTTP or Socket Mode)."""
+    """Serve the chat platforms, the register and GET /healthz under uvicorn (Slack: HTTP or
+    Socket Mode). Starts with the register alone when sign-in to it is configured."""
     settings = settings_or_exit()
-    if not _slack_ready(settings) and not settings.teams_enabled:
+    chat = _slack_ready(settings) or settings.teams_enabled
+    if not chat and not settings.web_signin_configured:
         typer.echo(
             _(
-                "Nothing to serve: Slack is not configured. Set SLACK_BOT_TOKEN and "
-                "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode) - see docs/slack.md - "
-                "or TEAMS_WEBHOOK_SECRET for Teams."
+                "Nothing to serve: neither a chat platform nor sign-in to the register is "
+                "configured. Set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN "
+                "for Socket Mode) - see docs/slack.md - or TEAMS_WEBHOOK_SECRET for Teams; or "
+                "WEB_ENTRA_CLIENT_ID or WEB_SLACK_CLIENT_ID to serve the register alone. To try "
+                "the register on this machine, use scrutiny-bot run."
             ),
             err=True,
         )
         raise typer.Exit(2)
+    if not chat:
+        typer.echo(
+            _("No chat platform is configured: serving the register alone at {url}.").format(
+                url=settings.web_base_url
+            ),
+            err=True,
+        )
     from bot.app import create_app
 
     _serve(create_app(settings), host, port)

@@ -13,8 +13,6 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from bot.web import create_web_app
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.oidc_idp import TENANT, FakeIdentityProvider
+from tests.fakes.slack_api import ServedApp
 from tests.test_register_web import SECRET_ITEMS, _trail
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -101,16 +100,10 @@ class Site:
     seed: Seed
 
 
-def _non_daemon_threads() -> list[threading.Thread]:
-    main = threading.main_thread()
-    return [t for t in threading.enumerate() if not t.daemon and t is not main and t.is_alive()]
-
-
 @pytest.fixture
 def site(settings: Settings, engine: Engine, seed: Seed) -> Iterator[Site]:
-    """The real ASGI app under uvicorn on 127.0.0.1 (port chosen by the system) in a thread."""
-    import uvicorn
-
+    """The real ASGI app under uvicorn on 127.0.0.1 (port chosen by the system) in a daemon
+    thread, trusting the two fake identity providers."""
     entra = FakeIdentityProvider("entra", "register-entra", "entra-secret", NOW).start()
     slack = FakeIdentityProvider("slack", "register-slack", "slack-secret", NOW).start()
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -131,27 +124,13 @@ def site(settings: Settings, engine: Engine, seed: Seed) -> Iterator[Site]:
         }
     )
     asgi = create_web_app(create_app(configured, engine), clock=lambda: NOW)
-    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", lifespan="on"))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [listener]}, name="register-under-test"
-    )
-    thread.start()
-    for _ in range(200):
-        if server.started or not thread.is_alive():
-            break
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
     try:
-        yield Site(base, entra, slack, seed)
+        with ServedApp(asgi, listener):
+            yield Site(base, entra, slack, seed)
     finally:
-        server.should_exit = True
-        thread.join(10)
         listener.close()
         entra.stop()
         slack.stop()
-        for leftover in _non_daemon_threads():
-            leftover.join(5)
-        assert not _non_daemon_threads(), _non_daemon_threads()
 
 
 def open_page(browser: Any, site: Site, path: str) -> None:

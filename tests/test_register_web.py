@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from icalendar import Calendar
 from openpyxl import load_workbook
@@ -411,3 +417,47 @@ def test_actions_import_carries_the_decisions_they_come_from(
     assert stored.decision_refs == ["SB-2026-031", "FG-2026-044"]
     again = import_file(session, "actions", path, actor="test", now=NOW)
     assert again.updated == 0 and again.created == 0
+
+
+def test_serve_starts_with_only_the_register_configured(
+    database_url: str, seed: Seed, tmp_path: Path
+) -> None:
+    """`scrutiny-bot serve` with no Slack or Teams but sign-in to the register configured."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()
+    script = Path(sys.executable).with_name("scrutiny-bot")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TEAMS_", "WEB_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        LOG_LEVEL="WARNING",
+        WEB_SLACK_CLIENT_ID="register-client",
+        WEB_SESSION_SECRET="x" * 40,
+        WEB_BASE_URL=f"http://127.0.0.1:{port}",
+    )
+    served = subprocess.Popen(
+        [*command, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        page = None
+        for _ in range(300):
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/signin", timeout=2)
+                break
+            except httpx.TransportError:
+                assert served.poll() is None, served.communicate()
+                time.sleep(0.05)
+        assert page is not None and page.status_code == 200
+        assert "Sign in with Slack" in page.text and "example member" not in page.text
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
+    finally:
+        served.terminate()
+        _out, err = served.communicate(timeout=20)
+    assert "serving the register alone" in err

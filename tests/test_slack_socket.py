@@ -86,12 +86,16 @@ def test_socket_mode_connects_and_answers_envelopes(
     assert fake.violations == []
 
 
-def test_serve_refuses_to_start_without_slack_or_teams(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_to_start_without_slack_teams_or_register_signin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in (
         "SLACK_BOT_TOKEN",
         "SLACK_SIGNING_SECRET",
         "SLACK_APP_TOKEN",
         "TEAMS_WEBHOOK_SECRET",
+        "WEB_ENTRA_CLIENT_ID",
+        "WEB_SLACK_CLIENT_ID",
     ):
         monkeypatch.setenv(name, "")
     result = CliRunner().invoke(cli, ["serve", "--port", "0"])

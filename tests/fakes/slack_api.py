@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -238,8 +239,8 @@ class FakeSlackApi:
         self.port = int(self._runner.addresses[0][1])
 
     async def _stop(self) -> None:
-        for socket in list(self._sockets):
-            await socket.close()
+        for open_socket in list(self._sockets):
+            await open_socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -626,12 +627,15 @@ class SlackSender:
 class ServedApp:
     """An ASGI app under uvicorn on 127.0.0.1, port 0, in a thread."""
 
-    def __init__(self, asgi_app: Any) -> None:
+    def __init__(self, asgi_app: Any, listener: socket.socket | None = None) -> None:
+        """`listener`: a socket already bound on 127.0.0.1, for an app that must know its own
+        URL before it is built (the register's sign-in callback)."""
         config = uvicorn.Config(
             asgi_app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
         )
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        sockets = {"sockets": [listener]} if listener is not None else {}
+        self._thread = threading.Thread(target=self.server.run, kwargs=sockets, daemon=True)
         self.port = 0
 
     def __enter__(self) -> ServedApp:
