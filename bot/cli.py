@@ -233,10 +233,10 @@ def _queue_answer_posts(session: Session, settings: Settings) -> int:
     transaction (each once: a repeated import queues nothing more)."""
     from datetime import UTC, datetime
 
-    from bot.messages import Renderer
+    from bot.app import renderer_for
     from bot.services.question_posts import post_unposted_answers
 
-    renderer = Renderer(tz=settings.timezone, teams_bot_name=settings.teams_bot_name)
+    renderer = renderer_for(settings)
     now = datetime.now(UTC)
     return post_unposted_answers(session, renderer, now=now, zone=settings.timezone)
 

@@ -165,6 +165,12 @@ class Settings(BaseSettings):
         return f"{self.graph_authority_host}/{tenant}/v2.0/.well-known/openid-configuration"
 
     @property
+    def chat_links_base(self) -> str | None:
+        """WEB_BASE_URL when it was set: only then do chat replies, digests and cards link to
+        the register (the default is where `run` serves it on this machine, no use to others)."""
+        return self.web_base_url if "web_base_url" in self.model_fields_set else None
+
+    @property
     def web_signin_configured(self) -> bool:
         """Some identity provider is configured (the development sign-in is then off)."""
         return bool(self.web_entra_client_id or self.web_slack_client_id)

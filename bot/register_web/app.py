@@ -34,7 +34,7 @@ from bot.domain import ActionStatus, Rag, Role
 from bot.i18n import LANGUAGES, Translator, translations
 from bot.messages import TEMPLATES_DIR
 from bot.models import Action, Board, CalendarFeed, Meeting, Member, Partner
-from bot.register_web.links import RegisterLinks
+from bot.permalinks import RegisterLinks
 from bot.register_web.oidc import OidcClient, Pending, Provider, SignInFailed
 from bot.services import attendance as attendance_service
 from bot.services import calendar_feeds, queries, register_export, trail

@@ -451,7 +451,7 @@ class _RenderMemo(Renderer):
     parts are the same text as a Welsh and an English channel's digests."""
 
     def __init__(self, inner: Renderer) -> None:
-        super().__init__(inner.templates_dir, inner.tz, inner.teams_bot_name)
+        super().__init__(inner.templates_dir, inner.tz, inner.teams_bot_name, inner.links)
         self.fallbacks = inner.fallbacks
         self._done: dict[tuple[int, str, str, str], str] = {}
 

@@ -177,6 +177,8 @@ class MeetingView:
     questions_open: datetime | None
     questions_close: datetime | None
     window: WindowState
+    id: int | None = None
+    """The meeting's row id, for its permalink in the register."""
 
     @classmethod
     def of(cls, meeting: Meeting, now: datetime) -> MeetingView:
@@ -199,6 +201,7 @@ class MeetingView:
             questions_open=opens,
             questions_close=closes,
             window=window,
+            id=meeting.id,
         )
 
 
