@@ -499,11 +499,7 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
         item = found.item
         if item.ref != request.path_params["ref"]:
             return RedirectResponse(site.links.path("actions", item.ref), status_code=301)
-        sources = [
-            d.item
-            for d in (queries.get_decision(session, audience, ref) for ref in item.decision_refs)
-            if isinstance(d, queries.Found)
-        ]
+        sources, hidden_sources = trail.decisions_behind(session, audience, item.decision_refs)
         questions, withheld = trail.questions_about(
             session, audience, [item.ref], viewer=member, now=site.now(), zone=site.zone
         )
@@ -515,7 +511,7 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
             action=item,
             sources=sources,
             questions=questions,
-            withheld_count=withheld + len(item.decision_refs) - len(sources),
+            withheld_count=withheld + hidden_sources,
             statuses=list(ActionStatus),
             rags=list(Rag),
             errors=errors or {},

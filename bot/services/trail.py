@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import InstrumentedAttribute
 from bot.domain import QuestionState
 from bot.models import Action, Decision, Meeting, Member, Question
 from bot.services import audit
-from bot.services.queries import ActionView
+from bot.services.queries import ActionView, DecisionView, Found, get_decision
 from bot.services.questions import QuestionView, views
 from bot.visibility import Audience, can_see, partition
 
@@ -101,6 +101,19 @@ def decision_trail(
         session, audience, refs, viewer=viewer, now=now, zone=zone
     )
     return Trail(tuple(actions), tuple(questions), hidden_actions + hidden_questions)
+
+
+def decisions_behind(
+    session: Session, audience: Audience, decision_refs: Collection[str]
+) -> tuple[list[DecisionView], int]:
+    """The decisions an action comes from that the audience may see; and how many were
+    withheld (a missing ref counts as withheld, so the answer never tells the two apart)."""
+    shown = [
+        found.item
+        for found in (get_decision(session, audience, ref) for ref in decision_refs)
+        if isinstance(found, Found)
+    ]
+    return shown, len(decision_refs) - len(shown)
 
 
 def parse_decision_refs(
