@@ -142,7 +142,7 @@ def config_load(
 
 @cli.command("import")
 def import_records(
-    kind: str = typer.Argument(..., help=_("actions, decisions, meetings or answers")),
+    kind: str = typer.Argument(..., help=_("actions, decisions, meetings, answers or attendance")),
     file: Path = typer.Argument(..., help=_("A .csv or .xlsx file (meetings also .ics).")),
     dry_run: bool = typer.Option(False, "--dry-run", help=_("Check and count; write nothing.")),
 ) -> None:
