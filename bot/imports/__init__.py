@@ -1,4 +1,5 @@
-"""Importing actions, decisions, meetings, answers and attendance from CSV, XLSX and iCalendar files.
+"""Importing actions, decisions, meetings, answers and attendance from CSV, XLSX and
+iCalendar files.
 
 One file is one transaction in the caller's session: every row is checked first, and if any
 row is bad `ImportRejected` lists every problem and nothing has been written. Rows are matched
