@@ -3,11 +3,15 @@ one meeting's record or the report per partner, board and year; bad input change
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
-from bot.models import Attendance, AuditEvent
+from bot.models import Attendance, AuditEvent, Delivery
+from bot.services.digests import build_digest, run_digest
 from tests.factories import Seed
 from tests.test_handlers import ask
 
@@ -67,3 +71,27 @@ def test_bad_attendance_is_refused_and_changes_nothing(
     assert "Only the secretariat records attendance" in member
     assert ask(app, "sian-hughes", "attendance banana").startswith("“banana” is not a board")
     assert _statuses(session) == {}
+
+
+def test_digest_of_secretariat_and_board_channels_reports_the_last_meetings_attendance(
+    app: ScrutinyApp, session: Session, seed: Seed
+) -> None:
+    ask(app, "ceri-morgan", "attendance strategic 2026-12-03 torfaen=present newport=apologies")
+    after = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+    board = build_digest(session, seed.channels["srs-strategic-board"], now=after)
+    assert [a.meeting.board.slug for a in board.attendance] == ["strategic"]
+    secretariat = seed.channels["srs-secretariat"]
+    result = run_digest(session, app.renderer, secretariat, now=after)
+    session.commit()
+    delivery = session.get(Delivery, result.delivery_id)
+    assert delivery is not None
+    text = delivery.payload["text"]
+    assert "Attendance at the Strategic Board, Thursday 3 December 2026, 10:00am" in text
+    assert "present: Torfaen County Borough Council · apologies: Newport City Council" in text
+    assert "not recorded: Blaenau Gwent County Borough Council" in text
+    blocks = json.dumps(delivery.payload["slack"]["blocks"])
+    assert "*Attendance*" in blocks and "apologies: Newport City Council" in blocks
+    # A partner channel's digest does not carry it, and the next digest does not repeat it.
+    assert build_digest(session, seed.channels["srs-torfaen"], now=after).attendance == ()
+    later = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
+    assert build_digest(session, secretariat, now=later).attendance == ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 from bot.i18n import N_, Translator
 from bot.models import Attendance, Board, Meeting, Partner
 from bot.services import audit
+from bot.services.queries import MeetingView, PartnerView
 
 STATUSES = ("present", "apologies", "absent")
 """How a partner can be recorded for a meeting: represented, sent apologies, or neither."""
@@ -108,6 +110,48 @@ def record_attendance(
             after=changed,
         )
     return changed
+
+
+@dataclass(frozen=True)
+class MeetingAttendance:
+    """One meeting and each expected partner's recorded status ("" when not recorded)."""
+
+    meeting: MeetingView
+    statuses: tuple[tuple[PartnerView, str], ...]
+
+    def partners_with(self, status: str) -> tuple[PartnerView, ...]:
+        """The partners recorded with `status` ("" for those not recorded yet)."""
+        return tuple(partner for partner, recorded in self.statuses if recorded == status)
+
+
+def last_meetings_since(
+    session: Session, *, since: datetime, now: datetime, board: str | None = None
+) -> list[MeetingAttendance]:
+    """For each board (or only `board`), its latest meeting that began in [since, now), with
+    its attendance: what a digest after a meeting reports."""
+    statement = (
+        select(Meeting)
+        .options(joinedload(Meeting.board))
+        .where(Meeting.starts_at >= since, Meeting.starts_at < now)
+        .order_by(Meeting.starts_at.desc())
+    )
+    if board:
+        statement = statement.where(
+            Meeting.board_id.in_(select(Board.id).where(Board.slug == board))
+        )
+    latest: dict[int, Meeting] = {}
+    for meeting in session.scalars(statement):
+        latest.setdefault(meeting.board_id, meeting)
+    views = {p.slug: PartnerView.of(p) for p in partners_expected(session)}
+    return [
+        MeetingAttendance(
+            MeetingView.of(meeting, now),
+            tuple(
+                (views[slug], status) for slug, status in attendance_of(session, meeting).items()
+            ),
+        )
+        for meeting in sorted(latest.values(), key=lambda m: m.starts_at)
+    ]
 
 
 @dataclass(frozen=True)
