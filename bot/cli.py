@@ -140,11 +140,70 @@ def config_load(
         typer.echo(line)
 
 
+def _write_import_template(kind: str, out: Path | None) -> None:
+    """`import template KIND [--out FILE]`: write the .xlsx template for KIND."""
+    from sqlalchemy import select
+
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.imports import KINDS
+    from bot.imports.template import write_template
+    from bot.models import Board, Partner
+
+    if kind not in KINDS:
+        message = _('Unknown kind "{kind}": use one of {kinds}.')
+        typer.echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    with unit_of_work(make_session_factory(make_engine(settings.database_url))) as session:
+        partners = list(session.scalars(select(Partner.slug).order_by(Partner.id)))
+        boards = list(session.scalars(select(Board.slug).order_by(Board.id)))
+    path = out or Path(f"{kind}-template.xlsx")
+    if path.suffix.lower() != ".xlsx":
+        typer.echo(_("{file}: a template is written as .xlsx.").format(file=path), err=True)
+        raise typer.Exit(2)
+    write_template(KINDS[kind], path, partners=partners, boards=boards)
+    typer.echo(
+        _(
+            "Wrote {file}: fill in a row per {kind} (the second row is an example), then "
+            "scrutiny-bot import {kind} {file}"
+        ).format(file=path, kind=kind)
+    )
+    if not partners:
+        typer.echo(
+            _(
+                "The collaboration is not loaded, so the partner and board lists are empty: "
+                "run scrutiny-bot config load first."
+            ),
+            err=True,
+        )
+
+
 @cli.command("import")
 def import_records(
-    kind: str = typer.Argument(..., help=_("actions, decisions, meetings, answers or attendance")),
-    file: Path = typer.Argument(..., help=_("A .csv or .xlsx file (meetings also .ics).")),
+    kind: str = typer.Argument(
+        ...,
+        help=_(
+            "actions, decisions, meetings, answers or attendance; or template, to write an .xlsx "
+            "to fill in (import template actions)"
+        ),
+    ),
+    file: Path = typer.Argument(
+        ...,
+        help=_("A .csv or .xlsx file (meetings also .ics); after template, the kind."),
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help=_("Check and count; write nothing.")),
+    sheet: str | None = typer.Option(
+        None,
+        "--sheet",
+        help=_("The worksheet of an .xlsx file to read (default: the first visible one)."),
+        show_default=False,
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help=_("Where import template writes its .xlsx (default: KIND-template.xlsx)."),
+        show_default=False,
+    ),
 ) -> None:
     """Import records from a file: every row or none; importing it again changes nothing."""
     import getpass
@@ -156,6 +215,9 @@ def import_records(
     from bot.imports import KINDS, PROGRESS_EVERY, ImportRejected, import_file, suffixes_for
     from bot.models import Partner
 
+    if kind == "template":
+        _write_import_template(str(file), out)
+        return
     if kind not in KINDS:
         message = _('Unknown kind "{kind}": use one of {kinds}.')
         typer.echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
@@ -192,7 +254,7 @@ def import_records(
                 raise typer.Exit(1)
             report = import_file(
                 session, kind, file, actor=actor, dry_run=dry_run,
-                progress=show_progress, zone=settings.timezone,
+                progress=show_progress, zone=settings.timezone, sheet=sheet,
             )  # fmt: skip
             if kind == "answers" and not dry_run:
                 queued = _queue_answer_posts(session, settings)
@@ -603,11 +665,12 @@ def deliveries(
             raise typer.Exit(2) from None
         total = delivery_log.count_deliveries(session, query)
     if not rows:
-        typer.echo(
-            _("No deliveries match.")
-            if total == 0 or query.channel or wanted
-            else _("The outbox is empty.")
-        )
+        if wanted is DeliveryState.FAILED and not (query.channel or query.since):
+            typer.echo(_("No failed deliveries."))
+        elif query.channel or wanted or query.since:
+            typer.echo(_("No deliveries match."))
+        else:
+            typer.echo(_("The outbox is empty."))
         return
     zone = settings.timezone
     headers = (_("ID"), _("STATE"), _("TRIES"), _("CHANNEL"), _("WHEN (local)"), _("KEY"))
@@ -813,7 +876,9 @@ def digest_preview(
                 err=True,
             )
             raise typer.Exit(2)
-        content = build_digest(session, found, now=now)
+        content = build_digest(
+            session, found, now=now, first_digest_days=settings.scrutiny_first_digest_days
+        )
         text = app.renderer.render_text(
             Reply(TEMPLATE, content.context()),
             found.language.languages,

@@ -388,12 +388,12 @@ SharePointField = Annotated[
 GRAPH_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "decisions": (
         ("ref", "board", "meeting_date", "decided_on", "title", "summary", "marking",
-         "exempt_paragraph", "restricted_to", "partners", "link"),
+         "exempt_paragraph", "restricted_to", "partners", "link", "title_cy", "summary_cy"),
         ("ref", "board", "decided_on", "title"),
     ),
     "actions": (
         ("ref", "title", "owner_partner", "owner", "due_date", "status", "rag", "theme",
-         "marking", "exempt_paragraph", "restricted_to", "last_update"),
+         "marking", "exempt_paragraph", "restricted_to", "last_update", "title_cy"),
         ("ref", "title", "owner_partner"),
     ),
 }  # fmt: skip

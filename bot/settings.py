@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     scrutiny_config: Path = DEFAULT_CONFIG
     scrutiny_timezone: str = "Europe/London"
     scrutiny_language: str = Field(default="en", pattern=r"^(en|cy)$")
+    scrutiny_first_digest_days: int = Field(default=30, ge=1, le=3650)
+    """How far back (days since decided) a channel's first digest reaches."""
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
     slack_bot_token: str | None = None

@@ -168,7 +168,7 @@ def test_a_welsh_command_is_answered_in_welsh(app: ScrutinyApp, seed: Seed) -> N
 def test_a_welsh_free_text_question_is_answered_in_welsh(app: ScrutinyApp, seed: Seed) -> None:
     reply = say(app, WELSH_MEMBER, "beth benderfynodd y bwrdd strategol ers 2026-11-01?")
     assert reply.text.startswith(
-        "Penderfyniadau: Bwrdd Strategol · ers Dydd Sul 1 Tachwedd 2026 (yn dangos 1–1 o 1)"
+        "Penderfyniadau: Bwrdd Strategol · ers dydd Sul 1 Tachwedd 2026 (yn dangos 1–1 o 1)"
     )
     assert "SB-2026-031  Bwrdd Strategol, 19 Tach" in reply.text
     mutated = say(app, WELSH_MEMBER, "camau gweithredu hwyr yn Nhorfaen")

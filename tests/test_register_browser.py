@@ -166,10 +166,24 @@ def sign_in(browser: Any, site: Site, slug: str, provider: str) -> None:
     open_page(browser, site, "/decisions")
     assert "/signin" in browser.current_url
     assert_accessible(browser)
-    browser.find_element(By.LINK_TEXT, label).click()
+    click_through(browser, By.LINK_TEXT, label)
     assert browser.current_url.startswith(f"{site.base}/decisions")
     assert f"Signed in as {member.name}" in text_of(browser) or "Wedi mewngofnodi" in text_of(
         browser
+    )
+
+
+def click_through(browser: Any, by: str, value: str) -> None:
+    """Click a link or button and wait until the next page has replaced this one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(by, value).click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 20).until(
+        lambda b: b.execute_script("return document.readyState") == "complete"
     )
 
 
@@ -202,25 +216,25 @@ def test_scrutiny_member_searches_follows_the_trail_and_switches_to_welsh(
     assert_accessible(browser)
     search = browser.find_element(By.ID, "q")
     search.send_keys("data centre")
-    browser.find_element(By.CSS_SELECTOR, "form[role=search] button[type=submit]").click()
+    click_through(browser, By.CSS_SELECTOR, "form[role=search] button[type=submit]")
     assert "q=data+centre" in browser.current_url
     listing = text_of(browser)
     assert "SB-2026-031" in listing and "FG-2026-044" not in listing
     assert_accessible(browser)
 
-    browser.find_element(By.LINK_TEXT, "SB-2026-031").click()
+    click_through(browser, By.LINK_TEXT, "SB-2026-031")
     assert browser.current_url == f"{site.base}/decisions/SB-2026-031"
     page = text_of(browser)
     assert "TP-001" in page and "TP-004" in page and "Q-SB-2026-12-001" in page
     assert_accessible(browser)
 
-    browser.find_element(By.LINK_TEXT, "TP-001").click()
+    click_through(browser, By.LINK_TEXT, "TP-001")
     assert browser.current_url == f"{site.base}/actions/TP-001"
     page = text_of(browser)
     assert "SB-2026-031" in page and "When will phase 2 finish?" in page
     assert_accessible(browser)
 
-    browser.find_element(By.CSS_SELECTOR, "button[name=lang][value=cy]").click()
+    click_through(browser, By.CSS_SELECTOR, "button[name=lang][value=cy]")
     assert browser.current_url == f"{site.base}/actions/TP-001"
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "cy"
     assert_accessible(browser)
@@ -288,7 +302,7 @@ def test_secretariat_records_attendance_and_the_chart_changes(browser: Any, site
     assert_accessible(browser)
     Select(browser.find_element(By.ID, "partner-torfaen")).select_by_value("present")
     Select(browser.find_element(By.ID, "partner-newport")).select_by_value("apologies")
-    browser.find_element(By.CSS_SELECTOR, "form[action$='/attendance'] button").click()
+    click_through(browser, By.CSS_SELECTOR, "form[action$='/attendance'] button")
     assert browser.current_url == f"{site.base}/meetings/{site.seed.meetings[0].id}"
     chosen = Select(browser.find_element(By.ID, "partner-torfaen")).first_selected_option
     assert chosen.get_attribute("value") == "present"

@@ -21,19 +21,106 @@ from bot.imports.base import (
 from bot.imports.cells import Cells, column_length
 from bot.models import Action, Decision
 
-RAG_LETTERS = {"r": Rag.RED, "a": Rag.AMBER, "g": Rag.GREEN}
+RAG_WORDS = {
+    "r": Rag.RED,
+    "a": Rag.AMBER,
+    "g": Rag.GREEN,
+    "coch": Rag.RED,
+    "ambr": Rag.AMBER,
+    "oren": Rag.AMBER,
+    "gwyrdd": Rag.GREEN,
+}
+"""RAG ratings as spreadsheets write them besides red, amber and green: letters and Welsh."""
+
+STATUS_WORDS = {
+    **dict.fromkeys(
+        (
+            "complete",
+            "completed",
+            "finished",
+            "closed",
+            "achieved",
+            "delivered",
+            "done",
+            "wedi'i-gwblhau",
+            "wedi-ei-gwblhau",
+            "cwblhawyd",
+            "wedi-gorffen",
+            "wedi'i-gyflawni",
+        ),
+        ActionStatus.DONE,
+    ),
+    **dict.fromkeys(
+        (
+            "on-track",
+            "ongoing",
+            "started",
+            "underway",
+            "under-way",
+            "in-hand",
+            "active",
+            "progressing",
+            "ar-waith",
+            "ar-y-gweill",
+            "yn-mynd-rhagddo",
+            "ar-y-trywydd-iawn",
+        ),
+        ActionStatus.IN_PROGRESS,
+    ),
+    **dict.fromkeys(
+        (
+            "not-yet-started",
+            "planned",
+            "to-do",
+            "todo",
+            "new",
+            "open",
+            "heb-ddechrau",
+            "heb-ei-ddechrau",
+            "wedi'i-gynllunio",
+        ),
+        ActionStatus.NOT_STARTED,
+    ),
+    **dict.fromkeys(
+        (
+            "on-hold",
+            "stuck",
+            "paused",
+            "wedi'i-rwystro",
+            "wedi-ei-rwystro",
+            "wedi'i-atal",
+            "wedi'i-ohirio",
+        ),
+        ActionStatus.BLOCKED,
+    ),
+    **dict.fromkeys(
+        (
+            "stopped",
+            "withdrawn",
+            "dropped",
+            "abandoned",
+            "canceled",
+            "wedi'i-ganslo",
+            "wedi-ei-ganslo",
+            "wedi'i-dynnu'n-ôl",
+        ),
+        ActionStatus.CANCELLED,
+    ),
+}
+"""Statuses as people write them in a tactical plan (compared after `Cells.choice` folds case
+and spaces into hyphens), in English and Welsh."""
 
 
 class ActionsImport(Kind):
     """actions: ref,title,owner_partner,owner,due_date,status,rag,theme,marking,
-    exempt_paragraph,restricted_to,last_update"""
+    exempt_paragraph,restricted_to,last_update,title_cy,decisions"""
 
     name = "actions"
     entity = "action"
     model = Action
     columns = header(
         "ref,title,owner_partner,owner,due_date,status,rag,"
-        "theme,marking,exempt_paragraph,restricted_to,last_update,decisions"
+        "theme,marking,exempt_paragraph,restricted_to,last_update,title_cy,decisions"
     )
     required = ("ref", "title", "owner_partner")
     fields = (
@@ -48,11 +135,12 @@ class ActionsImport(Kind):
         "exempt_paragraph",
         "restricted_to",
         "last_update",
+        "title_cy",
         "decision_refs",
     )
     references: ClassVar[dict[str, str]] = {"owner_partner_id": "owner_partner"}
     limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Action, name) for name in ("ref", "title", "owner", "theme")
+        name: column_length(Action, name) for name in ("ref", "title", "owner", "theme", "title_cy")
     }
 
     def load(self) -> None:
@@ -74,15 +162,17 @@ class ActionsImport(Kind):
             values["due_date"] = cells.date("due_date")
         if cells.has("status"):
             values["status"] = cells.choice(
-                "status", ActionStatus, default=ActionStatus.NOT_STARTED
+                "status", ActionStatus, default=ActionStatus.NOT_STARTED, aliases=STATUS_WORDS
             )
         if cells.has("rag"):
-            values["rag"] = cells.choice("rag", Rag, aliases=RAG_LETTERS)
+            values["rag"] = cells.choice("rag", Rag, aliases=RAG_WORDS)
         if cells.has("theme"):
             values["theme"] = cells.text("theme", limit=self.limits["theme"])
         check_marked(cells, values, self.partners)
         if cells.has("last_update"):
             values["last_update"] = cells.text("last_update", limit=None, multiline=True)
+        if cells.has("title_cy"):
+            values["title_cy"] = cells.text("title_cy", limit=self.limits["title_cy"])
         if cells.has("decisions"):
             values["decision_refs"] = self._decisions(cells)
         return by_ref(cells, ref, values, self.existing)
@@ -107,6 +197,7 @@ class ActionsImport(Kind):
             "rag": None,
             "theme": "",
             "last_update": "",
+            "title_cy": "",
             "decision_refs": [],
             **MARKED_DEFAULTS,
         }

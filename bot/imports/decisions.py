@@ -31,14 +31,14 @@ from bot.models import Board, Decision, Meeting
 
 class DecisionsImport(Kind):
     """decisions: ref,board,meeting_date,decided_on,title,summary,marking,exempt_paragraph,
-    restricted_to,partners,link"""
+    restricted_to,partners,link,title_cy,summary_cy"""
 
     name = "decisions"
     entity = "decision"
     model = Decision
     columns = header(
         "ref,board,meeting_date,decided_on,title,summary,"
-        "marking,exempt_paragraph,restricted_to,partners,link"
+        "marking,exempt_paragraph,restricted_to,partners,link,title_cy,summary_cy"
     )
     required = ("ref", "board", "decided_on", "title")
     references: ClassVar[dict[str, str]] = {"board_id": "board"}
@@ -53,9 +53,11 @@ class DecisionsImport(Kind):
         "restricted_to",
         "partners",
         "link",
+        "title_cy",
+        "summary_cy",
     )
     limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Decision, name) for name in ("ref", "title", "link")
+        name: column_length(Decision, name) for name in ("ref", "title", "link", "title_cy")
     }
 
     def load(self) -> None:
@@ -103,11 +105,14 @@ class DecisionsImport(Kind):
     def check(self, cells: Cells) -> Record | None:
         ref = cells.ref("ref", limit=self.limits["ref"])
         board = cells.one("board", self.boards)
-        if board is not None and ref and not ref.startswith(board.prefix + "-"):
+        # Refs may follow a council's own numbering; only another board's prefix is refused,
+        # since that is a decision filed under the wrong board.
+        others = [b.prefix for b in self.boards.items if board is not None and b.id != board.id]
+        if board is not None and ref and any(ref.startswith(p + "-") for p in others):
             cells.problem(
                 "ref",
-                _("a {board} reference must start {prefix}-").format(
-                    board=board.name, prefix=board.prefix
+                _("a {board} reference must not start with another board's prefix").format(
+                    board=board.name
                 ),
                 _("use a reference like {prefix}-2026-014, or correct the board").format(
                     prefix=board.prefix
@@ -136,6 +141,10 @@ class DecisionsImport(Kind):
             values["meeting_id"] = meeting_id
         if cells.has("summary"):
             values["summary"] = cells.text("summary", limit=None, multiline=True)
+        if cells.has("title_cy"):
+            values["title_cy"] = cells.text("title_cy", limit=self.limits["title_cy"])
+        if cells.has("summary_cy"):
+            values["summary_cy"] = cells.text("summary_cy", limit=None, multiline=True)
         check_marked(cells, values, self.partners)
         if cells.has("partners"):
             values["partners"] = cells.many("partners", self.partners)
@@ -147,6 +156,8 @@ class DecisionsImport(Kind):
         return {
             "meeting_id": None,
             "summary": "",
+            "title_cy": "",
+            "summary_cy": "",
             "partners": [],
             **MARKED_DEFAULTS,
             "link": "",

@@ -77,6 +77,7 @@ class ActionView:
 
     ref: str
     title: str
+    title_cy: str
     owner_partner: PartnerView
     owner: str
     due_date: date | None
@@ -108,6 +109,7 @@ class ActionView:
         return cls(
             ref=action.ref,
             title=action.title,
+            title_cy=action.title_cy,
             owner_partner=PartnerView.of(action.owner_partner),
             owner=action.owner,
             due_date=due,
@@ -135,6 +137,8 @@ class DecisionView:
     decided_on: date
     title: str
     summary: str
+    title_cy: str
+    summary_cy: str
     partners: tuple[PartnerView, ...]
     link: str
     meeting_starts_at: datetime | None
@@ -152,6 +156,8 @@ class DecisionView:
             decided_on=decision.decided_on,
             title=decision.title,
             summary=decision.summary,
+            title_cy=decision.title_cy,
+            summary_cy=decision.summary_cy,
             partners=tuple(partners.get(s, PartnerView(s, s, s)) for s in decision.partners or ()),
             link=decision.link,
             meeting_starts_at=decision.meeting.starts_at if decision.meeting else None,
@@ -173,6 +179,7 @@ class MeetingView:
     starts_at: datetime
     ends_at: datetime | None
     location: str
+    location_cy: str
     link: str
     questions_open: datetime | None
     questions_close: datetime | None
@@ -197,6 +204,7 @@ class MeetingView:
             starts_at=meeting.starts_at,
             ends_at=meeting.ends_at,
             location=meeting.location,
+            location_cy=meeting.location_cy,
             link=meeting.link,
             questions_open=opens,
             questions_close=closes,

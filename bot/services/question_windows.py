@@ -175,8 +175,10 @@ def find_meeting(
         )
     ]
     if kind == "day":
-        message = t._("The {board} has no meeting on {date}.").format(
-            board=_board_label(board, t), date=t.date(value[1])
+        message = t.grammar(
+            t._("The {board} has no meeting on {date}.").format(
+                board=_board_label(board, t), date=t.date(value[1])
+            )
         )
     else:
         message = t._("The {board} has no meeting coming up.").format(board=_board_label(board, t))
@@ -369,13 +371,15 @@ def open_window(
         )
     if state == "open" and meeting.questions_close is not None:
         raise QuestionError(
-            t._(
-                "Questions for {meeting} are already open until {when}; use {cmd} window "
-                "extend to change the closing time."
-            ).format(
-                cmd=t.cmd,
-                meeting=meeting_spec(meeting, zone),
-                when=t.datetime(meeting.questions_close),
+            t.grammar(
+                t._(
+                    "Questions for {meeting} are already open until {when}; use {cmd} window "
+                    "extend to change the closing time."
+                ).format(
+                    cmd=t.cmd,
+                    meeting=meeting_spec(meeting, zone),
+                    when=t.datetime(meeting.questions_close),
+                )
             ),
             "meeting",
         )

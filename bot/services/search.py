@@ -1,8 +1,12 @@
 """Full-text search over decisions and actions with the database's own index.
 
-SQLite: the FTS5 tables `decisions_fts` / `actions_fts` (migration 0002), ranked by bm25()
-with the title weighted above the summary. PostgreSQL: the generated `search_vector`
+SQLite: the FTS5 tables `decisions_fts` / `actions_fts` (migrations 0002 and 0005), ranked by
+bm25() with the title weighted above the summary. PostgreSQL: the generated `search_vector`
 column (GIN-indexed), ranked by ts_rank with the same order of weights.
+
+Both languages are searched: the Welsh title and summary are in the same index as the English
+(PostgreSQL has no Welsh stemmer, so they are indexed with the 'simple' configuration, and each
+word is looked for both stemmed as English and as typed).
 
 User text never reaches the query syntax: only runs of letters and digits are kept, and on
 SQLite each is quoted as an FTS5 string, so quotes, `*`, `NEAR(`, `-`, `:` or `OR` typed by a
@@ -14,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from sqlalchemy import Float, Integer, Select, func, literal_column, select, text
+from sqlalchemy import Float, Integer, Select, case, func, literal_column, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
@@ -29,11 +33,12 @@ MAX_WORD_LENGTH = 64
 
 _WORD = re.compile(r"[^\W_]+")
 
-# bm25 weights per FTS column, in migration 0002's column order; a title match must outrank
-# a match only in the summary, update or theme, and a ref match outranks everything.
+# bm25 weights per FTS column, in migration 0005's column order; a title match (in either
+# language) must outrank a match only in the summary, update or theme, and a ref match
+# outranks everything.
 _BM25_WEIGHTS: dict[Searchable, tuple[float, ...]] = {
-    "decisions": (10.0, 4.0, 1.0),  # ref, title, summary
-    "actions": (10.0, 4.0, 2.0, 1.0, 1.0),  # ref, title, theme, last_update, owner
+    "decisions": (10.0, 4.0, 1.0, 4.0, 1.0),  # ref, title, summary, title_cy, summary_cy
+    "actions": (10.0, 4.0, 2.0, 1.0, 1.0, 4.0),  # ref, title, theme, last_update, owner, title_cy
 }
 _MODELS: dict[Searchable, type[Action] | type[Decision]] = {
     "actions": Action,
@@ -65,18 +70,22 @@ def _sqlite_match(kind: Searchable, words: list[str], any_word: bool) -> Subquer
     return statement.columns(id=Integer, score=Float).subquery(f"{kind}_match")
 
 
+def _either_language(word: str) -> ColumnElement[object]:
+    english: ColumnElement[object] = func.plainto_tsquery("english", word)
+    as_typed = func.plainto_tsquery("simple", word)
+    return case((func.numnode(english) == 0, english), else_=english.op("||")(as_typed))
+
+
 def _postgresql_match(kind: Searchable, words: list[str], any_word: bool) -> Subquery:
     model = _MODELS[kind]
     vector: ColumnElement[object] = literal_column(f"{kind}.search_vector")
-    tsquery: ColumnElement[object]
-    if any_word:
-        # OR of one plainto_tsquery per word: no user text is ever parsed as tsquery syntax.
-        parts = [func.plainto_tsquery("english", w) for w in words]
-        tsquery = parts[0]
-        for part in parts[1:]:
-            tsquery = tsquery.op("||")(part)
-    else:
-        tsquery = func.plainto_tsquery("english", " ".join(words))
+    # One plainto_tsquery per word, so no user text is ever parsed as tsquery syntax. A word
+    # matches its English stem or itself as typed (the Welsh columns are unstemmed); an English
+    # stop word stays empty, as before, rather than demanding "the" in the Welsh text.
+    parts = [_either_language(w) for w in words]
+    tsquery: ColumnElement[object] = parts[0]
+    for part in parts[1:]:
+        tsquery = tsquery.op("||" if any_word else "&&")(part)
     statement: Select[tuple[int, float]] = select(
         model.id.label("id"), func.ts_rank(vector, tsquery).label("score")
     ).where(vector.op("@@")(tsquery))
