@@ -461,3 +461,19 @@ def test_serve_starts_with_only_the_register_configured(
         served.terminate()
         _out, err = served.communicate(timeout=20)
     assert "serving the register alone" in err
+
+
+def test_welsh_readers_get_the_welsh_title_and_summary(
+    client: TestClient, session: Session, seed: Seed
+) -> None:
+    decision = seed.decisions["SB-2026-031"]
+    decision.title_cy = "Cymeradwyo achos busnes symud y ganolfan ddata (cam 2)"
+    decision.summary_cy = "Cymeradwyodd y bwrdd gam 2 y symud i ganolfan ddata Blaenafon."
+    session.commit()
+    sign_in(client, "eleri-jones")
+    listing = client.get("/decisions").text
+    assert "Cymeradwyo achos busnes symud y ganolfan ddata (cam 2)" in listing
+    page = client.get("/decisions/SB-2026-031").text
+    assert "Cymeradwyodd y bwrdd gam 2" in page
+    sign_in(client, "sian-hughes")
+    assert "Approved the data centre move business case" in client.get("/decisions").text

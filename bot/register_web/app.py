@@ -32,7 +32,7 @@ from bot.app import ScrutinyApp, UserError
 from bot.db import unit_of_work
 from bot.domain import ActionStatus, Rag, Role
 from bot.i18n import LANGUAGES, Translator, translations
-from bot.messages import TEMPLATES_DIR
+from bot.messages import TEMPLATES_DIR, in_reader_language
 from bot.models import Action, Board, CalendarFeed, Meeting, Member, Partner
 from bot.permalinks import RegisterLinks
 from bot.register_web.oidc import OidcClient, Pending, Provider, SignInFailed
@@ -72,6 +72,12 @@ def _environment(language: str) -> jinja2.Environment:
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["dict_without"] = lambda values, key: {k: v for k, v in values.items() if k != key}
+
+    @jinja2.pass_context
+    def localised(context: jinja2.runtime.Context, record: object, field: str) -> str:
+        return in_reader_language(record, field, context["language"], context["t"])
+
+    env.filters["localised"] = localised
     return env
 
 
