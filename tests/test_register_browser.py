@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,15 @@ def site(settings: Settings, engine: Engine, seed: Seed) -> Iterator[Site]:
         listener.close()
         entra.stop()
         slack.stop()
+    # The server's worker threads end with its event loop: nothing may keep the run alive.
+    for leftover in _non_daemon_threads():
+        leftover.join(10)
+    assert not _non_daemon_threads()
+
+
+def _non_daemon_threads() -> list[threading.Thread]:
+    main = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
 
 
 def open_page(browser: Any, site: Site, path: str) -> None:
