@@ -460,3 +460,23 @@ def _raise_sequence(_mapper: Any, _connection: Any, meeting: Meeting) -> None:
     state = inspect(meeting)
     if any(state.attrs[name].history.has_changes() for name in MEETING_CALENDAR_FIELDS):
         meeting.sequence = (meeting.sequence or 0) + 1
+
+
+class PostedMessage(Base):
+    """A message the bot posted, as the platform told us (Slack's `message_metadata_posted`
+    event): the outbox looks here for a delivery's key before posting it again."""
+
+    __tablename__ = "posted_messages"
+    __table_args__ = (
+        UniqueConstraint("platform", "channel", "message_id", name="platform_channel_message"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    """The idempotency key of the delivery the message carried."""
+    files: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Names of the files the message announced (uploaded into its thread after it)."""
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -11,24 +11,26 @@ from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router
 from bot.services import attendance as service
+from bot.services.plain_words import Lexicon, tokens
 from bot.services.queries import MeetingView, board_views, partner_views
-from bot.services.query_words import VOCABULARY
 from bot.services.question_windows import find_meeting, read_meeting_words
+from handlers.listing import lexicon
 from handlers.register import parse_words
 
 router = Router("attendance")
 
 
-def _named(word: str, kind: str) -> str | None:
-    """The slug a single word names as a `kind` ("partner" or "board"), if it names one."""
-    meaning = VOCABULARY.get((word.lower(),))
-    return meaning[1] if meaning is not None and meaning[0] == kind else None
+def _named(word: str, kind: str, words: Lexicon) -> str | None:
+    """The slug one word names as a `kind` ("partner" or "board"), if it names one."""
+    found = tokens(word)
+    matched = words.match(found, 0) if len(found) == 1 else None
+    return matched[0][1] if matched is not None and matched[0][0] == kind else None
 
 
-def _partner_key(key: str) -> str:
+def _partner_key(key: str, words: Lexicon) -> str:
     # parse_words writes keys with "_" for "-"; a partner may also be named by a known word.
     slug = key.replace("_", "-")
-    return _named(slug, "partner") or slug
+    return _named(slug, "partner", words) or slug
 
 
 @router.command(
@@ -43,7 +45,8 @@ def _partner_key(key: str) -> str:
 def attendance_command(request: Request, ctx: Context) -> Reply:
     """The report, one meeting's attendance, or (secretariat) record a meeting's attendance."""
     plain, values = parse_words(request.text, ctx)
-    spec, rest = read_meeting_words(plain, ctx.t, bare=False)
+    words = lexicon(ctx)
+    spec, rest = read_meeting_words(plain, ctx.t, bare=False, boards=words)
     if spec is None:
         if values:
             raise UserError(
@@ -52,7 +55,7 @@ def attendance_command(request: Request, ctx: Context) -> Reply:
                     "{cmd} attendance strategic 2026-12-03 torfaen=present newport=apologies."
                 ).format(cmd=ctx.t.cmd)
             )
-        return _report(plain, ctx)
+        return _report(plain, ctx, words)
     if rest:
         raise UserError(
             ctx.t._(
@@ -70,7 +73,7 @@ def attendance_command(request: Request, ctx: Context) -> Reply:
                     "{cmd} attendance."
                 ).format(cmd=ctx.t.cmd)
             )
-        statuses = {_partner_key(key): value for key, value in values.items()}
+        statuses = {_partner_key(key, words): value for key, value in values.items()}
         try:
             checked = service.check_statuses(ctx.session, statuses, ctx.t)
         except service.AttendanceInvalid as refused:
@@ -91,17 +94,17 @@ def attendance_command(request: Request, ctx: Context) -> Reply:
     )
 
 
-def _report(words: list[str], ctx: Context) -> Reply:
+def _report(plain: list[str], ctx: Context, words: Lexicon) -> Reply:
     board: str | None = None
     partner: str | None = None
     year = ctx.today.year
-    for word in words:
+    for word in plain:
         if word.isdigit() and len(word) == 4:
             year = int(word)
-        elif _named(word, "board"):
-            board = _named(word, "board")
-        elif _named(word, "partner"):
-            partner = _named(word, "partner")
+        elif _named(word, "board", words):
+            board = _named(word, "board", words)
+        elif _named(word, "partner", words):
+            partner = _named(word, "partner", words)
         else:
             raise UserError(
                 ctx.t._(

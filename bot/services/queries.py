@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
@@ -320,7 +321,7 @@ def _matching(
     kind: search.Searchable,
     base: CandidateSelect,
     order: Sequence[ColumnElement[Any]],
-    text: str | None,
+    text: search.SearchText | None,
 ) -> tuple[list[_Candidate], bool]:
     """Step 1: candidates in display order; with `text`, joined to the full-text match (rows
     with every word, else rows with any word) and best first. Also whether any-word was used."""
@@ -336,7 +337,7 @@ def _matching(
     if strict is None:
         return [], False
     rows = run(strict)
-    if rows or len(search.search_words(text)) < 2:
+    if rows or len(search.search_groups(text)) < 2:
         return rows, False
     loose = search.match(session, kind, text, any_word=True)
     assert loose is not None
@@ -388,7 +389,7 @@ def find_actions(
     rag: Rag | Collection[Rag] | None = None,
     due_from: date | None = None,
     due_until: date | None = None,
-    text: str | None = None,
+    text: search.SearchText | None = None,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
 ) -> Page[ActionView]:
@@ -473,6 +474,26 @@ def get_action(
     return Found(ActionView.of(action, today))
 
 
+def actions_by_refs(
+    session: Session, audience: Audience, refs: Sequence[str], *, today: date
+) -> Page[ActionView]:
+    """The actions named by `refs` (case- and zero-pad-blind) that `audience` may see, in
+    ref order, with a content-free count of the rest."""
+    wanted = [variant for ref in refs for variant in _ref_variants(ref)]
+    base = select(Action.id, Action.marking, Action.exempt_paragraph, Action.restricted_to)
+    rows = _candidates(session, base.where(func.upper(Action.ref).in_(wanted)).order_by(Action.ref))
+
+    def load(ids: list[int]) -> Iterable[Action]:
+        return session.scalars(
+            select(Action).options(joinedload(Action.owner_partner)).where(Action.id.in_(ids))
+        )
+
+    per_page = max(1, len(rows))
+    return _visible_page(
+        rows, audience, 1, per_page, False, load, lambda a: ActionView.of(a, today)
+    )
+
+
 # -- decisions --------------------------------------------------------------------------------
 def _concerns(session: Session, partners: set[str]) -> ColumnElement[bool]:
     """Decisions whose `partners` JSON list names any of `partners`."""
@@ -491,7 +512,7 @@ def find_decisions(
     partner: str | Collection[str] | None = None,
     since: date | None = None,
     until: date | None = None,
-    text: str | None = None,
+    text: search.SearchText | None = None,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
 ) -> Page[DecisionView]:
@@ -521,6 +542,27 @@ def find_decisions(
 
     return _visible_page(
         rows, audience, page, per_page, any_word, load, lambda d: DecisionView.of(d, names)
+    )
+
+
+def decisions_by_refs(
+    session: Session, audience: Audience, refs: Sequence[str]
+) -> Page[DecisionView]:
+    """The decisions named by `refs` that `audience` may see, with a count of the rest."""
+    wanted = [variant for ref in refs for variant in _ref_variants(ref)]
+    base = select(
+        Decision.id, Decision.marking, Decision.exempt_paragraph, Decision.restricted_to
+    ).where(func.upper(Decision.ref).in_(wanted))
+    rows = _candidates(session, base.order_by(Decision.ref))
+    names: dict[str, PartnerView] = {}
+
+    def load(ids: list[int]) -> Iterable[Decision]:
+        names.update(partner_views(session))
+        return session.scalars(_decisions_with_relations().where(Decision.id.in_(ids)))
+
+    per_page = max(1, len(rows))
+    return _visible_page(
+        rows, audience, 1, per_page, False, load, lambda d: DecisionView.of(d, names)
     )
 
 
@@ -562,6 +604,19 @@ def next_meetings(
             Meeting.board_id.in_(select(Board.id).where(Board.slug == board))
         )
     return _meetings(session, statement.order_by(Meeting.starts_at).limit(limit), now)
+
+
+def last_meeting_day(
+    session: Session, *, now: datetime, zone: ZoneInfo, board: str | None = None
+) -> date | None:
+    """The local date of the latest meeting (of `board`) that started before `now`."""
+    statement = select(Meeting.starts_at).where(Meeting.starts_at < now)
+    if board:
+        statement = statement.where(
+            Meeting.board_id.in_(select(Board.id).where(Board.slug == board))
+        )
+    started = session.scalar(statement.order_by(Meeting.starts_at.desc()).limit(1))
+    return started.astimezone(zone).date() if started is not None else None
 
 
 def open_question_windows(session: Session, *, now: datetime) -> list[MeetingView]:

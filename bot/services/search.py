@@ -16,7 +16,8 @@ person are searched for as words (or ignored) and can never break or widen the q
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from sqlalchemy import Float, Integer, Select, case, func, literal_column, select, text
 from sqlalchemy.orm import Session
@@ -26,6 +27,10 @@ from sqlalchemy.sql.selectable import Subquery
 from bot.models import Action, Decision
 
 Searchable = Literal["actions", "decisions"]
+SearchText = str | Sequence[Sequence[str]]
+"""Text typed by a person (every word must match), or groups that must each match through any
+one of their alternatives, each alternative a few words: (("canolfan ddata", "data centre"),
+("move", "symud"))."""
 
 MAX_WORDS = 24
 """Words beyond this are ignored: more narrows nothing useful and only slows the query."""
@@ -58,9 +63,43 @@ def search_words(user_text: str) -> list[str]:
     return seen
 
 
-def _sqlite_match(kind: Searchable, words: list[str], any_word: bool) -> Subquery:
+Alternatives = list[list[str]]
+
+
+def search_groups(text: SearchText) -> list[Alternatives]:
+    """The groups searched for: each a list of alternatives, each a list of words."""
+    if isinstance(text, str):
+        return [[[word]] for word in search_words(text)]
+    groups: list[Alternatives] = []
+    for group in text[:MAX_WORDS]:
+        alternatives = [search_words(alternative) for alternative in group]
+        alternatives = [a for a in alternatives if a][:MAX_WORDS]
+        if alternatives:
+            groups.append(alternatives)
+    return groups
+
+
+def _fts5_string(word: str) -> str:
     # Each word is a quoted FTS5 string: inside quotes nothing is an operator.
-    expression = (" OR " if any_word else " ").join('"' + w.replace('"', '""') + '"' for w in words)
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _sqlite_match(kind: Searchable, groups: list[Alternatives], any_word: bool) -> Subquery:
+    if any_word:
+        expression = " OR ".join(
+            "(" + " ".join(_fts5_string(w) for w in alternative) + ")"
+            for group in groups
+            for alternative in group
+        )
+    else:
+        expression = " AND ".join(
+            "("
+            + " OR ".join(
+                "(" + " ".join(_fts5_string(w) for w in alternative) + ")" for alternative in group
+            )
+            + ")"
+            for group in groups
+        )
     weights = ", ".join(str(w) for w in _BM25_WEIGHTS[kind])
     # The table name comes from the closed Searchable set, never from user input.
     statement = text(
@@ -70,22 +109,35 @@ def _sqlite_match(kind: Searchable, words: list[str], any_word: bool) -> Subquer
     return statement.columns(id=Integer, score=Float).subquery(f"{kind}_match")
 
 
-def _either_language(word: str) -> ColumnElement[object]:
-    english: ColumnElement[object] = func.plainto_tsquery("english", word)
+def _either(parts: Sequence[ColumnElement[Any]], operator: str) -> ColumnElement[Any]:
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.op(operator)(part)
+    return combined
+
+
+def _either_language(word: str) -> ColumnElement[Any]:
+    english: ColumnElement[Any] = func.plainto_tsquery("english", word)
     as_typed = func.plainto_tsquery("simple", word)
     return case((func.numnode(english) == 0, english), else_=english.op("||")(as_typed))
 
 
-def _postgresql_match(kind: Searchable, words: list[str], any_word: bool) -> Subquery:
+def _postgresql_match(kind: Searchable, groups: list[Alternatives], any_word: bool) -> Subquery:
     model = _MODELS[kind]
     vector: ColumnElement[object] = literal_column(f"{kind}.search_vector")
     # One plainto_tsquery per word, so no user text is ever parsed as tsquery syntax. A word
     # matches its English stem or itself as typed (the Welsh columns are unstemmed); an English
-    # stop word stays empty, as before, rather than demanding "the" in the Welsh text.
-    parts = [_either_language(w) for w in words]
-    tsquery: ColumnElement[object] = parts[0]
-    for part in parts[1:]:
-        tsquery = tsquery.op("||" if any_word else "&&")(part)
+    # stop word stays empty rather than demanding "the" in the Welsh text. The words of an
+    # alternative are joined with && (and), alternatives with || (or), groups with && (and).
+    each: list[list[ColumnElement[Any]]] = [
+        [_either([_either_language(w) for w in alternative], "&&") for alternative in group]
+        for group in groups
+    ]
+    tsquery: ColumnElement[Any]
+    if any_word:
+        tsquery = _either([part for group in each for part in group], "||")
+    else:
+        tsquery = _either([_either(group, "||") for group in each], "&&")
     statement: Select[tuple[int, float]] = select(
         model.id.label("id"), func.ts_rank(vector, tsquery).label("score")
     ).where(vector.op("@@")(tsquery))
@@ -93,28 +145,29 @@ def _postgresql_match(kind: Searchable, words: list[str], any_word: bool) -> Sub
 
 
 def match(
-    session: Session, kind: Searchable, user_text: str, *, any_word: bool = False
+    session: Session, kind: Searchable, user_text: SearchText, *, any_word: bool = False
 ) -> Subquery | None:
-    """A subquery of (id, score) for rows matching every word (or any word), higher score better.
+    """A subquery of (id, score) for rows matching every word or group (or any one of them),
+    higher score better.
 
     None when `user_text` holds no searchable word (only punctuation or emoji, say): such text
     matches nothing.
     """
-    words = search_words(user_text)
-    if not words:
+    groups = search_groups(user_text)
+    if not groups:
         return None
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        return _sqlite_match(kind, words, any_word)
+        return _sqlite_match(kind, groups, any_word)
     if dialect == "postgresql":
-        return _postgresql_match(kind, words, any_word)
+        return _postgresql_match(kind, groups, any_word)
     raise RuntimeError(f"full-text search is not implemented for {dialect}")
 
 
 def ranked_ids(
     session: Session,
     kind: Searchable,
-    user_text: str,
+    user_text: SearchText,
     *,
     any_word: bool = False,
     limit: int | None = None,
