@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ from bot.domain import Platform, Role
 from bot.i18n import Translator
 from bot.messages import Renderer, Reply, Request
 from bot.models import Channel, Member, Partner
+from bot.permalinks import RegisterLinks
 from bot.router import Command, Interaction, Router
 from bot.settings import Settings
+from bot.text_input import MESSAGE, TextRefused, clean, clean_values
 from bot.visibility import (
     Audience,
     audience_of_channel,
@@ -79,6 +82,16 @@ class Outcome:
     text: str
 
 
+def renderer_for(settings: Settings) -> Renderer:
+    """The renderer the settings describe: time zone, Teams bot name, register permalinks."""
+    links = settings.chat_links_base
+    return Renderer(
+        tz=settings.timezone,
+        teams_bot_name=settings.teams_bot_name,
+        links=RegisterLinks(links) if links else None,
+    )
+
+
 class ScrutinyApp:
     """The bot without any platform: database, registered handlers and renderer."""
 
@@ -91,7 +104,7 @@ class ScrutinyApp:
         builds an app on a clock of its own)."""
         self.engine = engine or make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
-        self.renderer = Renderer(tz=settings.timezone, teams_bot_name=settings.teams_bot_name)
+        self.renderer = renderer_for(settings)
         self.commands: dict[str, Command] = {}
         self.aliases: dict[str, str] = {}
         self.interactions: dict[str, Interaction] = {}
@@ -116,8 +129,16 @@ class ScrutinyApp:
 
     # -- dispatch -------------------------------------------------------------------------
     def dispatch(self, request: Request, fmt: str = "txt") -> Outcome:
-        """Run the command in `request.text` and render its reply; never raises for user input."""
-        words = request.text.strip().split()
+        """Run the command in `request.text` and render its reply; never raises for user input.
+
+        The text is cleaned first (`bot.text_input`): a hidden control character is refused
+        here, before any command reads it."""
+        refused: TextRefused | None = None
+        try:
+            text = clean(request.text, MESSAGE)
+        except TextRefused as problem:
+            refused, text = problem, ""
+        words = text.split()
         name = words[0].lower() if words else "help"
         if name.startswith("/"):
             name = name[1:]
@@ -125,14 +146,17 @@ class ScrutinyApp:
         if canonical is None:
             # Words that start with no command are plain language (an @mention): `find` reads
             # them, and for a mistyped command it suggests the command that was meant.
-            canonical, args_text = FREE_TEXT_COMMAND, request.text.strip()
+            canonical, args_text = FREE_TEXT_COMMAND, text
         else:
-            args_text = request.text.strip()[len(words[0]) :].strip() if words else ""
+            args_text = text[len(words[0]) :].strip() if words else ""
         with unit_of_work(self.sessions) as session:
             ctx_or_reply = self._context(session, request)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
             ctx = ctx_or_reply
+            if refused is not None:
+                reply = Reply("common/error", {"message": refused.message(ctx.t._)})
+                return self._render(reply, ctx.languages, fmt, request.platform)
             command = self.commands[canonical]
             reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
             return self._render(reply, ctx.languages, fmt, request.platform)
@@ -145,6 +169,18 @@ class ScrutinyApp:
                 return ctx_or_reply
             ctx = ctx_or_reply
             interaction = self.interactions.get(action_id)
+            try:
+                request = dataclasses.replace(
+                    request,
+                    text=clean(request.text, MESSAGE),
+                    values=clean_values(request.values),
+                )
+            except TextRefused as problem:
+                message = problem.message(ctx.t._)
+                refused = Reply(
+                    "common/error", {"message": message}, field_errors={problem.field.key: message}
+                )
+                return self._render(refused, ctx.languages, fmt, request.platform)
             if interaction is None:
                 reply = Reply(
                     "common/error", {"message": ctx.t._("That button is no longer supported.")}

@@ -14,6 +14,7 @@ import typer
 from bot.clock import CLOCK
 from bot.i18n import _, ngettext
 from bot.settings import Settings, SettingsError, load_settings
+from bot.text_input import terminal_safe
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -79,12 +80,25 @@ def settings_or_exit() -> Settings:
     try:
         settings = load_settings()
     except SettingsError as problem:
-        typer.echo(str(problem), err=True)
+        echo(str(problem), err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(TerminalSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
     return settings
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """Log lines may quote what people typed: made safe for the terminal they are read on."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
+
+
+def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print a line that may carry user text (titles, questions, names): never a raw escape
+    sequence or other control character (`terminal_safe`)."""
+    typer.echo(terminal_safe(message), err=err, nl=nl)
 
 
 @db_cli.command("upgrade")
@@ -94,7 +108,7 @@ def db_upgrade() -> None:
 
     settings = settings_or_exit()
     migrate(make_engine(settings.database_url))
-    typer.echo(_("Database schema is up to date."))
+    echo(_("Database schema is up to date."))
 
 
 def _refuse_config(problems: list[ConfigProblem], path: Path, *, err: bool) -> NoReturn:
@@ -102,9 +116,9 @@ def _refuse_config(problems: list[ConfigProblem], path: Path, *, err: bool) -> N
     from bot.i18n import ngettext
 
     for problem in problems:
-        typer.echo(str(problem), err=err)
+        echo(str(problem), err=err)
     count = len(problems)
-    typer.echo(
+    echo(
         ngettext("{count} problem in {file}", "{count} problems in {file}", count).format(
             count=count, file=path
         ),
@@ -127,7 +141,7 @@ def config_check(
         collaboration = load_collaboration(path)
     except ConfigError as error:
         _refuse_config(error.problems, path, err=False)
-    typer.echo(_("{file} is valid: {counts}.").format(file=path, counts=summarise(collaboration)))
+    echo(_("{file} is valid: {counts}.").format(file=path, counts=summarise(collaboration)))
 
 
 @config_cli.command("load")
@@ -156,7 +170,7 @@ def config_load(
     except ConfigError as error:
         _refuse_config(error.problems, path, err=True)
     except SQLAlchemyError as error:
-        typer.echo(
+        echo(
             _("The database refused the change, so nothing was written: {error}").format(
                 error=error
             ),
@@ -165,9 +179,9 @@ def config_load(
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    typer.echo(_("Loaded {file}: {counts}.").format(file=path, counts=summarise(collaboration)))
+    echo(_("Loaded {file}: {counts}.").format(file=path, counts=summarise(collaboration)))
     for line in summary.lines():
-        typer.echo(line)
+        echo(line)
 
 
 def _write_import_template(kind: str, out: Path | None) -> None:
@@ -181,7 +195,7 @@ def _write_import_template(kind: str, out: Path | None) -> None:
 
     if kind not in KINDS:
         message = _('Unknown kind "{kind}": use one of {kinds}.')
-        typer.echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
+        echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
         raise typer.Exit(2)
     settings = settings_or_exit()
     with unit_of_work(make_session_factory(make_engine(settings.database_url))) as session:
@@ -189,17 +203,17 @@ def _write_import_template(kind: str, out: Path | None) -> None:
         boards = list(session.scalars(select(Board.slug).order_by(Board.id)))
     path = out or Path(f"{kind}-template.xlsx")
     if path.suffix.lower() != ".xlsx":
-        typer.echo(_("{file}: a template is written as .xlsx.").format(file=path), err=True)
+        echo(_("{file}: a template is written as .xlsx.").format(file=path), err=True)
         raise typer.Exit(2)
     write_template(KINDS[kind], path, partners=partners, boards=boards)
-    typer.echo(
+    echo(
         _(
             "Wrote {file}: fill in a row per {kind} (the second row is an example), then "
             "scrutiny-bot import {kind} {file}"
         ).format(file=path, kind=kind)
     )
     if not partners:
-        typer.echo(
+        echo(
             _(
                 "The collaboration is not loaded, so the partner and board lists are empty: "
                 "run scrutiny-bot config load first."
@@ -213,8 +227,8 @@ def import_records(
     kind: str = typer.Argument(
         ...,
         help=_(
-            "actions, decisions, meetings or answers; or template, to write an .xlsx to fill "
-            "in (import template actions)"
+            "actions, decisions, meetings, answers or attendance; or template, to write an .xlsx "
+            "to fill in (import template actions)"
         ),
     ),
     file: Path = typer.Argument(
@@ -250,15 +264,15 @@ def import_records(
         return
     if kind not in KINDS:
         message = _('Unknown kind "{kind}": use one of {kinds}.')
-        typer.echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
+        echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
         raise typer.Exit(2)
     if file.suffix.lower() not in suffixes_for(kind):
         message = _("{file}: {kind} can be imported from {types} files only.")
         types = ", ".join(suffixes_for(kind))
-        typer.echo(message.format(file=file.name, kind=kind, types=types), err=True)
+        echo(message.format(file=file.name, kind=kind, types=types), err=True)
         raise typer.Exit(2)
     if not file.is_file():
-        typer.echo(_("{file}: no such file.").format(file=file), err=True)
+        echo(_("{file}: no such file.").format(file=file), err=True)
         raise typer.Exit(2)
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
@@ -274,13 +288,14 @@ def import_records(
         if total > PROGRESS_EVERY:
             line = _("{file}: {done} of {total} rows checked")
             line = line.format(file=file.name, done=done, total=total)
-            typer.echo("\r" + line + ("\n" if done == total else ""), err=True, nl=False)
+            end = "\n" if done == total else ""
+            typer.echo("\r" + terminal_safe(line) + end, err=True, nl=False)
             unfinished_line[0] = done != total
 
     try:
         with unit_of_work(make_session_factory(engine)) as session:
             if not session.scalar(select(func.count()).select_from(Partner)):
-                typer.echo(_("Load the collaboration first: scrutiny-bot config load"), err=True)
+                echo(_("Load the collaboration first: scrutiny-bot config load"), err=True)
                 raise typer.Exit(1)
             report = import_file(
                 session, kind, file, actor=actor, dry_run=dry_run,
@@ -290,21 +305,21 @@ def import_records(
                 queued = _queue_answer_posts(session, settings)
     except ImportRejected as rejected:
         if unfinished_line[0]:
-            typer.echo("", err=True)
+            echo("", err=True)
         for problem in rejected.problems:
-            typer.echo(str(problem), err=True)
-        typer.echo(str(rejected), err=True)
+            echo(str(problem), err=True)
+        echo(str(rejected), err=True)
         raise typer.Exit(1) from None
     except SQLAlchemyError as error:
         message = _("The database refused the import, so nothing was written: {error}")
-        typer.echo(message.format(error=error), err=True)
+        echo(message.format(error=error), err=True)
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
     for notice in report.problems:
-        typer.echo(_("Note: {notice}").format(notice=notice))
+        echo(_("Note: {notice}").format(notice=notice))
     if kind == "answers" and not dry_run:
-        typer.echo(
+        echo(
             ngettext(
                 "{count} answer post queued for the partners' channels.",
                 "{count} answer posts queued for the partners' channels.",
@@ -317,17 +332,17 @@ def import_records(
     else:
         summary = _("Imported {file}: {created} created, {updated} updated, {unchanged} unchanged.")
     counts = {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
-    typer.echo(summary.format(file=file.name, **counts))
+    echo(summary.format(file=file.name, **counts))
 
 
 def _queue_answer_posts(session: Session, settings: Settings) -> int:
     """Queue the answers just imported for their partners' channels, in the import's
     transaction (each once: a repeated import queues nothing more)."""
 
-    from bot.messages import Renderer
+    from bot.app import renderer_for
     from bot.services.question_posts import post_unposted_answers
 
-    renderer = Renderer(tz=settings.timezone, teams_bot_name=settings.teams_bot_name)
+    renderer = renderer_for(settings)
     now = CLOCK.now()
     return post_unposted_answers(session, renderer, now=now, zone=settings.timezone)
 
@@ -362,6 +377,25 @@ def _serve(app: ScrutinyApp, host: str, port: int | None) -> None:
     )
 
 
+def _serve_register_beside_console(app: ScrutinyApp, host: str, port: int | None) -> None:
+    """Serve the web register in a daemon thread while the console runs in the foreground."""
+    import uvicorn
+
+    from bot.web import create_web_app
+
+    config = uvicorn.Config(
+        create_web_app(app, []), host=host, port=port or app.settings.port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="register-web", daemon=True).start()
+    echo(
+        _("The register is at {url} (on this machine, sign in as an example member).").format(
+            url=f"http://{host}:{port or app.settings.port}/"
+        ),
+        err=True,
+    )
+
+
 @cli.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1", help=_("Address to listen on.")),
@@ -369,18 +403,29 @@ def serve(
         None, help=_("Port to listen on (default: $PORT, else 3000)."), show_default=False
     ),
 ) -> None:
-    """Serve the chat platforms and GET /healthz under uvicorn (Slack: HTTP or Socket Mode)."""
+    """Serve the chat platforms, the register and GET /healthz under uvicorn (Slack: HTTP or
+    Socket Mode). Starts with the register alone when sign-in to it is configured."""
     settings = settings_or_exit()
-    if not _slack_ready(settings) and not settings.teams_enabled:
-        typer.echo(
+    chat = _slack_ready(settings) or settings.teams_enabled
+    if not chat and not settings.web_signin_configured:
+        echo(
             _(
-                "Nothing to serve: Slack is not configured. Set SLACK_BOT_TOKEN and "
-                "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode) - see docs/slack.md - "
-                "or TEAMS_WEBHOOK_SECRET for Teams."
+                "Nothing to serve: neither a chat platform nor sign-in to the register is "
+                "configured. Set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN "
+                "for Socket Mode) - see docs/slack.md - or TEAMS_WEBHOOK_SECRET for Teams; or "
+                "WEB_ENTRA_CLIENT_ID or WEB_SLACK_CLIENT_ID to serve the register alone. To try "
+                "the register on this machine, use scrutiny-bot run."
             ),
             err=True,
         )
         raise typer.Exit(2)
+    if not chat:
+        echo(
+            _("No chat platform is configured: serving the register alone at {url}.").format(
+                url=settings.web_base_url
+            ),
+            err=True,
+        )
     _serve(ready_app_or_exit(settings), host, port)
 
 
@@ -441,14 +486,14 @@ def run(
         # In the console, routine log lines would interleave with replies; warnings still show.
         logging.getLogger().setLevel(logging.WARNING)
     try:
-        app = prepare(settings, say=lambda line: typer.echo(line, err=True))
+        app = prepare(settings, say=lambda line: echo(line, err=True))
     except SQLAlchemyError as error:
         _refuse_database(error)
     except ConfigError as error:
         _refuse_config(error.problems, settings.scrutiny_config, err=True)
     except ImportRejected as rejected:
         for problem in rejected.problems:
-            typer.echo(str(problem), err=True)
+            echo(str(problem), err=True)
         raise typer.Exit(1) from None
     if serving:
         stop = _start_worker(app, None) if worker else None
@@ -460,13 +505,14 @@ def run(
         return
     from bot.platforms.console import Console, run_console
 
+    _serve_register_beside_console(app, host, port)
     stops: list[Callable[[], None]] = []
 
     def start_worker(console: Console) -> None:
         if worker:
             stops.append(_start_worker(app, console.show_post))
 
-    typer.echo(
+    echo(
         _("No Slack or Teams credentials are set: opening the local console. Type :quit to leave."),
         err=True,
     )
@@ -532,7 +578,7 @@ def worker(
     if once:
         outcome = runner.run_once()
         report = outcome.sent
-        typer.echo(
+        echo(
             _(
                 "Sent {sent}, found already posted {found}, retrying {retrying}, "
                 "deferred {deferred}, failed {failed}, cancelled {cancelled}."
@@ -547,7 +593,7 @@ def worker(
         )
         if outcome.failures:
             # Everything else was sent first; the status tells cron something needs a look.
-            typer.echo(
+            echo(
                 _("Scheduled items that could not be prepared: {refs}").format(
                     refs=", ".join(f.ref for f in outcome.failures)
                 ),
@@ -558,7 +604,7 @@ def worker(
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())
-    typer.echo(
+    echo(
         _("Worker started; the scheduler runs while this worker holds the {lock}.").format(
             lock=lock.describe()
         )
@@ -594,7 +640,7 @@ def _since_option(value: str | None, settings: Settings) -> datetime | None:
     try:
         day = date_type.fromisoformat(value.strip())
     except ValueError:
-        typer.echo(
+        echo(
             _("--since “{value}” is not a date; use YYYY-MM-DD (e.g. {example}).").format(
                 value=value, example=date_example(value)
             ),
@@ -643,7 +689,7 @@ def deliveries(
         with unit_of_work(sessions) as session:
             delivery = retry_failed(session, retry)
             if delivery is None:
-                typer.echo(
+                echo(
                     _(
                         "There is no failed or cancelled delivery {id}; "
                         "scrutiny-bot deliveries --failed lists them."
@@ -651,7 +697,7 @@ def deliveries(
                     err=True,
                 )
                 raise typer.Exit(1)
-            typer.echo(
+            echo(
                 _("Delivery {id} ({key}) is queued again; the worker sends it shortly.").format(
                     id=delivery.id, key=delivery.idempotency_key
                 )
@@ -662,7 +708,7 @@ def deliveries(
         try:
             wanted = DeliveryState(state.strip().lower())
         except ValueError:
-            typer.echo(
+            echo(
                 _("--state “{value}” is not a state; use one of: {states}.").format(
                     value=state, states=", ".join(s.value for s in DeliveryState)
                 ),
@@ -684,18 +730,16 @@ def deliveries(
                 if unknown.suggestions
                 else ""
             )
-            typer.echo(
-                _("There is no channel “{slug}”.").format(slug=unknown.slug) + hint, err=True
-            )
+            echo(_("There is no channel “{slug}”.").format(slug=unknown.slug) + hint, err=True)
             raise typer.Exit(2) from None
         total = delivery_log.count_deliveries(session, query)
     if not rows:
         if wanted is DeliveryState.FAILED and not (query.channel or query.since):
-            typer.echo(_("No failed deliveries."))
+            echo(_("No failed deliveries."))
         elif query.channel or wanted or query.since:
-            typer.echo(_("No deliveries match."))
+            echo(_("No deliveries match."))
         else:
-            typer.echo(_("The outbox is empty."))
+            echo(_("The outbox is empty."))
         return
     zone = settings.timezone
     headers = (_("ID"), _("STATE"), _("TRIES"), _("CHANNEL"), _("WHEN (local)"), _("KEY"))
@@ -711,13 +755,13 @@ def deliveries(
         for row in rows
     ]
     heading, *lines = aligned_columns(headers, table)
-    typer.echo(heading)
+    echo(heading)
     for row, line in zip(rows, lines, strict=True):
-        typer.echo(line)
+        echo(line)
         if row.last_error:
-            typer.echo("    " + _("error: {error}").format(error=row.last_error[:200]))
+            echo("    " + _("error: {error}").format(error=row.last_error[:200]))
     if total > len(rows):
-        typer.echo(
+        echo(
             _("Showing {shown} of {total}, newest first; --limit shows more.").format(
                 shown=len(rows), total=total
             )
@@ -731,7 +775,7 @@ def _warn_waiting(session: Session, settings: Settings) -> None:
     for platform, count in sorted(
         waiting_without_credentials(session, settings.posting_platforms).items()
     ):
-        typer.echo(
+        echo(
             ngettext(
                 "Warning: {count} post is waiting for {platform}, which has no credentials "
                 "here; it will not be sent until they are set.",
@@ -755,7 +799,7 @@ def deliveries_show(
     with unit_of_work(make_session_factory(make_engine(settings.database_url))) as session:
         detail = get_delivery(session, delivery_id)
     if detail is None:
-        typer.echo(_("There is no delivery {id}.").format(id=delivery_id), err=True)
+        echo(_("There is no delivery {id}.").format(id=delivery_id), err=True)
         raise typer.Exit(1)
     row = detail.row
     zone = settings.timezone
@@ -785,7 +829,7 @@ def deliveries_show(
     if row.last_error:
         lines.append(_("last error: {error}").format(error=row.last_error))
     lines += ["", detail.text]
-    typer.echo("\n".join(lines))
+    echo("\n".join(lines))
 
 
 @cli.command("audit")
@@ -821,7 +865,7 @@ def audit_log(
         entries = read_history(session, query, t)
         total = count_history(session, query)
     if not entries:
-        typer.echo(_("No changes match."))
+        echo(_("No changes match."))
         return
     headers = (_("WHEN (local)"), _("WHO"), _("WHAT"), _("ITEM"))
     table = [
@@ -834,17 +878,17 @@ def audit_log(
         for e in entries
     ]
     heading, *lines = aligned_columns(headers, table)
-    typer.echo(heading)
+    echo(heading)
     for entry, line in zip(entries, lines, strict=True):
-        typer.echo(line)
+        echo(line)
         for change in entry.changes:
             if change.before is None:
-                typer.echo(f"    {change.field}: {change.after}")
+                echo(f"    {change.field}: {change.after}")
             else:
                 after = change.after if change.after is not None else _("(removed)")
-                typer.echo(f"    {change.field}: {change.before} → {after}")
+                echo(f"    {change.field}: {change.before} → {after}")
     if total > len(entries):
-        typer.echo(
+        echo(
             _("Showing {shown} of {total}, newest first; --limit shows more.").format(
                 shown=len(entries), total=total
             )
@@ -887,14 +931,14 @@ def digest_preview(
                     when=at,
                 )
         except ScheduleError as problem:
-            typer.echo(f"--at: {problem}", err=True)
+            echo(f"--at: {problem}", err=True)
             raise typer.Exit(2) from None
         now = to_utc(local, settings.timezone)
     with unit_of_work(app.sessions) as session:
         found = session.scalar(select(Channel).where(Channel.slug == channel))
         if found is None:
             slugs = ", ".join(session.scalars(select(Channel.slug).order_by(Channel.slug)))
-            typer.echo(
+            echo(
                 _("There is no channel {slug}; the channels are: {slugs}.").format(
                     slug=channel, slugs=slugs or "-"
                 ),
@@ -909,9 +953,9 @@ def digest_preview(
             found.language.languages,
             Platform(found.platform),
         )
-    typer.echo(text)
+    echo(text)
     if content.is_empty:
-        typer.echo(
+        echo(
             "\n"
             + (
                 _("(Nothing new: this channel posts “nothing new”.)")
@@ -924,7 +968,7 @@ def digest_preview(
 
 
 def _reminder_problem(problem: Exception) -> NoReturn:
-    typer.echo(str(problem), err=True)
+    echo(str(problem), err=True)
     raise typer.Exit(2)
 
 
@@ -958,7 +1002,7 @@ def remind_add(
                 actor="cli",
             )
             upcoming = next_run(reminder, now)
-            typer.echo(
+            echo(
                 _("Reminder {id} set for {channel}; next on {when}.").format(
                     id=reminder.id,
                     channel=reminder.channel.name,
@@ -984,7 +1028,7 @@ def remind_list() -> None:
     with unit_of_work(sessions) as session:
         found = list_reminders(session)
         if not found:
-            typer.echo(_("There are no active reminders."))
+            echo(_("There are no active reminders."))
         for reminder in found:
             upcoming = next_run(reminder, now)
             schedule = reminder.cron or _("once")
@@ -994,7 +1038,7 @@ def remind_list() -> None:
                 else "-"
             )
             name, text = reminder.channel.name, reminder.text[:60]
-            typer.echo(f"{reminder.id:>5}  {name:<24} {schedule:<16} {when}  {text}")
+            echo(f"{reminder.id:>5}  {name:<24} {schedule:<16} {when}  {text}")
 
 
 @remind_cli.command("cancel")
@@ -1009,7 +1053,7 @@ def remind_cancel(reminder_id: str = typer.Argument(..., help=_("Reminder number
     try:
         with unit_of_work(sessions) as session:
             reminder = cancel_reminder(session, reminder_id, actor="cli")
-            typer.echo(_("Reminder {id} is cancelled.").format(id=reminder.id))
+            echo(_("Reminder {id} is cancelled.").format(id=reminder.id))
     except ScheduleError as problem:
         _reminder_problem(problem)
 
@@ -1024,7 +1068,7 @@ _MEETING_HELP = 'The meeting: its number, or board and date ("strategic 2026-12-
 
 
 def _questions_problem(problem: Exception) -> NoReturn:
-    typer.echo(str(problem), err=True)
+    echo(str(problem), err=True)
     raise typer.Exit(1)
 
 
@@ -1044,7 +1088,7 @@ def questions_pack(
     from bot.services.question_windows import QuestionError, meeting_named
 
     if fmt not in ("md", "docx"):
-        typer.echo(_('Unknown format "{fmt}": use md or docx.').format(fmt=fmt), err=True)
+        echo(_('Unknown format "{fmt}": use md or docx.').format(fmt=fmt), err=True)
         raise typer.Exit(2)
     settings = settings_or_exit()
     t = Translator(default_language(), settings.timezone)
@@ -1062,13 +1106,13 @@ def questions_pack(
     if fmt == "md":
         text = question_pack.to_markdown(pack, t)
         if out is None:
-            typer.echo(text)
+            echo(text)
             return
         out.write_text(text, encoding="utf-8")
     else:
         out = out or Path(question_pack.file_name(pack, "docx"))
         out.write_bytes(question_pack.to_docx(pack, t))
-    typer.echo(
+    echo(
         _("Wrote {file}: {count} questions.").format(file=out, count=len(pack.questions)),
         err=True,
     )
@@ -1104,13 +1148,13 @@ def questions_list(meeting: str = typer.Option(..., "--meeting", help=_MEETING_H
         _questions_problem(problem)
     for group in listed.meetings:
         if not group.questions:
-            typer.echo(_("No questions for {meeting}.").format(meeting=group.meeting.spec))
+            echo(_("No questions for {meeting}.").format(meeting=group.meeting.spec))
         for q in group.questions:
             partners = ", ".join(p.slug for p in (*q.askers, *q.supporters))
             state = t._(STATE_LABELS[q.state])
-            typer.echo(f"{q.ref:<20} {state:<20} {partners:<40} {q.text[:70]}")
+            echo(f"{q.ref:<20} {state:<20} {partners:<40} {q.text[:70]}")
     if listed.withheld_total:
-        typer.echo(
+        echo(
             _("{count} more not shown: above the secretariat channel's clearance.").format(
                 count=listed.withheld_total
             )
@@ -1127,7 +1171,7 @@ cli.add_typer(sync_cli, name="sync")
 def _graph_required(settings: Settings) -> None:
     if not settings.graph_ready:
         message = _("Set GRAPH_TENANT_ID and GRAPH_CLIENT_ID first (see docs/teams.md).")
-        typer.echo(message, err=True)
+        echo(message, err=True)
         raise typer.Exit(2)
 
 
@@ -1141,7 +1185,7 @@ def teams_login() -> None:
     _graph_required(settings)
 
     def show(url: str, code: str, expires: datetime) -> None:
-        typer.echo(
+        echo(
             _("Sign in as the service account at {url} with the code {code}.").format(
                 url=url, code=code
             )
@@ -1150,9 +1194,9 @@ def teams_login() -> None:
     try:
         path = login(settings, show)
     except Exception as error:  # azure-identity reports sign-in failures with assorted types
-        typer.echo(_("Sign-in failed: {error}").format(error=error), err=True)
+        echo(_("Sign-in failed: {error}").format(error=error), err=True)
         raise typer.Exit(1) from None
-    typer.echo(_("Signed in; the account is recorded in {file}.").format(file=path))
+    echo(_("Signed in; the account is recorded in {file}.").format(file=path))
 
 
 @sync_cli.command("graph")
@@ -1172,7 +1216,7 @@ def sync_graph_command(
     except ConfigError as error:
         _refuse_config(error.problems, settings.scrutiny_config, err=True)
     if config is None:
-        typer.echo(
+        echo(
             _("{file} has no graph: section, so there is nothing to read.").format(
                 file=settings.scrutiny_config
             ),
@@ -1184,22 +1228,22 @@ def sync_graph_command(
         migrate(engine)
         report = sync_from_settings(settings, make_session_factory(engine), config, dry_run=dry_run)
     except SyncFailed as failure:
-        typer.echo(_("Nothing was written: {error}").format(error=failure), err=True)
+        echo(_("Nothing was written: {error}").format(error=failure), err=True)
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
     for kind, done in report.imported.items():
-        typer.echo(
+        echo(
             _("{kind}: {created} created, {updated} updated, {unchanged} unchanged.").format(
                 kind=kind, created=done.created, updated=done.updated, unchanged=done.unchanged
             )
         )
         for notice in done.problems:
-            typer.echo(_("Note: {notice}").format(notice=notice))
+            echo(_("Note: {notice}").format(notice=notice))
     for kind, problems in report.refused.items():
         for problem in problems:
-            typer.echo(str(problem), err=True)
-        typer.echo(
+            echo(str(problem), err=True)
+        echo(
             _("{kind}: nothing was written ({count} problems).").format(
                 kind=kind, count=len(problems)
             ),
@@ -1230,7 +1274,7 @@ def i18n_extract() -> None:
         if changed
         else _("{file}: {count} strings, unchanged.")
     )
-    typer.echo(message.format(file=LOCALE_DIR / TEMPLATE_FILE, count=count))
+    echo(message.format(file=LOCALE_DIR / TEMPLATE_FILE, count=count))
 
 
 @i18n_cli.command("update")
@@ -1241,7 +1285,7 @@ def i18n_update() -> None:
     from bot.catalogue import LOCALE_DIR, TEMPLATE_FILE, TRANSLATED, update
 
     if not (LOCALE_DIR / TEMPLATE_FILE).exists():
-        typer.echo(_("There is no template yet: run `scrutiny-bot i18n extract` first."), err=True)
+        echo(_("There is no template yet: run `scrutiny-bot i18n extract` first."), err=True)
         raise typer.Exit(1)
     for language in TRANSLATED:
         summary = update(language)
@@ -1249,7 +1293,7 @@ def i18n_update() -> None:
             "{path}: {total} strings; {added} new, {dropped} dropped, {fuzzy} fuzzy, "
             "{untranslated} to translate."
         )
-        typer.echo(message.format(**asdict(summary)))
+        echo(message.format(**asdict(summary)))
 
 
 @i18n_cli.command("check")
@@ -1260,9 +1304,9 @@ def i18n_check() -> None:
 
     problems = check()
     for problem in problems:
-        typer.echo(str(problem), err=True)
+        echo(str(problem), err=True)
     if problems:
-        typer.echo(
+        echo(
             ngettext(
                 "{count} translation problem. Run `scrutiny-bot i18n extract`, then "
                 "`scrutiny-bot i18n update`, and translate what is listed.",
@@ -1273,7 +1317,7 @@ def i18n_check() -> None:
             err=True,
         )
         raise typer.Exit(1)
-    typer.echo(_("The translation catalogues match the code."))
+    echo(_("The translation catalogues match the code."))
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ import markupsafe
 
 from bot.domain import Platform
 from bot.i18n import DEFAULT_COMMAND_PREFIX, Translator, translations, welsh_day_mutations
+from bot.permalinks import RegisterLinks, linked_ref
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -60,6 +61,50 @@ class Reply:
 def mrkdwn_escape(value: object) -> str:
     """Escape user text for Slack mrkdwn: &, < and > (so `<!channel>` cannot ping anyone)."""
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MARKDOWN_SPECIAL = set("\\`*_[]#<>|~")
+_HTML_INERT = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "'": "&#39;",
+        # Teams may read a message's HTML as Markdown too: as character references these
+        # cannot start a link, emphasis or a heading, and still show as themselves.
+        **{char: f"&#{ord(char)};" for char in "\\`*_[]#|~"},
+    }
+)
+
+
+def markdown_escape(text: str) -> str:
+    """Backslash Markdown's special characters (and a list marker or number at the start of a
+    line) so user text prints as written: the question pack and Adaptive Card TextBlocks,
+    where `[click me](https://...)` would otherwise become a link."""
+    escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+    lines = []
+    for line in escaped.splitlines() or [""]:
+        stripped = line.lstrip()
+        head = stripped.split(" ", 1)[0]
+        if head in ("-", "+") or (head[:-1].isdigit() and head.endswith((".", ")"))):
+            line = line.replace(head, head[:-1] + "\\" + head[-1], 1)
+        lines.append(line)
+    return "  \n".join(lines)
+
+
+def teams_html_escape(value: object) -> str:
+    """User text for Teams HTML: escaped as HTML, with Markdown's characters as character
+    references (the one escape of `*.teams.html` templates and the text-to-HTML fallback)."""
+    return str(value).translate(_HTML_INERT)
+
+
+def _teams_html_finalize(value: object) -> object:
+    # Every {{ value }} in a Teams HTML template: template markup (macros, translated
+    # strings) is already Markup and kept; anything else is user data and made inert.
+    if isinstance(value, markupsafe.Markup) or value is None:
+        return value
+    return markupsafe.Markup(teams_html_escape(value))
 
 
 def _truncate(value: object, limit: int) -> str:
@@ -105,10 +150,31 @@ def _welsh_finalize(value: Any) -> Any:
     return value
 
 
+def _finalizer(fmt: str, language: str) -> Callable[[Any], Any] | None:
+    """What every printed expression passes through: Welsh mutations, then the Teams escape."""
+    steps = [
+        step
+        for step, wanted in (
+            (_welsh_finalize, language == "cy"),
+            (_teams_html_finalize, fmt == "teams.html"),
+        )
+        if wanted
+    ]
+    if not steps:
+        return None
+
+    def finalize(value: Any) -> Any:
+        for step in steps:
+            value = step(value)
+        return value
+
+    return finalize
+
+
 @lru_cache(maxsize=32)
 def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environment:
     env = jinja2.Environment(
-        finalize=_welsh_finalize if language == "cy" else None,
+        finalize=_finalizer(fmt, language),
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
@@ -122,6 +188,15 @@ def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environ
     env.filters["truncate_to"] = _truncate
     env.filters["localised"] = _localised
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+
+    @jinja2.pass_context
+    def permalink(
+        context: jinja2.runtime.Context, label: object, kind: str, key: object = None
+    ) -> str:
+        links = context.get("register_links")
+        return linked_ref(str(label), kind, fmt, links, None if key is None else str(key))
+
+    env.filters["permalink"] = permalink
     return env
 
 
@@ -133,8 +208,11 @@ class Renderer:
         templates_dir: Path = TEMPLATES_DIR,
         tz: ZoneInfo | None = None,
         teams_bot_name: str = "Scrutiny",
+        links: RegisterLinks | None = None,
     ) -> None:
         self.templates_dir = templates_dir
+        self.links = links
+        """Permalinks for the `permalink` filter; None leaves references unlinked."""
         self.tz = tz or ZoneInfo("Europe/London")
         self.teams_bot_name = teams_bot_name
         self.fallbacks: dict[str, Callable[[str], str]] = {}
@@ -165,7 +243,9 @@ class Renderer:
         template = env.get_template(f"{reply.template}.{fmt}.j2")
         cmd = self.command_prefix(platform)
         t = Translator(language, self.tz, cmd)
-        return template.render(t=t, language=language, cmd=cmd, **reply.context).strip()
+        return template.render(
+            t=t, language=language, cmd=cmd, register_links=self.links, **reply.context
+        ).strip()
 
     def render_text(
         self, reply: Reply, languages: tuple[str, ...], platform: Platform | None = None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from sqlalchemy import select
+
 from bot.domain import ActionStatus, Rag
+from bot.i18n import _
 from bot.imports.base import (
     MARKED_DEFAULTS,
     Kind,
@@ -15,8 +18,9 @@ from bot.imports.base import (
     load_existing,
     partner_lookup,
 )
-from bot.imports.cells import Cells, column_length
-from bot.models import Action
+from bot.imports.cells import Cells
+from bot.models import Action, Decision
+from bot.text_input import NOTE, OWNER, THEME, TITLE, TITLE_CY
 
 RAG_WORDS = {
     "r": Rag.RED,
@@ -110,14 +114,14 @@ and spaces into hyphens), in English and Welsh."""
 
 class ActionsImport(Kind):
     """actions: ref,title,owner_partner,owner,due_date,status,rag,theme,marking,
-    exempt_paragraph,restricted_to,last_update,title_cy"""
+    exempt_paragraph,restricted_to,last_update,title_cy,decisions"""
 
     name = "actions"
     entity = "action"
     model = Action
     columns = header(
         "ref,title,owner_partner,owner,due_date,status,rag,"
-        "theme,marking,exempt_paragraph,restricted_to,last_update,title_cy"
+        "theme,marking,exempt_paragraph,restricted_to,last_update,title_cy,decisions"
     )
     required = ("ref", "title", "owner_partner")
     references: ClassVar[dict[str, str]] = {"owner_partner_id": "owner_partner"}
@@ -134,25 +138,22 @@ class ActionsImport(Kind):
         "restricted_to",
         "last_update",
         "title_cy",
+        "decision_refs",
     )
-    limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Action, name) for name in ("ref", "title", "owner", "theme", "title_cy")
-    }
 
     def load(self) -> None:
         self.partners = partner_lookup(self.session)
         self.slugs = {"owner_partner_id": {p.id: p.slug for p in self.partners.items}}
         self.existing = load_existing(self.session, Action, "ref", self.fields)
+        self.decision_refs = set(self.session.scalars(select(Decision.ref)))
 
     def check(self, cells: Cells) -> Record | None:
-        ref = cells.ref("ref", limit=self.limits["ref"])
-        values: dict[str, Any] = {
-            "title": cells.text("title", limit=self.limits["title"], required=True)
-        }
+        ref = cells.ref("ref")
+        values: dict[str, Any] = {"title": cells.text("title", TITLE, required=True)}
         owner = cells.one("owner_partner", self.partners)
         values["owner_partner_id"] = owner.id if owner else None
         if cells.has("owner"):
-            values["owner"] = cells.text("owner", limit=self.limits["owner"])
+            values["owner"] = cells.text("owner", OWNER)
         if cells.has("due_date"):
             values["due_date"] = cells.date("due_date")
         if cells.has("status"):
@@ -162,13 +163,27 @@ class ActionsImport(Kind):
         if cells.has("rag"):
             values["rag"] = cells.choice("rag", Rag, aliases=RAG_WORDS)
         if cells.has("theme"):
-            values["theme"] = cells.text("theme", limit=self.limits["theme"])
+            values["theme"] = cells.text("theme", THEME)
         check_marked(cells, values, self.partners)
         if cells.has("last_update"):
-            values["last_update"] = cells.text("last_update", limit=None, multiline=True)
+            values["last_update"] = cells.text("last_update", NOTE)
         if cells.has("title_cy"):
-            values["title_cy"] = cells.text("title_cy", limit=self.limits["title_cy"])
+            values["title_cy"] = cells.text("title_cy", TITLE_CY)
+        if cells.has("decisions"):
+            values["decision_refs"] = self._decisions(cells)
         return by_ref(cells, ref, values, self.existing)
+
+    def _decisions(self, cells: Cells) -> list[str]:
+        """The decisions an action comes from: refs separated by spaces or commas."""
+        words = cells.raw("decisions").replace(",", " ").upper().split()
+        unknown = [w for w in words if w not in self.decision_refs]
+        if unknown:
+            cells.problem(
+                "decisions",
+                _("no decision {refs} in the register").format(refs=", ".join(unknown)),
+                _("import the decisions first, or give refs such as SB-2026-014"),
+            )
+        return list(dict.fromkeys(words))
 
     def defaults(self) -> dict[str, Any]:
         return {
@@ -179,5 +194,6 @@ class ActionsImport(Kind):
             "theme": "",
             "last_update": "",
             "title_cy": "",
+            "decision_refs": [],
             **MARKED_DEFAULTS,
         }

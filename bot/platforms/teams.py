@@ -52,7 +52,7 @@ from bot.app import Outcome, ScrutinyApp
 from bot.db import unit_of_work
 from bot.domain import Platform
 from bot.i18n import N_, Translator
-from bot.messages import Request
+from bot.messages import Request, markdown_escape, teams_html_escape
 from bot.models import Channel, ProcessedEvent
 from bot.outbox import PAYLOAD_VERSION, enqueue
 from bot.platforms.inbound import BodyRefused, Shape, ShapeError, load_json, read_capped_body
@@ -177,7 +177,7 @@ class Activity:
 
 # -- rendering --------------------------------------------------------------------------------
 def _html_line(line: str) -> str:
-    escaped = html.escape(line, quote=False)
+    escaped = teams_html_escape(line)
     body = escaped.lstrip(" ")
     return "&nbsp;" * (len(escaped) - len(body)) + body
 
@@ -224,7 +224,9 @@ def _blocks(lines: list[str]) -> list[dict[str, Any]]:
         if not line.strip():
             gap = True
             continue
-        block: dict[str, Any] = {"type": "TextBlock", "text": line.strip(), "wrap": True}
+        # TextBlocks read Markdown: every line is escaped, so user text stays inert.
+        text = markdown_escape(line.strip())
+        block: dict[str, Any] = {"type": "TextBlock", "text": text, "wrap": True}
         if not blocks:
             block.update(weight="Bolder", size="Medium")
         else:

@@ -28,6 +28,7 @@ from sqlalchemy.sql.selectable import Subquery
 from bot.domain import ActionStatus, Marking, Rag
 from bot.models import Action, Board, Decision, Meeting, Partner
 from bot.services import search
+from bot.text_input import is_web_link
 from bot.visibility import Audience, can_see, partition
 
 DEFAULT_PER_PAGE = 10
@@ -95,6 +96,8 @@ class ActionView:
     marking: Marking
     exempt_paragraph: int | None
     restricted_to: tuple[str, ...]
+    decision_refs: tuple[str, ...] = ()
+    """The decisions this action comes from (the trail)."""
 
     @classmethod
     def of(cls, action: Action, today: date) -> ActionView:
@@ -123,6 +126,7 @@ class ActionView:
             marking=Marking(action.marking),
             exempt_paragraph=action.exempt_paragraph,
             restricted_to=tuple(action.restricted_to or ()),
+            decision_refs=tuple(action.decision_refs or ()),
         )
 
 
@@ -157,7 +161,8 @@ class DecisionView:
             title_cy=decision.title_cy,
             summary_cy=decision.summary_cy,
             partners=tuple(partners.get(s, PartnerView(s, s, s)) for s in decision.partners or ()),
-            link=decision.link,
+            # A link stored before links were checked is left out rather than shown.
+            link=decision.link if is_web_link(decision.link) else "",
             meeting_starts_at=decision.meeting.starts_at if decision.meeting else None,
             recorded_at=decision.recorded_at,
             marking=Marking(decision.marking),
@@ -182,6 +187,8 @@ class MeetingView:
     questions_open: datetime | None
     questions_close: datetime | None
     window: WindowState
+    id: int | None = None
+    """The meeting's row id, for its permalink in the register."""
 
     @classmethod
     def of(cls, meeting: Meeting, now: datetime) -> MeetingView:
@@ -201,10 +208,11 @@ class MeetingView:
             ends_at=meeting.ends_at,
             location=meeting.location,
             location_cy=meeting.location_cy,
-            link=meeting.link,
+            link=meeting.link if is_web_link(meeting.link) else "",
             questions_open=opens,
             questions_close=closes,
             window=window,
+            id=meeting.id,
         )
 
 
@@ -310,17 +318,28 @@ def _as_set(value: Any | Collection[Any] | None, kind: type[Any]) -> set[Any]:
     return {kind(v) for v in value}
 
 
+@dataclass(frozen=True)
+class _Matched:
+    """Step 1's result: the candidates, whether rows with any word stand in for rows with
+    every word, and whether search words were given at all."""
+
+    rows: list[_Candidate]
+    any_word: bool = False
+    searched: bool = False
+
+
 def _matching(
     session: Session,
     kind: search.Searchable,
     base: CandidateSelect,
     order: Sequence[ColumnElement[Any]],
     text: search.SearchText | None,
-) -> tuple[list[_Candidate], bool]:
+    audience: Audience,
+) -> _Matched:
     """Step 1: candidates in display order; with `text`, joined to the full-text match (rows
-    with every word, else rows with any word) and best first. Also whether any-word was used."""
+    with every word, else rows with any word) and best first."""
     if text is None:
-        return _candidates(session, base.order_by(*order)), False
+        return _Matched(_candidates(session, base.order_by(*order)))
     model_id = Action.id if kind == "actions" else Decision.id
 
     def run(match: Subquery) -> list[_Candidate]:
@@ -329,35 +348,46 @@ def _matching(
 
     strict = search.match(session, kind, text)
     if strict is None:
-        return [], False
+        return _Matched([], searched=True)
     rows = run(strict)
-    if rows or len(search.search_groups(text)) < 2:
-        return rows, False
+    # Whether to fall back to any word is decided on what the audience may see: rows it may
+    # not see must not change the answer, or the answer would tell they exist.
+    if partition(rows, audience).visible or len(search.search_groups(text)) < 2:
+        return _Matched(rows, searched=True)
     loose = search.match(session, kind, text, any_word=True)
     assert loose is not None
     rows = run(loose)
-    return rows, bool(rows)
+    return _Matched(rows, any_word=bool(partition(rows, audience).visible), searched=True)
 
 
 Row = TypeVar("Row", Action, Decision)
 
 
 def _visible_page(
-    rows: list[_Candidate],
+    matched: _Matched,
     audience: Audience,
     page: int,
     per_page: int,
-    any_word: bool,
     load: Callable[[list[int]], Iterable[Row]],
     view: Callable[[Row], V],
 ) -> Page[V]:
-    """Steps 2 and 3: partition the candidates, then load and view only the page shown."""
+    """Steps 2 and 3: partition the candidates, then load and view only the page shown.
+
+    No oracle: with search words the withheld count is left out. A count of withheld items
+    matching the words would let any member test words against the titles of exempt or
+    police-only items (`find croesyceiliog`: "1 more was left out"). The count of the same
+    query without the words was the other choice; it is not given because it answers a
+    different question from the one asked ("12 left out" beside two results about the data
+    centre would mislead) and costs another query. Filters alone (partner, board, dates,
+    status) still show their count, as digests do: they reveal no words."""
+    rows, any_word = matched.rows, matched.any_word
     split = partition(rows, audience)
     ids, page, pages = _page_of(split.visible, page, per_page)
     loaded = {row.id: row for row in load(ids)} if ids else {}
     # Checked again on the full rows: the classification may have changed between statements.
     items = tuple(view(loaded[i]) for i in ids if i in loaded and can_see(loaded[i], audience))
-    return Page(items, len(split.visible), split.withheld, page, pages, per_page, any_word)
+    withheld = {} if matched.searched else split.withheld
+    return Page(items, len(split.visible), withheld, page, pages, per_page, any_word)
 
 
 def partner_views(session: Session) -> dict[str, PartnerView]:
@@ -429,16 +459,14 @@ def find_actions(
         *conditions
     )
     by_due = (Action.due_date.is_(None), Action.due_date.asc(), Action.ref.asc())
-    rows, any_word = _matching(session, "actions", base, by_due, text)
+    matched = _matching(session, "actions", base, by_due, text, audience)
 
     def load(ids: list[int]) -> Iterable[Action]:
         return session.scalars(
             select(Action).options(joinedload(Action.owner_partner)).where(Action.id.in_(ids))
         )
 
-    return _visible_page(
-        rows, audience, page, per_page, any_word, load, lambda a: ActionView.of(a, today)
-    )
+    return _visible_page(matched, audience, page, per_page, load, lambda a: ActionView.of(a, today))
 
 
 def _ref_variants(ref: str) -> list[str]:
@@ -484,7 +512,7 @@ def actions_by_refs(
 
     per_page = max(1, len(rows))
     return _visible_page(
-        rows, audience, 1, per_page, False, load, lambda a: ActionView.of(a, today)
+        _Matched(rows), audience, 1, per_page, load, lambda a: ActionView.of(a, today)
     )
 
 
@@ -527,7 +555,7 @@ def find_decisions(
         Decision.id, Decision.marking, Decision.exempt_paragraph, Decision.restricted_to
     ).where(*conditions)
     newest = (Decision.decided_on.desc(), Decision.ref.desc())
-    rows, any_word = _matching(session, "decisions", base, newest, text)
+    matched = _matching(session, "decisions", base, newest, text, audience)
     names: dict[str, PartnerView] = {}
 
     def load(ids: list[int]) -> Iterable[Decision]:
@@ -535,7 +563,7 @@ def find_decisions(
         return session.scalars(_decisions_with_relations().where(Decision.id.in_(ids)))
 
     return _visible_page(
-        rows, audience, page, per_page, any_word, load, lambda d: DecisionView.of(d, names)
+        matched, audience, page, per_page, load, lambda d: DecisionView.of(d, names)
     )
 
 
@@ -556,7 +584,7 @@ def decisions_by_refs(
 
     per_page = max(1, len(rows))
     return _visible_page(
-        rows, audience, 1, per_page, False, load, lambda d: DecisionView.of(d, names)
+        _Matched(rows), audience, 1, per_page, load, lambda d: DecisionView.of(d, names)
     )
 
 
