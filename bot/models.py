@@ -298,7 +298,9 @@ class Action(MarkedMixin, Base):
     last_update: Mapped[str] = mapped_column(Text, default="")
     decision_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Refs of the decisions this action comes from (the trail decision -> actions)."""
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now, onupdate=CLOCK.now)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=CLOCK.now, onupdate=CLOCK.now
+    )
 
     owner_partner: Mapped[Partner] = relationship()
 
