@@ -6,11 +6,12 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import CLOCK, Clock
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.domain import Platform, Role
 from bot.i18n import Translator
@@ -94,8 +95,13 @@ def renderer_for(settings: Settings) -> Renderer:
 class ScrutinyApp:
     """The bot without any platform: database, registered handlers and renderer."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, clock: Clock = CLOCK
+    ) -> None:
         self.settings = settings
+        self.clock = clock
+        """Where every "now" of this app comes from (the program's one clock unless a test
+        builds an app on a clock of its own)."""
         self.engine = engine or make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.renderer = renderer_for(settings)
@@ -233,7 +239,7 @@ class ScrutinyApp:
         return Outcome(reply, languages, bodies, "\n\n".join(text))
 
     def _context(self, session: Session, request: Request) -> Context | Outcome:
-        now = request.now or datetime.now(UTC)
+        now = request.now or self.clock.now()
         member = self.find_member(session, request.platform, request.user_id)
         if member is None:
             secretariat = self.secretariat_channel_name(session, request.platform)
@@ -303,11 +309,13 @@ def _with_text(request: Request, text: str) -> Request:
     )
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> ScrutinyApp:
+def create_app(
+    settings: Settings, engine: Engine | None = None, clock: Clock = CLOCK
+) -> ScrutinyApp:
     """Build the bot and wire in every feature's router explicitly."""
     from handlers import ROUTERS
 
-    app = ScrutinyApp(settings, engine)
+    app = ScrutinyApp(settings, engine, clock)
     for router in ROUTERS:
         app.register(router)
     missing = {"help", FREE_TEXT_COMMAND} - set(app.commands)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from bot.i18n import _
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -86,6 +91,57 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return config
 
 
+MIGRATION_LOCK = 0x5C2B_0001
+"""PostgreSQL advisory lock key that serialises processes migrating the same database."""
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to `revision` (idempotent)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the schema up to `revision` (idempotent).
+
+    On PostgreSQL an advisory lock makes processes starting together (web and worker)
+    migrate one after the other; the second finds nothing left to do.
+    """
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            holder.commit()
+
+
+@cache
+def head_revision() -> str:
+    """The schema revision this code needs (the newest migration)."""
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The revision the database's schema is at; None when it has no schema yet.
+
+    Raises SQLAlchemy's OperationalError (or the driver's) when the database cannot be reached.
+    """
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def schema_problem(engine: Engine) -> str | None:
+    """Why this code cannot use the database's schema yet, or None when it is up to date."""
+    current, head = schema_revision(engine), head_revision()
+    if current == head:
+        return None
+    if current is None:
+        return _(
+            "the database has no schema yet; run `scrutiny-bot db upgrade` (or start `serve`, "
+            "`worker` or `run`, which do it)"
+        )
+    return _(
+        "the database schema is at revision {current}, this version needs {head}; "
+        "run `scrutiny-bot db upgrade`"
+    ).format(current=current, head=head)

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from bot.models import AuditEvent, utcnow
+from bot.clock import CLOCK
+from bot.models import AuditEvent
 
 
 def plain(value: Any) -> Any:
@@ -47,7 +48,7 @@ def record(
     """Write one audit event in the caller's transaction."""
     session.add(
         AuditEvent(
-            at=utcnow(),
+            at=CLOCK.now(),
             actor=actor,
             verb=verb,
             entity=entity,
@@ -61,5 +62,5 @@ def record(
 def record_many(session: Session, events: list[dict[str, Any]]) -> None:
     """Write many audit events at once (imports); each dict has AuditEvent's column names."""
     if events:
-        stamp = utcnow()
+        stamp = CLOCK.now()
         session.execute(insert(AuditEvent), [{"at": stamp, **event} for event in events])
