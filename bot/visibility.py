@@ -240,9 +240,7 @@ def _sql_passes(
 def visible_to(model: type[Any], audience: Audience) -> ColumnElement[bool]:
     """The rule as a SQL filter on `model` (Decision, Action or Question) for `audience`."""
     granted = allowance(audience)
-    return and_(
-        *(_sql_passes(c, getattr(model, c.column), c.allowed(granted)) for c in RULE)
-    )
+    return and_(*(_sql_passes(c, getattr(model, c.column), c.allowed(granted)) for c in RULE))
 
 
 def withheld_reason_of(model: type[Any], audience: Audience) -> ColumnElement[str | None]:

@@ -119,7 +119,10 @@ def _store(session: Session, seed: Seed, items: list[Classification]) -> None:
 
 
 @PROPERTY
-@given(items=st.lists(classifications, max_size=12), who=st.lists(audiences, min_size=1, max_size=3))
+@given(
+    items=st.lists(classifications, max_size=12),
+    who=st.lists(audiences, min_size=1, max_size=3),
+)
 def test_sql_form_selects_and_counts_as_can_see_does(
     session: Session, seed: Seed, items: list[Classification], who: list[Audience]
 ) -> None:

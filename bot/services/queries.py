@@ -1,21 +1,20 @@
 """Read paths every platform and the digests share: actions, decisions and meetings.
 
-Each list query works in three steps so its counts are right and nothing leaks:
-1. fetch the *candidates* (id and the classification columns only) with the SQL filters and,
-   when there is text, joined to the full-text match;
-2. `visibility.partition` them for the audience: visible ones, and a content-free count of the
-   withheld by reason;
-3. paginate the visible ones, then load only that page's rows with their relations in one
-   statement and turn them into frozen, display-ready views (templates never lazy-load).
-The number of statements per call is constant, whatever the number of rows.
+Each list query works in two statements, whatever the size of the register:
+1. one count of the rows matching the filters (and, with text, the full-text match), grouped
+   by the visibility rule's SQL form into visible and a content-free count of the withheld by
+   reason;
+2. one page of the visible rows, filtered, ranked and paged in SQL (LIMIT/OFFSET) and loaded
+   with their relations, turned into frozen, display-ready views (templates never lazy-load).
+Only the rows shown are read; refs are stored upper case, so a ref is one index look-up.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
@@ -27,7 +26,7 @@ from sqlalchemy.sql.selectable import Subquery
 from bot.domain import ActionStatus, Marking, Rag
 from bot.models import Action, Board, Decision, Meeting, Partner
 from bot.services import search
-from bot.visibility import Audience, can_see, partition
+from bot.visibility import Audience, can_see, visible_to, withheld_reason_of
 
 DEFAULT_PER_PAGE = 10
 CLOSED_STATUSES = tuple(s for s in ActionStatus if s.is_closed)
@@ -267,30 +266,7 @@ Lookup = Found[V] | Withheld | NotFound
 
 
 # -- shared steps -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Candidate:
-    """What visibility needs to decide about a row, without loading the row."""
-
-    id: int
-    marking: Marking
-    exempt_paragraph: int | None
-    restricted_to: Sequence[str] | None = field(default=None)
-
-
-CandidateSelect = Select[int, Marking, int | None, list[str]]
-"""Ids and classification columns: what step 1 fetches."""
-
-
-def _candidates(session: Session, statement: CandidateSelect) -> list[_Candidate]:
-    return [_Candidate(*row) for row in session.execute(statement)]
-
-
-def _page_of(visible: list[_Candidate], page: int, per_page: int) -> tuple[list[int], int, int]:
-    per_page = max(1, per_page)
-    pages = max(1, math.ceil(len(visible) / per_page))
-    page = min(max(1, page), pages)
-    start = (page - 1) * per_page
-    return [c.id for c in visible[start : start + per_page]], page, pages
+Row = TypeVar("Row", Action, Decision)
 
 
 def _as_set(value: Any | Collection[Any] | None, kind: type[Any]) -> set[Any]:
@@ -301,54 +277,75 @@ def _as_set(value: Any | Collection[Any] | None, kind: type[Any]) -> set[Any]:
     return {kind(v) for v in value}
 
 
-def _matching(
+def _counts(
     session: Session,
-    kind: search.Searchable,
-    base: CandidateSelect,
-    order: Sequence[ColumnElement[Any]],
-    text: str | None,
-) -> tuple[list[_Candidate], bool]:
-    """Step 1: candidates in display order; with `text`, joined to the full-text match (rows
-    with every word, else rows with any word) and best first. Also whether any-word was used."""
-    if text is None:
-        return _candidates(session, base.order_by(*order)), False
-    model_id = Action.id if kind == "actions" else Decision.id
-
-    def run(match: Subquery) -> list[_Candidate]:
-        joined = base.join(match, match.c.id == model_id)
-        return _candidates(session, joined.order_by(match.c.score.desc(), *order))
-
-    strict = search.match(session, kind, text)
-    if strict is None:
-        return [], False
-    rows = run(strict)
-    if rows or len(search.search_words(text)) < 2:
-        return rows, False
-    loose = search.match(session, kind, text, any_word=True)
-    assert loose is not None
-    rows = run(loose)
-    return rows, bool(rows)
-
-
-Row = TypeVar("Row", Action, Decision)
+    model: type[Row],
+    audience: Audience,
+    conditions: Sequence[ColumnElement[bool]],
+    match: Subquery | None,
+) -> dict[str | None, int]:
+    """Matching rows by withheld reason (None: visible), counted in SQL, no row read."""
+    reason = withheld_reason_of(model, audience)
+    statement = select(reason, func.count()).select_from(model)
+    if match is not None:
+        statement = statement.join(match, match.c.id == model.id)
+    statement = statement.where(*conditions).group_by(reason)
+    return {key: count for key, count in session.execute(statement)}
 
 
 def _visible_page(
-    rows: list[_Candidate],
+    session: Session,
+    kind: search.Searchable,
+    model: type[Row],
     audience: Audience,
+    conditions: Sequence[ColumnElement[bool]],
+    order: Sequence[ColumnElement[Any]],
+    text: str | None,
     page: int,
     per_page: int,
-    any_word: bool,
-    load: Callable[[list[int]], Iterable[Row]],
     view: Callable[[Row], V],
+    *relations: Any,
 ) -> Page[V]:
-    """Steps 2 and 3: partition the candidates, then load and view only the page shown."""
-    split = partition(rows, audience)
-    ids, page, pages = _page_of(split.visible, page, per_page)
-    loaded = {row.id: row for row in load(ids)} if ids else {}
-    # Checked again on the full rows: the classification may have changed between statements.
-    items = tuple(view(loaded[i]) for i in ids if i in loaded and can_see(loaded[i], audience))
-    return Page(items, len(split.visible), split.withheld, page, pages, per_page, any_word)
+    """Filter, count, rank and page in SQL: one grouped count, then one page of full rows.
+
+    With `text`, rows are joined to the full-text match (rows with every word, else rows
+    with any word) and ranked best first. The count tells the page number's bounds, the
+    withheld reasons and whether to fall back to any word; only the page's rows are read.
+    """
+    any_word = False
+    match: Subquery | None = None
+    if text is not None:
+        match = search.match(session, kind, text, scored=False)
+        if match is None:
+            return Page((), 0, {}, 1, 1, max(1, per_page))
+    counts = _counts(session, model, audience, conditions, match)
+    if text is not None and not counts and len(search.search_words(text)) >= 2:
+        match = search.match(session, kind, text, any_word=True, scored=False)
+        counts = _counts(session, model, audience, conditions, match)
+        any_word = bool(counts)
+    visible = counts.pop(None, 0)
+    withheld: dict[str, int] = {reason: n for reason, n in counts.items() if reason is not None}
+    per_page = max(1, per_page)
+    pages = max(1, math.ceil(visible / per_page))
+    page = min(max(1, page), pages)
+    if not visible:
+        return Page((), 0, withheld, page, pages, per_page, any_word)
+    statement = select(model).options(*(joinedload(r) for r in relations))
+    ranking: list[ColumnElement[Any]] = []
+    if text is not None:
+        scored = search.match(session, kind, text, any_word=any_word)
+        assert scored is not None
+        statement = statement.join(scored, scored.c.id == model.id)
+        ranking.append(scored.c.score.desc())
+    statement = (
+        statement.where(*conditions, visible_to(model, audience))
+        .order_by(*ranking, *order)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    # Checked again in Python on the rows shown: the same rule's other form, as at send time.
+    items = tuple(view(row) for row in session.scalars(statement) if can_see(row, audience))
+    return Page(items, visible, withheld, page, pages, per_page, any_word)
 
 
 def partner_views(session: Session) -> dict[str, PartnerView]:
@@ -416,19 +413,19 @@ def find_actions(
     if due_until is not None:
         conditions.append(Action.due_date <= due_until)
 
-    base = select(Action.id, Action.marking, Action.exempt_paragraph, Action.restricted_to).where(
-        *conditions
-    )
     by_due = (Action.due_date.is_(None), Action.due_date.asc(), Action.ref.asc())
-    rows, any_word = _matching(session, "actions", base, by_due, text)
-
-    def load(ids: list[int]) -> Iterable[Action]:
-        return session.scalars(
-            select(Action).options(joinedload(Action.owner_partner)).where(Action.id.in_(ids))
-        )
-
     return _visible_page(
-        rows, audience, page, per_page, any_word, load, lambda a: ActionView.of(a, today)
+        session,
+        "actions",
+        Action,
+        audience,
+        conditions,
+        by_due,
+        text,
+        page,
+        per_page,
+        lambda a: ActionView.of(a, today),
+        Action.owner_partner,
     )
 
 
@@ -449,7 +446,7 @@ def get_action(
     action = session.scalars(
         select(Action)
         .options(joinedload(Action.owner_partner))
-        .where(func.upper(Action.ref).in_(_ref_variants(ref)))
+        .where(Action.ref.in_(_ref_variants(ref)))
         .order_by(Action.ref)
     ).first()
     if action is None:
@@ -494,19 +491,21 @@ def find_decisions(
         conditions.append(Decision.decided_on >= since)
     if until is not None:
         conditions.append(Decision.decided_on <= until)
-    base = select(
-        Decision.id, Decision.marking, Decision.exempt_paragraph, Decision.restricted_to
-    ).where(*conditions)
     newest = (Decision.decided_on.desc(), Decision.ref.desc())
-    rows, any_word = _matching(session, "decisions", base, newest, text)
-    names: dict[str, PartnerView] = {}
-
-    def load(ids: list[int]) -> Iterable[Decision]:
-        names.update(partner_views(session))
-        return session.scalars(_decisions_with_relations().where(Decision.id.in_(ids)))
-
+    names = partner_views(session)
     return _visible_page(
-        rows, audience, page, per_page, any_word, load, lambda d: DecisionView.of(d, names)
+        session,
+        "decisions",
+        Decision,
+        audience,
+        conditions,
+        newest,
+        text,
+        page,
+        per_page,
+        lambda d: DecisionView.of(d, names),
+        Decision.board,
+        Decision.meeting,
     )
 
 
@@ -518,7 +517,7 @@ def get_decision(session: Session, audience: Audience, ref: str) -> Lookup[Decis
     """One decision by ref: found, withheld from this audience (ref only), or not found."""
     decision = session.scalars(
         _decisions_with_relations()
-        .where(func.upper(Decision.ref).in_(_ref_variants(ref)))
+        .where(Decision.ref.in_(_ref_variants(ref)))
         .order_by(Decision.ref)
     ).first()
     if decision is None:
