@@ -237,13 +237,15 @@ def _sql_passes(
     return or_(_sql_is_open(check, column), test)
 
 
-def visible_to(model: type[Any], audience: Audience) -> ColumnElement[bool]:
-    """The rule as a SQL filter on `model` (Decision, Action or Question) for `audience`."""
+def visible_to(model: Any, audience: Audience) -> ColumnElement[bool]:
+    """The rule as a SQL filter on `model` (Decision, Action or Question) for `audience`.
+
+    `model` may also be the columns of a subquery (`subquery.c`) with the same names."""
     granted = allowance(audience)
     return and_(*(_sql_passes(c, getattr(model, c.column), c.allowed(granted)) for c in RULE))
 
 
-def withheld_reason_of(model: type[Any], audience: Audience) -> ColumnElement[str | None]:
+def withheld_reason_of(model: Any, audience: Audience) -> ColumnElement[str | None]:
     """`withheld_reason` as a SQL expression on `model`: NULL when visible, else the category."""
     whens: list[tuple[ColumnElement[bool], Any]] = [(visible_to(model, audience), null())]
     for check in RULE[:-1]:

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Subquery
 
 from bot.domain import ActionStatus, Marking, Rag
@@ -277,20 +280,54 @@ def _as_set(value: Any | Collection[Any] | None, kind: type[Any]) -> set[Any]:
     return {kind(v) for v in value}
 
 
+class _JsonText(FunctionElement[str]):
+    """A JSON column as text, so rows can be grouped by it (PostgreSQL's json has no `=`)."""
+
+    type = Text()
+    inherit_cache = True
+    name = "json_text"
+
+
+@compiles(_JsonText, "sqlite")
+def _json_text_sqlite(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    # Stored as text already: the bare column keeps the covering index usable for grouping.
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_JsonText, "postgresql")
+def _json_text_postgresql(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
 def _counts(
     session: Session,
     model: type[Row],
-    audience: Audience,
     conditions: Sequence[ColumnElement[bool]],
     match: Subquery | None,
+    audience: Audience,
 ) -> dict[str | None, int]:
-    """Matching rows by withheld reason (None: visible), counted in SQL, no row read."""
-    reason = withheld_reason_of(model, audience)
-    statement = select(reason, func.count()).select_from(model)
+    """Matching rows by withheld reason (None: visible), counted in SQL, no row read.
+
+    Rows are first counted per classification (a few distinct ones, found from a covering
+    index), and the rule is applied to those groups rather than to every row.
+    """
+    restricted = _JsonText(model.restricted_to)
+    classes = select(
+        model.marking,
+        model.exempt_paragraph,
+        restricted.label("restricted_to"),
+        func.count().label("rows"),
+    ).select_from(model)
     if match is not None:
-        statement = statement.join(match, match.c.id == model.id)
-    statement = statement.where(*conditions).group_by(reason)
-    return {key: count for key, count in session.execute(statement)}
+        classes = classes.join(match, match.c.id == model.id)
+    grouped = (
+        classes.where(*conditions)
+        .group_by(model.marking, model.exempt_paragraph, restricted)
+        .subquery("classes")
+    )
+    reason = withheld_reason_of(grouped.c, audience)
+    statement = select(reason, func.sum(grouped.c.rows)).group_by(reason)
+    return {key: int(count) for key, count in session.execute(statement)}
 
 
 def _visible_page(
@@ -318,10 +355,10 @@ def _visible_page(
         match = search.match(session, kind, text, scored=False)
         if match is None:
             return Page((), 0, {}, 1, 1, max(1, per_page))
-    counts = _counts(session, model, audience, conditions, match)
+    counts = _counts(session, model, conditions, match, audience)
     if text is not None and not counts and len(search.search_words(text)) >= 2:
         match = search.match(session, kind, text, any_word=True, scored=False)
-        counts = _counts(session, model, audience, conditions, match)
+        counts = _counts(session, model, conditions, match, audience)
         any_word = bool(counts)
     visible = counts.pop(None, 0)
     withheld: dict[str, int] = {reason: n for reason, n in counts.items() if reason is not None}
@@ -385,8 +422,12 @@ def find_actions(
     conditions: list[ColumnElement[bool]] = []
     partners = _as_set(partner, str)
     if partners:
+        ids = select(Partner.id).where(Partner.slug.in_(partners))
+        # One partner (the usual case) as `=`, so the planner knows one owner and uses its index.
         conditions.append(
-            Action.owner_partner_id.in_(select(Partner.id).where(Partner.slug.in_(partners)))
+            Action.owner_partner_id == ids.scalar_subquery()
+            if len(partners) == 1
+            else Action.owner_partner_id.in_(ids)
         )
     statuses = _as_set(status, ActionStatus)
     if statuses:
@@ -483,7 +524,10 @@ def find_decisions(
     `since`/`until` are inclusive bounds on the date decided."""
     conditions: list[ColumnElement[bool]] = []
     if board:
-        conditions.append(Decision.board_id.in_(select(Board.id).where(Board.slug == board)))
+        # `=` a scalar subquery, not `IN`: the planner then knows one board and uses its index.
+        conditions.append(
+            Decision.board_id == select(Board.id).where(Board.slug == board).scalar_subquery()
+        )
     partners = _as_set(partner, str)
     if partners:
         conditions.append(_concerns(session, partners))
