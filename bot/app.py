@@ -122,23 +122,24 @@ class ScrutinyApp:
             canonical, args_text = FREE_TEXT_COMMAND, request.text.strip()
         else:
             args_text = request.text.strip()[len(words[0]) :].strip() if words else ""
-        with unit_of_work(self.sessions) as session:
+        command = self.commands[canonical]
+        with unit_of_work(self.sessions, writes=command.writes) as session:
             ctx_or_reply = self._context(session, request)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
             ctx = ctx_or_reply
-            command = self.commands[canonical]
             reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
             return self._render(reply, ctx.languages, fmt, request.platform)
 
     def interact(self, action_id: str, request: Request, fmt: str = "txt") -> Outcome:
         """Run a button or modal handler by its id."""
-        with unit_of_work(self.sessions) as session:
+        interaction = self.interactions.get(action_id)
+        writes = interaction.writes if interaction is not None else False
+        with unit_of_work(self.sessions, writes=writes) as session:
             ctx_or_reply = self._context(session, request)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
             ctx = ctx_or_reply
-            interaction = self.interactions.get(action_id)
             if interaction is None:
                 reply = Reply(
                     "common/error", {"message": ctx.t._("That button is no longer supported.")}

@@ -28,16 +28,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 IMMEDIATE = "sqlite_begin_immediate"
 """Connection execution option: on SQLite, begin with the write lock (`unit_of_work` sets it)."""
+READ_ONLY = "sqlite_read_only"
+"""Connection execution option: on SQLite, a read-only snapshot that takes no write lock."""
+_QUERY_ONLY = "scrutiny_query_only"
+"""Key in a DBAPI connection's info: PRAGMA query_only is on (a read-only unit of work)."""
 
 
 def _sqlite_begin(connection: Connection) -> None:
     # A deferred transaction that reads and then writes must upgrade its lock, and in WAL mode
     # that fails at once ("database is locked"; busy_timeout does not help) if another writer
-    # committed meanwhile. Units of work therefore take the write lock at BEGIN, so a second
-    # writer waits (up to busy_timeout) instead. Other connections keep the sqlite3 module's
-    # own handling (no transaction until the first write), so reads see the latest data and
-    # never hold writers up. Savepoints (begin_nested) nest inside BEGIN IMMEDIATE as usual.
-    if connection.get_execution_options().get(IMMEDIATE, False):
+    # committed meanwhile. Units of work that write therefore take the write lock at BEGIN, so
+    # a second writer waits (up to busy_timeout) instead. A read-only unit of work begins
+    # deferred (one consistent snapshot, no lock that holds writers or other readers up) with
+    # PRAGMA query_only, so a write it was not declared for fails loudly instead of racing.
+    # Other connections keep the sqlite3 module's own handling (no transaction until the
+    # first write). Savepoints (begin_nested) nest inside either BEGIN as usual.
+    options = connection.get_execution_options()
+    info = connection.connection.info
+    read_only = options.get(READ_ONLY, False)
+    if info.get(_QUERY_ONLY, False) != read_only:
+        connection.exec_driver_sql(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+        info[_QUERY_ONLY] = read_only
+    if read_only:
+        connection.exec_driver_sql("BEGIN")
+    elif options.get(IMMEDIATE, False):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -60,15 +74,17 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+def unit_of_work(factory: sessionmaker[Session], *, writes: bool = True) -> Iterator[Session]:
     """One transaction: commit if the block succeeds, roll back everything if it raises.
 
-    On SQLite the transaction holds the write lock from its start (see `_sqlite_begin`).
+    On SQLite a unit of work that `writes` holds the write lock from its start; one that does
+    not reads one snapshot, takes no write lock and may not write (see `_sqlite_begin`).
     """
     session = factory()
     try:
         if session.get_bind().dialect.name == "sqlite":
-            session.connection(execution_options={IMMEDIATE: True})
+            option = IMMEDIATE if writes else READ_ONLY
+            session.connection(execution_options={option: True})
         yield session
         session.commit()
     except BaseException:

@@ -13,6 +13,7 @@ router = Router("actions")
 
 @router.command(
     "actions",
+    writes=False,
     aliases=("camau",),
     summary=N_(
         "List tactical-plan actions, ten at a time: by partner, status, overdue, due soon, "
@@ -27,6 +28,7 @@ def list_actions(request: Request, ctx: Context) -> Reply:
 
 @router.command(
     "action",
+    writes=False,
     aliases=("cam",),
     summary=N_("Show one action in full."),
     usage=N_("action REF (e.g. action TP-014)"),

@@ -46,6 +46,7 @@ def choose_kind(query: Query) -> Kind | None:
 
 @router.command(
     "find",
+    writes=False,
     aliases=("search", "chwilio"),
     summary=N_(
         "Ask in plain words, e.g. “overdue actions for Torfaen” or “what did the "
@@ -85,7 +86,7 @@ def find(request: Request, ctx: Context) -> Reply:
     return reply
 
 
-@router.action("page")
+@router.action("page", writes=False)
 def next_page(request: Request, ctx: Context) -> Reply:
     """A "next" button: its value is the command text for the page to show."""
     value = str(request.values.get("value") or request.text).strip()
