@@ -168,16 +168,21 @@ def _match(dialect: str, kind: str, words: list[str], scored: bool) -> str:
 def raw_list(
     dialect: str, table: str, where: str, order: str, words: list[str] | None
 ) -> list[str]:
-    """The count grouped by reason, then one page: the statements a list needs."""
+    """The count by reason (rows grouped by classification first), then one page."""
     join_count = join_page = ""
     if words:
         join_count = f" JOIN {_match(dialect, table, words, False)} m ON m.id = t.id"
         join_page = f" JOIN {_match(dialect, table, words, True)} m ON m.id = t.id"
         order = "m.score DESC, " + order
     extra = f" AND {where}" if where else ""
+    restricted = "t.restricted_to" if dialect == "sqlite" else "t.restricted_to::text"
+    classes = (
+        f"SELECT t.marking, t.exempt_paragraph, {restricted} AS restricted_to, count(*) AS n "
+        f"FROM {table} t{join_count} WHERE 1=1{extra} "
+        f"GROUP BY t.marking, t.exempt_paragraph, {restricted}"
+    )
     return [
-        f"SELECT {_reason(dialect, 't')} AS reason, count(*) FROM {table} t{join_count} "
-        f"WHERE 1=1{extra} GROUP BY reason",
+        f"SELECT {_reason(dialect, 'c')} AS reason, sum(c.n) FROM ({classes}) c GROUP BY reason",
         f"SELECT t.* FROM {table} t{join_page} WHERE {_visible(dialect, 't')}{extra} "
         f"ORDER BY {order} LIMIT 10 OFFSET 0",
     ]
@@ -187,7 +192,10 @@ def raw_statements(dialect: str, ids: dict[str, int]) -> dict[str, list[str]]:
     """Each service's selection in hand-written SQL."""
     newest = "t.decided_on DESC, t.ref DESC"
     if dialect == "sqlite":
-        concerns = "EXISTS (SELECT 1 FROM json_each(t.partners) p WHERE p.value IN ('torfaen'))"
+        concerns = (
+            "instr(t.partners, '\"torfaen\"') > 0 AND "
+            "EXISTS (SELECT 1 FROM json_each(t.partners) p WHERE p.value IN ('torfaen'))"
+        )
     else:
         concerns = "t.partners::jsonb @> '[\"torfaen\"]'"
     overdue = (
@@ -204,8 +212,11 @@ def raw_statements(dialect: str, ids: dict[str, int]) -> dict[str, list[str]]:
         "search, two words": raw_list(dialect, "decisions", "", newest, ["data", "centre"]),
         "search, most rows": raw_list(dialect, "decisions", "", newest, ["board"]),
         "decision REF": [
-            "SELECT t.* FROM decisions t LEFT JOIN boards b ON b.id = t.board_id "
-            "WHERE t.ref IN ('SB-2019-000004', 'SB-2019-4') ORDER BY t.ref LIMIT 1"
+            "SELECT t.*, b.*, mt.* FROM decisions t JOIN boards b ON b.id = t.board_id "
+            "LEFT JOIN meetings mt ON mt.id = t.meeting_id "
+            "WHERE t.ref IN ('SB-2019-000004', 'SB-2019-4', 'SB-2019-04', 'SB-2019-004', "
+            "'SB-2019-0004', 'SB-2019-00004') ORDER BY t.ref LIMIT 1",
+            "SELECT * FROM partners",
         ],
         "actions overdue torfaen": raw_list(
             dialect, "actions", overdue, "t.due_date IS NULL, t.due_date, t.ref", None
@@ -222,7 +233,7 @@ def services(session: Any) -> dict[str, Callable[[], object]]:
         "search, one word": lambda: queries.find_decisions(session, READER, text="telephony"),
         "search, two words": lambda: queries.find_decisions(session, READER, text="data centre"),
         "search, most rows": lambda: queries.find_decisions(session, READER, text="board"),
-        "decision REF": lambda: queries.get_decision(session, READER, "sb-2019-4"),
+        "decision REF": lambda: queries.get_decision(session, READER, "sb-2019-000004"),
         "actions overdue torfaen": lambda: queries.find_actions(
             session, READER, today=TODAY, partner="torfaen", overdue=True
         ),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -96,12 +99,46 @@ def unit_of_work(factory: sessionmaker[Session], *, writes: bool = True) -> Iter
 
 def alembic_config(engine: Engine) -> AlembicConfig:
     """Alembic configured in code, so no alembic.ini has to sit in the working directory."""
+    # Imported here, not at the top: processes that never migrate (web, console) skip it.
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
     return config
 
 
+_REVISION = re.compile(r'^(down_)?revision\s*=\s*"([^"]+)"', re.MULTILINE)
+
+
+def _head_revision() -> str | None:
+    """The one revision no other migration revises, read from the files; None when unsure."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for down, name in _REVISION.findall(path.read_text(encoding="utf-8")):
+            (revised if down else revisions).add(name)
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except DBAPIError:
+        return None  # no table yet: a new database
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to `revision` (idempotent)."""
+    """Bring the schema up to `revision` (idempotent).
+
+    A database already at the head is left alone without loading Alembic, which is slow to
+    import and otherwise needed only when there is something to migrate.
+    """
+    if revision == "head" and _current_revision(engine) == _head_revision() is not None:
+        return
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)

@@ -504,7 +504,10 @@ def _concerns(session: Session, partners: set[str]) -> ColumnElement[bool]:
         column = Decision.partners.cast(JSONB)
         return or_(*(column.op("@>")(func.jsonb_build_array(p)) for p in sorted(partners)))
     each = func.json_each(Decision.partners).table_valued("value")
-    return exists(select(1).select_from(each).where(each.c.value.in_(partners)))
+    # A cheap text test first (slugs are stored as plain JSON strings) spares parsing the JSON
+    # of rows that cannot match; the exact test follows.
+    named = or_(*(func.instr(Decision.partners, f'"{p}"') > 0 for p in sorted(partners)))
+    return and_(named, exists(select(1).select_from(each).where(each.c.value.in_(partners))))
 
 
 def find_decisions(
