@@ -145,7 +145,7 @@ def _passes(check: Check, value: Any, allowed: frozenset[Any]) -> bool:
     if _is_open(check, value):
         return True
     if check.test is Test.OPEN_OR_NAMES_ALL:
-        return isinstance(value, Sequence) and allowed <= set(value)
+        return isinstance(value, list | tuple) and allowed <= set(value)
     try:
         return value in allowed
     except TypeError:  # an unhashable value is malformed: denied
