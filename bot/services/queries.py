@@ -1,6 +1,7 @@
 """Read paths every platform and the digests share: actions, decisions and meetings.
 
-Each list query works in two statements, whatever the size of the register:
+Each list query works in two statements, whatever the size of the register (decisions add
+one for the partners' names):
 1. one count of the rows matching the filters (and, with text, the full-text match), grouped
    by the visibility rule's SQL form into visible and a content-free count of the withheld by
    reason;
