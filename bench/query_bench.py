@@ -32,10 +32,10 @@ from sqlalchemy import Engine, insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from import_bench import BOARDS, PARTNERS, THEMES, fresh_database
+from import_bench import BOARDS, PARTNERS, THEMES, action_rows, fresh_database, typed_actions
 
 from bot.db import make_session_factory
-from bot.domain import ActionStatus, Marking
+from bot.domain import Marking
 from bot.models import Action, Board, Decision, Partner
 from bot.services import queries
 from bot.visibility import Audience
@@ -78,32 +78,6 @@ def decisions(n: int, boards: dict[str, int], rng: random.Random) -> list[dict[s
     return rows
 
 
-def actions(n: int, partners: dict[str, int], rng: random.Random) -> list[dict[str, Any]]:
-    """n tactical-plan actions over eighteen months, 5% police-only."""
-    now = datetime(2026, 11, 23, tzinfo=UTC)
-    rows = []
-    for i in range(n):
-        police = rng.random() < 0.05
-        rows.append(
-            {
-                "ref": f"TP-{i + 1:05d}",
-                "title": f"{rng.choice(THEMES)}: work package {i + 1}",
-                "owner_partner_id": partners["gwent-police" if police else rng.choice(PARTNERS)],
-                "owner": "S. Hughes",
-                "due_date": date(2026, 1, 1) + timedelta(days=rng.randrange(540)),
-                "status": rng.choice(list(ActionStatus)),
-                "rag": None,
-                "theme": rng.choice(THEMES),
-                "marking": Marking.OFFICIAL_SENSITIVE if police else Marking.OFFICIAL,
-                "exempt_paragraph": 14 if rng.random() < 0.05 else None,
-                "restricted_to": ["gwent-police"] if police else [],
-                "last_update": "Progress reported to the delivery group.",
-                "updated_at": now,
-            }
-        )
-    return rows
-
-
 def fill(engine: Engine, n_decisions: int, n_actions: int) -> None:
     """Bulk-insert the rows (the full-text triggers and generated columns keep up)."""
     rng = random.Random(n_decisions)
@@ -115,7 +89,8 @@ def fill(engine: Engine, n_decisions: int, n_actions: int) -> None:
             for offset, row in enumerate(batch):
                 row["ref"] = row["ref"][:-6] + f"{start + offset + 1:06d}"
             conn.execute(insert(Decision), batch)
-        conn.execute(insert(Action), actions(n_actions, partners, rng))
+        # The import benchmark's actions, typed as the importer writes them (5% police-only).
+        conn.execute(insert(Action), typed_actions(action_rows(n_actions, rng), partners))
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
