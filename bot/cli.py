@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -15,6 +15,8 @@ from bot.i18n import _, ngettext
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.orm import Session
 
     from bot.app import ScrutinyApp
@@ -138,11 +140,70 @@ def config_load(
         typer.echo(line)
 
 
+def _write_import_template(kind: str, out: Path | None) -> None:
+    """`import template KIND [--out FILE]`: write the .xlsx template for KIND."""
+    from sqlalchemy import select
+
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.imports import KINDS
+    from bot.imports.template import write_template
+    from bot.models import Board, Partner
+
+    if kind not in KINDS:
+        message = _('Unknown kind "{kind}": use one of {kinds}.')
+        typer.echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    with unit_of_work(make_session_factory(make_engine(settings.database_url))) as session:
+        partners = list(session.scalars(select(Partner.slug).order_by(Partner.id)))
+        boards = list(session.scalars(select(Board.slug).order_by(Board.id)))
+    path = out or Path(f"{kind}-template.xlsx")
+    if path.suffix.lower() != ".xlsx":
+        typer.echo(_("{file}: a template is written as .xlsx.").format(file=path), err=True)
+        raise typer.Exit(2)
+    write_template(KINDS[kind], path, partners=partners, boards=boards)
+    typer.echo(
+        _(
+            "Wrote {file}: fill in a row per {kind} (the second row is an example), then "
+            "scrutiny-bot import {kind} {file}"
+        ).format(file=path, kind=kind)
+    )
+    if not partners:
+        typer.echo(
+            _(
+                "The collaboration is not loaded, so the partner and board lists are empty: "
+                "run scrutiny-bot config load first."
+            ),
+            err=True,
+        )
+
+
 @cli.command("import")
 def import_records(
-    kind: str = typer.Argument(..., help=_("actions, decisions, meetings or answers")),
-    file: Path = typer.Argument(..., help=_("A .csv or .xlsx file (meetings also .ics).")),
+    kind: str = typer.Argument(
+        ...,
+        help=_(
+            "actions, decisions, meetings or answers; or template, to write an .xlsx to fill "
+            "in (import template actions)"
+        ),
+    ),
+    file: Path = typer.Argument(
+        ...,
+        help=_("A .csv or .xlsx file (meetings also .ics); after template, the kind."),
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help=_("Check and count; write nothing.")),
+    sheet: str | None = typer.Option(
+        None,
+        "--sheet",
+        help=_("The worksheet of an .xlsx file to read (default: the first visible one)."),
+        show_default=False,
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help=_("Where import template writes its .xlsx (default: KIND-template.xlsx)."),
+        show_default=False,
+    ),
 ) -> None:
     """Import records from a file: every row or none; importing it again changes nothing."""
     import getpass
@@ -154,6 +215,9 @@ def import_records(
     from bot.imports import KINDS, PROGRESS_EVERY, ImportRejected, import_file, suffixes_for
     from bot.models import Partner
 
+    if kind == "template":
+        _write_import_template(str(file), out)
+        return
     if kind not in KINDS:
         message = _('Unknown kind "{kind}": use one of {kinds}.')
         typer.echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
@@ -190,7 +254,7 @@ def import_records(
                 raise typer.Exit(1)
             report = import_file(
                 session, kind, file, actor=actor, dry_run=dry_run,
-                progress=show_progress, zone=settings.timezone,
+                progress=show_progress, zone=settings.timezone, sheet=sheet,
             )  # fmt: skip
             if kind == "answers" and not dry_run:
                 queued = _queue_answer_posts(session, settings)
@@ -446,23 +510,77 @@ def worker(
     runner.run(stop)
 
 
-@cli.command("deliveries")
+deliveries_cli = typer.Typer(
+    help="The delivery log: what was posted where, what waits, what failed.",
+    invoke_without_command=True,
+)
+cli.add_typer(deliveries_cli, name="deliveries")
+
+
+def aligned_columns(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A header line and one line per row, each column padded to its widest cell."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (headers, *rows)
+    ]
+
+
+def _since_option(value: str | None, settings: Settings) -> datetime | None:
+    """`--since YYYY-MM-DD` as midnight in the collaboration's time zone (exit 2 if bad)."""
+    from datetime import date as date_type
+    from datetime import time as time_type
+
+    from bot.imports.cells import at_local, date_example
+
+    if value is None:
+        return None
+    try:
+        day = date_type.fromisoformat(value.strip())
+    except ValueError:
+        typer.echo(
+            _("--since “{value}” is not a date; use YYYY-MM-DD (e.g. {example}).").format(
+                value=value, example=date_example(value)
+            ),
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    return at_local(day, time_type(0, 0), settings.timezone)
+
+
+@deliveries_cli.callback()
 def deliveries(
+    ctx: typer.Context,
     failed: bool = typer.Option(False, "--failed", help=_("Only deliveries that failed.")),
+    state: str | None = typer.Option(
+        None,
+        "--state",
+        help=_("Only this state: pending, sending, sent, failed or cancelled."),
+        show_default=False,
+    ),
+    channel: str | None = typer.Option(
+        None, "--channel", help=_("Only this channel (its slug)."), show_default=False
+    ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help=_("Only posts queued on or after this date (YYYY-MM-DD)."),
+        show_default=False,
+    ),
     retry: int | None = typer.Option(
         None, "--retry", help=_("Queue this failed delivery again."), show_default=False
     ),
-    limit: int = typer.Option(50, min=1, help=_("How many to list, newest first.")),
+    limit: int = typer.Option(50, min=1, max=10_000, help=_("How many to list, newest first.")),
 ) -> None:
-    """List the outbox (scheduled posts) or queue a failed post again."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import joinedload
-
+    """List the outbox (scheduled posts) with headers and filters, or queue a failed post again;
+    `deliveries show ID` prints one post as it was posted."""
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.domain import DeliveryState
-    from bot.models import Delivery
     from bot.outbox import retry_failed
+    from bot.services import delivery_log
 
+    if ctx.invoked_subcommand is not None:
+        return
     settings = settings_or_exit()
     sessions = make_session_factory(make_engine(settings.database_url))
     if retry is not None:
@@ -483,28 +601,198 @@ def deliveries(
                 )
             )
         return
-    with unit_of_work(sessions) as session:
-        statement = (
-            select(Delivery)
-            .options(joinedload(Delivery.channel))
-            .order_by(Delivery.id.desc())
-            .limit(limit)
-        )
-        if failed:
-            statement = statement.where(Delivery.state == DeliveryState.FAILED)
-        rows = session.scalars(statement).all()
-        if not rows:
-            typer.echo(_("No failed deliveries.") if failed else _("The outbox is empty."))
-            return
-        for d in rows:
-            when = d.sent_at or d.next_try_at
-            line = (
-                f"{d.id:>6}  {d.state.value:<9} {d.attempts:>2}  {d.channel.slug:<24} "
-                f"{d.idempotency_key}  {when:%Y-%m-%d %H:%M}Z"
+    wanted: DeliveryState | None = DeliveryState.FAILED if failed else None
+    if state is not None:
+        try:
+            wanted = DeliveryState(state.strip().lower())
+        except ValueError:
+            typer.echo(
+                _("--state “{value}” is not a state; use one of: {states}.").format(
+                    value=state, states=", ".join(s.value for s in DeliveryState)
+                ),
+                err=True,
             )
-            if d.last_error:
-                line += f"  ({d.last_error[:80]})"
-            typer.echo(line)
+            raise typer.Exit(2) from None
+    query = delivery_log.DeliveryFilter(
+        channel=channel, state=wanted, since=_since_option(since, settings), limit=limit
+    )
+    with unit_of_work(sessions) as session:
+        _warn_waiting(session, settings)
+        try:
+            rows = delivery_log.list_deliveries(session, query)
+        except delivery_log.UnknownChannel as unknown:
+            hint = (
+                _(" Did you mean: {suggestions}?").format(
+                    suggestions=", ".join(unknown.suggestions)
+                )
+                if unknown.suggestions
+                else ""
+            )
+            typer.echo(
+                _("There is no channel “{slug}”.").format(slug=unknown.slug) + hint, err=True
+            )
+            raise typer.Exit(2) from None
+        total = delivery_log.count_deliveries(session, query)
+    if not rows:
+        if wanted is DeliveryState.FAILED and not (query.channel or query.since):
+            typer.echo(_("No failed deliveries."))
+        elif query.channel or wanted or query.since:
+            typer.echo(_("No deliveries match."))
+        else:
+            typer.echo(_("The outbox is empty."))
+        return
+    zone = settings.timezone
+    headers = (_("ID"), _("STATE"), _("TRIES"), _("CHANNEL"), _("WHEN (local)"), _("KEY"))
+    table = [
+        (
+            str(row.id),
+            row.state.value,
+            str(row.attempts),
+            row.channel,
+            f"{row.when.astimezone(zone):%Y-%m-%d %H:%M}",
+            row.key,
+        )
+        for row in rows
+    ]
+    heading, *lines = aligned_columns(headers, table)
+    typer.echo(heading)
+    for row, line in zip(rows, lines, strict=True):
+        typer.echo(line)
+        if row.last_error:
+            typer.echo("    " + _("error: {error}").format(error=row.last_error[:200]))
+    if total > len(rows):
+        typer.echo(
+            _("Showing {shown} of {total}, newest first; --limit shows more.").format(
+                shown=len(rows), total=total
+            )
+        )
+
+
+def _warn_waiting(session: Session, settings: Settings) -> None:
+    """Warn on stderr about posts that wait for a platform with no credentials here."""
+    from bot.services.delivery_log import waiting_without_credentials
+
+    for platform, count in sorted(
+        waiting_without_credentials(session, settings.posting_platforms).items()
+    ):
+        typer.echo(
+            ngettext(
+                "Warning: {count} post is waiting for {platform}, which has no credentials "
+                "here; it will not be sent until they are set.",
+                "Warning: {count} posts are waiting for {platform}, which has no credentials "
+                "here; they will not be sent until they are set.",
+                count,
+            ).format(count=count, platform=platform.value),
+            err=True,
+        )
+
+
+@deliveries_cli.command("show")
+def deliveries_show(
+    delivery_id: int = typer.Argument(..., help=_("The delivery's ID (first column).")),
+) -> None:
+    """Print one post: where, when, its state and the message as posted."""
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.services.delivery_log import get_delivery
+
+    settings = settings_or_exit()
+    with unit_of_work(make_session_factory(make_engine(settings.database_url))) as session:
+        detail = get_delivery(session, delivery_id)
+    if detail is None:
+        typer.echo(_("There is no delivery {id}.").format(id=delivery_id), err=True)
+        raise typer.Exit(1)
+    row = detail.row
+    zone = settings.timezone
+    lines = [
+        _("Delivery {id}: {key}").format(id=row.id, key=row.key),
+        _("channel: {name} ({slug}, {platform})").format(
+            name=row.channel_name, slug=row.channel, platform=row.platform.value
+        ),
+        ngettext(
+            "state: {state}, {count} try", "state: {state}, {count} tries", row.attempts
+        ).format(state=row.state.value, count=row.attempts),
+        _("queued: {when}").format(when=f"{row.created_at.astimezone(zone):%Y-%m-%d %H:%M %Z}"),
+    ]
+    if row.sent_at:
+        lines.append(
+            _("posted: {when} (message id {id})").format(
+                when=f"{row.sent_at.astimezone(zone):%Y-%m-%d %H:%M %Z}",
+                id=row.platform_message_id or "-",
+            )
+        )
+    else:
+        lines.append(
+            _("next try: {when}").format(
+                when=f"{row.next_try_at.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+            )
+        )
+    if row.last_error:
+        lines.append(_("last error: {error}").format(error=row.last_error))
+    lines += ["", detail.text]
+    typer.echo("\n".join(lines))
+
+
+@cli.command("audit")
+def audit_log(
+    ref: str | None = typer.Argument(
+        None,
+        help=_("Only this item (e.g. TP-014, SB-2026-014, a member's slug)."),
+        show_default=False,
+    ),
+    actor: str | None = typer.Option(
+        None,
+        "--actor",
+        help=_("Only changes made by this member (slug) or process."),
+        show_default=False,
+    ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help=_("Only changes on or after this date (YYYY-MM-DD)."),
+        show_default=False,
+    ),
+    limit: int = typer.Option(50, min=1, max=200, help=_("How many to show, newest first.")),
+) -> None:
+    """Who changed what and when, with before and after in words (the audit log)."""
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.i18n import Translator
+    from bot.services.history import HistoryFilter, count_history, read_history
+
+    settings = settings_or_exit()
+    query = HistoryFilter(ref=ref, actor=actor, since=_since_option(since, settings), limit=limit)
+    t = Translator(settings.scrutiny_language, settings.timezone)
+    with unit_of_work(make_session_factory(make_engine(settings.database_url))) as session:
+        entries = read_history(session, query, t)
+        total = count_history(session, query)
+    if not entries:
+        typer.echo(_("No changes match."))
+        return
+    headers = (_("WHEN (local)"), _("WHO"), _("WHAT"), _("ITEM"))
+    table = [
+        (
+            f"{e.at.astimezone(settings.timezone):%Y-%m-%d %H:%M}",
+            e.actor,
+            e.verb,
+            f"{e.entity} {e.ref}",
+        )
+        for e in entries
+    ]
+    heading, *lines = aligned_columns(headers, table)
+    typer.echo(heading)
+    for entry, line in zip(entries, lines, strict=True):
+        typer.echo(line)
+        for change in entry.changes:
+            if change.before is None:
+                typer.echo(f"    {change.field}: {change.after}")
+            else:
+                after = change.after if change.after is not None else _("(removed)")
+                typer.echo(f"    {change.field}: {change.before} → {after}")
+    if total > len(entries):
+        typer.echo(
+            _("Showing {shown} of {total}, newest first; --limit shows more.").format(
+                shown=len(entries), total=total
+            )
+        )
 
 
 @digest_cli.command("preview")
@@ -557,7 +845,9 @@ def digest_preview(
                 err=True,
             )
             raise typer.Exit(2)
-        content = build_digest(session, found, now=now)
+        content = build_digest(
+            session, found, now=now, first_digest_days=settings.scrutiny_first_digest_days
+        )
         text = app.renderer.render_text(
             Reply(TEMPLATE, content.context()),
             found.language.languages,
@@ -792,7 +1082,6 @@ def _graph_required(settings: Settings) -> None:
 @teams_cli.command("login")
 def teams_login() -> None:
     """Sign the Teams service account in (device code) so the bot can post through Graph."""
-    from datetime import datetime
 
     from bot.platforms.graph import login
 

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,16 +34,15 @@ from bot.db import unit_of_work
 from bot.domain import DeliveryState, Platform
 from bot.i18n import Translator
 from bot.messages import Renderer, Reply
-from bot.models import Action, Channel, Decision, Delivery, Partner, Question, utcnow
+from bot.models import Channel, Delivery, Partner, utcnow
 from bot.platforms.slack_blocks import fit_message, join_bodies, text_blocks
 from bot.services import audit
-from bot.visibility import Audience, audience_of_channel, can_see
+from bot.services.post_items import classified_items, still_visible
+from bot.visibility import audience_of_channel
 
 log = logging.getLogger(__name__)
 
 PAYLOAD_VERSION = 1
-QUESTION_ITEMS = "questions"
-"""The `items` kind naming the questions a post shows (checked again at send time)."""
 NOTICE_KIND = "notice"
 """Failure notices to the secretariat; one that fails itself is only logged (no loops)."""
 
@@ -642,7 +641,7 @@ class Sender:
                 refs[kind].update(kind_refs)
         keep: list[_Claimed] = []
         with unit_of_work(self.sessions) as session:
-            items = _classified_items(session, refs)
+            items = classified_items(session, refs)
             partners = [p for p in session.scalars(select(Partner.slug))]
             channels = {
                 c.id: c
@@ -652,7 +651,7 @@ class Sender:
             }
             audiences = {cid: audience_of_channel(c, partners) for cid, c in channels.items()}
             for row in rows:
-                if row.id not in checked_ids or _still_visible(
+                if row.id not in checked_ids or still_visible(
                     row.payload["items"], items, audiences[row.channel_id]
                 ):
                     keep.append(row)
@@ -679,35 +678,6 @@ class Sender:
         if payload is not None:
             delivery.payload = payload
         return payload
-
-
-def _classified_items(
-    session: Session, refs: Mapping[str, Iterable[str]]
-) -> dict[tuple[str, str], Any]:
-    found: dict[tuple[str, str], Any] = {}
-    for kind, wanted in refs.items():
-        names = sorted(set(wanted))
-        if kind == "decisions":
-            for decision in session.scalars(select(Decision).where(Decision.ref.in_(names))):
-                found[(kind, decision.ref)] = decision
-        elif kind == "actions":
-            for action in session.scalars(select(Action).where(Action.ref.in_(names))):
-                found[(kind, action.ref)] = action
-        elif kind == QUESTION_ITEMS:
-            for question in session.scalars(select(Question).where(Question.ref.in_(names))):
-                found[(kind, question.ref)] = question
-    return found
-
-
-def _still_visible(
-    wanted: Mapping[str, Sequence[str]], items: Mapping[tuple[str, str], Any], audience: Audience
-) -> bool:
-    # Default deny: an item that vanished or a kind we cannot check counts as not visible.
-    return all(
-        (kind, ref) in items and can_see(items[(kind, ref)], audience)
-        for kind, refs in wanted.items()
-        for ref in refs
-    )
 
 
 # -- failure notices --------------------------------------------------------------------------

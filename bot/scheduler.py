@@ -95,7 +95,14 @@ def run_due_digests(
         seq_to = digests.stamp_register(session, now)
     with unit_of_work(app.sessions) as session:
         session.add_all([d.channel for d in due])
-        planned = digests.plan_digests(session, app.renderer, due, now=now, seq_to=seq_to)
+        planned = digests.plan_digests(
+            session,
+            app.renderer,
+            due,
+            now=now,
+            seq_to=seq_to,
+            first_digest_days=app.settings.scrutiny_first_digest_days,
+        )
     results: list[digests.DigestResult] = []
     for start in range(0, len(planned), WRITE_CHUNK):
         with unit_of_work(app.sessions) as session:

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.domain import Platform
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'scrutiny.db'}"
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "collaboration.example.yaml"
@@ -32,6 +34,8 @@ class Settings(BaseSettings):
     scrutiny_config: Path = DEFAULT_CONFIG
     scrutiny_timezone: str = "Europe/London"
     scrutiny_language: str = Field(default="en", pattern=r"^(en|cy)$")
+    scrutiny_first_digest_days: int = Field(default=30, ge=1, le=3650)
+    """How far back (days since decided) a channel's first digest reaches."""
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
     slack_bot_token: str | None = None
@@ -133,6 +137,16 @@ class Settings(BaseSettings):
     def graph_ready(self) -> bool:
         """Microsoft 365 sync can run: the app registration's tenant and client are set."""
         return bool(self.graph_tenant_id and self.graph_client_id)
+
+    @property
+    def posting_platforms(self) -> frozenset[Platform]:
+        """Platforms the worker can post to with these settings (the console always)."""
+        ready = {Platform.CONSOLE}
+        if self.slack_bot_token:
+            ready.add(Platform.SLACK)
+        if self.teams_enabled or self.graph_ready:
+            ready.add(Platform.TEAMS)
+        return frozenset(ready)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from bot.router import Router
-from handlers import actions, decisions, find, help, home, meetings, questions, register, remind
+from handlers import (
+    actions,
+    decisions,
+    find,
+    help,
+    history,
+    home,
+    meetings,
+    questions,
+    register,
+    remind,
+)
 
 ROUTERS: list[Router] = [
     help.router,
@@ -15,4 +26,5 @@ ROUTERS: list[Router] = [
     register.router,
     remind.router,
     questions.router,
+    history.router,
 ]

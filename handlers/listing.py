@@ -196,7 +196,8 @@ def combined_reply(query: Query, request: Request, ctx: Context) -> Reply:
     )
 
 
-def _withheld_reply(ref: str, request: Request, ctx: Context, member_may_see: bool) -> Reply:
+def withheld_reply(ref: str, request: Request, ctx: Context, member_may_see: bool) -> Reply:
+    """A content-free "REF exists, but ... not cleared" reply."""
     return Reply(
         "common/withheld",
         {
@@ -226,7 +227,7 @@ def action_reply(ref: str, request: Request, ctx: Context) -> Reply:
         alone = queries.get_action(
             ctx.session, audience_of_member(ctx.member), ref, today=ctx.today
         )
-        return _withheld_reply(found.ref, request, ctx, isinstance(alone, queries.Found))
+        return withheld_reply(found.ref, request, ctx, isinstance(alone, queries.Found))
     return Reply("common/not_found", {"ref": found.ref, "kind": "actions"})
 
 
@@ -240,7 +241,7 @@ def decision_reply(ref: str, request: Request, ctx: Context) -> Reply:
         )
     if isinstance(found, queries.Withheld):
         alone = queries.get_decision(ctx.session, audience_of_member(ctx.member), ref)
-        return _withheld_reply(found.ref, request, ctx, isinstance(alone, queries.Found))
+        return withheld_reply(found.ref, request, ctx, isinstance(alone, queries.Found))
     return Reply("common/not_found", {"ref": found.ref, "kind": "decisions"})
 
 

@@ -365,3 +365,35 @@ def test_preview_shows_the_digest_and_writes_nothing(
     assert bad.exit_code == 2 and "does not exist" in bad.output
     unknown = runner.invoke(cli, ["digest", "preview", "--channel", "nowhere"], env=env)
     assert unknown.exit_code == 2 and "srs-torfaen" in unknown.output
+
+
+def test_a_new_channels_first_digest_covers_the_last_30_days_not_the_whole_register(
+    session: Session, seed: Seed, app: ScrutinyApp
+) -> None:
+    # A register imported in one go: every decision recorded today, decided over two years.
+    for number, days_ago in enumerate((3, 29, 31, 200, 700)):
+        add_decision(
+            session,
+            seed,
+            f"FG-2026-{100 + number}",
+            "finance-governance",
+            NOW.date() - timedelta(days=days_ago),
+            recorded_at=NOW,
+        )
+    session.commit()
+    channel = seed.channels["srs-torfaen"]
+    assert channel.digest_register_seq is None
+    first = build_digest(session, channel, now=NOW)
+    refs = [d.ref for d in first.decisions.items]
+    assert {"FG-2026-100", "FG-2026-101"} <= set(refs)
+    assert not {"FG-2026-102", "FG-2026-103", "FG-2026-104"} & set(refs)
+    wider = build_digest(session, channel, now=NOW, first_digest_days=365)
+    assert "FG-2026-103" in [d.ref for d in wider.decisions.items]
+    assert "FG-2026-104" not in [d.ref for d in wider.decisions.items]
+    # After the first digest, everything recorded since is new, whenever it was decided.
+    run_digest(session, app.renderer, channel, now=NOW)
+    session.commit()
+    add_decision(session, seed, "FG-2025-001", "finance-governance", date(2025, 1, 9))
+    session.commit()
+    second = build_digest(session, channel, now=NOW + timedelta(days=7))
+    assert [d.ref for d in second.decisions.items] == ["FG-2025-001"]

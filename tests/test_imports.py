@@ -314,8 +314,8 @@ ACTION_PROBLEMS = [
     ),
     ({"owner_partner": ""}, "owner_partner: a value is required; fill in owner_partner."),
     (
-        {"status": "finished"},
-        'status "finished": not an allowed value; use one of not-started, '
+        {"status": "finito"},
+        'status "finito": not an allowed value; use one of not-started, '
         "in-progress, blocked, done, "
         "cancelled.",
     ),
@@ -382,8 +382,8 @@ def test_duplicate_refs_and_all_problems_in_one_report(
 
 HEADER_PROBLEMS = [
     (
-        ["ref", "title", "owner partner"],
-        'line 1, header "owner partner": unknown column; rename it to "owner_partner".',
+        ["ref", "title", "owner_partner", "owner partnr"],
+        'line 1, header "owner partnr": unknown column; rename it to "owner_partner".',
     ),
     (
         ["ref", "title"],
@@ -451,8 +451,8 @@ def test_decision_problems(session: Session, seed: Seed, tmp_path: Path) -> None
     assert rejected(session, "decisions", path) == [
         'decisions.csv line 2, board "strategy": unknown board; use one of strategic, '
         'finance-governance, business-collaboration (did you mean "strategic"?)',
-        'decisions.csv line 3, ref "FG-2026-051": a Strategic Board reference must start SB-; '
-        "use a reference like SB-2026-014, or correct the board.",
+        'decisions.csv line 3, ref "FG-2026-051": a Strategic Board reference must not start '
+        "with another board's prefix; use a reference like SB-2026-014, or correct the board.",
         'decisions.csv line 4, meeting_date "2026-12-04": the Strategic Board '
         "has no meeting on this "
         "date; use the date of one of its meetings (nearest: 2026-12-03), or leave it blank.",
@@ -774,7 +774,7 @@ def test_answers_set_the_answer_and_refuse_unknown_or_merged_questions(
         (
             "actions.csv",
             b"",
-            "actions.csv line 1: the file has no header row; make line 1 the column",
+            "actions.csv line 1: the file has no header row; make the first line the column",
         ),
         ("actions.xlsx", b"PK not really", "actions.xlsx line 1: not a readable Excel workbook"),
         (

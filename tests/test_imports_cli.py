@@ -52,7 +52,7 @@ def test_one_bad_row_means_exit_1_every_problem_listed_and_nothing_written(
     rows = [action(ref=f"TP-3{i:02d}") for i in range(60)]
     rows[1]["due_date"] = "31/02/2026"
     rows[40]["owner_partner"] = "torfean"
-    rows[59]["status"] = "finished"
+    rows[59]["status"] = "finito"
     path = write_csv(tmp_path / "actions.csv", ACTION_HEADER, rows)
     before = counts(engine)
     result = runner.invoke(cli, ["import", "actions", str(path)])
@@ -62,7 +62,7 @@ def test_one_bad_row_means_exit_1_every_problem_listed_and_nothing_written(
         'actions.csv line 3, due_date "31/02/2026": not a date; use YYYY-MM-DD (e.g. 2026-02-28).',
         'actions.csv line 42, owner_partner "torfean": unknown partner; use one of blaenau-gwent, '
         'monmouthshire, newport, torfaen, gwent-police, srs (did you mean "torfaen"?)',
-        'actions.csv line 61, status "finished": not an allowed value; use one of not-started, '
+        'actions.csv line 61, status "finito": not an allowed value; use one of not-started, '
         "in-progress, blocked, done, cancelled.",
         "Nothing was imported (3 problems in 60 rows).",
     ]

@@ -64,7 +64,11 @@ def _checked(kind: Kind, cells: Cells, seen: dict[Hashable, int]) -> Record | No
         if first != cells.line:
             cells.problem(
                 column,
-                _("appears twice in this file (first on line {line})").format(line=first),
+                (
+                    _("appears twice in this file (first on row {line})")
+                    if cells.table.sheet is not None
+                    else _("appears twice in this file (first on line {line})")
+                ).format(line=first),
                 _("keep one row for it"),
             )
     return record if cells.ok else None
@@ -80,15 +84,17 @@ def import_file(
     progress: Callable[[int, int], None] | None = None,
     zone: ZoneInfo = LONDON,
     now: datetime | None = None,
+    sheet: str | None = None,
 ) -> ImportReport:
     """Import one file of `kind` (actions, decisions, meetings, answers) in `session`'s
     transaction; raise ImportRejected, having written nothing, if any row is bad.
 
     `progress(done, total)` is called every PROGRESS_EVERY rows checked and once at the end.
     Naive times are wall-clock times in `zone`; `now` stamps recorded_at and answered_at.
+    `sheet` names the worksheet of an .xlsx file (default: the first visible one).
     """
     importer = _importer(session, kind, zone, now)
-    return _import(session, importer, importer.read(path), actor, dry_run, progress)
+    return _import(session, importer, importer.read(path, sheet=sheet), actor, dry_run, progress)
 
 
 def import_table(
@@ -144,5 +150,5 @@ def _import(
         created=len(todo.creates),
         updated=len(todo.updates),
         unchanged=todo.unchanged,
-        problems=importer.notices,
+        problems=[*table.notices, *importer.notices],
     )

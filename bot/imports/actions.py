@@ -18,7 +18,94 @@ from bot.imports.base import (
 from bot.imports.cells import Cells, column_length
 from bot.models import Action
 
-RAG_LETTERS = {"r": Rag.RED, "a": Rag.AMBER, "g": Rag.GREEN}
+RAG_WORDS = {
+    "r": Rag.RED,
+    "a": Rag.AMBER,
+    "g": Rag.GREEN,
+    "coch": Rag.RED,
+    "ambr": Rag.AMBER,
+    "oren": Rag.AMBER,
+    "gwyrdd": Rag.GREEN,
+}
+"""RAG ratings as spreadsheets write them besides red, amber and green: letters and Welsh."""
+
+STATUS_WORDS = {
+    **dict.fromkeys(
+        (
+            "complete",
+            "completed",
+            "finished",
+            "closed",
+            "achieved",
+            "delivered",
+            "done",
+            "wedi'i-gwblhau",
+            "wedi-ei-gwblhau",
+            "cwblhawyd",
+            "wedi-gorffen",
+            "wedi'i-gyflawni",
+        ),
+        ActionStatus.DONE,
+    ),
+    **dict.fromkeys(
+        (
+            "on-track",
+            "ongoing",
+            "started",
+            "underway",
+            "under-way",
+            "in-hand",
+            "active",
+            "progressing",
+            "ar-waith",
+            "ar-y-gweill",
+            "yn-mynd-rhagddo",
+            "ar-y-trywydd-iawn",
+        ),
+        ActionStatus.IN_PROGRESS,
+    ),
+    **dict.fromkeys(
+        (
+            "not-yet-started",
+            "planned",
+            "to-do",
+            "todo",
+            "new",
+            "open",
+            "heb-ddechrau",
+            "heb-ei-ddechrau",
+            "wedi'i-gynllunio",
+        ),
+        ActionStatus.NOT_STARTED,
+    ),
+    **dict.fromkeys(
+        (
+            "on-hold",
+            "stuck",
+            "paused",
+            "wedi'i-rwystro",
+            "wedi-ei-rwystro",
+            "wedi'i-atal",
+            "wedi'i-ohirio",
+        ),
+        ActionStatus.BLOCKED,
+    ),
+    **dict.fromkeys(
+        (
+            "stopped",
+            "withdrawn",
+            "dropped",
+            "abandoned",
+            "canceled",
+            "wedi'i-ganslo",
+            "wedi-ei-ganslo",
+            "wedi'i-dynnu'n-ôl",
+        ),
+        ActionStatus.CANCELLED,
+    ),
+}
+"""Statuses as people write them in a tactical plan (compared after `Cells.choice` folds case
+and spaces into hyphens), in English and Welsh."""
 
 
 class ActionsImport(Kind):
@@ -69,10 +156,10 @@ class ActionsImport(Kind):
             values["due_date"] = cells.date("due_date")
         if cells.has("status"):
             values["status"] = cells.choice(
-                "status", ActionStatus, default=ActionStatus.NOT_STARTED
+                "status", ActionStatus, default=ActionStatus.NOT_STARTED, aliases=STATUS_WORDS
             )
         if cells.has("rag"):
-            values["rag"] = cells.choice("rag", Rag, aliases=RAG_LETTERS)
+            values["rag"] = cells.choice("rag", Rag, aliases=RAG_WORDS)
         if cells.has("theme"):
             values["theme"] = cells.text("theme", limit=self.limits["theme"])
         check_marked(cells, values, self.partners)

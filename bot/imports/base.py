@@ -94,9 +94,10 @@ class Kind(ABC):
         self.slugs: dict[str, dict[int, str]] = {}
         """For each field in `references`, id -> slug, filled by `load`."""
 
-    def read(self, path: Path) -> Table:
-        """The file's rows; CSV or XLSX unless a kind reads more formats."""
-        return read_table(path, self.columns, self.required)
+    def read(self, path: Path, *, sheet: str | None = None) -> Table:
+        """The file's rows; CSV or XLSX (from `sheet`, else its first visible sheet) unless a
+        kind reads more formats."""
+        return read_table(path, self.columns, self.required, sheet=sheet)
 
     @abstractmethod
     def load(self) -> None:

@@ -28,6 +28,10 @@ EARLIEST_YEAR, LATEST_YEAR = 2000, 2099
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_BREAK = re.compile(r"[\r\n]")
 _UK_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})$")
+_UK_MOMENT = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})([ T]\d.*)$")
+_EXCEL_SERIAL = re.compile(r"^[1-9]\d{4}$")
+EXCEL_EPOCH = date(1899, 12, 30)
+"""Day 0 of Excel's date serial numbers (counting Excel's 1900 leap-year quirk)."""
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _HAS_TIME = re.compile(r"\d[Tt ]\d")
 _PARAGRAPH = re.compile(r"^(?:para(?:graph)?\.?\s*)?(\d{1,3})$", re.IGNORECASE)
@@ -71,6 +75,23 @@ def wall_clock(value: datetime, zone: ZoneInfo) -> tuple[datetime | None, str | 
             return None, "gap"
         return None, "overlap"
     return early, None
+
+
+def calendar_date(value: str, *, spreadsheet: bool = False) -> date | None:
+    """A date written YYYY-MM-DD or, as in the UK, DD/MM/YYYY; in a spreadsheet also an Excel
+    date serial number (a date cell that lost its format). None when it is not a real date."""
+    uk = _UK_DATE.match(value)
+    try:
+        if _ISO_DATE.match(value):
+            return date.fromisoformat(value)
+        if uk and len(uk.group(3)) == 4:
+            day, month, year = (int(part) for part in uk.groups())
+            return date(year, month, day)
+        if spreadsheet and _EXCEL_SERIAL.match(value):
+            return EXCEL_EPOCH + timedelta(days=int(value))
+    except (ValueError, OverflowError):
+        return None
+    return None
 
 
 def at_local(day: date, clock: time, zone: ZoneInfo) -> datetime:
@@ -144,11 +165,8 @@ class Cells:
     def problem(self, column: str | None, message: str, fix: str, value: str | None = None) -> None:
         """Record a problem with this row; with a column, the cell's value is shown too."""
         self.ok = False
-        label = self.table.label(column) if column is not None else None
         shown = self.raw(column) if value is None and column is not None else value
-        self._problems.append(
-            ImportProblem(self.table.source, self.line, label, shown, message, fix)
-        )
+        self._problems.append(self.table.problem(self.line, message, fix, column, shown))
 
     def _given(self, column: str, required: bool) -> str:
         """The cell's text; a blank required cell is a problem."""
@@ -213,14 +231,12 @@ class Cells:
         return False
 
     def date(self, column: str, *, required: bool = False) -> date | None:
-        """A calendar date written YYYY-MM-DD."""
+        """A calendar date written YYYY-MM-DD or, as in the UK, DD/MM/YYYY (also an Excel
+        date serial number from a spreadsheet cell that lost its date format)."""
         value = self._given(column, required)
         if not value:
             return None
-        try:
-            parsed = date.fromisoformat(value) if _ISO_DATE.match(value) else None
-        except ValueError:
-            parsed = None
+        parsed = calendar_date(value, spreadsheet=self.table.sheet is not None)
         if parsed is None:
             self.problem(
                 column,
@@ -233,10 +249,15 @@ class Cells:
         return parsed
 
     def moment(self, column: str, *, required: bool = False) -> datetime | None:
-        """A date and time: local wall-clock time in the import's zone unless an offset is given."""
+        """A date and time: local wall-clock time in the import's zone unless an offset is given.
+        The date may be written as in the UK (03/12/2026 10:00)."""
         value = self._given(column, required)
         if not value:
             return None
+        uk = _UK_MOMENT.match(value)
+        if uk:
+            day, month, year, rest = uk.groups()
+            value = f"{year}-{int(month):02d}-{int(day):02d}{rest}"
         example = _(
             "use YYYY-MM-DD HH:MM in {zone} time, or add an offset (e.g. {example})"
         ).format(zone=self.zone.key, example="2026-12-03 10:00")

@@ -103,11 +103,14 @@ class DecisionsImport(Kind):
     def check(self, cells: Cells) -> Record | None:
         ref = cells.ref("ref", limit=self.limits["ref"])
         board = cells.one("board", self.boards)
-        if board is not None and ref and not ref.startswith(board.prefix + "-"):
+        # Refs may follow a council's own numbering; only another board's prefix is refused,
+        # since that is a decision filed under the wrong board.
+        others = [b.prefix for b in self.boards.items if board is not None and b.id != board.id]
+        if board is not None and ref and any(ref.startswith(p + "-") for p in others):
             cells.problem(
                 "ref",
-                _("a {board} reference must start {prefix}-").format(
-                    board=board.name, prefix=board.prefix
+                _("a {board} reference must not start with another board's prefix").format(
+                    board=board.name
                 ),
                 _("use a reference like {prefix}-2026-014, or correct the board").format(
                     prefix=board.prefix

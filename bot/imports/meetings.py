@@ -48,10 +48,10 @@ class MeetingsImport(Kind):
         name: column_length(Meeting, name) for name in ("location", "link", "source_uid")
     }
 
-    def read(self, path: Path) -> Table:
+    def read(self, path: Path, *, sheet: str | None = None) -> Table:
         if path.suffix.lower() == ".ics":
             return read_ics(path, self.zone)
-        return super().read(path)
+        return super().read(path, sheet=sheet)
 
     def load(self) -> None:
         self.boards = board_lookup(self.session)
@@ -90,14 +90,26 @@ class MeetingsImport(Kind):
         )
         return None
 
-    def _window(self, cells: Cells, board: Board, starts: datetime) -> tuple[datetime, datetime]:
+    def _default_window(self, board: Board, starts: datetime) -> tuple[datetime, datetime]:
+        """The board's usual question window for a meeting starting at `starts`."""
         day = starts.astimezone(self.zone).date()
-        opens = cells.moment("questions_open") or at_local(
+        opens = at_local(
             day - timedelta(days=board.questions_open_days), QUESTIONS_OPEN_AT, self.zone
-        ).astimezone(UTC)
-        closes = cells.moment("questions_close") or at_local(
+        )
+        closes = at_local(
             day - timedelta(days=board.questions_close_days), QUESTIONS_CLOSE_AT, self.zone
-        ).astimezone(UTC)
+        )
+        return opens.astimezone(UTC), closes.astimezone(UTC)
+
+    def _set_by_hand(self, board: Board, stored: Existing) -> bool:
+        """Whether a stored meeting's question window differs from its board's usual one."""
+        usual = self._default_window(board, stored.values["starts_at"])
+        return (stored.values["questions_open"], stored.values["questions_close"]) != usual
+
+    def _window(self, cells: Cells, board: Board, starts: datetime) -> tuple[datetime, datetime]:
+        usual_opens, usual_closes = self._default_window(board, starts)
+        opens = cells.moment("questions_open") or usual_opens
+        closes = cells.moment("questions_close") or usual_closes
         if cells.raw("questions_close") and closes > starts:
             cells.problem(
                 "questions_close",
@@ -141,27 +153,26 @@ class MeetingsImport(Kind):
                     _("give an end time after {starts}").format(starts=self._local(starts)),
                 )
             values["ends_at"] = ends
-        if cells.has("location"):
+        # A calendar event carries no papers link and often no location: what it leaves out
+        # keeps what the secretariat typed rather than blanking it.
+        if cells.has("location") and (cells.raw("location") or not from_calendar):
             values["location"] = cells.text("location", limit=self.limits["location"])
-        if cells.has("link"):
+        if cells.has("link") and (cells.raw("link") or not from_calendar):
             values["link"] = cells.link("link", limit=self.limits["link"])
         uid = cells.text("source_uid", limit=self.limits["source_uid"]) if from_calendar else ""
         if board is None or starts is None:
             return None
-        values["questions_open"], values["questions_close"] = self._window(cells, board, starts)
+        stored = self._stored(cells, board, starts, uid)
+        window_given = bool(cells.raw("questions_open") or cells.raw("questions_close"))
+        if not (from_calendar and stored and not window_given and self._set_by_hand(board, stored)):
+            values["questions_open"], values["questions_close"] = self._window(cells, board, starts)
         values["board_id"], values["starts_at"] = board.id, starts
         unique: list[tuple[str, Any]] = [("starts_at", ("slot", board.id, starts))]
         if uid:
             values["source_uid"] = uid
             unique.append(("source_uid", ("uid", uid)))
         label = f"{board.prefix} {self._local(starts)}"
-        return Record(
-            cells.line,
-            label,
-            values,
-            unique=unique,
-            current=self._stored(cells, board, starts, uid),
-        )
+        return Record(cells.line, label, values, unique=unique, current=stored)
 
     def defaults(self) -> dict[str, Any]:
         return {"ends_at": None, "location": "", "link": "", "source_uid": None}

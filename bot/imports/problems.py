@@ -27,9 +27,18 @@ class ImportProblem:
     value: str | None
     message: str
     fix: str
+    cell: str | None = None
+    """A spreadsheet cell address (Actions!E7) when the problem is in one cell."""
+    spreadsheet: bool = False
+    """True for XLSX files: `line` is then a sheet row, and messages say "row"."""
 
     def __str__(self) -> str:
-        where = _("{source} line {line}").format(source=self.source, line=self.line)
+        if self.cell is not None:
+            where = _("{source} cell {cell}").format(source=self.source, cell=self.cell)
+        elif self.spreadsheet:
+            where = _("{source} row {line}").format(source=self.source, line=self.line)
+        else:
+            where = _("{source} line {line}").format(source=self.source, line=self.line)
         if self.column is not None:
             where += f", {self.column}"
             if self.value:

@@ -289,10 +289,11 @@ def messengers_from_settings(
     """The messengers this process can use: the console always, Slack when a token is set,
     Teams when Teams or Graph is configured (Workflows webhooks always; Graph once the service
     account has signed in with `scrutiny-bot teams login`)."""
+    ready = settings.posting_platforms
     messengers: dict[Platform, Messenger] = {Platform.CONSOLE: ConsoleMessenger(console)}
-    if settings.slack_bot_token:
+    if Platform.SLACK in ready:
         messengers[Platform.SLACK] = SlackMessenger.from_settings(settings)
-    if settings.teams_enabled or settings.graph_ready:
+    if Platform.TEAMS in ready:
         from bot.platforms.graph import teams_messenger
 
         messengers[Platform.TEAMS] = teams_messenger(settings)

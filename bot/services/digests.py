@@ -64,8 +64,10 @@ MAX_OWN_OVERDUE = 10
 MAX_OTHER_OVERDUE = 5
 MAX_DUE_SOON = 10
 MAX_MEETINGS = 4
-FIRST_DIGEST_LOOKBACK = timedelta(days=7)
-"""A channel's first digest announces decisions recorded in the week before it."""
+FIRST_DIGEST_DAYS = 30
+"""A channel's first digest announces decisions taken in this many days before it (the whole
+register, often imported in one go on the day a channel is added, would bury what is new);
+the `SCRUTINY_FIRST_DIGEST_DAYS` setting changes it."""
 _REGISTER_LOCK = 0x5C2B_D16E
 """PostgreSQL advisory lock id serialising register stamping (any two stampers would race)."""
 
@@ -212,7 +214,7 @@ class _DecisionRow:
     exempt_paragraph: int | None
     restricted_to: Sequence[str] | None
     board_id: int
-    recorded_at: datetime
+    decided_on: date
     seq: int | None
 
 
@@ -230,12 +232,15 @@ class Cycle:
         today: date,
         seq_to: int,
         include_unstamped: bool = False,
+        first_digest_days: int = FIRST_DIGEST_DAYS,
     ) -> None:
         self.session = session
         self.now = now
         self.today = today
         self.seq_to = seq_to
         self.include_unstamped = include_unstamped
+        self.first_since = today - timedelta(days=first_digest_days)
+        """A first digest shows decisions taken on or after this day."""
         self.partners = partner_views(session)
         self._meetings: list[MeetingView] | None = None
         self._windows: list[MeetingView] | None = None
@@ -290,7 +295,7 @@ class Cycle:
                 Decision.exempt_paragraph,
                 Decision.restricted_to,
                 Decision.board_id,
-                Decision.recorded_at,
+                Decision.decided_on,
                 seq,
             )
             .join(
@@ -304,7 +309,7 @@ class Cycle:
         if lowest is not None:
             window.append(seq > lowest)
         if first_digest:
-            window.append(Decision.recorded_at >= self.now - FIRST_DIGEST_LOOKBACK)
+            window.append(Decision.decided_on >= self.first_since)
         stamped = seq <= self.seq_to
         if self.include_unstamped:
             stamped = or_(stamped, seq.is_(None))
@@ -327,13 +332,12 @@ class Cycle:
             keys.append(key)
             if key in self._contents or key in shown:
                 continue
-            lookback = self.now - FIRST_DIGEST_LOOKBACK
             new = [
                 r
                 for r in rows
                 if (channel.board_id is None or r.board_id == channel.board_id)
                 and (
-                    (mark is None and r.recorded_at >= lookback)
+                    (mark is None and r.decided_on >= self.first_since)
                     or (mark is not None and (r.seq is None or r.seq > mark))
                 )
             ]
@@ -431,7 +435,13 @@ def digest_key(channel: Channel, local_date: date) -> str:
     return f"digest:{channel.slug}:{local_date.isoformat()}"
 
 
-def build_digest(session: Session, channel: Channel, *, now: datetime) -> DigestContent:
+def build_digest(
+    session: Session,
+    channel: Channel,
+    *,
+    now: datetime,
+    first_digest_days: int = FIRST_DIGEST_DAYS,
+) -> DigestContent:
     """What the channel's digest would say at `now`, counting decisions not yet stamped (preview).
 
     Writes nothing.
@@ -442,6 +452,7 @@ def build_digest(session: Session, channel: Channel, *, now: datetime) -> Digest
         today=local_today(now, channel),
         seq_to=current_register_seq(session),
         include_unstamped=True,
+        first_digest_days=first_digest_days,
     )
     return cycle.contents([(channel, channel.digest_register_seq)])[0]
 
@@ -516,12 +527,24 @@ class Planned:
 
 
 def plan_digests(
-    session: Session, renderer: Renderer, due: Sequence[Due], *, now: datetime, seq_to: int
+    session: Session,
+    renderer: Renderer,
+    due: Sequence[Due],
+    *,
+    now: datetime,
+    seq_to: int,
+    first_digest_days: int = FIRST_DIGEST_DAYS,
 ) -> list[Planned]:
     """Build and render each due channel's digest (reads only; shared data fetched once)."""
     if not due:
         return []
-    cycle = Cycle(session, now=now, today=due[0].local.date(), seq_to=seq_to)
+    cycle = Cycle(
+        session,
+        now=now,
+        today=due[0].local.date(),
+        seq_to=seq_to,
+        first_digest_days=first_digest_days,
+    )
     contents = cycle.contents([(d.channel, d.channel.digest_register_seq) for d in due])
     payloads = Payloads(renderer)
     planned = []

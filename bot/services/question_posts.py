@@ -26,6 +26,7 @@ from bot.i18n import Translator
 from bot.messages import Renderer, Reply
 from bot.models import Channel, Delivery, Meeting, Partner, Question, QuestionSupport
 from bot.services import question_windows, questions
+from bot.services.post_items import QUESTION_ITEMS
 from bot.services.question_pack import build_pack, file_name, to_docx, to_markdown
 from bot.services.question_windows import MeetingInfo
 from bot.visibility import Audience, audience_of_channel, can_see
@@ -50,7 +51,7 @@ def _render(
         reply,
         Platform(channel.platform),
         channel.language.languages,
-        items={outbox.QUESTION_ITEMS: list(questions_shown)} if questions_shown else None,
+        items={QUESTION_ITEMS: list(questions_shown)} if questions_shown else None,
     )
 
 
@@ -203,7 +204,7 @@ def pack_payload(
         Reply("questions/pack_post", {"pack": pack}, public=True),
         Platform(channel.platform),
         channel.language.languages,
-        items={outbox.QUESTION_ITEMS: [q.ref for q in pack.questions]},
+        items={QUESTION_ITEMS: [q.ref for q in pack.questions]},
         rebuild={"kind": KIND_PACK, "meeting": meeting.id, "at": now.isoformat()},
     )
     payload["files"] = [
