@@ -58,6 +58,13 @@ def _sqlite_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _sqlite_checkin(dbapi_connection: Any, record: Any) -> None:
+    # A pooled connection goes back writable, whatever uses it next (even outside an event).
+    if record.info.get(_QUERY_ONLY, False):
+        dbapi_connection.execute("PRAGMA query_only = OFF")
+        record.info[_QUERY_ONLY] = False
+
+
 def make_engine(url: str) -> Engine:
     """An engine for SQLite (file created under its folder, WAL, foreign keys) or PostgreSQL."""
     parsed = make_url(url)
@@ -67,6 +74,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "checkin", _sqlite_checkin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
