@@ -56,6 +56,7 @@ from bot.models import (  # noqa: E402
 )
 from bot.outbox import Pacer  # noqa: E402
 from bot.platforms.messengers import SlackMessenger  # noqa: E402
+from bot.posted_messages import PostedRegister  # noqa: E402
 from bot.scheduler import due_digests, make_sender, run_due_digests  # noqa: E402
 from bot.services.digests import plan_digests  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
@@ -249,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             client = WebClient(token="xoxb-bench", base_url=fake.url, timeout=10, retry_handlers=[])
             sender = make_sender(
                 app,
-                {Platform.SLACK: SlackMessenger(client)},
+                {Platform.SLACK: SlackMessenger(client, PostedRegister(app.sessions))},
                 pacer=Pacer(per_channel=args.per_channel, per_second=args.workspace * 0.97),
                 concurrency=args.concurrency,
                 batch_size=100,

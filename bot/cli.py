@@ -365,7 +365,7 @@ def _start_worker(
     from bot.platforms.messengers import messengers_from_settings
     from bot.scheduler import make_worker
 
-    messengers = messengers_from_settings(app.settings, console=show_post)
+    messengers = messengers_from_settings(app.settings, app.sessions, console=show_post)
     runner = make_worker(app, messengers, leader_lock_for(app.engine))
     stop = threading.Event()
     threading.Thread(target=runner.run, args=(stop,), name="worker", daemon=True).start()
@@ -480,11 +480,12 @@ def worker(
     from bot.scheduler import make_worker
 
     app = app_or_exit()
-    messengers = messengers_from_settings(app.settings)
+    messengers = messengers_from_settings(app.settings, app.sessions)
     lock = leader_lock_for(app.engine)
     runner = make_worker(app, messengers, lock, grace=timedelta(minutes=grace_minutes))
     if once:
-        report = runner.run_once()
+        outcome = runner.run_once()
+        report = outcome.sent
         typer.echo(
             _(
                 "Sent {sent}, found already posted {found}, retrying {retrying}, "
@@ -498,6 +499,15 @@ def worker(
                 cancelled=report.cancelled,
             )
         )
+        if outcome.failures:
+            # Everything else was sent first; the status tells cron something needs a look.
+            typer.echo(
+                _("Scheduled items that could not be prepared: {refs}").format(
+                    refs=", ".join(f.ref for f in outcome.failures)
+                ),
+                err=True,
+            )
+            raise typer.Exit(1)
         return
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -388,12 +388,12 @@ SharePointField = Annotated[
 GRAPH_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "decisions": (
         ("ref", "board", "meeting_date", "decided_on", "title", "summary", "marking",
-         "exempt_paragraph", "restricted_to", "partners", "link"),
+         "exempt_paragraph", "restricted_to", "partners", "link", "title_cy", "summary_cy"),
         ("ref", "board", "decided_on", "title"),
     ),
     "actions": (
         ("ref", "title", "owner_partner", "owner", "due_date", "status", "rag", "theme",
-         "marking", "exempt_paragraph", "restricted_to", "last_update"),
+         "marking", "exempt_paragraph", "restricted_to", "last_update", "title_cy"),
         ("ref", "title", "owner_partner"),
     ),
 }  # fmt: skip
@@ -426,6 +426,16 @@ class GraphConfig(_Section):
     future_days: StrictInt = Field(default=400, ge=1, le=3660)
 
 
+GlossaryTerm = Annotated[StrictStr, AfterValidator(_text(100))]
+
+
+class GlossaryEntryConfig(_Section):
+    """One term of the collaboration in both languages: every form a member may type."""
+
+    en: list[GlossaryTerm] = Field(min_length=1)
+    cy: list[GlossaryTerm] = Field(min_length=1)
+
+
 class Collaboration(_Section):
     """The whole file. Build it with `load_collaboration`, which also checks references."""
 
@@ -435,6 +445,8 @@ class Collaboration(_Section):
     members: list[MemberConfig]
     channels: list[ChannelConfig]
     graph: GraphConfig | None = None
+    glossary: list[GlossaryEntryConfig] = Field(default_factory=list)
+    """Terms added to the shipped bilingual glossary (config/glossary.yaml)."""
 
     _file: str = PrivateAttr(default="")
     _lines: dict[KeyPath, int] = PrivateAttr(default_factory=dict)
@@ -447,7 +459,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "channels": ChannelConfig,
 }
 TOP_LEVEL = ("collaboration", *SECTIONS)
-OPTIONAL = ("graph",)
+OPTIONAL = ("graph", "glossary")
 ALLOWED = (*TOP_LEVEL, *OPTIONAL)
 
 
@@ -1109,14 +1121,65 @@ def _check(path: Path) -> tuple[Collaboration | None, list[ConfigProblem]]:
         if data.get("graph") is not None
         else None
     )
+    glossary = _glossary_section(data, report)
     _cross_check(data, report)
 
     if report.problems or info is None:
         return None, report.sorted()
-    collaboration = Collaboration(collaboration=info, graph=graph, **sections)
+    collaboration = Collaboration(
+        collaboration=info, graph=graph, glossary=glossary or [], **sections
+    )
     collaboration._file = str(path)
     collaboration._lines = lines
     return collaboration, []
+
+
+def _glossary_section(data: Mapping[str, Any], report: _Report) -> list[GlossaryEntryConfig] | None:
+    """The `glossary:` list, each entry checked on its own line; None when there is none."""
+    value = data.get("glossary")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        report.add(
+            ("glossary",),
+            _("expected a list, found {value}").format(value=_quoted(value)),
+            _(
+                "write one entry per term, each with an en list and a cy list (see {example})"
+            ).format(example=EXAMPLE_FILE),
+        )
+        return None
+    entries = [
+        _validate(GlossaryEntryConfig, entry, ("glossary", index), report)
+        for index, entry in enumerate(value)
+    ]
+    return [entry for entry in entries if entry is not None]
+
+
+def load_glossary_file(path: Path) -> list[GlossaryEntryConfig]:
+    """A file holding only a `glossary:` list (the shipped config/glossary.yaml); raises
+    ConfigError with the line of every problem."""
+    report = _Report(str(path))
+    text = _read(path, report)
+    parsed = _parse(text, report) if text is not None else None
+    entries: list[GlossaryEntryConfig] | None = None
+    if parsed is not None:
+        data, report.lines = parsed
+        if not isinstance(data, dict) or "glossary" not in data:
+            report.add(
+                (), _('the file must hold one key, "glossary", with a list of terms'), line=1
+            )
+        else:
+            for key in data:
+                if key != "glossary":
+                    report.add(
+                        (_key_text(key),),
+                        _('unknown key "{key}"').format(key=_key_text(key)),
+                        _("allowed keys here: {keys}").format(keys="glossary"),
+                    )
+            entries = _glossary_section(data, report)
+    if report.problems:
+        raise ConfigError(report.sorted())
+    return entries or []
 
 
 def check_collaboration(path: Path) -> list[ConfigProblem]:

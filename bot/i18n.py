@@ -10,6 +10,7 @@ import datetime as dt
 import gettext as _gettext
 import io
 import os
+import re
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -37,6 +38,29 @@ def translations(language: str) -> _gettext.NullTranslations:
     write_mo(buffer, catalog)
     buffer.seek(0)
     return _gettext.GNUTranslations(buffer)
+
+
+_WELSH_DAYS = "Llun|Mawrth|Mercher|Iau|Gwener|Sadwrn|Sul"
+_SOFTENING_BEFORE_DAY = re.compile(
+    rf"(?<![\w'’])(tan|Tan|ar|Ar|o|O|i|I|am|Am|dros|Dros|drwy|Drwy|trwy|Trwy|wrth|Wrth|heb|Heb|hyd|Hyd)"
+    rf"(\s+)Dydd(\s+)({_WELSH_DAYS})\b"
+)
+_PLAIN_BEFORE_DAY = re.compile(
+    rf"(?<![\w'’])(ers|Ers|erbyn|Erbyn|cyn|Cyn)(\s+)Dydd(\s+)({_WELSH_DAYS})\b"
+)
+
+
+def welsh_day_mutations(text: str) -> str:
+    """Mutate the day names our date formatter writes ("Dydd Gwener ...") after a preposition.
+
+    A translation can put a date placeholder after a preposition ("tan %(when)s"), but the
+    formatted date cannot know it: "tan Dydd Gwener" must read "tan ddydd Gwener" (soft
+    mutation after tan, ar, o, i, am, dros, drwy, wrth, heb, hyd), and after the prepositions
+    that do not mutate (ers, erbyn, cyn) "dydd" is lower case mid-sentence. Only "Dydd" followed
+    by a day's name is touched, so names and other text are left as they are.
+    """
+    text = _SOFTENING_BEFORE_DAY.sub(r"\1\2ddydd\3\4", text)
+    return _PLAIN_BEFORE_DAY.sub(r"\1\2dydd\3\4", text)
 
 
 def default_language() -> str:
@@ -87,6 +111,11 @@ class Translator:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         """Translate a message whose form depends on a count (Welsh has six forms)."""
         return self._catalogue.ngettext(singular, plural, n)
+
+    def grammar(self, text: str) -> str:
+        """Finished text with the mutations a formatted date needs after a preposition (Welsh;
+        English text is returned as it is). Templates do this for every printed expression."""
+        return welsh_day_mutations(text) if self.language == "cy" else text
 
     def date(self, value: dt.date) -> str:
         """'Tuesday 16 June 2026' / 'Dydd Mawrth 16 Mehefin 2026'."""

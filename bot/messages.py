@@ -17,9 +17,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+import markupsafe
 
 from bot.domain import Platform
-from bot.i18n import DEFAULT_COMMAND_PREFIX, Translator, translations
+from bot.i18n import DEFAULT_COMMAND_PREFIX, Translator, translations, welsh_day_mutations
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -66,9 +67,48 @@ def _truncate(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
+def in_reader_language(
+    record: object, field: str, language: str, t: Translator, limit: int | None = None
+) -> str:
+    """A record's bilingual `field` (title, summary, location) for a reader of `language`.
+
+    The Welsh text lives in `<field>_cy`. A Welsh reader gets it when there is one, else the
+    English marked "(Saesneg yn unig)"; an English reader gets the English, or the Welsh
+    marked "(Welsh only)" when no English was given. `limit` shortens the text, never the
+    marker. Every template shows titles, summaries and locations through this one function.
+    """
+    english = str(getattr(record, field, "") or "")
+    welsh = str(getattr(record, f"{field}_cy", "") or "")
+    own, other = (welsh, english) if language == "cy" else (english, welsh)
+    text = own or other
+    if limit is not None:
+        text = _truncate(text, limit)
+    if own or not other:
+        return text
+    marker = t._("(English only)") if language == "cy" else t._("(Welsh only)")
+    return f"{text} {marker}"
+
+
+@jinja2.pass_context
+def _localised(
+    context: jinja2.runtime.Context, record: object, field: str, limit: int | None = None
+) -> str:
+    return in_reader_language(record, field, context["language"], context["t"], limit)
+
+
+def _welsh_finalize(value: Any) -> Any:
+    # Every printed expression, so a date placed after a preposition by any translation mutates.
+    if isinstance(value, markupsafe.Markup):
+        return markupsafe.Markup(welsh_day_mutations(str(value)))
+    if isinstance(value, str):
+        return welsh_day_mutations(value)
+    return value
+
+
 @lru_cache(maxsize=32)
 def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environment:
     env = jinja2.Environment(
+        finalize=_welsh_finalize if language == "cy" else None,
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
@@ -80,6 +120,7 @@ def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environ
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["mrkdwn"] = mrkdwn_escape
     env.filters["truncate_to"] = _truncate
+    env.filters["localised"] = _localised
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
     return env
 

@@ -206,6 +206,8 @@ class Meeting(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     location: Mapped[str] = mapped_column(String(300), default="")
+    location_cy: Mapped[str] = mapped_column(String(300), default="")
+    """The place in Welsh; empty when it was given in English only."""
     link: Mapped[str] = mapped_column(String(1000), default="")
     questions_open: Mapped[datetime | None] = mapped_column(UTCDateTime())
     questions_close: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -248,6 +250,9 @@ class Decision(MarkedMixin, Base):
     decided_on: Mapped[date] = mapped_column(Date)
     title: Mapped[str] = mapped_column(String(500))
     summary: Mapped[str] = mapped_column(Text, default="")
+    title_cy: Mapped[str] = mapped_column(String(500), default="")
+    """The title in Welsh; empty when the decision was recorded in English only."""
+    summary_cy: Mapped[str] = mapped_column(Text, default="")
     partners: Mapped[list[str]] = mapped_column(JSON, default=list)
     link: Mapped[str] = mapped_column(String(1000), default="")
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
@@ -286,6 +291,9 @@ class Action(MarkedMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
     title: Mapped[str] = mapped_column(String(500))
+    title_cy: Mapped[str] = mapped_column(String(500), default="")
+    """The title in Welsh; empty when the action was written in English only (the update note
+    stays as typed, in whichever language its author wrote it)."""
     owner_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
     owner: Mapped[str] = mapped_column(String(200), default="")
     due_date: Mapped[date | None] = mapped_column(Date, index=True)
@@ -419,3 +427,23 @@ class ProcessedEvent(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class PostedMessage(Base):
+    """A message the bot posted, as the platform told us (Slack's `message_metadata_posted`
+    event): the outbox looks here for a delivery's key before posting it again."""
+
+    __tablename__ = "posted_messages"
+    __table_args__ = (
+        UniqueConstraint("platform", "channel", "message_id", name="platform_channel_message"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    """The idempotency key of the delivery the message carried."""
+    files: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Names of the files the message announced (uploaded into its thread after it)."""
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

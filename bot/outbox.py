@@ -5,9 +5,10 @@ watermark, a reminder's run), so either both happen or neither. The `Sender` cla
 (`FOR UPDATE SKIP LOCKED` on PostgreSQL; the same single-statement conditional UPDATE is atomic
 on SQLite), checks visibility again, posts through a platform `Messenger`, records the platform
 message id, and retries with backoff and jitter. A failure that may have reached the platform
-(a timeout, a 5xx, a worker that died holding a claim) sets `maybe_posted`: before posting
-again the sender looks for the key in the channel's recent messages and marks the row sent if
-it is there, so an ambiguous failure never becomes a second post.
+(a timeout, a 5xx, a worker that died holding a claim) sets `maybe_posted`: the row then waits
+a settle delay (`RetryPolicy.settle`, well past the client's timeout and the platform's report
+of the post), and before posting again the sender looks for the key among the channel's posts
+and marks the row sent if it is there, so an ambiguous failure never becomes a second post.
 """
 
 from __future__ import annotations
@@ -95,7 +96,11 @@ class Target:
 
 
 class Messenger(Protocol):
-    """Posts rendered payloads to one platform. Implementations live in `bot/platforms/`."""
+    """Posts rendered payloads to one platform. Implementations live in `bot/platforms/`.
+
+    One that calls a remote API may say how long it waits for an answer (`client_timeout`,
+    seconds): a post whose answer never came settles well past that before it is looked up.
+    """
 
     platform: Platform
 
@@ -223,7 +228,20 @@ class RetryPolicy:
     lease: timedelta = timedelta(minutes=5)
     """A claim older than this belongs to a dead worker and may be taken over."""
     history_lookback: timedelta = timedelta(minutes=10)
-    """How far before the row's first claim the channel history is searched for its key."""
+    """How far before the row's creation a platform that lists channel messages (Graph) looks."""
+    settle: timedelta = timedelta(seconds=60)
+    """After an attempt whose outcome is unknown (a timeout, a 5xx), the least wait before
+    looking for the post and retrying: past the time the platform takes to report a post
+    (Slack's metadata event), so a post that landed late is found rather than posted again.
+    A messenger with a longer client timeout waits `settle_factor` times that instead."""
+    settle_factor: float = 3.0
+
+    def settle_for(self, messenger: object) -> float:
+        """Seconds an uncertain post to `messenger` settles before it is looked up again:
+        well past its client timeout (`client_timeout`, seconds, when it has one)."""
+        timeout = float(getattr(messenger, "client_timeout", 0.0) or 0.0)
+        return max(self.settle.total_seconds(), self.settle_factor * timeout)
+
     max_wait: float = 2.0
     """Longer pacing or Retry-After waits defer the row instead of holding a thread."""
 
@@ -585,6 +603,9 @@ class Sender:
             report.failed += 1
             return
         delay = self.policy.backoff(attempts, self.rng)
+        if maybe:
+            messenger = self.messengers.get(row.target.platform)
+            delay = max(delay, self.policy.settle_for(messenger))
         self._record(
             row,
             mine_only=True,

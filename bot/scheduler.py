@@ -35,6 +35,7 @@ from bot.leader import LeaderLock
 from bot.models import Channel, Reminder, utcnow
 from bot.outbox import Messenger, Pacer, RetryPolicy, Sender, SendReport
 from bot.schedule_time import Schedule, ScheduleError
+from bot.scheduled_units import UnitFailure, UnitGuard, report_failures
 from bot.services import digests, graph_sync, question_posts, reminders
 
 log = logging.getLogger(__name__)
@@ -80,36 +81,44 @@ def due_digests(
 
 
 def run_due_digests(
-    app: ScrutinyApp, now: datetime | None = None, *, grace: timedelta = DEFAULT_GRACE
+    app: ScrutinyApp,
+    now: datetime | None = None,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    failures: list[UnitFailure] | None = None,
 ) -> list[digests.DigestResult]:
     """Write the digest of every channel that is due, each with its watermark, in chunks.
 
     Shared data is read once for all of them; each chunk of channels is written in one
-    transaction (a digest row and its channel's watermark always together).
+    transaction (a digest row and its channel's watermark always together). If a chunk
+    fails, it is written again digest by digest, each in its own savepoint: a digest that
+    cannot be built or written is left out and added to `failures`; the others still go out.
     """
     now = now or utcnow()
+    failures = failures if failures is not None else []
     due = due_digests(app, now, grace)
     if not due:
         return []
     with unit_of_work(app.sessions) as session:
         seq_to = digests.stamp_register(session, now)
-    with unit_of_work(app.sessions) as session:
-        session.add_all([d.channel for d in due])
-        planned = digests.plan_digests(
-            session,
-            app.renderer,
-            due,
-            now=now,
-            seq_to=seq_to,
-            first_digest_days=app.settings.scrutiny_first_digest_days,
-        )
+    planned = _plan_digests(app, due, now, seq_to, failures)
     results: list[digests.DigestResult] = []
     for start in range(0, len(planned), WRITE_CHUNK):
+        chunk = planned[start : start + WRITE_CHUNK]
+        try:
+            with unit_of_work(app.sessions) as session:
+                written = [digests.write_digest(session, item, seq_to) for item in chunk]
+            results.extend(written)
+            continue
+        except Exception:
+            log.exception("writing %d digests together failed; writing them one by one", len(chunk))
+        # Savepoints only on this slower path, so a normal cycle's statements stay constant.
         with unit_of_work(app.sessions) as session:
-            results.extend(
-                digests.write_digest(session, p, seq_to)
-                for p in planned[start : start + WRITE_CHUNK]
-            )
+            guard = UnitGuard(session)
+            for item in chunk:
+                with guard.unit(item.key):
+                    results.append(digests.write_digest(session, item, seq_to))
+            failures.extend(guard.failures)
     log.info(
         "digests: %d due, %d written, %d empty, %d already done",
         len(due),
@@ -120,17 +129,65 @@ def run_due_digests(
     return results
 
 
+def _plan_digests(
+    app: ScrutinyApp,
+    due: list[digests.Due],
+    now: datetime,
+    seq_to: int,
+    failures: list[UnitFailure],
+) -> list[digests.Planned]:
+    """All due digests planned together (shared reads once); if that fails, channel by
+    channel, so only the digests that cannot be built are left out."""
+    days = app.settings.scrutiny_first_digest_days
+    try:
+        with unit_of_work(app.sessions) as session:
+            session.add_all([d.channel for d in due])
+            return digests.plan_digests(
+                session, app.renderer, due, now=now, seq_to=seq_to, first_digest_days=days
+            )
+    except Exception:
+        log.exception("planning %d digests together failed; planning them one by one", len(due))
+    planned: list[digests.Planned] = []
+    for item in due:
+        with unit_of_work(app.sessions) as session:
+            guard = UnitGuard(session)
+            session.add(item.channel)
+            key = digests.digest_key(item.channel, item.local.date())
+            with guard.unit(key):
+                planned.extend(
+                    digests.plan_digests(
+                        session,
+                        app.renderer,
+                        [item],
+                        now=now,
+                        seq_to=seq_to,
+                        first_digest_days=days,
+                    )
+                )
+            failures.extend(guard.failures)
+    return planned
+
+
 def run_due_reminders(
-    app: ScrutinyApp, now: datetime | None = None, *, grace: timedelta = DEFAULT_GRACE
+    app: ScrutinyApp,
+    now: datetime | None = None,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    failures: list[UnitFailure] | None = None,
 ) -> list[reminders.ReminderRun]:
-    """Write the reminder runs due within the grace period, and meeting reminders."""
+    """Write the reminder runs due within the grace period, and meeting reminders; a run
+    that cannot be written is left out and added to `failures`."""
     now = now or utcnow()
     with unit_of_work(app.sessions) as session:
-        runs = reminders.run_due_reminders(session, app.renderer, now=now, grace=grace)
+        guard = UnitGuard(session)
+        runs = reminders.run_due_reminders(session, app.renderer, now=now, grace=grace, guard=guard)
     with unit_of_work(app.sessions) as session:
+        meeting_guard = UnitGuard(session)
         runs += reminders.run_meeting_reminders(
-            session, app.renderer, now=now, tz=app.settings.timezone
+            session, app.renderer, now=now, tz=app.settings.timezone, guard=meeting_guard
         )
+    if failures is not None:
+        failures.extend(guard.failures + meeting_guard.failures)
     return runs
 
 
@@ -163,17 +220,24 @@ def send_due(
         if messengers is None:
             from bot.platforms.messengers import messengers_from_settings
 
-            messengers = messengers_from_settings(app.settings)
+            messengers = messengers_from_settings(app.settings, app.sessions)
         sender = make_sender(app, messengers)
     return sender.send_due(now)
 
 
-def run_question_posts(app: ScrutinyApp, now: datetime | None = None) -> question_posts.DueReport:
-    """Question-window announcements and reminders, packs and answers that are due."""
+def run_question_posts(
+    app: ScrutinyApp, now: datetime | None = None, *, failures: list[UnitFailure] | None = None
+) -> question_posts.DueReport:
+    """Question-window announcements and reminders, packs, carry-forwards and answers that
+    are due, each in its own savepoint; the ones that fail are added to `failures`."""
     with unit_of_work(app.sessions) as session:
-        return question_posts.run_due(
-            session, app.renderer, now=now or utcnow(), zone=app.settings.timezone
+        guard = UnitGuard(session)
+        report = question_posts.run_due(
+            session, app.renderer, now=now or utcnow(), zone=app.settings.timezone, guard=guard
         )
+    if failures is not None:
+        failures.extend(guard.failures)
+    return report
 
 
 def run_graph_sync(app: ScrutinyApp, now: datetime | None = None) -> graph_sync.SyncReport | None:
@@ -201,14 +265,35 @@ def run_graph_sync(app: ScrutinyApp, now: datetime | None = None) -> graph_sync.
 
 def run_schedules(
     app: ScrutinyApp, now: datetime | None = None, *, grace: timedelta = DEFAULT_GRACE
-) -> None:
+) -> list[UnitFailure]:
     """Everything the leader does each minute: digests, reminders and question posts due,
-    and the Microsoft 365 sync every half hour."""
+    and the Microsoft 365 sync every half hour. Each post is prepared on its own: the ones
+    that fail are logged, reported once to the secretariat, and returned; the rest are queued.
+    """
     now = now or utcnow()
-    run_due_digests(app, now, grace=grace)
-    run_due_reminders(app, now, grace=grace)
-    run_question_posts(app, now)
+    failures: list[UnitFailure] = []
+    stages: list[tuple[str, Callable[[], object]]] = [
+        ("digests", lambda: run_due_digests(app, now, grace=grace, failures=failures)),
+        ("reminders", lambda: run_due_reminders(app, now, grace=grace, failures=failures)),
+        ("question posts", lambda: run_question_posts(app, now, failures=failures)),
+    ]
+    for name, stage in stages:
+        # A stage that breaks outside any one unit (the database, say) still lets the others run.
+        try:
+            stage()
+        except Exception as error:
+            log.exception("scheduled %s failed as a whole", name)
+            # Once a day at most: a stage failing as a whole is the same problem each minute.
+            ref = f"scheduled-{name.replace(' ', '-')}:{now.date().isoformat()}"
+            failures.append(UnitFailure(ref, repr(error)[:500]))
     run_graph_sync(app, now)
+    if failures:
+        try:
+            with unit_of_work(app.sessions) as session:
+                report_failures(session, app.renderer, failures)
+        except Exception:
+            log.exception("could not queue the notices of %d failed units", len(failures))
+    return failures
 
 
 # -- APScheduler wiring -------------------------------------------------------------------------
@@ -280,6 +365,14 @@ def job_specs(app: ScrutinyApp, now: datetime) -> list[JobSpec]:
 
 
 @dataclass
+class PassReport:
+    """What one `Worker.run_once` did: the sending, and the scheduled units that failed."""
+
+    sent: SendReport
+    failures: list[UnitFailure]
+
+
+@dataclass
 class Worker:
     """One worker process: the sender always; the scheduler while it holds the leader lock."""
 
@@ -312,16 +405,18 @@ class Worker:
         finally:
             self._stand_down()
 
-    def run_once(self) -> SendReport:
-        """One pass for cron-style use: if leader, run what is due; then send what is due."""
+    def run_once(self) -> PassReport:
+        """One pass for cron-style use: if leader, run what is due; then send everything that
+        can go (the failure notices included), whatever failed to be prepared."""
+        failures: list[UnitFailure] = []
         if self.lock.acquire():
             try:
-                run_schedules(self.app, self.clock(), grace=self.grace)
+                failures = run_schedules(self.app, self.clock(), grace=self.grace)
             finally:
                 self.lock.release()
         else:
             log.info("another worker leads (%s); only sending", self.lock.describe())
-        return self.sender.send_due()
+        return PassReport(self.sender.send_due(), failures)
 
     # -- leadership -------------------------------------------------------------------------
     def _keep_leadership(self) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot.app import Context
 from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router
-from handlers.listing import action_reply, actions_reply, read_query, single_ref
+from handlers.listing import action_reply, actions_reply, command_name, read_query, single_ref
 
 router = Router("actions")
 
@@ -35,4 +37,9 @@ def list_actions(request: Request, ctx: Context) -> Reply:
 )
 def show_action(request: Request, ctx: Context) -> Reply:
     """One action by its ref."""
-    return action_reply(single_ref(request, ctx, "action TP-014"), request, ctx)
+    ref = single_ref(request, ctx, "action TP-014")
+    if ref is None:
+        # Plain words that start with the command word: read them all as a question.
+        words = f"{command_name(ctx, 'action')} {request.text}"
+        return ctx.app.run_command("find", dataclasses.replace(request, text=words), ctx)
+    return action_reply(ref, request, ctx)

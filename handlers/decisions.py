@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot.app import Context
 from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router
-from handlers.listing import decision_reply, decisions_reply, read_query, single_ref
+from handlers.listing import command_name, decision_reply, decisions_reply, read_query, single_ref
 
 router = Router("decisions")
 NEW_WORDS = ("new", "newydd")
@@ -36,4 +38,9 @@ def show_decision(request: Request, ctx: Context) -> Reply:
     """One decision by its ref; `decision new` is the secretariat's record-decision form."""
     if request.text.strip().lower() in NEW_WORDS:
         return ctx.app.run_command("record-decision", request, ctx)
-    return decision_reply(single_ref(request, ctx, "decision SB-2026-014"), request, ctx)
+    ref = single_ref(request, ctx, "decision SB-2026-014")
+    if ref is None:
+        # Plain words that start with the command word: read them all as a question.
+        words = f"{command_name(ctx, 'decision')} {request.text}"
+        return ctx.app.run_command("find", dataclasses.replace(request, text=words), ctx)
+    return decision_reply(ref, request, ctx)

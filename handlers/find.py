@@ -12,15 +12,17 @@ from bot.app import Context
 from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router
-from bot.services.query_words import Kind, Query, ref_kind
+from bot.services.plain_words import Kind, Query, ref_kind
 from handlers.listing import (
     action_reply,
     actions_reply,
     combined_reply,
+    command_name,
     decision_reply,
     decisions_reply,
     meetings_reply,
     read_query,
+    refs_reply,
 )
 
 router = Router("find")
@@ -31,6 +33,8 @@ PAGED_COMMANDS = ("actions", "decisions", "find")
 
 def choose_kind(query: Query) -> Kind | None:
     """What the words ask about; None when they could mean decisions or actions."""
+    if query.kinds == {"meetings"}:
+        return "meetings"
     if query.has_action_filters:
         return "actions"
     if len(query.kinds) == 1:
@@ -57,11 +61,16 @@ def choose_kind(query: Query) -> Kind | None:
 def find(request: Request, ctx: Context) -> Reply:
     """Answer free text with the list or item it asks for."""
     query = read_query(request, ctx)
-    if query.refs and not query.terms and not query.has_filters:
-        ref = query.refs[0]
-        if ref_kind(ref) == "decisions":
-            return decision_reply(ref, request, ctx)
-        return action_reply(ref, request, ctx)
+    refs = [ref for ref in query.refs if ref_kind(ref) != "questions"]
+    if len(query.refs) == 1 and ref_kind(query.refs[0]) == "questions":
+        return ctx.app.run_command("questions", dataclasses.replace(request, text=""), ctx)
+    if len(refs) == 1:
+        # A ref anywhere in the words is what they ask about ("where are we with TP-014?").
+        if ref_kind(refs[0]) == "decisions":
+            return decision_reply(refs[0], request, ctx)
+        return action_reply(refs[0], request, ctx)
+    if refs:
+        return refs_reply(refs, request, ctx)
     kind = choose_kind(query)
     if kind == "meetings":
         return meetings_reply(query, ctx)
@@ -71,19 +80,29 @@ def find(request: Request, ctx: Context) -> Reply:
         return decisions_reply(query, request, ctx)
     if not query.terms and not query.partners:
         first = request.text.split()[0].lower() if request.text.split() else ""
-        close = difflib.get_close_matches(first, list(ctx.app.aliases), n=1) if first else []
-        return Reply(
-            "find/examples",
-            {"text": request.text.strip(), "command": ctx.app.aliases[close[0]] if close else None},
-        )
+        return Reply("find/examples", {"text": request.text.strip(), "command": meant(first, ctx)})
     reply = combined_reply(query, request, ctx)
     if not reply.context["decisions"].items and not reply.context["actions"].items:
-        first = query.terms[0] if query.terms else ""
-        close = difflib.get_close_matches(first, list(ctx.app.aliases), n=1) if first else []
-        reply.context["command"] = ctx.app.aliases[close[0]] if close else None
+        first = request.text.split()[0].lower() if request.text.split() else ""
+        reply.context["command"] = meant(first, ctx)
     else:
         reply.context["command"] = None
     return reply
+
+
+def meant(word: str, ctx: Context) -> str | None:
+    """The command a mistyped first word stands for, as the asker would type it, among the
+    commands the asker may run (a scrutiny member is never offered a secretariat command)."""
+    if not word:
+        return None
+    names = {
+        alias: command.name
+        for command in ctx.app.visible_commands(ctx.member)
+        for alias in (command.name, *command.aliases)
+        if len(alias) > 2
+    }
+    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.75)
+    return command_name(ctx, names[close[0]]) if close else None
 
 
 @router.action("page", writes=False)

@@ -14,7 +14,7 @@ from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router
 from bot.services import queries
-from bot.services.query_words import DUE_SOON_DAYS
+from bot.services.plain_words import DUE_SOON_DAYS
 
 router = Router("home")
 

@@ -7,18 +7,25 @@ one reply renders in English and Welsh alike (a `cy+en` channel gets both).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from bot.app import Context, UserError
 from bot.domain import ActionStatus, Role
 from bot.messages import Reply, Request
 from bot.services import queries
-from bot.services.query_words import (
+from bot.services.lexicon import lexicon_of
+from bot.services.plain_words import (
     OPEN_STATUSES,
     Kind,
+    Language,
+    Lexicon,
     Query,
     command_words,
     parse,
+    ref_kind,
     without_filters,
     without_terms,
 )
@@ -29,9 +36,34 @@ PER_PAGE = 10
 """Items per page in every list reply (keeps a Slack message well inside its block limit)."""
 
 
+def lexicon(ctx: Context) -> Lexicon:
+    """The reader's words for this collaboration (names from the database, the glossary)."""
+    return lexicon_of(ctx.session, ctx.app.settings.scrutiny_config)
+
+
+def member_language(ctx: Context) -> Language:
+    """The language the asker reads replies in."""
+    return "cy" if ctx.t.language == "cy" else "en"
+
+
+def command_name(ctx: Context, name: str) -> str:
+    """A command as the asker would type it: `camau` for a Welsh reader, `actions` otherwise
+    (the first word of the command's usage line in the asker's language)."""
+    command = ctx.app.commands[ctx.app.aliases.get(name, name)]
+    usage = ctx.t._(command.usage).split() if command.usage else []
+    return usage[0] if usage and ctx.app.aliases.get(usage[0]) == command.name else command.name
+
+
 def read_query(request: Request, ctx: Context) -> Query:
-    """Parse the request's words; a word that looks like a date but is not one is an error."""
-    query = parse(request.text, ctx.today)
+    """Parse the request's words; a word that looks like a date but is not one is an error.
+    "The last meeting" becomes the date of the board's latest meeting so far."""
+    query = parse(request.text, ctx.today, lexicon(ctx), member_language(ctx))
+    if query.last_meeting:
+        held = queries.last_meeting_day(
+            ctx.session, now=ctx.now, zone=ctx.app.settings.timezone, board=query.board
+        )
+        if held is not None:
+            query = replace(query, since=held, until=held, kinds=query.kinds | {"decisions"})
     if query.bad_dates:
         raise UserError(
             ctx.t._("“{value}” is not a date; use YYYY-MM-DD (e.g. {example}).").format(
@@ -71,6 +103,23 @@ def _filters(query: Query, ctx: Context, kind: Kind) -> dict[str, Any]:
         "since": query.since,
         "until": query.until,
         "text": query.text,
+        "also": list(query.also),
+    }
+
+
+def no_filters() -> dict[str, Any]:
+    """The filters of a reply that used none (items asked for by ref)."""
+    return {
+        "partners": [],
+        "board": None,
+        "statuses": [],
+        "overdue": False,
+        "due_within_days": None,
+        "rags": [],
+        "since": None,
+        "until": None,
+        "text": None,
+        "also": [],
     }
 
 
@@ -81,19 +130,26 @@ def _status_words(query: Query) -> list[str]:
     return ["open"] if statuses == OPEN_STATUSES else sorted(s.value for s in statuses)
 
 
-def _suggestions(query: Query, kind: Kind) -> list[str]:
-    """Broader commands to try when nothing was found."""
+def _suggestions(query: Query, kind: Kind, ctx: Context) -> list[str]:
+    """Broader commands to try when nothing was found, in the asker's language."""
+    words = lexicon(ctx)
+    language = member_language(ctx)
+    name = command_name(ctx, kind)
+
+    def say(q: Query) -> str:
+        return command_words(q, words, language=language)
+
     tries: list[str] = []
     if query.terms and query.has_filters:
-        tries.append(f"{kind} {command_words(without_terms(query))}")
-        tries.append(f"{kind} {command_words(without_filters(query))}")
+        tries.append(f"{name} {say(without_terms(query))}")
+        tries.append(f"{name} {say(without_filters(query))}")
     elif query.terms:
         if len(query.terms) > 1:
-            tries.append(f"{kind} {query.terms[0]}")
-        other = "decisions" if kind == "actions" else "actions"
+            tries.append(f"{name} {query.terms[0]}")
+        other = command_name(ctx, "decisions" if kind == "actions" else "actions")
         tries.append(f"{other} {' '.join(query.terms)}")
     elif query.has_filters:
-        tries.append(kind)
+        tries.append(name)
     return [t.strip() for t in tries]
 
 
@@ -104,10 +160,12 @@ def _list_context(
     return {
         "page": page,
         "filters": _filters(query, ctx, kind),
-        "next_command": f"{kind} {command_words(query, page=page.page + 1)}" if more else None,
+        "next_command": (
+            f"{kind} {command_words(query, lexicon(ctx), page=page.page + 1)}" if more else None
+        ),
         "next_count": more,
         "shared": is_shared(request),
-        "suggestions": _suggestions(query, kind),
+        "suggestions": _suggestions(query, kind, ctx) if not page.items else [],
         "hints": list(query.hints),
         "today": ctx.today,
     }
@@ -127,7 +185,7 @@ def _actions_page(
         rag=query.rags or None,
         due_from=query.since,
         due_until=query.until,
-        text=query.text,
+        text=query.search_groups if query.terms else None,
         page=page,
         per_page=per_page,
     )
@@ -143,7 +201,7 @@ def _decisions_page(
         partner=query.partners or None,
         since=query.since,
         until=query.until,
-        text=query.text,
+        text=query.search_groups if query.terms else None,
         page=page,
         per_page=per_page,
     )
@@ -164,18 +222,31 @@ def decisions_reply(query: Query, request: Request, ctx: Context) -> Reply:
 
 
 def meetings_reply(query: Query, ctx: Context) -> Reply:
-    """The next meetings, of one board when the query names it."""
+    """The next meetings, of one board when the query names it, within the period it names
+    ("in the next two weeks", "in December")."""
     meetings = queries.next_meetings(ctx.session, now=ctx.now, board=query.board, limit=PER_PAGE)
+    last = query.until
+    if query.ahead_days is not None:
+        last = ctx.today + timedelta(days=query.ahead_days)
+    zone = ctx.app.settings.timezone
+    meetings = [
+        m
+        for m in meetings
+        if (last is None or m.starts_at.astimezone(zone).date() <= last)
+        and (query.since is None or m.starts_at.astimezone(zone).date() >= query.since)
+    ]
     board = queries.board_views(ctx.session).get(query.board) if query.board else None
     return Reply("meetings/list", {"meetings": meetings, "board": board})
 
 
-def combined_reply(query: Query, request: Request, ctx: Context) -> Reply:
-    """The best few decisions and actions for free text that names neither."""
-    per_kind = PER_PAGE // 2
-    decisions = _decisions_page(query, ctx, 1, per_kind)
-    actions = _actions_page(query, ctx, 1, per_kind)
-    words = command_words(query, page=1)
+def _results(
+    decisions: queries.Page[queries.DecisionView],
+    actions: queries.Page[queries.ActionView],
+    request: Request,
+    ctx: Context,
+    **context: Any,
+) -> Reply:
+    """The "find/results" reply: a few decisions and actions, and what was withheld."""
     withheld = dict(decisions.withheld)
     for reason, count in actions.withheld.items():
         withheld[reason] = withheld.get(reason, 0) + count
@@ -184,15 +255,46 @@ def combined_reply(query: Query, request: Request, ctx: Context) -> Reply:
         {
             "decisions": decisions,
             "actions": actions,
-            "decisions_command": f"decisions {words}".strip(),
-            "actions_command": f"actions {words}".strip(),
-            "filters": _filters(query, ctx, "decisions"),
             "withheld": withheld,
             "shared": is_shared(request),
-            "hints": list(query.hints),
             "today": ctx.today,
-            "show_partner": len(query.partners) != 1,
+            **context,
         },
+    )
+
+
+def combined_reply(query: Query, request: Request, ctx: Context) -> Reply:
+    """The best few decisions and actions for free text that names neither."""
+    per_kind = PER_PAGE // 2
+    words = command_words(query, lexicon(ctx), page=1)
+    return _results(
+        _decisions_page(query, ctx, 1, per_kind),
+        _actions_page(query, ctx, 1, per_kind),
+        request,
+        ctx,
+        decisions_command=f"decisions {words}".strip(),
+        actions_command=f"actions {words}".strip(),
+        filters=_filters(query, ctx, "decisions"),
+        hints=list(query.hints),
+        show_partner=len(query.partners) != 1,
+    )
+
+
+def refs_reply(refs: Sequence[str], request: Request, ctx: Context) -> Reply:
+    """Several items named by ref in one question ("TP-014 and SB-2026-031")."""
+    actions = [r for r in refs if ref_kind(r) == "actions"]
+    decisions = [r for r in refs if ref_kind(r) == "decisions"]
+    return _results(
+        queries.decisions_by_refs(ctx.session, ctx.audience, decisions),
+        queries.actions_by_refs(ctx.session, ctx.audience, actions, today=ctx.today),
+        request,
+        ctx,
+        decisions_command="",
+        actions_command="",
+        filters={**no_filters(), "refs": list(refs)},
+        hints=[],
+        show_partner=True,
+        command=None,
     )
 
 
@@ -245,9 +347,13 @@ def decision_reply(ref: str, request: Request, ctx: Context) -> Reply:
     return Reply("common/not_found", {"ref": found.ref, "kind": "decisions"})
 
 
-def single_ref(request: Request, ctx: Context, usage: str) -> str:
-    """The one ref a command like `action TP-014` needs; a clear error otherwise."""
+def single_ref(request: Request, ctx: Context, usage: str) -> str | None:
+    """The one ref a command like `action TP-014` needs; None when the words are a question
+    that starts with the command word ("cam 2 symud y ganolfan ddata", phase 2 of the move);
+    a clear error when there are no words."""
     words = request.text.split()
+    if len(words) > 1:
+        return None
     if len(words) != 1:
         raise UserError(
             ctx.t._("Give one reference, for example: {cmd} {usage}").format(

@@ -24,8 +24,8 @@ def list_meetings(request: Request, ctx: Context) -> Reply:
     if query.terms or query.partners:
         raise UserError(
             ctx.t._(
-                "Meetings can only be narrowed to a board: strategic, finance or business "
-                "(e.g. {cmd} meetings strategic)."
+                "Meetings can only be narrowed to a board (strategic, finance or business) "
+                "and a period (e.g. {cmd} meetings strategic next month)."
             ).format(cmd=ctx.t.cmd)
         )
     return meetings_reply(query, ctx)

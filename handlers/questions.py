@@ -79,7 +79,9 @@ def _after_words(text: str, consumed: int) -> str:
 def _meeting(
     words: list[str], ctx: Context, *, required: bool, example: str
 ) -> tuple[Meeting | None, list[str]]:
-    spec, rest = windows.read_meeting_words(words, ctx.t, bare=True)
+    spec, rest = windows.read_meeting_words(
+        words, ctx.t, bare=True, boards=windows.board_names(ctx.session)
+    )
     if spec is None:
         if required:
             raise QuestionError(
@@ -179,7 +181,9 @@ def _ask(request: Request, ctx: Context, *, force: bool) -> Reply:
     words = request.text.split()
     if not words:
         return _ask_form(ctx)
-    spec, rest = windows.read_meeting_words(words, ctx.t, bare=False)
+    spec, rest = windows.read_meeting_words(
+        words, ctx.t, bare=False, boards=windows.board_names(ctx.session)
+    )
     draft = service.read_draft(_after_words(request.text, len(words) - len(rest)), ctx.t)
     if spec is not None:
         meeting = windows.find_meeting(ctx.session, spec, now=ctx.now, zone=_zone(ctx), t=ctx.t)

@@ -170,7 +170,7 @@ def _update(ref: str, values: dict[str, str], ctx: Context) -> Reply:
 
 @router.command(
     "update",
-    summary=N_("Update an action's status, RAG rating or update note (secretariat)."),
+    summary=N_("Update an action's status, RAG rating, update note or Welsh title (secretariat)."),
     usage=N_('update REF [status=done rag=green note="..."]'),
     aliases=("diweddaru",),
     roles=SECRETARIAT,

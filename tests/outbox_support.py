@@ -9,16 +9,20 @@ from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import ScrutinyApp
+from bot.app import ScrutinyApp, create_app
 from bot.domain import Platform
 from bot.messages import Reply
 from bot.models import Channel, Delivery
 from bot.outbox import Pacer, RetryPolicy, Sender, enqueue, render_payload
 from bot.platforms.messengers import SlackMessenger
+from bot.platforms.slack import build_slack
+from bot.posted_messages import PostedRegister
 from bot.scheduler import make_sender
+from bot.web import create_web_app
+from tests.fakes.slack_api import SIGNING_SECRET, ServedApp, slack_settings
 from tests.fakes.slack_limits import LimitedSlackApi
 
 TOKEN = "xoxb-test-token"
@@ -32,10 +36,34 @@ def fake_slack(**limits: Any) -> Iterator[LimitedSlackApi]:
         yield fake
 
 
-def slack_messenger(fake: LimitedSlackApi, *, timeout: int = 2) -> SlackMessenger:
-    """The real slack_sdk WebClient pointed at the fake, SDK retries off (as in production)."""
+@contextmanager
+def slack_with_events(
+    engine: Engine,
+    database_url: str,
+    *,
+    delay: tuple[float, float] = (0.0, 0.0),
+    seed: int = 0,
+    **limits: Any,
+) -> Iterator[LimitedSlackApi]:
+    """A fake Slack API that reports every post with metadata, signed, to the bot's real
+    `/slack/events` endpoint (served on 127.0.0.1), as Slack's `message_metadata_posted`."""
+    fake = LimitedSlackApi(**limits)
+    with fake:
+        slack_app = create_app(slack_settings(database_url, fake), engine)
+        with ServedApp(create_web_app(slack_app, [build_slack(slack_app)])) as served:
+            fake.deliver_events(served.url + "/slack/events", SIGNING_SECRET, delay, seed)
+            yield fake
+        assert all(status == 200 for status in fake.events_sent), fake.events_sent
+
+
+def slack_messenger(
+    fake: LimitedSlackApi, sessions: sessionmaker[Session], *, timeout: float = 2
+) -> SlackMessenger:
+    """The real slack_sdk WebClient pointed at the fake, SDK retries off (as in production),
+    finding earlier posts among those the events endpoint recorded."""
     return SlackMessenger(
-        WebClient(token=TOKEN, base_url=fake.url, timeout=timeout, retry_handlers=[])
+        WebClient(token=TOKEN, base_url=fake.url, timeout=timeout, retry_handlers=[]),  # type: ignore[arg-type]
+        PostedRegister(sessions),
     )
 
 
@@ -46,6 +74,7 @@ def quick_policy(**overrides: Any) -> RetryPolicy:
         "base_delay": 2.0,
         "max_delay": 30.0,
         "lease": timedelta(minutes=5),
+        "settle": timedelta(seconds=30),
     }
     values.update(overrides)
     return RetryPolicy(**values)
@@ -58,7 +87,8 @@ def sender_for(
     options.setdefault("policy", quick_policy())
     # Paced by time.time, which time-machine moves (time.monotonic it leaves alone).
     options.setdefault("pacer", Pacer(per_channel=0, per_second=0, clock=time.time))
-    return make_sender(app, {Platform.SLACK: slack_messenger(fake)}, worker_id=worker_id, **options)
+    messenger = slack_messenger(fake, app.sessions)
+    return make_sender(app, {Platform.SLACK: messenger}, worker_id=worker_id, **options)
 
 
 def add_post(

@@ -148,6 +148,23 @@ def test_after_an_uncertain_failure_graph_finds_the_post_instead_of_posting_agai
     assert len(fake.messages[(TEAM, THREAD)]) == 1
 
 
+def test_an_uncertain_graph_post_settles_past_the_client_timeout_before_it_is_looked_up(
+    app: ScrutinyApp, session: Session, seed: Seed, fake: FakeGraph, messenger: TeamsMessenger
+) -> None:
+    with_digest(app, session, seed, "teams-graph")
+    fake.fail("/messages", 500, method="POST")
+    assert sender(app, messenger).send_due(NOW).retrying == 1
+    [row] = deliveries(session)
+    # Graph calls may take 60 s: the same rule as Slack's, three client timeouts.
+    settle = timedelta(seconds=3 * 60)
+    assert row.maybe_posted and row.next_try_at == NOW + settle
+    early = NOW + settle - timedelta(seconds=1)
+    assert sender(app, messenger, early).send_due(early).handled == 0
+    later = NOW + settle
+    assert sender(app, messenger, later).send_due(later).sent == 1
+    assert len(fake.messages[(TEAM, THREAD)]) == 1
+
+
 @pytest.mark.parametrize(
     ("status", "retry_after", "expected"),
     [

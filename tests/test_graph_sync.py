@@ -243,3 +243,42 @@ def test_graph_section_problems_are_reported_with_lines(tmp_path: Path) -> None:
     assert 'the required column "title" is not mapped' in joined
     assert 'the required column "owner_partner" is not mapped' in joined
     assert "is not a SharePoint internal field name" in joined
+
+
+def test_welsh_columns_come_from_the_field_map_and_a_welsh_location_survives_a_sync(
+    app: ScrutinyApp, session: Session, seed: Seed, fake: FakeGraph, reader: GraphReader
+) -> None:
+    mapped = CONFIG.model_dump()
+    mapped["sharepoint"]["decisions"]["fields"].update(
+        title_cy="TeitlPenderfyniad", summary_cy="Crynodeb"
+    )
+    mapped["sharepoint"]["actions"]["fields"]["title_cy"] = "TeitlCam"
+    config = GraphConfig.model_validate(mapped)
+    for item in fake.items[(SITE, "decisions-register")]:
+        item["fields"]["TeitlPenderfyniad"] = "Penderfyniad " + item["fields"]["Title"]
+        item["fields"]["Crynodeb"] = "Crynodeb yn Gymraeg."
+    for item in fake.items[(SITE, "tactical-plan")]:
+        item["fields"]["TeitlCam"] = "Cam " + item["fields"]["Title"]
+    report = sync_graph(
+        app.sessions, reader, config, actor="graph-sync", zone=app.settings.timezone, now=NOW
+    )
+    assert report.ok
+    session.rollback()
+    decision = session.scalars(select(Decision).where(Decision.ref == "SB-2027-001")).one()
+    assert (decision.title_cy, decision.summary_cy) == (
+        "Penderfyniad SB-2027-001",
+        "Crynodeb yn Gymraeg.",
+    )
+    action = session.scalars(select(Action).where(Action.ref == "TP-101")).one()
+    assert action.title_cy == "Cam TP-101"
+
+    meeting = session.scalars(select(Meeting).where(Meeting.source_uid == "uid-fg1")).one()
+    meeting.location_cy = "Canolfan Ddinesig, Pont-y-pŵl"
+    session.commit()
+    again = sync_graph(
+        app.sessions, reader, config, actor="graph-sync", zone=app.settings.timezone, now=NOW
+    )
+    assert changes(again)["meetings"] == (0, 0, 6)
+    session.rollback()
+    kept = session.scalars(select(Meeting).where(Meeting.source_uid == "uid-fg1")).one()
+    assert kept.location_cy == "Canolfan Ddinesig, Pont-y-pŵl"

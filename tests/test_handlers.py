@@ -202,7 +202,8 @@ def test_meetings_and_their_question_windows(app: ScrutinyApp, seed: Seed) -> No
     assert "questions close Friday 27 November 2026, 5:00pm (/scrutiny ask)" in out
     assert "Finance & Governance Board" in out
     assert "Finance & Governance" not in ask(app, "sian-hughes", "meetings strategic")
-    assert "only be narrowed to a board" in ask(app, "sian-hughes", "meetings tomorrow")
+    assert "only be narrowed to a board" in ask(app, "sian-hughes", "meetings about wifi")
+    assert "No board meetings are scheduled." in ask(app, "sian-hughes", "meetings tomorrow")
     assert "No meetings of the Business & Collaboration Board" in ask(
         app, "sian-hughes", "meetings business"
     )
@@ -234,9 +235,11 @@ def test_free_text_is_routed_by_its_words(
 
 
 def test_nothing_found_suggests_a_better_query(app: ScrutinyApp, seed: Seed) -> None:
-    out = ask(app, "sian-hughes", "actions overdu torfaen")
-    assert "No actions match Torfaen County Borough Council · “overdu”." in out
-    assert "Did you mean “overdue” (you typed “overdu”)?" in out
+    typo = ask(app, "sian-hughes", "actions overdu torfaen")
+    assert "Actions: overdue · Torfaen County Borough Council" in typo
+    assert "Read “overdu” as “overdue”." in typo
+    out = ask(app, "sian-hughes", "actions zebra torfaen")
+    assert "No actions match Torfaen County Borough Council · “zebra”." in out
     assert "Try: /scrutiny actions torfaen" in out
     nothing = ask(app, "sian-hughes", "zebra crossings")
     assert "Nothing matches “zebra crossings”." in nothing and "/scrutiny help" in nothing

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from bot.app import ScrutinyApp
 from bot.cli import cli
 from bot.domain import DeliveryState, Platform
-from bot.models import AuditEvent, Channel, Delivery
+from bot.models import AuditEvent, Channel, Delivery, Member
 from bot.outbox import enqueue
 from bot.services.history import VERB_LABELS
 from tests.conftest import NOW
@@ -42,7 +42,7 @@ def test_history_shows_who_changed_what_with_before_and_after(app: ScrutinyApp, 
     out = ask(app, "ceri-morgan", "history tp-001")
     assert out.startswith("History of TP-001 (showing 1–1 of 1, newest first)"), out
     assert "Ceri Morgan · action TP-001: changed" in out
-    assert "status: in-progress → blocked" in out
+    assert "status: in progress → blocked" in out
     assert "update note: (blank) → Waiting on the supplier" in out
 
 
@@ -206,7 +206,7 @@ def test_cli_audit_prints_a_table_with_headers_and_filters(
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["WHEN", "(local)", "WHO", "WHAT", "ITEM"]
     assert "Ceri Morgan" in lines[1] and "changed" in lines[1] and "action TP-001" in lines[1]
-    assert "    status: in-progress → blocked" in lines
+    assert "    status: in progress → blocked" in lines
 
     by_actor = runner.invoke(cli, ["audit", "--actor", "OPERATOR"])
     assert "queued again" in by_actor.stdout and "attempts: 6 → 0" in by_actor.stdout
@@ -270,3 +270,16 @@ def test_posting_platforms_follow_the_credentials(seed: Seed, session: Session) 
     assert Platform.SLACK in slack.posting_platforms
     channel = session.scalar(select(Channel).where(Channel.slug == "srs-torfaen"))
     assert channel is not None and channel.platform is Platform.SLACK
+
+
+def test_history_says_statuses_and_markings_in_words_in_welsh_too(
+    app: ScrutinyApp, seed: Seed, session: Session
+) -> None:
+    _update_tp001(app)
+    member = session.scalar(select(Member).where(Member.slug == "ceri-morgan"))
+    assert member is not None
+    member.language = "cy"
+    session.commit()
+    out = ask(app, "ceri-morgan", "hanes TP-001")
+    assert out.startswith("Hanes TP-001"), out
+    assert "  statws: ar waith → wedi'i rwystro" in out.splitlines(), out

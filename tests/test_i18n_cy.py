@@ -15,14 +15,16 @@ from bot.messages import TEMPLATES_DIR, Reply, _environment
 from bot.models import Meeting
 from bot.services import question_pack
 from bot.services.digests import TEMPLATE, build_digest
-from bot.services.query_words import parse
+from bot.services.plain_words import parse
 from tests.conftest import NOW
 from tests.factories import Seed
+from tests.support.lexicon import example_lexicon
 from tests.test_console import console_run
 from tests.test_questions import SECRETARIAT, TORFAEN, ref_of, say
 
 WELSH_MEMBER = "U0MON00001"  # eleri-jones, Monmouthshire, language cy
 COUNTS = (0, 1, 2, 3, 6, 11)
+LEXICON = example_lexicon()
 
 # Words that would show an English string leaking into a Welsh rendering.
 ENGLISH_LEAKS = (
@@ -168,7 +170,7 @@ def test_a_welsh_command_is_answered_in_welsh(app: ScrutinyApp, seed: Seed) -> N
 def test_a_welsh_free_text_question_is_answered_in_welsh(app: ScrutinyApp, seed: Seed) -> None:
     reply = say(app, WELSH_MEMBER, "beth benderfynodd y bwrdd strategol ers 2026-11-01?")
     assert reply.text.startswith(
-        "Penderfyniadau: Bwrdd Strategol · ers Dydd Sul 1 Tachwedd 2026 (yn dangos 1–1 o 1)"
+        "Penderfyniadau: Bwrdd Strategol · ers dydd Sul 1 Tachwedd 2026 (yn dangos 1–1 o 1)"
     )
     assert "SB-2026-031  Bwrdd Strategol, 19 Tach" in reply.text
     mutated = say(app, WELSH_MEMBER, "camau gweithredu hwyr yn Nhorfaen")
@@ -207,7 +209,7 @@ def test_every_example_query_means_the_same_in_welsh(app: ScrutinyApp, seed: See
     cy_examples = [line.split("/scrutiny ", 1)[1] for line in welsh.text.splitlines()[2:-1]]
     assert len(en_examples) == len(cy_examples) == 4
     for en, cy in zip(en_examples, cy_examples, strict=True):
-        a, b = parse(en, NOW.date()), parse(cy, NOW.date())
+        a, b = parse(en, NOW.date(), LEXICON), parse(cy, NOW.date(), LEXICON)
         assert (a.kinds, a.board, a.partners, a.overdue, a.since) == (
             b.kinds,
             b.board,
@@ -232,7 +234,7 @@ def test_every_example_query_means_the_same_in_welsh(app: ScrutinyApp, seed: See
 def test_welsh_words_for_status_partner_board_and_time(
     words: str, field: str, value: object
 ) -> None:
-    query = parse(words, NOW.date())
+    query = parse(words, NOW.date(), LEXICON)
     found = getattr(query, field)
     if isinstance(value, set):
         found = {getattr(v, "value", v) for v in found}

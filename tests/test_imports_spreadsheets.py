@@ -219,7 +219,7 @@ def test_spreadsheet_messages_say_row_and_give_the_cell(
     assert problems(session, header_only) == [
         'nothing.xlsx row 1: the required column "owner_partner" is missing; add it to the '
         "header row (the columns are ref, title, owner_partner, owner, due_date, status, rag, "
-        "theme, marking, exempt_paragraph, restricted_to, last_update)."
+        "theme, marking, exempt_paragraph, restricted_to, last_update, title_cy)."
     ]
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import docx
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
@@ -18,7 +18,7 @@ from bot.models import Delivery
 from bot.services import question_posts
 from tests.factories import Seed
 from tests.fakes.slack_limits import LimitedSlackApi
-from tests.outbox_support import fake_slack, reload, sender_for
+from tests.outbox_support import fake_slack, reload, sender_for, slack_with_events
 from tests.test_questions import NEWPORT, POLICE, SECRETARIAT, TORFAEN, ref_of, say
 
 SB = "strategic 2026-12-03"
@@ -79,10 +79,13 @@ def test_the_pack_is_uploaded_into_the_thread_of_its_message(
 
 
 def test_an_upload_failing_after_the_message_adds_only_the_files_on_retry(
-    app: ScrutinyApp, seed: Seed, session: Session
+    app: ScrutinyApp, seed: Seed, session: Session, engine: Engine, database_url: str
 ) -> None:
     order, delivery = queue_pack(app, session)
-    with fake_slack() as fake, time_machine.travel(AFTER_CLOSE, tick=False):
+    with (
+        slack_with_events(engine, database_url) as fake,
+        time_machine.travel(AFTER_CLOSE, tick=False),
+    ):
         fake.fail_next("files.completeUploadExternal", 500, times=2)
         sender = sender_for(app, fake)
         assert sender.send_due().retrying == 2
@@ -90,6 +93,7 @@ def test_an_upload_failing_after_the_message_adds_only_the_files_on_retry(
         assert fake.uploads_in(SECRETARIAT_CHANNEL) == []
         row = reload(session, delivery.id)
         assert row.state is DeliveryState.PENDING and row.maybe_posted
+        fake.wait_for_events()
         assert sender.send_due(AFTER_CLOSE + timedelta(minutes=10)).sent == 2
         check_uploaded(fake, delivery, order)
         assert fake.duplicates() == {}

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -27,7 +27,13 @@ from bot.schedule_time import Schedule
 from bot.scheduler import LocalCronTrigger, Worker, job_specs, make_worker, run_schedules
 from tests.conftest import NOW
 from tests.factories import Seed
-from tests.outbox_support import TOKEN, add_post, fake_slack, reload, sender_for
+from tests.outbox_support import (
+    TOKEN,
+    add_post,
+    reload,
+    sender_for,
+    slack_with_events,
+)
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -170,7 +176,7 @@ def test_the_lock_file_is_exclusive(tmp_path: Path) -> None:
 
 
 def test_a_worker_process_killed_after_posting_is_not_posted_twice(
-    database_url: str, app: ScrutinyApp, session: Session
+    database_url: str, app: ScrutinyApp, session: Session, engine: Engine
 ) -> None:
     channel = Channel(
         slug="srs-board", name="#srs-board", platform=Platform.SLACK, external_id="C0BRD00001"
@@ -178,7 +184,7 @@ def test_a_worker_process_killed_after_posting_is_not_posted_twice(
     session.add(channel)
     session.commit()
     delivery = add_post(session, app, channel, "reminder:9:2026-11-23T09:00")
-    with fake_slack() as fake:
+    with slack_with_events(engine, database_url) as fake:
         fake.hang_after_post(60.0)
         env = {
             **os.environ,
@@ -201,6 +207,7 @@ def test_a_worker_process_killed_after_posting_is_not_posted_twice(
         finally:
             process.kill()
         assert reload(session, delivery.id).state is DeliveryState.SENDING
+        fake.wait_for_events()  # Slack reported the post that landed
         # Restarted once the dead worker's lease has run out.
         with time_machine.travel(datetime.now(UTC) + timedelta(minutes=6), tick=False):
             report = sender_for(app, fake, worker_id="restarted").send_due()

@@ -429,6 +429,51 @@ def test_record_decision_form_opens_and_submission_records_it(
     assert audit.after["title"] == "Approved the cloud backup strategy"
 
 
+def test_the_decision_form_takes_the_welsh_title_and_summary(
+    slack: SlackSender, fake: FakeSlackApi, db: Session
+) -> None:
+    view = open_form(slack, SECRETARY, "record-decision")
+    blocks = {block.get("block_id") for block in view["blocks"]}
+    assert {"title_cy", "summary_cy"} <= blocks
+    values = decision_values(
+        title_cy={"type": "plain_text_input", "value": "Cymeradwywyd y strategaeth wrth gefn"},
+        summary_cy={"type": "plain_text_input", "value": "Bydd copïau wrth gefn yn symud."},
+    )
+    assert slack.submit(SECRETARY, view, values).status_code == 200
+    fake.wait_for("chat.postEphemeral")
+    db.expire_all()
+    decision = db.scalar(select(Decision).where(Decision.ref == "SB-2026-033"))
+    assert decision is not None
+    assert decision.title_cy == "Cymeradwywyd y strategaeth wrth gefn"
+    assert decision.summary_cy == "Bydd copïau wrth gefn yn symud."
+
+
+def test_the_update_form_shows_and_changes_the_welsh_title(
+    slack: SlackSender, fake: FakeSlackApi, db: Session
+) -> None:
+    stored = db.scalar(select(Action).where(Action.ref == "TP-002"))
+    assert stored is not None
+    stored.title_cy = "Newid switshis craidd"
+    db.commit()
+    view = open_form(slack, SECRETARY, "update TP-002")
+    welsh = next(block for block in view["blocks"] if block.get("block_id") == "title_cy")
+    assert welsh["element"]["initial_value"] == "Newid switshis craidd"
+    values = {
+        "status": {"type": "static_select", "selected_option": {"value": "in-progress"}},
+        "rag": {"type": "static_select", "selected_option": {"value": "amber"}},
+        "note": {"type": "plain_text_input", "value": None},
+        "title_cy": {"type": "plain_text_input", "value": "Newid switshis craidd y rhwydwaith"},
+    }
+    response = slack.submit(SECRETARY, view, values)
+    assert response.status_code == 200 and response.content in (b"", b"{}")
+    assert "Welsh title" in texts(fake.wait_for("chat.postEphemeral")[0].body)
+    db.expire_all()
+    audit = db.scalar(select(AuditEvent).where(AuditEvent.entity_ref == "TP-002"))
+    assert audit is not None
+    assert audit.before == {"title_cy": "Newid switshis craidd"}
+    assert audit.after == {"title_cy": "Newid switshis craidd y rhwydwaith"}
+
+
 def test_record_decision_form_errors_are_shown_per_field_and_nothing_is_stored(
     slack: SlackSender, fake: FakeSlackApi, db: Session
 ) -> None:
@@ -698,12 +743,11 @@ def test_manifest_asks_for_what_the_app_listens_to_and_no_more() -> None:
     scopes = manifest["oauth_config"]["scopes"]["bot"]
     assert sorted(scopes) == [
         "app_mentions:read",
-        "channels:history",
         "chat:write",
         "commands",
         "files:write",
-        "groups:history",
         "im:history",
+        "metadata.message:read",
     ]
     (shortcut,) = manifest["features"]["shortcuts"]
     assert (shortcut["type"], shortcut["callback_id"]) == ("message", DRAFT_SHORTCUT)

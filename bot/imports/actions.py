@@ -110,14 +110,14 @@ and spaces into hyphens), in English and Welsh."""
 
 class ActionsImport(Kind):
     """actions: ref,title,owner_partner,owner,due_date,status,rag,theme,marking,
-    exempt_paragraph,restricted_to,last_update"""
+    exempt_paragraph,restricted_to,last_update,title_cy"""
 
     name = "actions"
     entity = "action"
     model = Action
     columns = header(
         "ref,title,owner_partner,owner,due_date,status,rag,"
-        "theme,marking,exempt_paragraph,restricted_to,last_update"
+        "theme,marking,exempt_paragraph,restricted_to,last_update,title_cy"
     )
     required = ("ref", "title", "owner_partner")
     references: ClassVar[dict[str, str]] = {"owner_partner_id": "owner_partner"}
@@ -133,9 +133,10 @@ class ActionsImport(Kind):
         "exempt_paragraph",
         "restricted_to",
         "last_update",
+        "title_cy",
     )
     limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Action, name) for name in ("ref", "title", "owner", "theme")
+        name: column_length(Action, name) for name in ("ref", "title", "owner", "theme", "title_cy")
     }
 
     def load(self) -> None:
@@ -165,6 +166,8 @@ class ActionsImport(Kind):
         check_marked(cells, values, self.partners)
         if cells.has("last_update"):
             values["last_update"] = cells.text("last_update", limit=None, multiline=True)
+        if cells.has("title_cy"):
+            values["title_cy"] = cells.text("title_cy", limit=self.limits["title_cy"])
         return by_ref(cells, ref, values, self.existing)
 
     def defaults(self) -> dict[str, Any]:
@@ -175,5 +178,6 @@ class ActionsImport(Kind):
             "rag": None,
             "theme": "",
             "last_update": "",
+            "title_cy": "",
             **MARKED_DEFAULTS,
         }

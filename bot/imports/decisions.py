@@ -31,14 +31,14 @@ from bot.models import Board, Decision, Meeting
 
 class DecisionsImport(Kind):
     """decisions: ref,board,meeting_date,decided_on,title,summary,marking,exempt_paragraph,
-    restricted_to,partners,link"""
+    restricted_to,partners,link,title_cy,summary_cy"""
 
     name = "decisions"
     entity = "decision"
     model = Decision
     columns = header(
         "ref,board,meeting_date,decided_on,title,summary,"
-        "marking,exempt_paragraph,restricted_to,partners,link"
+        "marking,exempt_paragraph,restricted_to,partners,link,title_cy,summary_cy"
     )
     required = ("ref", "board", "decided_on", "title")
     references: ClassVar[dict[str, str]] = {"board_id": "board"}
@@ -53,9 +53,11 @@ class DecisionsImport(Kind):
         "restricted_to",
         "partners",
         "link",
+        "title_cy",
+        "summary_cy",
     )
     limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Decision, name) for name in ("ref", "title", "link")
+        name: column_length(Decision, name) for name in ("ref", "title", "link", "title_cy")
     }
 
     def load(self) -> None:
@@ -139,6 +141,10 @@ class DecisionsImport(Kind):
             values["meeting_id"] = meeting_id
         if cells.has("summary"):
             values["summary"] = cells.text("summary", limit=None, multiline=True)
+        if cells.has("title_cy"):
+            values["title_cy"] = cells.text("title_cy", limit=self.limits["title_cy"])
+        if cells.has("summary_cy"):
+            values["summary_cy"] = cells.text("summary_cy", limit=None, multiline=True)
         check_marked(cells, values, self.partners)
         if cells.has("partners"):
             values["partners"] = cells.many("partners", self.partners)
@@ -150,6 +156,8 @@ class DecisionsImport(Kind):
         return {
             "meeting_id": None,
             "summary": "",
+            "title_cy": "",
+            "summary_cy": "",
             "partners": [],
             **MARKED_DEFAULTS,
             "link": "",

@@ -26,12 +26,15 @@ def _plain_name(text: str) -> str:
 
 
 class MeetingsImport(Kind):
-    """meetings: board,starts_at,ends_at,location,link,questions_open,questions_close (or .ics)"""
+    """meetings: board,starts_at,ends_at,location,link,questions_open,questions_close,location_cy
+    (or .ics)"""
 
     name = "meetings"
     entity = "meeting"
     model = Meeting
-    columns = header("board,starts_at,ends_at,location,link,questions_open,questions_close")
+    columns = header(
+        "board,starts_at,ends_at,location,link,questions_open,questions_close,location_cy"
+    )
     required = ("board", "starts_at")
     references: ClassVar[dict[str, str]] = {"board_id": "board"}
     fields = (
@@ -39,13 +42,15 @@ class MeetingsImport(Kind):
         "starts_at",
         "ends_at",
         "location",
+        "location_cy",
         "link",
         "questions_open",
         "questions_close",
         "source_uid",
     )
     limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Meeting, name) for name in ("location", "link", "source_uid")
+        name: column_length(Meeting, name)
+        for name in ("location", "location_cy", "link", "source_uid")
     }
 
     def read(self, path: Path, *, sheet: str | None = None) -> Table:
@@ -157,6 +162,8 @@ class MeetingsImport(Kind):
         # keeps what the secretariat typed rather than blanking it.
         if cells.has("location") and (cells.raw("location") or not from_calendar):
             values["location"] = cells.text("location", limit=self.limits["location"])
+        if cells.has("location_cy"):
+            values["location_cy"] = cells.text("location_cy", limit=self.limits["location_cy"])
         if cells.has("link") and (cells.raw("link") or not from_calendar):
             values["link"] = cells.link("link", limit=self.limits["link"])
         uid = cells.text("source_uid", limit=self.limits["source_uid"]) if from_calendar else ""
@@ -175,7 +182,7 @@ class MeetingsImport(Kind):
         return Record(cells.line, label, values, unique=unique, current=stored)
 
     def defaults(self) -> dict[str, Any]:
-        return {"ends_at": None, "location": "", "link": "", "source_uid": None}
+        return {"ends_at": None, "location": "", "location_cy": "", "link": "", "source_uid": None}
 
     def stamp(self, created: bool) -> dict[str, Any]:
         return {}

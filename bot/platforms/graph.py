@@ -291,6 +291,12 @@ class GraphMessenger:
         self.timeout = timeout
         self.history_pages = history_pages
 
+    @property
+    def client_timeout(self) -> float:
+        """Seconds a Graph call may take; an uncertain post settles well past it before the
+        channel's messages are searched for it (the same rule as Slack's)."""
+        return self.timeout
+
     def _call(self, work: Callable[[], Awaitable[_T]]) -> _T:
         async def run() -> _T:
             return await work()
@@ -379,6 +385,13 @@ class TeamsMessenger:
     def __init__(self, webhook: Messenger, graph: Messenger | None) -> None:
         self.webhook = webhook
         self.graph = graph
+
+    @property
+    def client_timeout(self) -> float:
+        """The longer of its routes' timeouts: the outbox lets an uncertain post settle past
+        it before looking (only Graph channel messages can be searched; webhooks cannot)."""
+        routes = (self.webhook, self.graph)
+        return max(float(getattr(route, "client_timeout", 0.0) or 0.0) for route in routes)
 
     def _for(self, target: Target) -> Messenger:
         if target.webhook_url:

@@ -5,6 +5,8 @@ three kinds: RateLimited (429, with Retry-After), TransientError (5xx, timeouts,
 connections; `maybe_posted` unless the request provably never left) and PermanentError.
 The SDK's own retries are switched off: the outbox retries, after looking in the channel for
 the delivery's key, so an SDK retry after a timeout cannot post twice.
+An earlier post is found among those Slack reported through message metadata events
+(`bot.posted_messages`), not by reading the channel's history.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ from urllib.error import HTTPError, URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import Platform
 from bot.outbox import Messenger, PermanentError, RateLimited, Target, TransientError
 from bot.platforms.slack_blocks import fallback_text, text_blocks
+from bot.posted_messages import PostedRegister
 from bot.settings import Settings
 
 METADATA_EVENT = "scrutiny_delivery"
 """Slack message metadata event type carrying a delivery's idempotency key."""
+CLIENT_TIMEOUT = 15
+"""Seconds the Web API client waits for an answer; the outbox's settle delay is well past it."""
 
 PERMANENT_SLACK_ERRORS = frozenset(
     {
@@ -103,16 +109,20 @@ def _classify(error: SlackApiError) -> Exception:
 
 
 class SlackMessenger:
-    """Posts through the Web API with the key in message metadata; finds it in the history."""
+    """Posts through the Web API with the key in message metadata; finds an earlier post by
+    its key among those Slack reported to our events endpoint (`message_metadata_posted`),
+    so it needs no scope to read channel histories."""
 
     platform = Platform.SLACK
 
-    def __init__(self, client: WebClient, *, history_pages: int = 5) -> None:
+    def __init__(self, client: WebClient, register: PostedRegister) -> None:
         self.client = client
-        self.history_pages = history_pages
+        self.register = register
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, timeout: int = 15) -> SlackMessenger:
+    def from_settings(
+        cls, settings: Settings, register: PostedRegister, *, timeout: int = CLIENT_TIMEOUT
+    ) -> SlackMessenger:
         """A messenger for the bot token and API URL in the settings (SDK retries off)."""
         client = WebClient(
             token=settings.slack_bot_token,
@@ -120,7 +130,12 @@ class SlackMessenger:
             timeout=timeout,
             retry_handlers=[],
         )
-        return cls(client)
+        return cls(client, register)
+
+    @property
+    def client_timeout(self) -> float:
+        """Seconds the Web API client waits for an answer (the outbox settles past it)."""
+        return float(self.client.timeout)
 
     def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
         try:
@@ -150,12 +165,13 @@ class SlackMessenger:
         """chat.postMessage with blocks, fallback text and the key in metadata; the ts.
 
         Files in the payload (`payload["files"]`) are uploaded into the message's thread
-        afterwards. If that fails the post is retried as "maybe posted": the message is
-        found by its key and only the files still missing from its thread are uploaded.
+        afterwards, all in one files_upload_v2 call. If that fails the post is retried as
+        "maybe posted": the message is found by its key and the files are uploaded again.
         """
         files = payload_files(payload)
         names = [f.filename for f in files]
-        ts = self._message_with_key(target, key, since=None) if files else None
+        found = self.register.find(Platform.SLACK, target.external_id, key) if files else None
+        ts = found.message_id if found is not None else None
         if ts is None:
             slack = payload.get("slack") or {
                 "blocks": text_blocks(str(payload.get("text", ""))),
@@ -174,74 +190,35 @@ class SlackMessenger:
             ts = str(response["ts"])
         if files:
             try:
-                self._upload_missing(target, ts, files)
+                self._upload(target, ts, files)
             except TransientError as problem:
                 raise TransientError(str(problem), maybe_posted=True) from problem
             except PermanentError as problem:
-                # The message is there: retrying (after looking for it) can still add the files.
+                # The message is there: retrying (after finding it) can still add the files.
                 raise TransientError(str(problem), maybe_posted=True) from problem
         return ts
 
-    def _message_with_key(self, target: Target, key: str, *, since: datetime | None) -> str | None:
-        found = self._find(target, key, since=since)
-        return str(found["ts"]) if found is not None else None
-
-    def _find(self, target: Target, key: str, *, since: datetime | None) -> dict[str, Any] | None:
-        cursor: str | None = None
-        for _ in range(self.history_pages):
-            response = self._call(
-                self.client.conversations_history,
-                channel=target.external_id,
-                oldest=f"{since.timestamp():.6f}" if since is not None else None,
-                include_all_metadata=True,
-                limit=200,
-                cursor=cursor,
-            )
-            for message in response.get("messages", []) or []:
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == key:
-                    return dict(message)
-            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                break
-        return None
-
-    def _thread_files(self, target: Target, ts: str) -> set[str]:
-        """Names of the files already in the thread of the message `ts`."""
-        response = self._call(
-            self.client.conversations_replies, channel=target.external_id, ts=ts, limit=200
-        )
-        return {
-            str(f.get("name", ""))
-            for message in response.get("messages", []) or []
-            for f in message.get("files", []) or []
-        }
-
-    def _upload_missing(self, target: Target, ts: str, files: list[PostFile]) -> None:
-        there = self._thread_files(target, ts)
-        missing = [f for f in files if f.filename not in there]
-        if not missing:
-            return
+    def _upload(self, target: Target, ts: str, files: list[PostFile]) -> None:
         self._call(
             self.client.files_upload_v2,
             file_uploads=[
-                {"filename": f.filename, "title": f.title, "content": f.content} for f in missing
+                {"filename": f.filename, "title": f.title, "content": f.content} for f in files
             ],
             channel=target.external_id,
             thread_ts=ts,
         )
 
     def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
-        """The ts of a message in the channel since `since` whose metadata carries `key`,
-        provided the files it announces are in its thread (else it needs posting again)."""
-        found = self._find(target, key, since=since)
-        if found is None:
+        """The ts of our message carrying `key` in the channel, as Slack reported it.
+
+        A message that announced files counts as not posted: whether its files reached the
+        thread cannot be seen without reading it, so `post` finds the message and uploads
+        them again (files_upload_v2 shares them all in one call, so a failed upload left
+        none behind; only an upload whose answer was lost can leave a second copy)."""
+        found = self.register.find(Platform.SLACK, target.external_id, key)
+        if found is None or found.files:
             return None
-        expected = set((found.get("metadata") or {}).get("event_payload", {}).get("files") or [])
-        if expected and not expected <= self._thread_files(target, str(found["ts"])):
-            return None
-        return str(found["ts"])
+        return found.message_id
 
 
 ShowPost = Callable[[str, str], None]
@@ -284,7 +261,7 @@ class ConsoleMessenger:
 
 
 def messengers_from_settings(
-    settings: Settings, *, console: ShowPost | None = None
+    settings: Settings, sessions: sessionmaker[Session], *, console: ShowPost | None = None
 ) -> dict[Platform, Messenger]:
     """The messengers this process can use: the console always, Slack when a token is set,
     Teams when Teams or Graph is configured (Workflows webhooks always; Graph once the service
@@ -292,7 +269,9 @@ def messengers_from_settings(
     ready = settings.posting_platforms
     messengers: dict[Platform, Messenger] = {Platform.CONSOLE: ConsoleMessenger(console)}
     if Platform.SLACK in ready:
-        messengers[Platform.SLACK] = SlackMessenger.from_settings(settings)
+        messengers[Platform.SLACK] = SlackMessenger.from_settings(
+            settings, PostedRegister(sessions)
+        )
     if Platform.TEAMS in ready:
         from bot.platforms.graph import teams_messenger
 

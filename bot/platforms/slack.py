@@ -49,12 +49,14 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from bot import posted_messages
 from bot.app import Outcome, ScrutinyApp
 from bot.db import unit_of_work
 from bot.domain import Platform
 from bot.i18n import Translator
 from bot.messages import Request
 from bot.models import ProcessedEvent
+from bot.platforms.messengers import METADATA_EVENT
 from bot.platforms.slack_blocks import (
     MORE_ACTION_ID,
     Block,
@@ -70,7 +72,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "slack.json"
 COMMAND = "/scrutiny"
-EVENTS = ("app_mention", "app_home_opened", "message")
+EVENTS = ("app_mention", "app_home_opened", "message", "message_metadata_posted")
 """Events the bot subscribes to (the manifest lists `message` as `message.im`)."""
 DRAFT_SHORTCUT = "question.draft"
 """Callback id of the message shortcut "Ask as a scrutiny question" (the manifest's too)."""
@@ -80,6 +82,8 @@ RETRIES = 3
 """How many times a Web API call is retried after a 429, a 500/503 or a dropped connection."""
 FIELD_ERROR_MAX = 150
 KEEP_EVENT_IDS = timedelta(days=2)
+MAX_KEY = 255
+"""Longest idempotency key an outbox row can have (and so a metadata event can carry)."""
 PRUNE_EVERY = 500
 """Every so many events, event ids older than KEEP_EVENT_IDS are forgotten."""
 WORKERS = 2
@@ -123,6 +127,48 @@ def is_direct(channel_id: str | None, channel_type: str | None = None) -> bool:
     return channel_type in ("im", "directmessage") or bool(
         channel_id and channel_id.startswith("D")
     )
+
+
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,40}$")
+_MESSAGE_TS = re.compile(r"^[0-9]{1,12}\.[0-9]{1,9}$")
+
+
+@dataclass(frozen=True)
+class PostedDelivery:
+    """What a `message_metadata_posted` event says about one of our scheduled posts."""
+
+    channel: str
+    ts: str
+    key: str
+    files: tuple[str, ...]
+
+
+def posted_delivery(event: Any, *, app_id: Any) -> PostedDelivery | None:
+    """The delivery a `message_metadata_posted` event reports, if it is well formed, posted by
+    this app (`app_id`, the envelope's `api_app_id`) and carries our metadata; else None."""
+    if not isinstance(event, dict) or not isinstance(app_id, str) or not app_id:
+        return None
+    metadata = event.get("metadata")
+    channel, ts = event.get("channel_id"), event.get("message_ts")
+    if (
+        event.get("app_id") != app_id
+        or not isinstance(metadata, dict)
+        or metadata.get("event_type") != METADATA_EVENT
+        or not isinstance(channel, str)
+        or not _CHANNEL_ID.match(channel)
+        or not isinstance(ts, str)
+        or not _MESSAGE_TS.match(ts)
+    ):
+        return None
+    payload = metadata.get("event_payload")
+    if not isinstance(payload, dict):
+        return None
+    key, files = payload.get("key"), payload.get("files", [])
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY:
+        return None
+    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+        return None
+    return PostedDelivery(channel, ts, key, tuple(files))
 
 
 def _element_value(element: dict[str, Any]) -> str:
@@ -369,6 +415,7 @@ class SlackPlatform:
             "app_mention": self._on_mention,
             "app_home_opened": self._on_home_opened,
             "message": self._on_message,
+            "message_metadata_posted": self._on_metadata_posted,
         }
         for event in EVENTS:
             bolt.event(event)(listeners[event])
@@ -403,6 +450,8 @@ class SlackPlatform:
         await self._guard(where, self._dispatch_and_deliver(where, text))
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], request: Any) -> None:
+        if event.get("bot_id"):
+            return  # a bot's message (our own included) is never a member's question
         where = _Where(
             user_id=event.get("user", ""),
             channel_id=event.get("channel"),
@@ -427,6 +476,28 @@ class SlackPlatform:
         await self._once(
             body, request, lambda: self._guard(where, self._dispatch_and_deliver(where, text))
         )
+
+    async def _on_metadata_posted(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        # One of our own scheduled posts landed: remember it, so the outbox finds it before any
+        # retry. Only posts by this app count; another app could reuse our event type.
+        posted = posted_delivery(event, app_id=body.get("api_app_id"))
+        if posted is None:
+            log.info("Slack: ignored a message_metadata_posted event not about our posts")
+            return
+        # Urgent: the outbox waits only a settle delay for this record before it retries.
+        await self._in_worker(self._record_posted, posted, urgent=True)
+
+    def _record_posted(self, posted: PostedDelivery) -> None:
+        with unit_of_work(self.app.sessions) as session:
+            posted_messages.record(
+                session,
+                platform=Platform.SLACK,
+                channel=posted.channel,
+                message_id=posted.ts,
+                key=posted.key,
+                files=posted.files,
+                at=self.clock(),
+            )
 
     async def _on_home_opened(
         self, body: dict[str, Any], event: dict[str, Any], request: Any
@@ -691,6 +762,9 @@ def build_slack(app: ScrutinyApp, *, clock: Clock | None = None) -> SlackPlatfor
         signing_secret=settings.slack_signing_secret or "",
         # Bolt itself skips the check for Socket Mode messages (an authenticated websocket).
         request_verification_enabled=True,
+        # Bolt would drop the metadata events of our own posts (their user is the bot); the
+        # message listeners skip messages from bots themselves instead.
+        ignoring_self_events_enabled=False,
     )
     return SlackPlatform(app, bolt, app_token=settings.slack_app_token, clock=clock or _now)
 

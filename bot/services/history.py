@@ -71,7 +71,37 @@ FIELD_LABELS: dict[str, str] = {
     "theme": N_("theme"),
     "timezone": N_("time zone"),
     "title": N_("title"),
+    "title_cy": N_("Welsh title"),
+    "summary_cy": N_("Welsh summary"),
+    "location_cy": N_("Welsh location"),
 }
+
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "status": {
+        "not-started": N_("not started"),
+        "in-progress": N_("in progress"),
+        "blocked": N_("blocked"),
+        "done": N_("done"),
+        "cancelled": N_("cancelled"),
+    },
+    "rag": {"red": N_("RED"), "amber": N_("AMBER"), "green": N_("GREEN")},
+    "marking": {"official": N_("OFFICIAL"), "official-sensitive": N_("OFFICIAL-SENSITIVE")},
+    "clearance": {"official": N_("OFFICIAL"), "official-sensitive": N_("OFFICIAL-SENSITIVE")},
+    "state": {
+        "submitted": N_("submitted"),
+        "accepted": N_("accepted"),
+        "rejected": N_("rejected"),
+        "merged": N_("merged"),
+        "withdrawn": N_("withdrawn"),
+        "answered": N_("answered"),
+        "carried-forward": N_("carried forward"),
+        "pending": N_("pending"),
+        "sending": N_("sending"),
+        "sent": N_("sent"),
+        "failed": N_("failed"),
+    },
+}
+"""Stored enum values in words, per field, as the rest of the bot shows them."""
 
 VERB_LABELS: dict[str, str] = {
     "cancel": N_("cancelled"),
@@ -230,7 +260,7 @@ def _entry(
         # A creation: list what it was created with, skipping empty values.
         keys = [key for key, value in after.items() if value not in (None, "", [], {})]
         changes = tuple(
-            FieldChange(field_label(key, t), None, value_in_words(after[key], t, preview))
+            FieldChange(field_label(key, t), None, value_in_words(after[key], t, preview, key))
             for key in keys
         )
     else:
@@ -238,8 +268,8 @@ def _entry(
         changes = tuple(
             FieldChange(
                 field_label(key, t),
-                value_in_words(before.get(key), t, preview),
-                value_in_words(after[key], t, preview) if key in after else None,
+                value_in_words(before.get(key), t, preview, key),
+                value_in_words(after[key], t, preview, key) if key in after else None,
             )
             for key in keys
         )
@@ -270,10 +300,16 @@ def verb_label(verb: str, t: Translator) -> str:
     return t._(label) if label else verb
 
 
-def value_in_words(value: Any, t: Translator, preview: int | None = None) -> str:
-    """A stored JSON value as a reader would say it: blank, yes/no, lists joined, dates kept."""
+def value_in_words(
+    value: Any, t: Translator, preview: int | None = None, field: str | None = None
+) -> str:
+    """A stored JSON value as a reader would say it: blank, yes/no, a status or marking in
+    words, lists joined, dates kept."""
     if value is None or value == "" or value == []:
         return t._("(blank)")
+    named = VALUE_LABELS.get(field or "", {}).get(value) if isinstance(value, str) else None
+    if named is not None:
+        return t._(named)
     if isinstance(value, bool):
         return t._("yes") if value else t._("no")
     if isinstance(value, list):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, Text, and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
@@ -80,6 +81,7 @@ class ActionView:
 
     ref: str
     title: str
+    title_cy: str
     owner_partner: PartnerView
     owner: str
     due_date: date | None
@@ -109,6 +111,7 @@ class ActionView:
         return cls(
             ref=action.ref,
             title=action.title,
+            title_cy=action.title_cy,
             owner_partner=PartnerView.of(action.owner_partner),
             owner=action.owner,
             due_date=due,
@@ -135,6 +138,8 @@ class DecisionView:
     decided_on: date
     title: str
     summary: str
+    title_cy: str
+    summary_cy: str
     partners: tuple[PartnerView, ...]
     link: str
     meeting_starts_at: datetime | None
@@ -152,6 +157,8 @@ class DecisionView:
             decided_on=decision.decided_on,
             title=decision.title,
             summary=decision.summary,
+            title_cy=decision.title_cy,
+            summary_cy=decision.summary_cy,
             partners=tuple(partners.get(s, PartnerView(s, s, s)) for s in decision.partners or ()),
             link=decision.link,
             meeting_starts_at=decision.meeting.starts_at if decision.meeting else None,
@@ -173,6 +180,7 @@ class MeetingView:
     starts_at: datetime
     ends_at: datetime | None
     location: str
+    location_cy: str
     link: str
     questions_open: datetime | None
     questions_close: datetime | None
@@ -195,6 +203,7 @@ class MeetingView:
             starts_at=meeting.starts_at,
             ends_at=meeting.ends_at,
             location=meeting.location,
+            location_cy=meeting.location_cy,
             link=meeting.link,
             questions_open=opens,
             questions_close=closes,
@@ -338,7 +347,7 @@ def _visible_page(
     audience: Audience,
     conditions: Sequence[ColumnElement[bool]],
     order: Sequence[ColumnElement[Any]],
-    text: str | None,
+    text: search.SearchText | None,
     page: int,
     per_page: int,
     view: Callable[[Row], V],
@@ -357,7 +366,7 @@ def _visible_page(
         if match is None:
             return Page((), 0, {}, 1, 1, max(1, per_page))
     counts = _counts(session, model, conditions, match, audience)
-    if text is not None and not counts and len(search.search_words(text)) >= 2:
+    if text is not None and not counts and len(search.search_groups(text)) >= 2:
         match = search.match(session, kind, text, any_word=True, scored=False)
         counts = _counts(session, model, conditions, match, audience)
         any_word = bool(counts)
@@ -409,7 +418,7 @@ def find_actions(
     rag: Rag | Collection[Rag] | None = None,
     due_from: date | None = None,
     due_until: date | None = None,
-    text: str | None = None,
+    text: search.SearchText | None = None,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
 ) -> Page[ActionView]:
@@ -498,6 +507,27 @@ def get_action(
     return Found(ActionView.of(action, today))
 
 
+def actions_by_refs(
+    session: Session, audience: Audience, refs: Sequence[str], *, today: date
+) -> Page[ActionView]:
+    """The actions named by `refs` (case- and zero-pad-blind) that `audience` may see, in
+    ref order, with a content-free count of the rest."""
+    wanted = [variant for ref in refs for variant in _ref_variants(ref)]
+    return _visible_page(
+        session,
+        "actions",
+        Action,
+        audience,
+        [Action.ref.in_(wanted)],
+        (Action.ref.asc(),),
+        None,
+        1,
+        max(1, len(wanted)),
+        lambda a: ActionView.of(a, today),
+        Action.owner_partner,
+    )
+
+
 # -- decisions --------------------------------------------------------------------------------
 def _concerns(session: Session, partners: set[str]) -> ColumnElement[bool]:
     """Decisions whose `partners` JSON list names any of `partners`."""
@@ -519,7 +549,7 @@ def find_decisions(
     partner: str | Collection[str] | None = None,
     since: date | None = None,
     until: date | None = None,
-    text: str | None = None,
+    text: search.SearchText | None = None,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
 ) -> Page[DecisionView]:
@@ -551,6 +581,28 @@ def find_decisions(
         text,
         page,
         per_page,
+        lambda d: DecisionView.of(d, names),
+        Decision.board,
+        Decision.meeting,
+    )
+
+
+def decisions_by_refs(
+    session: Session, audience: Audience, refs: Sequence[str]
+) -> Page[DecisionView]:
+    """The decisions named by `refs` that `audience` may see, with a count of the rest."""
+    wanted = [variant for ref in refs for variant in _ref_variants(ref)]
+    names = partner_views(session)
+    return _visible_page(
+        session,
+        "decisions",
+        Decision,
+        audience,
+        [Decision.ref.in_(wanted)],
+        (Decision.ref.asc(),),
+        None,
+        1,
+        max(1, len(wanted)),
         lambda d: DecisionView.of(d, names),
         Decision.board,
         Decision.meeting,
@@ -595,6 +647,19 @@ def next_meetings(
             Meeting.board_id.in_(select(Board.id).where(Board.slug == board))
         )
     return _meetings(session, statement.order_by(Meeting.starts_at).limit(limit), now)
+
+
+def last_meeting_day(
+    session: Session, *, now: datetime, zone: ZoneInfo, board: str | None = None
+) -> date | None:
+    """The local date of the latest meeting (of `board`) that started before `now`."""
+    statement = select(Meeting.starts_at).where(Meeting.starts_at < now)
+    if board:
+        statement = statement.where(
+            Meeting.board_id.in_(select(Board.id).where(Board.slug == board))
+        )
+    started = session.scalar(statement.order_by(Meeting.starts_at.desc()).limit(1))
+    return started.astimezone(zone).date() if started is not None else None
 
 
 def open_question_windows(session: Session, *, now: datetime) -> list[MeetingView]:

@@ -25,6 +25,7 @@ from bot.domain import Platform, QuestionState
 from bot.i18n import Translator
 from bot.messages import Renderer, Reply
 from bot.models import Channel, Delivery, Meeting, Partner, Question, QuestionSupport
+from bot.scheduled_units import UnitGuard, isolated
 from bot.services import question_windows, questions
 from bot.services.post_items import QUESTION_ITEMS
 from bot.services.question_pack import build_pack, file_name, to_docx, to_markdown
@@ -142,9 +143,13 @@ def announce_window(
     now: datetime,
     zone: ZoneInfo,
     kind: str = "open",
+    guard: UnitGuard | None = None,
 ) -> list[str]:
     """Tell every channel the meeting concerns that its window is open ("open"), was
-    extended ("extend") or closes soon ("closing"); the names of channels newly queued."""
+    extended ("extend") or closes soon ("closing"); the names of channels newly queued.
+
+    With a `guard`, each channel's post is its own unit: one that cannot be rendered is
+    reported and the other channels still get theirs."""
     close = meeting.questions_close
     if close is None:
         return []
@@ -165,15 +170,23 @@ def announce_window(
     posted = []
     for channel in channels:
         key = key_of(channel)
-        if key not in done and _post(
-            session, channel, key=key, kind=KIND_WINDOW, payload=_render(renderer, channel, reply)
-        ):
-            posted.append(channel.name)
+        if key in done:
+            continue
+        with isolated(guard, key):
+            payload = _render(renderer, channel, reply)
+            if _post(session, channel, key=key, kind=KIND_WINDOW, payload=payload):
+                posted.append(channel.name)
     return posted
 
 
 def post_pack(
-    session: Session, meeting: Meeting, renderer: Renderer, *, now: datetime, zone: ZoneInfo
+    session: Session,
+    meeting: Meeting,
+    renderer: Renderer,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    guard: UnitGuard | None = None,
 ) -> list[str]:
     """Send the pack to the secretariat's channels: a summary message with the pack as a
     Word document and as Markdown (`payload["files"]`, uploaded by messengers that can)."""
@@ -183,9 +196,10 @@ def post_pack(
         key = f"question-pack:{meeting.id}:{channel.slug}:{_stamp(close)}"
         if key in _queued(session, [key]):
             continue
-        payload = pack_payload(session, meeting, channel, renderer, now=now)
-        if _post(session, channel, key=key, kind=KIND_PACK, payload=payload):
-            posted.append(channel.name)
+        with isolated(guard, key):
+            payload = pack_payload(session, meeting, channel, renderer, now=now)
+            if _post(session, channel, key=key, kind=KIND_PACK, payload=payload):
+                posted.append(channel.name)
     return posted
 
 
@@ -239,7 +253,13 @@ class AnswerPosts:
 
 
 def post_answer(
-    session: Session, question: Question, renderer: Renderer, *, now: datetime, zone: ZoneInfo
+    session: Session,
+    question: Question,
+    renderer: Renderer,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    guard: UnitGuard | None = None,
 ) -> AnswerPosts:
     """Queue the answer, with the original question, for each partner channel behind it,
     once per channel; channels not cleared for the question get nothing."""
@@ -258,17 +278,24 @@ def post_answer(
         elif not can_see(question, audience):
             result.not_cleared.append(channel.name)
         else:
-            reply = Reply("questions/answer_post", {"question": shown}, public=True)
-            payload = _render(renderer, channel, reply, [question.ref])
-            if _post(session, channel, key=keys[channel.id], kind=KIND_ANSWER, payload=payload):
-                result.posted.append(channel.name)
-            else:
-                result.already.append(channel.name)
+            with isolated(guard, keys[channel.id]):
+                reply = Reply("questions/answer_post", {"question": shown}, public=True)
+                payload = _render(renderer, channel, reply, [question.ref])
+                key = keys[channel.id]
+                if _post(session, channel, key=key, kind=KIND_ANSWER, payload=payload):
+                    result.posted.append(channel.name)
+                else:
+                    result.already.append(channel.name)
     return result
 
 
 def post_unposted_answers(
-    session: Session, renderer: Renderer, *, now: datetime, zone: ZoneInfo
+    session: Session,
+    renderer: Renderer,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    guard: UnitGuard | None = None,
 ) -> int:
     """Post every answered question that has no answer post yet (answers imported from a
     file, say); the number of posts queued."""
@@ -290,7 +317,10 @@ def post_unposted_answers(
     count = 0
     for question in answered:
         if question.ref not in posted_refs:
-            count += len(post_answer(session, question, renderer, now=now, zone=zone).posted)
+            # Building the question's view may fail too: that is the answer's unit as well.
+            with isolated(guard, f"answer:{question.ref}"):
+                posts = post_answer(session, question, renderer, now=now, zone=zone, guard=guard)
+                count += len(posts.posted)
     return count
 
 
@@ -326,20 +356,33 @@ class DueReport:
     answers: int = 0
 
 
-def run_due(session: Session, renderer: Renderer, *, now: datetime, zone: ZoneInfo) -> DueReport:
+def run_due(
+    session: Session,
+    renderer: Renderer,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    guard: UnitGuard | None = None,
+) -> DueReport:
     """Everything time brings about for questions; safe to run as often as wanted.
 
     Announce open windows, remind a day before they close, send the pack when one has
     closed, carry unanswered questions forward after a meeting, and post answers that
-    arrived without being posted (imports).
+    arrived without being posted (imports). With a `guard` (the scheduler's), every post
+    and every carry-forward is its own unit, so one that fails holds none of the others
+    back; without one, a failure rolls back the caller's transaction.
     """
     report = DueReport()
     for meeting in question_windows.open_meetings(session, now=now):
-        report.announced += len(announce_window(session, meeting, renderer, now=now, zone=zone))
+        report.announced += len(
+            announce_window(session, meeting, renderer, now=now, zone=zone, guard=guard)
+        )
         close = meeting.questions_close
         if close is not None and close - now <= CLOSING_REMINDER:
             report.reminded += len(
-                announce_window(session, meeting, renderer, now=now, zone=zone, kind="closing")
+                announce_window(
+                    session, meeting, renderer, now=now, zone=zone, kind="closing", guard=guard
+                )
             )
     closed = session.scalars(
         select(Meeting)
@@ -352,9 +395,10 @@ def run_due(session: Session, renderer: Renderer, *, now: datetime, zone: ZoneIn
         )
         .order_by(Meeting.starts_at)
     )
-    for meeting in closed:
-        report.packs += len(post_pack(session, meeting, renderer, now=now, zone=zone))
+    for meeting in list(closed):
+        report.packs += len(post_pack(session, meeting, renderer, now=now, zone=zone, guard=guard))
     for meeting in questions.meetings_to_carry(session, now=now):
-        report.carried += len(questions.carry_forward(session, meeting, now=now, zone=zone))
-    report.answers += post_unposted_answers(session, renderer, now=now, zone=zone)
+        with isolated(guard, f"carry-forward:{meeting.id}"):
+            report.carried += len(questions.carry_forward(session, meeting, now=now, zone=zone))
+    report.answers += post_unposted_answers(session, renderer, now=now, zone=zone, guard=guard)
     return report

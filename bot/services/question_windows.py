@@ -22,8 +22,8 @@ from bot.app import UserError
 from bot.i18n import Translator
 from bot.models import Board, Meeting
 from bot.services import audit
+from bot.services.plain_words import Lexicon, NamedThing, tokens
 from bot.services.queries import BoardView, MeetingView, WindowState
-from bot.services.query_words import VOCABULARY
 
 MEETING_LENGTH = timedelta(hours=3)
 """How long a meeting is taken to last when its end time is not known."""
@@ -92,9 +92,20 @@ def meeting_end(meeting: Meeting) -> datetime:
     return meeting.ends_at or meeting.starts_at + MEETING_LENGTH
 
 
-def _board_word(word: str) -> str | None:
-    meaning = VOCABULARY.get((word.lower(),))
-    return meaning[1] if meaning is not None and meaning[0] == "board" else None
+def board_names(session: Session) -> Lexicon:
+    """The boards' names, slugs and prefixes as the plain-words reader knows them."""
+    return Lexicon(
+        boards=[
+            NamedThing(b.slug, b.name, b.name_cy, b.prefix)
+            for b in session.scalars(select(Board).order_by(Board.id))
+        ]
+    )
+
+
+def _board_word(word: str, boards: Lexicon) -> str | None:
+    words = tokens(word)
+    matched = boards.match(words, 0) if len(words) == 1 else None
+    return matched[0][1] if matched is not None and matched[0][0] == "board" else None
 
 
 def _parse_date(word: str, t: Translator) -> date:
@@ -108,7 +119,7 @@ def _parse_date(word: str, t: Translator) -> date:
 
 
 def read_meeting_words(
-    words: Sequence[str], t: Translator, *, bare: bool
+    words: Sequence[str], t: Translator, *, bare: bool, boards: Lexicon
 ) -> tuple[tuple[str, Any] | None, list[str]]:
     """A meeting named at the start of `words`, and the words after it.
 
@@ -123,7 +134,7 @@ def read_meeting_words(
         return ("id", int(first[1:])), list(words[1:])
     if bare and first.isdigit():
         return ("id", int(first)), list(words[1:])
-    board = _board_word(first)
+    board = _board_word(first, boards)
     if board is not None and len(words) > 1 and _ISO_DATE.match(words[1]):
         return ("day", (board, _parse_date(words[1], t))), list(words[2:])
     if board is not None and bare:
@@ -175,8 +186,10 @@ def find_meeting(
         )
     ]
     if kind == "day":
-        message = t._("The {board} has no meeting on {date}.").format(
-            board=_board_label(board, t), date=t.date(value[1])
+        message = t.grammar(
+            t._("The {board} has no meeting on {date}.").format(
+                board=_board_label(board, t), date=t.date(value[1])
+            )
         )
     else:
         message = t._("The {board} has no meeting coming up.").format(board=_board_label(board, t))
@@ -192,7 +205,7 @@ def meeting_named(
     session: Session, words: str, *, now: datetime, zone: ZoneInfo, t: Translator
 ) -> Meeting:
     """The meeting named by all of `words` (its number, or board and date)."""
-    spec, rest = read_meeting_words(words.split(), t, bare=True)
+    spec, rest = read_meeting_words(words.split(), t, bare=True, boards=board_names(session))
     if spec is None or rest:
         raise QuestionError(
             t._(
@@ -369,13 +382,15 @@ def open_window(
         )
     if state == "open" and meeting.questions_close is not None:
         raise QuestionError(
-            t._(
-                "Questions for {meeting} are already open until {when}; use {cmd} window "
-                "extend to change the closing time."
-            ).format(
-                cmd=t.cmd,
-                meeting=meeting_spec(meeting, zone),
-                when=t.datetime(meeting.questions_close),
+            t.grammar(
+                t._(
+                    "Questions for {meeting} are already open until {when}; use {cmd} window "
+                    "extend to change the closing time."
+                ).format(
+                    cmd=t.cmd,
+                    meeting=meeting_spec(meeting, zone),
+                    when=t.datetime(meeting.questions_close),
+                )
             ),
             "meeting",
         )

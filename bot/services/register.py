@@ -32,16 +32,20 @@ DECISION_FIELDS = (
     "decided_on",
     "title",
     "summary",
+    "title_cy",
+    "summary_cy",
     "marking",
     "exempt_paragraph",
     "restricted_to",
     "link",
 )
 """Fields of the 'record a decision' form, in the order they are asked."""
-ACTION_FIELDS = ("status", "rag", "note")
+ACTION_FIELDS = ("status", "rag", "note", "title_cy")
 """Fields of the 'update an action' form."""
 NO_RAG = "none"
 """The `rag` value that clears an action's RAG rating."""
+CLEAR = "-"
+"""The `title_cy` value that clears an action's Welsh title."""
 
 TITLE_MAX = 500
 SUMMARY_MAX = 3000
@@ -49,7 +53,7 @@ NOTE_MAX = 3000
 LINK_MAX = 1000
 _AUDITED_DECISION = DECISION_FIELDS[1:]
 """Columns audited as they are (the board is audited by its slug)."""
-_AUDITED_ACTION = ("status", "rag", "last_update")
+_AUDITED_ACTION = ("status", "rag", "last_update", "title_cy")
 
 
 class InvalidInput(UserError):
@@ -107,6 +111,8 @@ class DecisionForm:
     decided_on: date
     title: str
     summary: str
+    title_cy: str
+    summary_cy: str
     marking: Marking
     exempt_paragraph: int | None
     restricted_to: list[str]
@@ -201,6 +207,10 @@ def check_decision(
     _check_length(title, "title", TITLE_MAX, errors, t)
     summary = _clean(values, "summary")
     _check_length(summary, "summary", SUMMARY_MAX, errors, t)
+    title_cy = _clean(values, "title_cy")
+    _check_length(title_cy, "title_cy", TITLE_MAX, errors, t)
+    summary_cy = _clean(values, "summary_cy")
+    _check_length(summary_cy, "summary_cy", SUMMARY_MAX, errors, t)
     marking = _check_marking(_clean(values, "marking"), errors, t)
     paragraph = _check_paragraph(_clean(values, "exempt_paragraph"), errors, t)
     restricted = _check_partners(session, _clean(values, "restricted_to"), errors, t)
@@ -216,7 +226,17 @@ def check_decision(
     if errors or board is None or not isinstance(decided_on, date):
         raise InvalidInput(errors, t)
     return DecisionForm(
-        board, ref, decided_on, title, summary, marking, paragraph, restricted, link
+        board,
+        ref,
+        decided_on,
+        title,
+        summary,
+        title_cy,
+        summary_cy,
+        marking,
+        paragraph,
+        restricted,
+        link,
     )
 
 
@@ -270,6 +290,8 @@ def record_decision(
         decided_on=form.decided_on,
         title=form.title,
         summary=form.summary,
+        title_cy=form.title_cy,
+        summary_cy=form.summary_cy,
         marking=form.marking,
         exempt_paragraph=form.exempt_paragraph,
         restricted_to=form.restricted_to,
@@ -323,7 +345,8 @@ def update_action_status(
     today: date,
     t: Translator,
 ) -> tuple[Action, dict[str, Any]]:
-    """Change an action's status, RAG and/or update note; returns it and what changed."""
+    """Change an action's status, RAG, update note and/or Welsh title; returns it and what
+    changed. The Welsh title is replaced when given; `title_cy=-` clears it."""
     errors = unknown_fields(values, ACTION_FIELDS, t)
     action = find_action(session, ref, audience, today)
     if action is None:
@@ -352,6 +375,10 @@ def update_action_status(
     if note:
         _check_length(note, "note", NOTE_MAX, errors, t)
         changes["last_update"] = note
+    title_cy = _clean(values, "title_cy")
+    if title_cy:
+        _check_length(title_cy, "title_cy", TITLE_MAX, errors, t)
+        changes["title_cy"] = "" if title_cy == CLEAR else title_cy
     if errors:
         raise InvalidInput(errors, t)
     before = audit.snapshot(action, _AUDITED_ACTION)
@@ -359,7 +386,12 @@ def update_action_status(
     changed = audit.changes(before, after)
     if not changed:
         raise InvalidInput(
-            {"status": t._("nothing would change; give a new status, RAG rating or note.")}, t
+            {
+                "status": t._(
+                    "nothing would change; give a new status, RAG rating, note or Welsh title."
+                )
+            },
+            t,
         )
     for name, value in changes.items():
         setattr(action, name, value)

@@ -27,6 +27,7 @@ from bot.messages import Renderer, Reply
 from bot.models import Channel, Delivery, Meeting, Member, Reminder
 from bot.outbox import enqueue_id, render_payload
 from bot.schedule_time import LONDON, Fire, Schedule, ScheduleError, parse_when, to_utc
+from bot.scheduled_units import UnitGuard, isolated
 from bot.services import audit
 from bot.services.queries import MeetingView
 
@@ -276,9 +277,16 @@ def _fire_of(reminder: Reminder, now: datetime, grace: timedelta) -> Fire | None
 
 
 def run_due_reminders(
-    session: Session, renderer: Renderer, *, now: datetime, grace: timedelta
+    session: Session,
+    renderer: Renderer,
+    *,
+    now: datetime,
+    grace: timedelta,
+    guard: UnitGuard | None = None,
 ) -> list[ReminderRun]:
-    """Write every reminder run due within the grace period; retire one-offs that are done."""
+    """Write every reminder run due within the grace period; retire one-offs that are done.
+
+    With a `guard`, each run is its own unit (one that fails is reported, the rest go out)."""
     reminders = list_reminders(session)
     due: list[tuple[Reminder, Fire]] = []
     for reminder in reminders:
@@ -295,20 +303,18 @@ def run_due_reminders(
     done = _existing(session, list(keys))
     runs = []
     for key, (reminder, fire) in keys.items():
-        if not reminder.cron:
-            reminder.active = False
         if key in done:
+            reminder.active = reminder.active and bool(reminder.cron)
             continue
-        context = {"text": reminder.text, "at": fire.at}
-        payload = _payload(renderer, "reminder/post", context, reminder.channel)
-        runs.append(
-            ReminderRun(
-                key,
-                enqueue_id(
-                    session, key=key, channel=reminder.channel, kind=REMINDER_KIND, payload=payload
-                ),
+        with isolated(guard, key):
+            context = {"text": reminder.text, "at": fire.at}
+            payload = _payload(renderer, "reminder/post", context, reminder.channel)
+            delivery_id = enqueue_id(
+                session, key=key, channel=reminder.channel, kind=REMINDER_KIND, payload=payload
             )
-        )
+            runs.append(ReminderRun(key, delivery_id))
+            # Retired only with its post, so a run that fails stays due within the grace period.
+            reminder.active = reminder.active and bool(reminder.cron)
     return runs
 
 
@@ -333,8 +339,10 @@ def run_meeting_reminders(
     now: datetime,
     tz: ZoneInfo = LONDON,
     horizon_days: int = 60,
+    guard: UnitGuard | None = None,
 ) -> list[ReminderRun]:
-    """Write the reminder of every meeting whose reminder time has come and that has not begun."""
+    """Write the reminder of every meeting whose reminder time has come and that has not begun
+    (each post its own unit when a `guard` is given)."""
     meetings = session.scalars(
         select(Meeting)
         .options(joinedload(Meeting.board))
@@ -370,15 +378,12 @@ def run_meeting_reminders(
     for key, (meeting, channel) in planned.items():
         if key in done:
             continue
-        payload = _payload(
-            renderer, "reminder/meeting", {"meeting": MeetingView.of(meeting, now)}, channel
-        )
-        runs.append(
-            ReminderRun(
-                key,
-                enqueue_id(
-                    session, key=key, channel=channel, kind=MEETING_REMINDER_KIND, payload=payload
-                ),
+        with isolated(guard, key):
+            payload = _payload(
+                renderer, "reminder/meeting", {"meeting": MeetingView.of(meeting, now)}, channel
             )
-        )
+            delivery_id = enqueue_id(
+                session, key=key, channel=channel, kind=MEETING_REMINDER_KIND, payload=payload
+            )
+            runs.append(ReminderRun(key, delivery_id))
     return runs

@@ -1,8 +1,12 @@
 """Full-text search over decisions and actions with the database's own index.
 
-SQLite: the FTS5 tables `decisions_fts` / `actions_fts` (migration 0002), ranked by bm25()
-with the title weighted above the summary. PostgreSQL: the generated `search_vector`
+SQLite: the FTS5 tables `decisions_fts` / `actions_fts` (migrations 0002 and 0005), ranked by
+bm25() with the title weighted above the summary. PostgreSQL: the generated `search_vector`
 column (GIN-indexed), ranked by ts_rank with the same order of weights.
+
+Both languages are searched: the Welsh title and summary are in the same index as the English
+(PostgreSQL has no Welsh stemmer, so they are indexed with the 'simple' configuration, and each
+word is looked for both stemmed as English and as typed).
 
 User text never reaches the query syntax: only runs of letters and digits are kept, and on
 SQLite each is quoted as an FTS5 string, so quotes, `*`, `NEAR(`, `-`, `:` or `OR` typed by a
@@ -12,9 +16,10 @@ person are searched for as words (or ignored) and can never break or widen the q
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
-from sqlalchemy import Float, Integer, Select, func, literal_column, select, text
+from sqlalchemy import Float, Integer, Select, case, func, literal_column, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
@@ -22,6 +27,10 @@ from sqlalchemy.sql.selectable import Subquery
 from bot.models import Action, Decision
 
 Searchable = Literal["actions", "decisions"]
+SearchText = str | Sequence[Sequence[str]]
+"""Text typed by a person (every word must match), or groups that must each match through any
+one of their alternatives, each alternative a few words: (("canolfan ddata", "data centre"),
+("move", "symud"))."""
 
 MAX_WORDS = 24
 """Words beyond this are ignored: more narrows nothing useful and only slows the query."""
@@ -29,11 +38,12 @@ MAX_WORD_LENGTH = 64
 
 _WORD = re.compile(r"[^\W_]+")
 
-# bm25 weights per FTS column, in migration 0002's column order; a title match must outrank
-# a match only in the summary, update or theme, and a ref match outranks everything.
+# bm25 weights per FTS column, in migration 0005's column order; a title match (in either
+# language) must outrank a match only in the summary, update or theme, and a ref match
+# outranks everything.
 _BM25_WEIGHTS: dict[Searchable, tuple[float, ...]] = {
-    "decisions": (10.0, 4.0, 1.0),  # ref, title, summary
-    "actions": (10.0, 4.0, 2.0, 1.0, 1.0),  # ref, title, theme, last_update, owner
+    "decisions": (10.0, 4.0, 1.0, 4.0, 1.0),  # ref, title, summary, title_cy, summary_cy
+    "actions": (10.0, 4.0, 2.0, 1.0, 1.0, 4.0),  # ref, title, theme, last_update, owner, title_cy
 }
 _MODELS: dict[Searchable, type[Action] | type[Decision]] = {
     "actions": Action,
@@ -53,9 +63,45 @@ def search_words(user_text: str) -> list[str]:
     return seen
 
 
-def _sqlite_match(kind: Searchable, words: list[str], any_word: bool, scored: bool) -> Subquery:
+Alternatives = list[list[str]]
+
+
+def search_groups(text: SearchText) -> list[Alternatives]:
+    """The groups searched for: each a list of alternatives, each a list of words."""
+    if isinstance(text, str):
+        return [[[word]] for word in search_words(text)]
+    groups: list[Alternatives] = []
+    for group in text[:MAX_WORDS]:
+        alternatives = [search_words(alternative) for alternative in group]
+        alternatives = [a for a in alternatives if a][:MAX_WORDS]
+        if alternatives:
+            groups.append(alternatives)
+    return groups
+
+
+def _fts5_string(word: str) -> str:
     # Each word is a quoted FTS5 string: inside quotes nothing is an operator.
-    expression = (" OR " if any_word else " ").join('"' + w.replace('"', '""') + '"' for w in words)
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _sqlite_match(
+    kind: Searchable, groups: list[Alternatives], any_word: bool, scored: bool
+) -> Subquery:
+    if any_word:
+        expression = " OR ".join(
+            "(" + " ".join(_fts5_string(w) for w in alternative) + ")"
+            for group in groups
+            for alternative in group
+        )
+    else:
+        expression = " AND ".join(
+            "("
+            + " OR ".join(
+                "(" + " ".join(_fts5_string(w) for w in alternative) + ")" for alternative in group
+            )
+            + ")"
+            for group in groups
+        )
     weights = ", ".join(str(w) for w in _BM25_WEIGHTS[kind])
     # Counting needs no rank, and bm25 is most of the cost of a match on many rows.
     score = f"-bm25({kind}_fts, {weights})" if scored else "0.0"
@@ -66,18 +112,37 @@ def _sqlite_match(kind: Searchable, words: list[str], any_word: bool, scored: bo
     return statement.columns(id=Integer, score=Float).subquery(f"{kind}_match")
 
 
-def _postgresql_match(kind: Searchable, words: list[str], any_word: bool, scored: bool) -> Subquery:
+def _either(parts: Sequence[ColumnElement[Any]], operator: str) -> ColumnElement[Any]:
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.op(operator)(part)
+    return combined
+
+
+def _either_language(word: str) -> ColumnElement[Any]:
+    english: ColumnElement[Any] = func.plainto_tsquery("english", word)
+    as_typed = func.plainto_tsquery("simple", word)
+    return case((func.numnode(english) == 0, english), else_=english.op("||")(as_typed))
+
+
+def _postgresql_match(
+    kind: Searchable, groups: list[Alternatives], any_word: bool, scored: bool
+) -> Subquery:
     model = _MODELS[kind]
     vector: ColumnElement[object] = literal_column(f"{kind}.search_vector")
-    tsquery: ColumnElement[object]
+    # One plainto_tsquery per word, so no user text is ever parsed as tsquery syntax. A word
+    # matches its English stem or itself as typed (the Welsh columns are unstemmed); an English
+    # stop word stays empty rather than demanding "the" in the Welsh text. The words of an
+    # alternative are joined with && (and), alternatives with || (or), groups with && (and).
+    each: list[list[ColumnElement[Any]]] = [
+        [_either([_either_language(w) for w in alternative], "&&") for alternative in group]
+        for group in groups
+    ]
+    tsquery: ColumnElement[Any]
     if any_word:
-        # OR of one plainto_tsquery per word: no user text is ever parsed as tsquery syntax.
-        parts = [func.plainto_tsquery("english", w) for w in words]
-        tsquery = parts[0]
-        for part in parts[1:]:
-            tsquery = tsquery.op("||")(part)
+        tsquery = _either([part for group in each for part in group], "||")
     else:
-        tsquery = func.plainto_tsquery("english", " ".join(words))
+        tsquery = _either([_either(group, "||") for group in each], "&&")
     score = func.ts_rank(vector, tsquery) if scored else literal_column("0.0", Float)
     statement: Select[tuple[int, float]] = select(model.id.label("id"), score.label("score")).where(
         vector.op("@@")(tsquery)
@@ -88,32 +153,33 @@ def _postgresql_match(kind: Searchable, words: list[str], any_word: bool, scored
 def match(
     session: Session,
     kind: Searchable,
-    user_text: str,
+    user_text: SearchText,
     *,
     any_word: bool = False,
     scored: bool = True,
 ) -> Subquery | None:
-    """A subquery of (id, score) for rows matching every word (or any word), higher score better
-    (with `scored=False` the score is 0: for counting, which needs no rank).
+    """A subquery of (id, score) for rows matching every word or group (or any one of them),
+    higher score better (with `scored=False` the score is 0: for counting, which needs no
+    rank).
 
     None when `user_text` holds no searchable word (only punctuation or emoji, say): such text
     matches nothing.
     """
-    words = search_words(user_text)
-    if not words:
+    groups = search_groups(user_text)
+    if not groups:
         return None
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        return _sqlite_match(kind, words, any_word, scored)
+        return _sqlite_match(kind, groups, any_word, scored)
     if dialect == "postgresql":
-        return _postgresql_match(kind, words, any_word, scored)
+        return _postgresql_match(kind, groups, any_word, scored)
     raise RuntimeError(f"full-text search is not implemented for {dialect}")
 
 
 def ranked_ids(
     session: Session,
     kind: Searchable,
-    user_text: str,
+    user_text: SearchText,
     *,
     any_word: bool = False,
     limit: int | None = None,

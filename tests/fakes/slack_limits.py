@@ -2,12 +2,16 @@
 
 - rate limits on chat.postMessage: per channel (Slack's "1 message per second per channel")
   and workspace-wide, as token buckets; over the limit it answers 429 with Retry-After;
-- message metadata kept with each post, and `conversations.history` that returns it
-  (`include_all_metadata`), newest first, honouring `oldest`, `limit` and `cursor`;
+- message metadata kept with each post (the bot has no scope to read histories, so the fake
+  offers none: `conversations.history` and `conversations.replies` answer `unknown_method`);
 - failures *after* posting: a response held back past the client's timeout, or a 500 sent
   after the message was stored, the ambiguous cases the outbox must not turn into duplicates;
 - file uploads as `files_upload_v2` makes them (files.getUploadURLExternal, the upload URL,
-  files.completeUploadExternal into a thread), and `conversations.replies` listing them.
+  files.completeUploadExternal into a thread);
+- `answer_randomly`: a seeded share of posts answered slowly but accepted (stored, answered
+  after the client's timeout), 429 with Retry-After, or 500 before or after storing;
+- `deliver_events`: each post carrying metadata is reported, after a delay, as Slack's
+  `message_metadata_posted` event, signed, to the app's events URL.
 Message timestamps follow the (possibly time-travelled) clock, as Slack's do.
 """
 
@@ -18,15 +22,20 @@ import contextlib
 import itertools
 import json
 import math
+import random
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from tests.fakes.slack_api import Call, FakeSlackApi
+from tests.fakes.slack_api import BOT_USER_ID, Call, FakeSlackApi, slack_signature
+
+APP_ID = "A0APP00001"
+"""The app id Slack gives the bot (the envelope's `api_app_id`, and `app_id` on its posts)."""
 
 
 @dataclass
@@ -77,6 +86,47 @@ class _Bucket:
         return (1 - self.tokens) / self.rate
 
 
+@dataclass
+class RandomAnswers:
+    """Shares of chat.postMessage calls answered badly, drawn from a seeded generator."""
+
+    rng: random.Random
+    slow: float = 0.0
+    """Stored, then answered only after `slow_seconds` (past the client's timeout)."""
+    slow_seconds: float = 1.0
+    rate_limited: float = 0.0
+    """429 with `retry_after`; nothing stored."""
+    retry_after: int = 1
+    server_error: float = 0.0
+    """500 before storing (nothing posted)."""
+    server_error_after_post: float = 0.0
+    """500 after storing (posted, but the client cannot know)."""
+
+    def draw(self) -> str:
+        """One outcome: "slow", "429", "500", "500-after" or "ok"."""
+        roll = self.rng.random()
+        for outcome, share in (
+            ("429", self.rate_limited),
+            ("500", self.server_error),
+            ("500-after", self.server_error_after_post),
+            ("slow", self.slow),
+        ):
+            if roll < share:
+                return outcome
+            roll -= share
+        return "ok"
+
+
+@dataclass
+class EventDelivery:
+    """Where and how the fake reports posts as `message_metadata_posted` events."""
+
+    url: str
+    signing_secret: str
+    delay: tuple[float, float]
+    rng: random.Random
+
+
 class LimitedSlackApi(FakeSlackApi):
     """FakeSlackApi enforcing rate limits, keeping metadata, and failing after posting on demand."""
 
@@ -105,6 +155,14 @@ class LimitedSlackApi(FakeSlackApi):
         self.uploads: list[Uploaded] = []
         self._pending_names: dict[str, str] = {}
         self._file_ids = itertools.count(1)
+        self._random: RandomAnswers | None = None
+        self.outcomes: Counter[str] = Counter()
+        """How chat.postMessage calls were answered under `answer_randomly`."""
+        self._events: EventDelivery | None = None
+        self._event_tasks: set[asyncio.Task[None]] = set()
+        self._event_ids = itertools.count(1)
+        self.events_sent: list[int] = []
+        """HTTP status of each metadata event delivered to the app."""
 
     def __exit__(self, *exc: object) -> None:
         # Answer held-back requests now, so the server can shut down.
@@ -113,9 +171,40 @@ class LimitedSlackApi(FakeSlackApi):
                 self._released.set()
 
         self._loop.call_soon_threadsafe(release)
+
+        async def cancel_events() -> None:
+            for task in list(self._event_tasks):
+                task.cancel()
+
+        asyncio.run_coroutine_threadsafe(cancel_events(), self._loop).result(10)
         super().__exit__(*exc)
 
     # -- what tests use ----------------------------------------------------------------------
+    def answer_randomly(self, seed: int, **shares: Any) -> None:
+        """Answer chat.postMessage calls badly in the given shares (see `RandomAnswers`)."""
+        with self._limits_lock:
+            self._random = RandomAnswers(random.Random(seed), **shares)
+
+    def deliver_events(
+        self, url: str, signing_secret: str, delay: tuple[float, float] = (0.0, 0.0), seed: int = 0
+    ) -> None:
+        """Report every post with metadata to `url` as a signed `message_metadata_posted`
+        event, a random delay in `delay` (seconds) after it was stored."""
+        self._events = EventDelivery(url, signing_secret, delay, random.Random(seed))
+
+    def wait_for_events(self, timeout: float = 15.0) -> None:
+        """Block until every scheduled event has been delivered."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            future = asyncio.run_coroutine_threadsafe(self._events_pending(), self._loop)
+            if not future.result(timeout):
+                return
+            time.sleep(0.05)
+        raise AssertionError("metadata events still pending")
+
+    async def _events_pending(self) -> int:
+        return len(self._event_tasks)
+
     def hang_after_post(self, seconds: float, times: int = 1) -> None:
         """Store the next `times` posts, then answer only after `seconds` (past the timeout)."""
         with self._limits_lock:
@@ -172,6 +261,22 @@ class LimitedSlackApi(FakeSlackApi):
         if method != "chat.postMessage":
             return await super()._api(request)
         body = await self._body(request)
+        outcome, drawn_hang, drawn_after = "ok", 0.0, 0
+        with self._limits_lock:
+            if self._random is not None:
+                outcome = self._random.draw()
+                self.outcomes[outcome] += 1
+                drawn_hang = self._random.slow_seconds if outcome == "slow" else 0.0
+                drawn_after = 500 if outcome == "500-after" else 0
+        if outcome in ("429", "500"):
+            assert self._random is not None
+            status = int(outcome)
+            error = "ratelimited" if status == 429 else "internal_error"
+            self._record(
+                Call(method, body, dict(request.headers), status, False, error, request.path)
+            )
+            headers = {"Retry-After": str(self._random.retry_after)} if status == 429 else {}
+            return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
         wait = self._wait_needed(str(body.get("channel", "")))
         if wait:
             with self._limits_lock:
@@ -193,6 +298,8 @@ class LimitedSlackApi(FakeSlackApi):
                 if self._after_post_status and response.status == 200
                 else 0
             )
+        if response.status == 200:
+            hang, after = hang or drawn_hang, after or drawn_after
         if hang:
             if self._released is None:
                 self._released = asyncio.Event()
@@ -211,10 +318,6 @@ class LimitedSlackApi(FakeSlackApi):
 
     def _answer(self, method: str, body: dict[str, Any], auth: str) -> dict[str, Any]:
         if auth.startswith("Bearer xoxb-"):
-            if method == "conversations.history":
-                return self._history(body)
-            if method == "conversations.replies":
-                return self._replies(body)
             if method == "files.getUploadURLExternal":
                 return self._upload_url(body)
             if method == "files.completeUploadExternal":
@@ -232,32 +335,50 @@ class LimitedSlackApi(FakeSlackApi):
             )
             with self._limits_lock:
                 self.posted.append(posted)
+            if self._events is not None and posted.metadata is not None:
+                task = asyncio.get_running_loop().create_task(self._report(posted, self._events))
+                self._event_tasks.add(task)
+                task.add_done_callback(self._event_tasks.discard)
         return answer
 
-    def _history(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel = str(body.get("channel", ""))
-        oldest = float(body.get("oldest") or 0)
-        limit = max(1, min(1000, int(body.get("limit") or 100)))
-        start = int(body.get("cursor") or 0)
-        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("true", "1")
-        with self._limits_lock:
-            found = [
-                p for p in reversed(self.posted) if p.channel == channel and float(p.ts) > oldest
-            ]
-        page = found[start : start + limit]
-        messages = []
-        for p in page:
-            message: dict[str, Any] = {"type": "message", "ts": p.ts, "text": p.text}
-            if with_metadata and p.metadata is not None:
-                message["metadata"] = p.metadata
-            messages.append(message)
-        more = start + limit < len(found)
-        return {
-            "ok": True,
-            "messages": messages,
-            "has_more": more,
-            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    async def _report(self, posted: Posted, events: EventDelivery) -> None:
+        # Slack reports metadata on the Events API a moment after the message is stored.
+        await asyncio.sleep(events.rng.uniform(*events.delay))
+        body = json.dumps(
+            {
+                "token": "legacy-verification-token",
+                "team_id": "T0SRS00001",
+                "api_app_id": APP_ID,
+                "type": "event_callback",
+                "event_id": f"EvMETA{next(self._event_ids):08d}",
+                "event_time": int(time.time()),
+                "authorizations": [
+                    {"team_id": "T0SRS00001", "user_id": BOT_USER_ID, "is_bot": True}
+                ],
+                "event": {
+                    "type": "message_metadata_posted",
+                    "app_id": APP_ID,
+                    "bot_id": "B0BOT00001",
+                    "user_id": BOT_USER_ID,
+                    "team_id": "T0SRS00001",
+                    "channel_id": posted.channel,
+                    "metadata": posted.metadata,
+                    "message_ts": posted.ts,
+                    "event_ts": posted.ts,
+                },
+            }
+        )
+        stamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": str(stamp),
+            "X-Slack-Signature": slack_signature(events.signing_secret, stamp, body),
         }
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(events.url, data=body.encode(), headers=headers) as response,
+        ):
+            self.events_sent.append(response.status)
 
     # -- files -------------------------------------------------------------------------------
     def _upload_url(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -296,22 +417,3 @@ class LimitedSlackApi(FakeSlackApi):
                 self.uploads.append(upload)
                 shared.append({"id": file_id, "name": name, "title": upload.title})
         return {"ok": True, "files": shared}
-
-    def _replies(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = str(body.get("channel", "")), str(body.get("ts", ""))
-        with self._limits_lock:
-            parent = [p for p in self.posted if p.channel == channel and p.ts == ts]
-            replies = [u for u in self.uploads if u.channel == channel and u.thread_ts == ts]
-        if not parent:
-            return {"ok": False, "error": "thread_not_found"}
-        messages: list[dict[str, Any]] = [{"type": "message", "ts": ts, "text": parent[0].text}]
-        for upload in replies:
-            messages.append(
-                {
-                    "type": "message",
-                    "ts": upload.ts,
-                    "thread_ts": ts,
-                    "files": [{"id": upload.file_id, "name": upload.name, "title": upload.title}],
-                }
-            )
-        return {"ok": True, "messages": messages, "has_more": False}
