@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from bot.messages import Renderer, Reply, Request
 from bot.models import Channel, Member, Partner
 from bot.router import Command, Interaction, Router
 from bot.settings import Settings
+from bot.text_input import MESSAGE, TextRefused, clean, clean_values
 from bot.visibility import (
     Audience,
     audience_of_channel,
@@ -110,8 +112,16 @@ class ScrutinyApp:
 
     # -- dispatch -------------------------------------------------------------------------
     def dispatch(self, request: Request, fmt: str = "txt") -> Outcome:
-        """Run the command in `request.text` and render its reply; never raises for user input."""
-        words = request.text.strip().split()
+        """Run the command in `request.text` and render its reply; never raises for user input.
+
+        The text is cleaned first (`bot.text_input`): a hidden control character is refused
+        here, before any command reads it."""
+        refused: TextRefused | None = None
+        try:
+            text = clean(request.text, MESSAGE)
+        except TextRefused as problem:
+            refused, text = problem, ""
+        words = text.split()
         name = words[0].lower() if words else "help"
         if name.startswith("/"):
             name = name[1:]
@@ -119,15 +129,18 @@ class ScrutinyApp:
         if canonical is None:
             # Words that start with no command are plain language (an @mention): `find` reads
             # them, and for a mistyped command it suggests the command that was meant.
-            canonical, args_text = FREE_TEXT_COMMAND, request.text.strip()
+            canonical, args_text = FREE_TEXT_COMMAND, text
         else:
-            args_text = request.text.strip()[len(words[0]) :].strip() if words else ""
+            args_text = text[len(words[0]) :].strip() if words else ""
         command = self.commands[canonical]
         with unit_of_work(self.sessions, writes=command.writes) as session:
             ctx_or_reply = self._context(session, request)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
             ctx = ctx_or_reply
+            if refused is not None:
+                reply = Reply("common/error", {"message": refused.message(ctx.t._)})
+                return self._render(reply, ctx.languages, fmt, request.platform)
             reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
             return self._render(reply, ctx.languages, fmt, request.platform)
 
@@ -140,6 +153,18 @@ class ScrutinyApp:
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
             ctx = ctx_or_reply
+            try:
+                request = dataclasses.replace(
+                    request,
+                    text=clean(request.text, MESSAGE),
+                    values=clean_values(request.values),
+                )
+            except TextRefused as problem:
+                message = problem.message(ctx.t._)
+                refused = Reply(
+                    "common/error", {"message": message}, field_errors={problem.field.key: message}
+                )
+                return self._render(refused, ctx.languages, fmt, request.platform)
             if interaction is None:
                 reply = Reply(
                     "common/error", {"message": ctx.t._("That button is no longer supported.")}

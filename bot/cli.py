@@ -13,6 +13,7 @@ import typer
 
 from bot.i18n import _, ngettext
 from bot.settings import Settings, SettingsError, load_settings
+from bot.text_input import terminal_safe
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -49,12 +50,25 @@ def settings_or_exit() -> Settings:
     try:
         settings = load_settings()
     except SettingsError as problem:
-        typer.echo(str(problem), err=True)
+        echo(str(problem), err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(TerminalSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
     return settings
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """Log lines may quote what people typed: made safe for the terminal they are read on."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
+
+
+def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print a line that may carry user text (titles, questions, names): never a raw escape
+    sequence or other control character (`terminal_safe`)."""
+    typer.echo(terminal_safe(message), err=err, nl=nl)
 
 
 @db_cli.command("upgrade")
@@ -64,7 +78,7 @@ def db_upgrade() -> None:
 
     settings = settings_or_exit()
     migrate(make_engine(settings.database_url))
-    typer.echo(_("Database schema is up to date."))
+    echo(_("Database schema is up to date."))
 
 
 def _refuse_config(problems: list[ConfigProblem], path: Path, *, err: bool) -> NoReturn:
@@ -72,9 +86,9 @@ def _refuse_config(problems: list[ConfigProblem], path: Path, *, err: bool) -> N
     from bot.i18n import ngettext
 
     for problem in problems:
-        typer.echo(str(problem), err=err)
+        echo(str(problem), err=err)
     count = len(problems)
-    typer.echo(
+    echo(
         ngettext("{count} problem in {file}", "{count} problems in {file}", count).format(
             count=count, file=path
         ),
@@ -97,7 +111,7 @@ def config_check(
         collaboration = load_collaboration(path)
     except ConfigError as error:
         _refuse_config(error.problems, path, err=False)
-    typer.echo(_("{file} is valid: {counts}.").format(file=path, counts=summarise(collaboration)))
+    echo(_("{file} is valid: {counts}.").format(file=path, counts=summarise(collaboration)))
 
 
 @config_cli.command("load")
@@ -126,7 +140,7 @@ def config_load(
     except ConfigError as error:
         _refuse_config(error.problems, path, err=True)
     except SQLAlchemyError as error:
-        typer.echo(
+        echo(
             _("The database refused the change, so nothing was written: {error}").format(
                 error=error
             ),
@@ -135,9 +149,9 @@ def config_load(
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    typer.echo(_("Loaded {file}: {counts}.").format(file=path, counts=summarise(collaboration)))
+    echo(_("Loaded {file}: {counts}.").format(file=path, counts=summarise(collaboration)))
     for line in summary.lines():
-        typer.echo(line)
+        echo(line)
 
 
 def _write_import_template(kind: str, out: Path | None) -> None:
@@ -151,7 +165,7 @@ def _write_import_template(kind: str, out: Path | None) -> None:
 
     if kind not in KINDS:
         message = _('Unknown kind "{kind}": use one of {kinds}.')
-        typer.echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
+        echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
         raise typer.Exit(2)
     settings = settings_or_exit()
     with unit_of_work(make_session_factory(make_engine(settings.database_url))) as session:
@@ -159,17 +173,17 @@ def _write_import_template(kind: str, out: Path | None) -> None:
         boards = list(session.scalars(select(Board.slug).order_by(Board.id)))
     path = out or Path(f"{kind}-template.xlsx")
     if path.suffix.lower() != ".xlsx":
-        typer.echo(_("{file}: a template is written as .xlsx.").format(file=path), err=True)
+        echo(_("{file}: a template is written as .xlsx.").format(file=path), err=True)
         raise typer.Exit(2)
     write_template(KINDS[kind], path, partners=partners, boards=boards)
-    typer.echo(
+    echo(
         _(
             "Wrote {file}: fill in a row per {kind} (the second row is an example), then "
             "scrutiny-bot import {kind} {file}"
         ).format(file=path, kind=kind)
     )
     if not partners:
-        typer.echo(
+        echo(
             _(
                 "The collaboration is not loaded, so the partner and board lists are empty: "
                 "run scrutiny-bot config load first."
@@ -220,15 +234,15 @@ def import_records(
         return
     if kind not in KINDS:
         message = _('Unknown kind "{kind}": use one of {kinds}.')
-        typer.echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
+        echo(message.format(kind=kind, kinds=", ".join(KINDS)), err=True)
         raise typer.Exit(2)
     if file.suffix.lower() not in suffixes_for(kind):
         message = _("{file}: {kind} can be imported from {types} files only.")
         types = ", ".join(suffixes_for(kind))
-        typer.echo(message.format(file=file.name, kind=kind, types=types), err=True)
+        echo(message.format(file=file.name, kind=kind, types=types), err=True)
         raise typer.Exit(2)
     if not file.is_file():
-        typer.echo(_("{file}: no such file.").format(file=file), err=True)
+        echo(_("{file}: no such file.").format(file=file), err=True)
         raise typer.Exit(2)
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
@@ -244,13 +258,14 @@ def import_records(
         if total > PROGRESS_EVERY:
             line = _("{file}: {done} of {total} rows checked")
             line = line.format(file=file.name, done=done, total=total)
-            typer.echo("\r" + line + ("\n" if done == total else ""), err=True, nl=False)
+            end = "\n" if done == total else ""
+            typer.echo("\r" + terminal_safe(line) + end, err=True, nl=False)
             unfinished_line[0] = done != total
 
     try:
         with unit_of_work(make_session_factory(engine)) as session:
             if not session.scalar(select(func.count()).select_from(Partner)):
-                typer.echo(_("Load the collaboration first: scrutiny-bot config load"), err=True)
+                echo(_("Load the collaboration first: scrutiny-bot config load"), err=True)
                 raise typer.Exit(1)
             report = import_file(
                 session, kind, file, actor=actor, dry_run=dry_run,
@@ -260,21 +275,21 @@ def import_records(
                 queued = _queue_answer_posts(session, settings)
     except ImportRejected as rejected:
         if unfinished_line[0]:
-            typer.echo("", err=True)
+            echo("", err=True)
         for problem in rejected.problems:
-            typer.echo(str(problem), err=True)
-        typer.echo(str(rejected), err=True)
+            echo(str(problem), err=True)
+        echo(str(rejected), err=True)
         raise typer.Exit(1) from None
     except SQLAlchemyError as error:
         message = _("The database refused the import, so nothing was written: {error}")
-        typer.echo(message.format(error=error), err=True)
+        echo(message.format(error=error), err=True)
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
     for notice in report.problems:
-        typer.echo(_("Note: {notice}").format(notice=notice))
+        echo(_("Note: {notice}").format(notice=notice))
     if kind == "answers" and not dry_run:
-        typer.echo(
+        echo(
             ngettext(
                 "{count} answer post queued for the partners' channels.",
                 "{count} answer posts queued for the partners' channels.",
@@ -287,7 +302,7 @@ def import_records(
     else:
         summary = _("Imported {file}: {created} created, {updated} updated, {unchanged} unchanged.")
     counts = {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
-    typer.echo(summary.format(file=file.name, **counts))
+    echo(summary.format(file=file.name, **counts))
 
 
 def _queue_answer_posts(session: Session, settings: Settings) -> int:
@@ -343,7 +358,7 @@ def serve(
     """Serve the chat platforms and GET /healthz under uvicorn (Slack: HTTP or Socket Mode)."""
     settings = settings_or_exit()
     if not _slack_ready(settings) and not settings.teams_enabled:
-        typer.echo(
+        echo(
             _(
                 "Nothing to serve: Slack is not configured. Set SLACK_BOT_TOKEN and "
                 "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode) - see docs/slack.md - "
@@ -397,12 +412,12 @@ def run(
         # In the console, routine log lines would interleave with replies; warnings still show.
         logging.getLogger().setLevel(logging.WARNING)
     try:
-        app = prepare(settings, say=lambda line: typer.echo(line, err=True))
+        app = prepare(settings, say=lambda line: echo(line, err=True))
     except ConfigError as error:
         _refuse_config(error.problems, settings.scrutiny_config, err=True)
     except ImportRejected as rejected:
         for problem in rejected.problems:
-            typer.echo(str(problem), err=True)
+            echo(str(problem), err=True)
         raise typer.Exit(1) from None
     if serving:
         stop = _start_worker(app, None) if worker else None
@@ -420,7 +435,7 @@ def run(
         if worker:
             stops.append(_start_worker(app, console.show_post))
 
-    typer.echo(
+    echo(
         _("No Slack or Teams credentials are set: opening the local console. Type :quit to leave."),
         err=True,
     )
@@ -486,7 +501,7 @@ def worker(
     if once:
         outcome = runner.run_once()
         report = outcome.sent
-        typer.echo(
+        echo(
             _(
                 "Sent {sent}, found already posted {found}, retrying {retrying}, "
                 "deferred {deferred}, failed {failed}, cancelled {cancelled}."
@@ -501,7 +516,7 @@ def worker(
         )
         if outcome.failures:
             # Everything else was sent first; the status tells cron something needs a look.
-            typer.echo(
+            echo(
                 _("Scheduled items that could not be prepared: {refs}").format(
                     refs=", ".join(f.ref for f in outcome.failures)
                 ),
@@ -512,7 +527,7 @@ def worker(
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())
-    typer.echo(
+    echo(
         _("Worker started; the scheduler runs while this worker holds the {lock}.").format(
             lock=lock.describe()
         )
@@ -548,7 +563,7 @@ def _since_option(value: str | None, settings: Settings) -> datetime | None:
     try:
         day = date_type.fromisoformat(value.strip())
     except ValueError:
-        typer.echo(
+        echo(
             _("--since “{value}” is not a date; use YYYY-MM-DD (e.g. {example}).").format(
                 value=value, example=date_example(value)
             ),
@@ -597,7 +612,7 @@ def deliveries(
         with unit_of_work(sessions) as session:
             delivery = retry_failed(session, retry)
             if delivery is None:
-                typer.echo(
+                echo(
                     _(
                         "There is no failed or cancelled delivery {id}; "
                         "scrutiny-bot deliveries --failed lists them."
@@ -605,7 +620,7 @@ def deliveries(
                     err=True,
                 )
                 raise typer.Exit(1)
-            typer.echo(
+            echo(
                 _("Delivery {id} ({key}) is queued again; the worker sends it shortly.").format(
                     id=delivery.id, key=delivery.idempotency_key
                 )
@@ -616,7 +631,7 @@ def deliveries(
         try:
             wanted = DeliveryState(state.strip().lower())
         except ValueError:
-            typer.echo(
+            echo(
                 _("--state “{value}” is not a state; use one of: {states}.").format(
                     value=state, states=", ".join(s.value for s in DeliveryState)
                 ),
@@ -638,18 +653,16 @@ def deliveries(
                 if unknown.suggestions
                 else ""
             )
-            typer.echo(
-                _("There is no channel “{slug}”.").format(slug=unknown.slug) + hint, err=True
-            )
+            echo(_("There is no channel “{slug}”.").format(slug=unknown.slug) + hint, err=True)
             raise typer.Exit(2) from None
         total = delivery_log.count_deliveries(session, query)
     if not rows:
         if wanted is DeliveryState.FAILED and not (query.channel or query.since):
-            typer.echo(_("No failed deliveries."))
+            echo(_("No failed deliveries."))
         elif query.channel or wanted or query.since:
-            typer.echo(_("No deliveries match."))
+            echo(_("No deliveries match."))
         else:
-            typer.echo(_("The outbox is empty."))
+            echo(_("The outbox is empty."))
         return
     zone = settings.timezone
     headers = (_("ID"), _("STATE"), _("TRIES"), _("CHANNEL"), _("WHEN (local)"), _("KEY"))
@@ -665,13 +678,13 @@ def deliveries(
         for row in rows
     ]
     heading, *lines = aligned_columns(headers, table)
-    typer.echo(heading)
+    echo(heading)
     for row, line in zip(rows, lines, strict=True):
-        typer.echo(line)
+        echo(line)
         if row.last_error:
-            typer.echo("    " + _("error: {error}").format(error=row.last_error[:200]))
+            echo("    " + _("error: {error}").format(error=row.last_error[:200]))
     if total > len(rows):
-        typer.echo(
+        echo(
             _("Showing {shown} of {total}, newest first; --limit shows more.").format(
                 shown=len(rows), total=total
             )
@@ -685,7 +698,7 @@ def _warn_waiting(session: Session, settings: Settings) -> None:
     for platform, count in sorted(
         waiting_without_credentials(session, settings.posting_platforms).items()
     ):
-        typer.echo(
+        echo(
             ngettext(
                 "Warning: {count} post is waiting for {platform}, which has no credentials "
                 "here; it will not be sent until they are set.",
@@ -709,7 +722,7 @@ def deliveries_show(
     with unit_of_work(make_session_factory(make_engine(settings.database_url))) as session:
         detail = get_delivery(session, delivery_id)
     if detail is None:
-        typer.echo(_("There is no delivery {id}.").format(id=delivery_id), err=True)
+        echo(_("There is no delivery {id}.").format(id=delivery_id), err=True)
         raise typer.Exit(1)
     row = detail.row
     zone = settings.timezone
@@ -739,7 +752,7 @@ def deliveries_show(
     if row.last_error:
         lines.append(_("last error: {error}").format(error=row.last_error))
     lines += ["", detail.text]
-    typer.echo("\n".join(lines))
+    echo("\n".join(lines))
 
 
 @cli.command("audit")
@@ -775,7 +788,7 @@ def audit_log(
         entries = read_history(session, query, t)
         total = count_history(session, query)
     if not entries:
-        typer.echo(_("No changes match."))
+        echo(_("No changes match."))
         return
     headers = (_("WHEN (local)"), _("WHO"), _("WHAT"), _("ITEM"))
     table = [
@@ -788,17 +801,17 @@ def audit_log(
         for e in entries
     ]
     heading, *lines = aligned_columns(headers, table)
-    typer.echo(heading)
+    echo(heading)
     for entry, line in zip(entries, lines, strict=True):
-        typer.echo(line)
+        echo(line)
         for change in entry.changes:
             if change.before is None:
-                typer.echo(f"    {change.field}: {change.after}")
+                echo(f"    {change.field}: {change.after}")
             else:
                 after = change.after if change.after is not None else _("(removed)")
-                typer.echo(f"    {change.field}: {change.before} → {after}")
+                echo(f"    {change.field}: {change.before} → {after}")
     if total > len(entries):
-        typer.echo(
+        echo(
             _("Showing {shown} of {total}, newest first; --limit shows more.").format(
                 shown=len(entries), total=total
             )
@@ -841,14 +854,14 @@ def digest_preview(
                     when=at,
                 )
         except ScheduleError as problem:
-            typer.echo(f"--at: {problem}", err=True)
+            echo(f"--at: {problem}", err=True)
             raise typer.Exit(2) from None
         now = to_utc(local, settings.timezone)
     with unit_of_work(app.sessions) as session:
         found = session.scalar(select(Channel).where(Channel.slug == channel))
         if found is None:
             slugs = ", ".join(session.scalars(select(Channel.slug).order_by(Channel.slug)))
-            typer.echo(
+            echo(
                 _("There is no channel {slug}; the channels are: {slugs}.").format(
                     slug=channel, slugs=slugs or "-"
                 ),
@@ -863,9 +876,9 @@ def digest_preview(
             found.language.languages,
             Platform(found.platform),
         )
-    typer.echo(text)
+    echo(text)
     if content.is_empty:
-        typer.echo(
+        echo(
             "\n"
             + (
                 _("(Nothing new: this channel posts “nothing new”.)")
@@ -878,7 +891,7 @@ def digest_preview(
 
 
 def _reminder_problem(problem: Exception) -> NoReturn:
-    typer.echo(str(problem), err=True)
+    echo(str(problem), err=True)
     raise typer.Exit(2)
 
 
@@ -913,7 +926,7 @@ def remind_add(
                 actor="cli",
             )
             upcoming = next_run(reminder, now)
-            typer.echo(
+            echo(
                 _("Reminder {id} set for {channel}; next on {when}.").format(
                     id=reminder.id,
                     channel=reminder.channel.name,
@@ -940,7 +953,7 @@ def remind_list() -> None:
     with unit_of_work(sessions) as session:
         found = list_reminders(session)
         if not found:
-            typer.echo(_("There are no active reminders."))
+            echo(_("There are no active reminders."))
         for reminder in found:
             upcoming = next_run(reminder, now)
             schedule = reminder.cron or _("once")
@@ -950,7 +963,7 @@ def remind_list() -> None:
                 else "-"
             )
             name, text = reminder.channel.name, reminder.text[:60]
-            typer.echo(f"{reminder.id:>5}  {name:<24} {schedule:<16} {when}  {text}")
+            echo(f"{reminder.id:>5}  {name:<24} {schedule:<16} {when}  {text}")
 
 
 @remind_cli.command("cancel")
@@ -965,7 +978,7 @@ def remind_cancel(reminder_id: str = typer.Argument(..., help=_("Reminder number
     try:
         with unit_of_work(sessions) as session:
             reminder = cancel_reminder(session, reminder_id, actor="cli")
-            typer.echo(_("Reminder {id} is cancelled.").format(id=reminder.id))
+            echo(_("Reminder {id} is cancelled.").format(id=reminder.id))
     except ScheduleError as problem:
         _reminder_problem(problem)
 
@@ -980,7 +993,7 @@ _MEETING_HELP = 'The meeting: its number, or board and date ("strategic 2026-12-
 
 
 def _questions_problem(problem: Exception) -> NoReturn:
-    typer.echo(str(problem), err=True)
+    echo(str(problem), err=True)
     raise typer.Exit(1)
 
 
@@ -1001,7 +1014,7 @@ def questions_pack(
     from bot.services.question_windows import QuestionError, meeting_named
 
     if fmt not in ("md", "docx"):
-        typer.echo(_('Unknown format "{fmt}": use md or docx.').format(fmt=fmt), err=True)
+        echo(_('Unknown format "{fmt}": use md or docx.').format(fmt=fmt), err=True)
         raise typer.Exit(2)
     settings = settings_or_exit()
     t = Translator(default_language(), settings.timezone)
@@ -1019,13 +1032,13 @@ def questions_pack(
     if fmt == "md":
         text = question_pack.to_markdown(pack, t)
         if out is None:
-            typer.echo(text)
+            echo(text)
             return
         out.write_text(text, encoding="utf-8")
     else:
         out = out or Path(question_pack.file_name(pack, "docx"))
         out.write_bytes(question_pack.to_docx(pack, t))
-    typer.echo(
+    echo(
         _("Wrote {file}: {count} questions.").format(file=out, count=len(pack.questions)),
         err=True,
     )
@@ -1062,13 +1075,13 @@ def questions_list(meeting: str = typer.Option(..., "--meeting", help=_MEETING_H
         _questions_problem(problem)
     for group in listed.meetings:
         if not group.questions:
-            typer.echo(_("No questions for {meeting}.").format(meeting=group.meeting.spec))
+            echo(_("No questions for {meeting}.").format(meeting=group.meeting.spec))
         for q in group.questions:
             partners = ", ".join(p.slug for p in (*q.askers, *q.supporters))
             state = t._(STATE_LABELS[q.state])
-            typer.echo(f"{q.ref:<20} {state:<20} {partners:<40} {q.text[:70]}")
+            echo(f"{q.ref:<20} {state:<20} {partners:<40} {q.text[:70]}")
     if listed.withheld_total:
-        typer.echo(
+        echo(
             _("{count} more not shown: above the secretariat channel's clearance.").format(
                 count=listed.withheld_total
             )
@@ -1085,7 +1098,7 @@ cli.add_typer(sync_cli, name="sync")
 def _graph_required(settings: Settings) -> None:
     if not settings.graph_ready:
         message = _("Set GRAPH_TENANT_ID and GRAPH_CLIENT_ID first (see docs/teams.md).")
-        typer.echo(message, err=True)
+        echo(message, err=True)
         raise typer.Exit(2)
 
 
@@ -1099,7 +1112,7 @@ def teams_login() -> None:
     _graph_required(settings)
 
     def show(url: str, code: str, expires: datetime) -> None:
-        typer.echo(
+        echo(
             _("Sign in as the service account at {url} with the code {code}.").format(
                 url=url, code=code
             )
@@ -1108,9 +1121,9 @@ def teams_login() -> None:
     try:
         path = login(settings, show)
     except Exception as error:  # azure-identity reports sign-in failures with assorted types
-        typer.echo(_("Sign-in failed: {error}").format(error=error), err=True)
+        echo(_("Sign-in failed: {error}").format(error=error), err=True)
         raise typer.Exit(1) from None
-    typer.echo(_("Signed in; the account is recorded in {file}.").format(file=path))
+    echo(_("Signed in; the account is recorded in {file}.").format(file=path))
 
 
 @sync_cli.command("graph")
@@ -1130,7 +1143,7 @@ def sync_graph_command(
     except ConfigError as error:
         _refuse_config(error.problems, settings.scrutiny_config, err=True)
     if config is None:
-        typer.echo(
+        echo(
             _("{file} has no graph: section, so there is nothing to read.").format(
                 file=settings.scrutiny_config
             ),
@@ -1142,22 +1155,22 @@ def sync_graph_command(
         migrate(engine)
         report = sync_from_settings(settings, make_session_factory(engine), config, dry_run=dry_run)
     except SyncFailed as failure:
-        typer.echo(_("Nothing was written: {error}").format(error=failure), err=True)
+        echo(_("Nothing was written: {error}").format(error=failure), err=True)
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
     for kind, done in report.imported.items():
-        typer.echo(
+        echo(
             _("{kind}: {created} created, {updated} updated, {unchanged} unchanged.").format(
                 kind=kind, created=done.created, updated=done.updated, unchanged=done.unchanged
             )
         )
         for notice in done.problems:
-            typer.echo(_("Note: {notice}").format(notice=notice))
+            echo(_("Note: {notice}").format(notice=notice))
     for kind, problems in report.refused.items():
         for problem in problems:
-            typer.echo(str(problem), err=True)
-        typer.echo(
+            echo(str(problem), err=True)
+        echo(
             _("{kind}: nothing was written ({count} problems).").format(
                 kind=kind, count=len(problems)
             ),
@@ -1188,7 +1201,7 @@ def i18n_extract() -> None:
         if changed
         else _("{file}: {count} strings, unchanged.")
     )
-    typer.echo(message.format(file=LOCALE_DIR / TEMPLATE_FILE, count=count))
+    echo(message.format(file=LOCALE_DIR / TEMPLATE_FILE, count=count))
 
 
 @i18n_cli.command("update")
@@ -1199,7 +1212,7 @@ def i18n_update() -> None:
     from bot.catalogue import LOCALE_DIR, TEMPLATE_FILE, TRANSLATED, update
 
     if not (LOCALE_DIR / TEMPLATE_FILE).exists():
-        typer.echo(_("There is no template yet: run `scrutiny-bot i18n extract` first."), err=True)
+        echo(_("There is no template yet: run `scrutiny-bot i18n extract` first."), err=True)
         raise typer.Exit(1)
     for language in TRANSLATED:
         summary = update(language)
@@ -1207,7 +1220,7 @@ def i18n_update() -> None:
             "{path}: {total} strings; {added} new, {dropped} dropped, {fuzzy} fuzzy, "
             "{untranslated} to translate."
         )
-        typer.echo(message.format(**asdict(summary)))
+        echo(message.format(**asdict(summary)))
 
 
 @i18n_cli.command("check")
@@ -1218,9 +1231,9 @@ def i18n_check() -> None:
 
     problems = check()
     for problem in problems:
-        typer.echo(str(problem), err=True)
+        echo(str(problem), err=True)
     if problems:
-        typer.echo(
+        echo(
             ngettext(
                 "{count} translation problem. Run `scrutiny-bot i18n extract`, then "
                 "`scrutiny-bot i18n update`, and translate what is listed.",
@@ -1231,7 +1244,7 @@ def i18n_check() -> None:
             err=True,
         )
         raise typer.Exit(1)
-    typer.echo(_("The translation catalogues match the code."))
+    echo(_("The translation catalogues match the code."))
 
 
 def main() -> None:

@@ -62,6 +62,50 @@ def mrkdwn_escape(value: object) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_MARKDOWN_SPECIAL = set("\\`*_[]#<>|~")
+_HTML_INERT = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "'": "&#39;",
+        # Teams may read a message's HTML as Markdown too: as character references these
+        # cannot start a link, emphasis or a heading, and still show as themselves.
+        **{char: f"&#{ord(char)};" for char in "\\`*_[]#|~"},
+    }
+)
+
+
+def markdown_escape(text: str) -> str:
+    """Backslash Markdown's special characters (and a list marker or number at the start of a
+    line) so user text prints as written: the question pack and Adaptive Card TextBlocks,
+    where `[click me](https://...)` would otherwise become a link."""
+    escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+    lines = []
+    for line in escaped.splitlines() or [""]:
+        stripped = line.lstrip()
+        head = stripped.split(" ", 1)[0]
+        if head in ("-", "+") or (head[:-1].isdigit() and head.endswith((".", ")"))):
+            line = line.replace(head, head[:-1] + "\\" + head[-1], 1)
+        lines.append(line)
+    return "  \n".join(lines)
+
+
+def teams_html_escape(value: object) -> str:
+    """User text for Teams HTML: escaped as HTML, with Markdown's characters as character
+    references (the one escape of `*.teams.html` templates and the text-to-HTML fallback)."""
+    return str(value).translate(_HTML_INERT)
+
+
+def _teams_html_finalize(value: object) -> object:
+    # Every {{ value }} in a Teams HTML template: template markup (macros, translated
+    # strings) is already Markup and kept; anything else is user data and made inert.
+    if isinstance(value, markupsafe.Markup) or value is None:
+        return value
+    return markupsafe.Markup(teams_html_escape(value))
+
+
 def _truncate(value: object, limit: int) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
@@ -105,10 +149,31 @@ def _welsh_finalize(value: Any) -> Any:
     return value
 
 
+def _finalizer(fmt: str, language: str) -> Callable[[Any], Any] | None:
+    """What every printed expression passes through: Welsh mutations, then the Teams escape."""
+    steps = [
+        step
+        for step, wanted in (
+            (_welsh_finalize, language == "cy"),
+            (_teams_html_finalize, fmt == "teams.html"),
+        )
+        if wanted
+    ]
+    if not steps:
+        return None
+
+    def finalize(value: Any) -> Any:
+        for step in steps:
+            value = step(value)
+        return value
+
+    return finalize
+
+
 @lru_cache(maxsize=32)
 def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environment:
     env = jinja2.Environment(
-        finalize=_welsh_finalize if language == "cy" else None,
+        finalize=_finalizer(fmt, language),
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],

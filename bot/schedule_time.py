@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import holidays
 
 from bot.i18n import N_, Translator, default_language
+from bot.text_input import whole_number
 
 LONDON = ZoneInfo("Europe/London")
 SEARCH_DAYS = 5 * 366
@@ -110,14 +111,14 @@ def _value(
     if names is not None and lowered[:3] in names and lowered.isalpha():
         index = names.index(lowered[:3])
         return index + 1 if names is _MONTHS else index
-    if not token.isdigit():
+    number = whole_number(token)
+    if number is None:
         raise ScheduleError(
             N_("Schedule “{cron}”: “{value}” is not a valid {field}."),
             cron=source,
             value=token,
             field=field,
         )
-    number = int(token)
     if not low <= number <= high:
         raise ScheduleError(
             N_("Schedule “{cron}”: {field} {value} is out of range {low}–{high}."),
@@ -137,7 +138,8 @@ def _field(text: str, index: int, source: str) -> frozenset[int]:
         step = 1
         if "/" in part:
             part, step_text = part.split("/", 1)
-            if not step_text.isdigit() or int(step_text) == 0:
+            step_number = whole_number(step_text)
+            if not step_number:
                 raise ScheduleError(
                     N_(
                         "Schedule “{cron}”: step “{value}” in the {field} must be a number above 0."
@@ -146,7 +148,7 @@ def _field(text: str, index: int, source: str) -> frozenset[int]:
                     value=step_text,
                     field=field,
                 )
-            step = int(step_text)
+            step = step_number
         if part == "*":
             start, end = low, high
         elif "-" in part:

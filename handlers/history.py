@@ -11,6 +11,7 @@ from bot.messages import Reply, Request
 from bot.router import Router
 from bot.services import delivery_log, history
 from bot.services.post_items import items_visible
+from bot.text_input import whole_number
 from bot.visibility import audience_of_member
 from handlers.listing import withheld_reply
 
@@ -41,14 +42,14 @@ PAGE_WORDS = ("page", "tudalen")
 def _page_and_rest(words: list[str], ctx: Context) -> tuple[int, list[str]]:
     """Split off a trailing `page N`; N must be a plain number from 1 to MAX_PAGE."""
     if len(words) >= 2 and words[-2].lower() in PAGE_WORDS:
-        number = words[-1]
-        if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= MAX_PAGE:
+        page = whole_number(words[-1], MAX_PAGE)
+        if page is None or page < 1:
             raise UserError(
                 ctx.t._("“{value}” is not a page number; give a number from 1 to {most}.").format(
-                    value=number, most=MAX_PAGE
+                    value=words[-1], most=MAX_PAGE
                 )
             )
-        return int(number), words[:-2]
+        return page, words[:-2]
     return 1, words
 
 

@@ -32,6 +32,7 @@ from bot.services import question_windows as windows
 from bot.services import questions as service
 from bot.services.question_windows import MeetingInfo, QuestionError
 from bot.services.questions import MAX_LENGTH, THEMES, Duplicate
+from bot.text_input import whole_number
 
 router = Router("questions")
 
@@ -227,11 +228,11 @@ def ask_submitted(request: Request, ctx: Context) -> Reply:
     """The question form was submitted: meeting (id), question, theme, link."""
     values = request.values
     try:
-        raw_meeting = str(values.get("meeting") or "").strip()
-        if not raw_meeting.isdigit():
+        meeting_id = whole_number(str(values.get("meeting") or "").strip())
+        if meeting_id is None:
             raise QuestionError(ctx.t._("Choose the meeting the question is for."), "meeting")
         meeting = windows.find_meeting(
-            ctx.session, ("id", int(raw_meeting)), now=ctx.now, zone=_zone(ctx), t=ctx.t
+            ctx.session, ("id", meeting_id), now=ctx.now, zone=_zone(ctx), t=ctx.t
         )
         draft = service.read_draft(
             str(values.get("question") or ""),
@@ -248,7 +249,7 @@ def ask_submitted(request: Request, ctx: Context) -> Reply:
 def open_ask_form(request: Request, ctx: Context) -> Reply:
     """The 'ask a question' button on a window announcement (value: the meeting id)."""
     value = str(request.values.get("value") or request.text).strip()
-    return _ask_form(ctx, meeting_id=int(value) if value.isdigit() else None)
+    return _ask_form(ctx, meeting_id=whole_number(value))
 
 
 @router.action(DRAFT, roles=ASKERS)

@@ -247,7 +247,7 @@ def test_record_decision_and_update_take_welsh_fields(
     session.expire_all()
     assert session.get_one(Action, seed.actions["TP-002"].id).title_cy == ""
     too_long = say(app, SECRETARIAT, f"update TP-002 title_cy={'t' * 501}").text
-    assert "title_cy: 501 characters is too long" in too_long
+    assert "title_cy: too long (501 characters); shorten it to at most 500" in too_long
 
 
 # -- search -----------------------------------------------------------------------------------

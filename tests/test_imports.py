@@ -457,7 +457,7 @@ def test_decision_problems(session: Session, seed: Seed, tmp_path: Path) -> None
         "has no meeting on this "
         "date; use the date of one of its meetings (nearest: 2026-12-03), or leave it blank.",
         'decisions.csv line 5, link "democracy.torfaen.gov.uk/x": not a web address; give the full '
-        "address, starting https://.",
+        "address, starting https://, without spaces or | < >.",
         "decisions.csv line 6, decided_on: a value is required; give the date of the decision "
         "(YYYY-MM-DD).",
         'decisions.csv line 6, partners "torfaen;police": unknown partner "police"; use one of '

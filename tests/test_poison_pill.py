@@ -44,14 +44,16 @@ def arrange(session: Session, seed: Seed) -> None:
     """Due at AFTER_CLOSE: two packs (one poisoned), a third board's window announcements and
     closing reminders, an imported answer, a one-off reminder and a digest."""
     strategic, finance = seed.meetings
-    # A vertical tab (Word's Shift+Enter) that reached the database: python-docx refuses it.
+    # A row an older version or a hand edit left malformed: its links are not a list, so
+    # building its pack fails (text can no longer poison a pack: the builder cleans it).
     question(
         session,
         seed,
         strategic,
         "Q-SB-2026-12-001",
-        "Is the move\x0bon budget?",
+        "Is the move on budget?",
         state=QuestionState.ACCEPTED,
+        linked_refs=7,
     )
     question(
         session,
@@ -129,7 +131,7 @@ def test_one_poisoned_pack_holds_nothing_else_back(
         assert notice.startswith(f"unit-failed:question-pack:{strategic.id}:srs-secretariat:")
         [message] = [m for m in fake.messages_in(SECRETARIAT_CHANNEL) if m.key == notice]
         assert f"question-pack:{strategic.id}" in message.text
-        assert "ValueError" in message.text
+        assert "TypeError" in message.text
 
         # A minute later it fails again: still reported once, nothing posted twice.
         traveller.shift(timedelta(minutes=1))

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from bot.app import ScrutinyApp
 from bot.domain import Marking, QuestionState
 from bot.i18n import Translator
+from bot.messages import markdown_escape
 from bot.models import Delivery, Meeting, Question
 from bot.services import question_pack, question_posts, questions
 from bot.services.question_windows import QuestionError
@@ -98,7 +99,7 @@ def test_markdown_keeps_the_askers_words_as_written(
     ref = _accepted(app, TORFAEN, "Is *phase 2* of the move_plan on [budget] # now?")
     markdown = question_pack.to_markdown(strategic_pack(app, seed, session), EN)
     assert f"1. **{ref}**: Is \\*phase 2\\* of the move\\_plan on \\[budget\\] \\# now?" in markdown
-    assert question_pack.markdown_escape("1. first\n- second") == "1\\. first  \n\\- second"
+    assert markdown_escape("1. first\n- second") == "1\\. first  \n\\- second"
 
 
 def test_a_sensitive_question_marks_the_pack_and_is_left_out_for_those_not_cleared(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -23,6 +24,7 @@ from bot.domain import ActionStatus, Rag
 from bot.messages import Reply
 from bot.models import Action, AuditEvent, Decision, ProcessedEvent
 from bot.platforms.slack import COMMAND, DRAFT_SHORTCUT, EVENTS, SlackPlatform, build_slack
+from bot.platforms.slack_inbound import MAX_BODY_BYTES
 from bot.settings import PROJECT_ROOT
 from bot.web import create_web_app
 from tests.conftest import NOW
@@ -63,7 +65,7 @@ def platform(slack_app: ScrutinyApp) -> SlackPlatform:
 @pytest.fixture
 def slack(platform: SlackPlatform, fake: FakeSlackApi, seed: Seed) -> Iterator[SlackSender]:
     with ServedApp(create_web_app(platform.app, [platform])) as served:
-        sender = SlackSender(served.url + "/slack/events", SECRET, fake)
+        sender = SlackSender(served.url + "/slack/events", SECRET, fake, NOW.timestamp)
         yield sender
         sender.close()
     assert fake.violations == [], "the bot sent something Slack would refuse"
@@ -185,7 +187,7 @@ def test_unsigned_forged_and_stale_requests_get_401_and_nothing_happens(
     ).form()
     body = urlencode(form)
     kind = "application/x-www-form-urlencoded"
-    now = int(time.time())
+    now = int(NOW.timestamp())
     assert slack.post(body, kind, signed=False).status_code == 401
     assert slack.post(body, kind, signature="v0=" + "0" * 64).status_code == 401
     stale = now - 6 * 60
@@ -208,6 +210,111 @@ def test_unsigned_forged_and_stale_requests_get_401_and_nothing_happens(
     assert count(db, AuditEvent) == 0
     tp1 = db.scalar(select(Action).where(Action.ref == "TP-001"))
     assert tp1 is not None and tp1.status is ActionStatus.IN_PROGRESS
+
+
+SIGNED_BUT_MALFORMED = {
+    "form payload is a JSON list": ("payload=%5B%5D", "application/x-www-form-urlencoded"),
+    "form payload is a JSON string": ("payload=%22x%22", "application/x-www-form-urlencoded"),
+    "form payload is null": ("payload=null", "application/x-www-form-urlencoded"),
+    "form payload is not JSON": ("payload=%7Bnot", "application/x-www-form-urlencoded"),
+    "body is not JSON": ("{not json", "application/json"),
+    "body is a JSON list": ("[1, 2]", "application/json"),
+    "body is nested too deeply": ("[" * 100_000 + "]" * 100_000, "application/json"),
+    "wrong content type": ('{"type": "url_verification", "challenge": "x"}', "text/plain"),
+    "unpaired surrogate": (
+        '{"type": "url_verification", "challenge": "\\ud800"}',
+        "application/json",
+    ),
+}
+SIGNED_BUT_MALFORMED_PAYLOADS = {
+    "actions is an object": {"actions": {"a": {"action_id": "page", "value": "help"}}},
+    "user is a string": {"user": "U0TOR00001"},
+    "user is missing": {"user": None},
+    "action_id is a number": {"actions": [{"action_id": 7, "value": "help"}]},
+    "no actions": {"actions": []},
+    "date-time is not a number": {"actions": [{"action_id": "page", "selected_date_time": "abc"}]},
+    "date-time out of range": {"actions": [{"action_id": "page", "selected_date_time": 10**20}]},
+    "channel is a list": {"channel": ["C0TOR00001"]},
+    "response_url is not a URL": {"response_url": "<!channel>"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIGNED_BUT_MALFORMED))
+def test_signed_bodies_that_are_not_slack_requests_get_400_and_nothing_runs(
+    slack: SlackSender, fake: FakeSlackApi, platform: SlackPlatform, db: Session, case: str
+) -> None:
+    body, kind = SIGNED_BUT_MALFORMED[case]
+    response = slack.post(body, kind)
+    assert response.status_code == 400
+    assert "malformed" in response.json()["error"]
+    assert platform.stats["malformed"] == 1
+    assert fake.web_api_calls() == []
+    assert count(db, ProcessedEvent) == 0
+
+
+@pytest.mark.parametrize("case", sorted(SIGNED_BUT_MALFORMED_PAYLOADS))
+def test_signed_interactions_of_the_wrong_shape_get_400_and_nothing_runs(
+    slack: SlackSender, fake: FakeSlackApi, platform: SlackPlatform, case: str
+) -> None:
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": TORFAEN},
+        "channel": {"id": TORFAEN_CHANNEL},
+        "response_url": fake.response_url("malformed"),
+        "actions": [{"type": "button", "action_id": "page", "value": "help"}],
+        **SIGNED_BUT_MALFORMED_PAYLOADS[case],
+    }
+    response = slack.interaction(payload)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("payload")
+    # The same click, well formed, is answered: only the shape was wrong.
+    assert slack.button(TORFAEN, "page", "help").status_code == 200
+    fake.wait_for("response_url")
+    assert [c.path for c in fake.web_api_calls()] == [c.path for c in fake.calls_to("response_url")]
+    assert len(fake.web_api_calls()) == 1
+
+
+@pytest.mark.parametrize("stamp", ["abc", "1e9", "-5", "1.5", "١٢٣", "²", "9" * 40, ""])
+def test_a_timestamp_that_is_not_whole_seconds_is_refused_even_when_signed_over(
+    slack: SlackSender, fake: FakeSlackApi, stamp: str
+) -> None:
+    body = urlencode(SlashCommand(TORFAEN, "help", response_url=fake.response_url()).form())
+    signature = slack_signature(SECRET, stamp, body)
+    headers = {"X-Slack-Request-Timestamp": stamp.encode(), "X-Slack-Signature": signature}
+    response = slack.http.post(
+        slack.url,
+        content=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+    )
+    assert response.status_code == 401
+    assert fake.web_api_calls() == []
+
+
+def test_a_body_over_the_cap_is_refused_before_it_is_read_or_checked(
+    slack: SlackSender, fake: FakeSlackApi, platform: SlackPlatform
+) -> None:
+    huge = "x" * (MAX_BODY_BYTES + 1)
+    # Declared too long by its Content-Length, signed or not.
+    assert slack.post(huge, "application/json").status_code == 413
+    assert slack.post(huge, "application/json", signed=False).status_code == 413
+
+    # Sent in chunks with no length: reading stops at the cap.
+    def chunks() -> Iterator[bytes]:
+        for _ in range(3):
+            yield b"y" * MAX_BODY_BYTES
+
+    response = slack.http.post(slack.url, content=chunks(), headers={"Content-Type": "text/plain"})
+    assert response.status_code == 413
+    assert platform.stats["too_large"] == 3
+    assert platform.stats["refused"] == 0
+    assert fake.web_api_calls() == []
+
+
+def test_a_command_for_another_app_gets_400(slack: SlackSender, fake: FakeSlackApi) -> None:
+    form = SlashCommand(TORFAEN, "help", command="/other", response_url=fake.response_url()).form()
+    response = slack.post(urlencode(form), "application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert fake.web_api_calls() == []
 
 
 def test_reply_work_waits_while_requests_await_their_ack(platform: SlackPlatform) -> None:
@@ -732,6 +839,78 @@ def test_response_url_rate_limit_is_retried(slack: SlackSender, fake: FakeSlackA
     slack.command(TORFAEN, "help")
     fake.wait_for("response_url")
     assert [c.status for c in fake.calls_to("response_url")] == [429, 200]
+
+
+# -- every reply arrives or is reported --------------------------------------------------------
+def command_with(
+    slack: SlackSender, user: str, text: str, response_url: str, **fields: Any
+) -> None:
+    form = SlashCommand(user, text, response_url=response_url, **fields).form()
+    assert slack.post(urlencode(form), "application/x-www-form-urlencoded").status_code == 200
+
+
+def test_reply_goes_ephemeral_when_the_response_url_refuses_connections(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    command_with(slack, TORFAEN, "meetings", fake.unreachable_response_url())
+    call = fake.wait_for("chat.postEphemeral")[0]
+    assert (call.body["channel"], call.body["user"]) == (TORFAEN_CHANNEL, TORFAEN)
+    assert "Strategic Board" in texts(call.body)
+    assert fake.calls_to("response_url") == []
+
+
+def test_reply_goes_ephemeral_when_the_response_url_times_out(
+    slack: SlackSender, fake: FakeSlackApi, platform: SlackPlatform
+) -> None:
+    platform.response_url_timeout = 0.5
+    fake.stall_next_response(3)
+    slack.command(TORFAEN, "meetings")
+    call = fake.wait_for("chat.postEphemeral")[0]
+    assert call.body["user"] == TORFAEN
+    assert "Strategic Board" in texts(call.body)
+    assert [c.error for c in fake.calls_to("response_url")] == ["stalled"]
+
+
+def test_reply_in_a_direct_message_goes_by_post_message_when_the_response_url_fails(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    fake.fail_next("response_url", 404)
+    slack.command(TORFAEN, "action TP-003", channel_id="D0TOR00001", channel_name="directmessage")
+    call = fake.wait_for("chat.postMessage")[0]
+    assert call.body["channel"] == TORFAEN
+    assert "Exempt contract renewal" in texts(call.body)  # still read as her direct message
+    assert fake.calls_to("chat.postEphemeral") == []
+
+
+def test_a_button_reply_falls_back_when_its_response_url_is_gone(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    fake.fail_next("response_url", 500, times=4)  # every retry fails too
+    slack.button(TORFAEN, "page", "actions overdue torfaen")
+    call = fake.wait_for("chat.postEphemeral")[0]
+    assert "TP-001" in texts(call.body)
+    assert [c.status for c in fake.calls_to("response_url")] == [500] * 4
+
+
+def test_a_reply_no_route_reaches_is_logged_once_with_the_member_and_command(
+    slack: SlackSender,
+    fake: FakeSlackApi,
+    platform: SlackPlatform,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake.fail_next("chat.postEphemeral", 200, error="channel_not_found")
+    fake.fail_next("chat.postMessage", 200, error="user_not_found")
+    with caplog.at_level(logging.WARNING, logger="bot.platforms.slack"):
+        command_with(slack, TORFAEN, "meetings", fake.unreachable_response_url())
+        fake.wait_until(lambda: platform.stats["replies_lost"] == 1)
+        fake.wait_until(lambda: platform.health()["working"] == 0)
+    lost = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lost) == 1
+    message = lost[0].getMessage()
+    assert TORFAEN in message and "/scrutiny meetings" in message
+    assert "response_url" in message and "channel_not_found" in message
+    # Tried once each, in order; nothing else was attempted.
+    assert [c.method for c in fake.web_api_calls()] == ["chat.postEphemeral", "chat.postMessage"]
 
 
 def test_manifest_asks_for_what_the_app_listens_to_and_no_more() -> None:

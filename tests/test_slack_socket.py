@@ -86,6 +86,31 @@ def test_socket_mode_connects_and_answers_envelopes(
     assert fake.violations == []
 
 
+def test_socket_mode_payloads_of_the_wrong_shape_are_acknowledged_and_ignored(
+    socket_platform: SlackPlatform, fake: FakeSlackApi, seed: Seed
+) -> None:
+    # Socket Mode requests never pass the HTTP endpoint: the listeners check shapes too.
+    button = {
+        "type": "block_actions",
+        "user": {"id": "U0TOR00001"},
+        "response_url": fake.response_url("button"),
+        "actions": [{"action_id": "page", "value": "help", "selected_date_time": "abc"}],
+    }
+    command = {**SlashCommand("U0TOR00001", "help").form(), "text": ["help"]}
+    with ServedApp(create_web_app(socket_platform.app, [socket_platform])):
+        for number, (kind, payload) in enumerate(
+            [("interactive", button), ("slash_commands", command)]
+        ):
+            envelope = {"envelope_id": f"bad{number}", "type": kind, "payload": payload}
+            fake.socket_send({**envelope, "accepts_response_payload": False})
+            fake.wait_for_socket_ack(f"bad{number}")
+        fake.wait_until(lambda: socket_platform.stats["malformed"] == 2)
+        good = SlashCommand("U0TOR00001", "help", response_url=fake.response_url("good"))
+        fake.socket_send({"envelope_id": "good", "type": "slash_commands", "payload": good.form()})
+        assert fake.wait_for("response_url")[0].path == "/respond/good"
+    assert fake.calls_to("response_url")[1:] == []
+
+
 def test_serve_refuses_to_start_without_slack_or_teams(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
         "SLACK_BOT_TOKEN",

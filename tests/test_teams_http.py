@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 
@@ -20,7 +20,7 @@ from bot.app import ScrutinyApp, create_app
 from bot.domain import Marking, Platform
 from bot.messages import Request
 from bot.models import Channel, Delivery, Meeting, ProcessedEvent, Question
-from bot.platforms.teams import TeamsPlatform, build_teams, signature
+from bot.platforms.teams import MAX_REQUEST_BYTES, TeamsPlatform, build_teams, signature
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
 from tests.conftest import NOW
@@ -239,3 +239,95 @@ def test_a_slow_command_is_acknowledged_and_its_answer_queued_for_the_channel(
     assert delivery.idempotency_key == "teams-reply:s1"
     assert delivery.channel_id == channel.id
     assert "TP-001" in delivery.payload["text"]
+
+
+@pytest.mark.parametrize(
+    "conversation",
+    ["no channel data", "no conversation kind", "personal", "group chat", "channel, no id"],
+)
+def test_a_conversation_teams_does_not_name_gets_the_narrowest_audience(
+    client: Client, channel: Channel, conversation: str
+) -> None:
+    # Sian may read the exempt TP-003 alone; an unnamed conversation is never taken for that.
+    data = activity("action TP-003", ident=f"fail-closed-{conversation}")
+    if conversation == "no channel data":
+        del data["channelData"]
+    elif conversation == "no conversation kind":
+        del data["conversation"]["conversationType"]
+    elif conversation == "personal":
+        data["conversation"] = {"id": "a:1personal", "conversationType": "personal"}
+        del data["channelData"]["channel"], data["channelData"]["teamsChannelId"]
+    elif conversation == "group chat":
+        data["conversation"] = {"id": "19:chat@thread.v2", "conversationType": "groupChat"}
+    else:
+        data["channelData"] = {"tenant": {"id": "72f988bf-0000-0000-0000-000000000000"}}
+    text = signed(client, data).json()["text"]
+    assert "Exempt contract renewal" not in text
+    assert "not cleared" in text
+
+
+def test_the_same_member_reads_the_item_in_a_cleared_channel(
+    client: Client, channel: Channel, session: Session
+) -> None:
+    # The control for the test above: what withholds TP-003 there is the audience alone.
+    channel.clearance = Marking.OFFICIAL_SENSITIVE
+    channel.exempt_access = True
+    session.commit()
+    text = signed(client, activity("action TP-003", ident="cleared")).json()["text"]
+    assert "Exempt contract renewal" in text
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"from": "str"},
+        {"from": None},
+        {"from": ["x"]},
+        {"text": ["actions"]},
+        {"id": 42},
+        {"channelData": "x"},
+        {"channelData": {"channel": []}},
+        {"conversation": 1},
+        {"channelData": {"teamsChannelId": "19:" + "x" * 100_000}},
+    ],
+)
+def test_a_signed_body_that_is_not_a_teams_activity_gets_400_and_nothing_runs(
+    client: Client, channel: Channel, engine: Engine, broken: dict[str, Any]
+) -> None:
+    response = signed(client, {**activity("actions overdue torfaen"), **broken})
+    assert response.status_code == 400
+    assert claimed(engine) == 0
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b"null", b'"x"', b"[" * 100_000, b"\xff"])
+def test_a_signed_body_that_is_not_json_gets_400(
+    client: Client, engine: Engine, body: bytes
+) -> None:
+    response = post(client, body, f"HMAC {signature(SECRET, body)}")
+    assert response.status_code == 400
+    assert claimed(engine) == 0
+
+
+def test_a_body_over_the_cap_is_refused_before_its_signature_is_read(
+    client: Client, platform: TeamsPlatform
+) -> None:
+    body = b" " * (MAX_REQUEST_BYTES + 1)
+    response = post(client, body, f"HMAC {signature(SECRET, body)}")
+    assert response.status_code == 413
+    assert platform.stats["too_large"] == 1 and platform.stats["refused"] == 0
+
+
+def test_a_command_that_fails_inside_is_answered_politely_not_with_500(
+    client: Client, channel: Channel, engine: Engine, platform: TeamsPlatform
+) -> None:
+    # As on a database whose schema is behind: claiming the message id fails.
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE processed_events RENAME TO processed_events_away"))
+    try:
+        response = signed(client, activity("actions overdue torfaen", ident="broken"))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE processed_events_away RENAME TO processed_events"))
+    assert response.status_code == 200
+    assert "Something went wrong on our side" in response.json()["text"]
+    assert platform.stats["failed"] == 1

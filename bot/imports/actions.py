@@ -15,8 +15,9 @@ from bot.imports.base import (
     load_existing,
     partner_lookup,
 )
-from bot.imports.cells import Cells, column_length
+from bot.imports.cells import Cells
 from bot.models import Action
+from bot.text_input import NOTE, OWNER, THEME, TITLE, TITLE_CY
 
 RAG_WORDS = {
     "r": Rag.RED,
@@ -135,9 +136,6 @@ class ActionsImport(Kind):
         "last_update",
         "title_cy",
     )
-    limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Action, name) for name in ("ref", "title", "owner", "theme", "title_cy")
-    }
 
     def load(self) -> None:
         self.partners = partner_lookup(self.session)
@@ -145,14 +143,12 @@ class ActionsImport(Kind):
         self.existing = load_existing(self.session, Action, "ref", self.fields)
 
     def check(self, cells: Cells) -> Record | None:
-        ref = cells.ref("ref", limit=self.limits["ref"])
-        values: dict[str, Any] = {
-            "title": cells.text("title", limit=self.limits["title"], required=True)
-        }
+        ref = cells.ref("ref")
+        values: dict[str, Any] = {"title": cells.text("title", TITLE, required=True)}
         owner = cells.one("owner_partner", self.partners)
         values["owner_partner_id"] = owner.id if owner else None
         if cells.has("owner"):
-            values["owner"] = cells.text("owner", limit=self.limits["owner"])
+            values["owner"] = cells.text("owner", OWNER)
         if cells.has("due_date"):
             values["due_date"] = cells.date("due_date")
         if cells.has("status"):
@@ -162,12 +158,12 @@ class ActionsImport(Kind):
         if cells.has("rag"):
             values["rag"] = cells.choice("rag", Rag, aliases=RAG_WORDS)
         if cells.has("theme"):
-            values["theme"] = cells.text("theme", limit=self.limits["theme"])
+            values["theme"] = cells.text("theme", THEME)
         check_marked(cells, values, self.partners)
         if cells.has("last_update"):
-            values["last_update"] = cells.text("last_update", limit=None, multiline=True)
+            values["last_update"] = cells.text("last_update", NOTE)
         if cells.has("title_cy"):
-            values["title_cy"] = cells.text("title_cy", limit=self.limits["title_cy"])
+            values["title_cy"] = cells.text("title_cy", TITLE_CY)
         return by_ref(cells, ref, values, self.existing)
 
     def defaults(self) -> dict[str, Any]:

@@ -9,14 +9,15 @@ partners' channels is the caller's step (`question_posts.post_unposted_answers`)
 from __future__ import annotations
 
 import difflib
-from typing import Any, ClassVar
+from typing import Any
 
 from bot.domain import QuestionState
 from bot.i18n import Translator, _, default_language
 from bot.imports.base import Kind, Plan, Record, header, load_existing
-from bot.imports.cells import Cells, column_length
+from bot.imports.cells import Cells
 from bot.models import Question
 from bot.services import questions
+from bot.text_input import ANSWER, ANSWERED_BY, QUESTION_REF
 
 
 class AnswersImport(Kind):
@@ -28,11 +29,6 @@ class AnswersImport(Kind):
     columns = header("question_ref,answer,answered_by")
     required = ("question_ref", "answer")
     fields = ("answer", "answered_by", "state", "merged_into_id")
-    limits: ClassVar[dict[str, int | None]] = {
-        "ref": column_length(Question, "ref"),
-        "answer": questions.ANSWER_MAX,
-        "answered_by": questions.ANSWERED_BY_MAX,
-    }
 
     def load(self) -> None:
         self.t = Translator(default_language(), self.zone)
@@ -55,17 +51,13 @@ class AnswersImport(Kind):
         cells.problem("question_ref", _("no question has this reference"), fix)
 
     def check(self, cells: Cells) -> Record | None:
-        ref = cells.ref("question_ref", limit=self.limits["ref"])
+        ref = cells.ref("question_ref", QUESTION_REF)
         values: dict[str, Any] = {
-            "answer": cells.text(
-                "answer", limit=self.limits["answer"], required=True, multiline=True
-            ),
+            "answer": cells.text("answer", ANSWER, required=True),
             "state": QuestionState.ANSWERED,
         }
         if cells.has("answered_by"):
-            values["answered_by"] = " ".join(
-                cells.text("answered_by", limit=self.limits["answered_by"]).split()
-            )
+            values["answered_by"] = " ".join(cells.text("answered_by", ANSWERED_BY).split())
         stored = self.existing.get(ref)
         if ref and stored is None:
             self._unknown(cells, ref)

@@ -11,13 +11,11 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String
-from sqlalchemy.orm import DeclarativeBase
-
 from bot.domain import EXEMPT_PARAGRAPHS
 from bot.i18n import _
 from bot.imports.problems import ImportProblem
 from bot.imports.readers import Row, Table
+from bot.text_input import LINK, REF, TextField, TextRefused, clean, is_web_link
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -25,8 +23,6 @@ E = TypeVar("E", bound=StrEnum)
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2099
 """Dates outside these years are typing slips in a register of this collaboration."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LINE_BREAK = re.compile(r"[\r\n]")
 _UK_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})$")
 _UK_MOMENT = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})([ T]\d.*)$")
 _EXCEL_SERIAL = re.compile(r"^[1-9]\d{4}$")
@@ -36,12 +32,6 @@ _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _HAS_TIME = re.compile(r"\d[Tt ]\d")
 _PARAGRAPH = re.compile(r"^(?:para(?:graph)?\.?\s*)?(\d{1,3})$", re.IGNORECASE)
 _DATE_EXAMPLE = "2026-02-28"
-
-
-def column_length(model: type[DeclarativeBase], column: str) -> int | None:
-    """The maximum length of a String column of a model, straight from its definition."""
-    kind = model.__table__.c[column].type
-    return kind.length if isinstance(kind, String) else None
 
 
 def _valid_example(year: int, month: int, day: int) -> str:
@@ -177,32 +167,22 @@ class Cells:
             )
         return value
 
-    def text(
-        self, column: str, *, limit: int | None, required: bool = False, multiline: bool = False
-    ) -> str:
-        """Free text, no longer than the database column, on one line unless `multiline`."""
+    def text(self, column: str, field: TextField, *, required: bool = False) -> str:
+        """Free text checked by `text_input.clean` for `field`: the same characters and
+        limits as chat and forms."""
         value = self._given(column, required)
         if not value:
             return ""
-        if _CONTROL.search(value):
-            self.problem(
-                column,
-                _("contains a control character"),
-                _("retype the value without hidden characters"),
-            )
-        elif not multiline and _LINE_BREAK.search(value):
-            self.problem(column, _("contains a line break"), _("put the value on one line"))
-        elif limit is not None and len(value) > limit:
-            self.problem(
-                column,
-                _("too long ({length} characters)").format(length=len(value)),
-                _("shorten it to at most {limit} characters").format(limit=limit),
-            )
-        return value
+        try:
+            return clean(value, field)
+        except TextRefused as refused:
+            what, fix = refused.describe(_)
+            self.problem(column, what, fix)
+            return value
 
-    def ref(self, column: str, *, limit: int | None) -> str:
+    def ref(self, column: str, field: TextField = REF) -> str:
         """A reference such as TP-014: required, no spaces, stored in upper case."""
-        value = self.text(column, limit=limit, required=True).upper()
+        value = self.text(column, field, required=True).upper()
         if value and not re.fullmatch(r"[A-Z0-9][A-Z0-9._/\-]*", value):
             self.problem(
                 column,
@@ -211,12 +191,14 @@ class Cells:
             )
         return value
 
-    def link(self, column: str, *, limit: int | None) -> str:
+    def link(self, column: str) -> str:
         """A web address to papers or a meeting, or blank."""
-        value = self.text(column, limit=limit)
-        if value and not re.fullmatch(r"https?://\S+", value):
+        value = self.text(column, LINK)
+        if value and not is_web_link(value):
             self.problem(
-                column, _("not a web address"), _("give the full address, starting https://")
+                column,
+                _("not a web address"),
+                _("give the full address, starting https://, without spaces or | < >"),
             )
         return value
 

@@ -24,9 +24,10 @@ from bot.imports.base import (
     load_existing,
     partner_lookup,
 )
-from bot.imports.cells import Cells, column_length
+from bot.imports.cells import Cells
 from bot.imports.problems import ImportProblem
 from bot.models import Board, Decision, Meeting
+from bot.text_input import SUMMARY, SUMMARY_CY, TITLE, TITLE_CY
 
 
 class DecisionsImport(Kind):
@@ -56,9 +57,6 @@ class DecisionsImport(Kind):
         "title_cy",
         "summary_cy",
     )
-    limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Decision, name) for name in ("ref", "title", "link", "title_cy")
-    }
 
     def load(self) -> None:
         self.boards = board_lookup(self.session)
@@ -103,7 +101,7 @@ class DecisionsImport(Kind):
         return None
 
     def check(self, cells: Cells) -> Record | None:
-        ref = cells.ref("ref", limit=self.limits["ref"])
+        ref = cells.ref("ref")
         board = cells.one("board", self.boards)
         # Refs may follow a council's own numbering; only another board's prefix is refused,
         # since that is a decision filed under the wrong board.
@@ -132,7 +130,7 @@ class DecisionsImport(Kind):
         values: dict[str, Any] = {
             "board_id": board.id if board else None,
             "decided_on": decided_on,
-            "title": cells.text("title", limit=self.limits["title"], required=True),
+            "title": cells.text("title", TITLE, required=True),
         }
         if cells.has("meeting_date"):
             meeting_id = None
@@ -140,16 +138,16 @@ class DecisionsImport(Kind):
                 meeting_id = self._meeting(cells, board, meeting_day)
             values["meeting_id"] = meeting_id
         if cells.has("summary"):
-            values["summary"] = cells.text("summary", limit=None, multiline=True)
+            values["summary"] = cells.text("summary", SUMMARY)
         if cells.has("title_cy"):
-            values["title_cy"] = cells.text("title_cy", limit=self.limits["title_cy"])
+            values["title_cy"] = cells.text("title_cy", TITLE_CY)
         if cells.has("summary_cy"):
-            values["summary_cy"] = cells.text("summary_cy", limit=None, multiline=True)
+            values["summary_cy"] = cells.text("summary_cy", SUMMARY_CY)
         check_marked(cells, values, self.partners)
         if cells.has("partners"):
             values["partners"] = cells.many("partners", self.partners)
         if cells.has("link"):
-            values["link"] = cells.link("link", limit=self.limits["link"])
+            values["link"] = cells.link("link")
         return by_ref(cells, ref, values, self.existing)
 
     def defaults(self) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 
 from bot.i18n import _
 from bot.imports.base import Existing, Kind, Record, board_lookup, header, load_existing
-from bot.imports.cells import Cells, at_local, column_length
+from bot.imports.cells import Cells, at_local
 from bot.imports.readers import Table, read_ics
 from bot.models import Board, Meeting
+from bot.text_input import CALENDAR_UID, LOCATION, LOCATION_CY
 
 QUESTIONS_OPEN_AT = time(9, 0)
 QUESTIONS_CLOSE_AT = time(17, 0)
@@ -48,10 +49,6 @@ class MeetingsImport(Kind):
         "questions_close",
         "source_uid",
     )
-    limits: ClassVar[dict[str, int | None]] = {
-        name: column_length(Meeting, name)
-        for name in ("location", "location_cy", "link", "source_uid")
-    }
 
     def read(self, path: Path, *, sheet: str | None = None) -> Table:
         if path.suffix.lower() == ".ics":
@@ -161,12 +158,12 @@ class MeetingsImport(Kind):
         # A calendar event carries no papers link and often no location: what it leaves out
         # keeps what the secretariat typed rather than blanking it.
         if cells.has("location") and (cells.raw("location") or not from_calendar):
-            values["location"] = cells.text("location", limit=self.limits["location"])
+            values["location"] = cells.text("location", LOCATION)
         if cells.has("location_cy"):
-            values["location_cy"] = cells.text("location_cy", limit=self.limits["location_cy"])
+            values["location_cy"] = cells.text("location_cy", LOCATION_CY)
         if cells.has("link") and (cells.raw("link") or not from_calendar):
-            values["link"] = cells.link("link", limit=self.limits["link"])
-        uid = cells.text("source_uid", limit=self.limits["source_uid"]) if from_calendar else ""
+            values["link"] = cells.link("link")
+        uid = cells.text("source_uid", CALENDAR_UID) if from_calendar else ""
         if board is None or starts is None:
             return None
         stored = self._stored(cells, board, starts, uid)

@@ -31,6 +31,7 @@ from bot.domain import Platform
 from bot.i18n import _
 from bot.messages import Request
 from bot.models import Channel, Member
+from bot.text_input import terminal_safe, whole_number
 
 COMMAND_PREFIX = "/scrutiny"
 PROMPT = "scrutiny> "
@@ -106,8 +107,9 @@ class Console:
         """Act as the member with this slug (or list number); ConsoleError names close matches."""
         members = self.members()
         wanted = slug.strip()
-        if wanted.isdigit() and 1 <= int(wanted) <= len(members):
-            self.member = members[int(wanted) - 1]
+        number = whole_number(wanted)
+        if number is not None and 1 <= number <= len(members):
+            self.member = members[number - 1]
             return self.member
         for member in members:
             if member.slug == wanted.lower():
@@ -273,9 +275,10 @@ class Console:
             return None
 
     def write(self, text: str) -> None:
-        """Print without interleaving with a scheduled post."""
+        """Print without interleaving with a scheduled post; user text in it cannot reach the
+        terminal as an escape sequence (`terminal_safe`)."""
         with self._lock:
-            self.stdout.write(text)
+            self.stdout.write(terminal_safe(text))
             self.stdout.flush()
 
     def show_post(self, channel_slug: str, text: str) -> None:
@@ -322,7 +325,7 @@ def run_console(
         if channel_slug:
             console.use_channel(channel_slug)
     except ConsoleError as problem:
-        errors.write(str(problem) + "\n")
+        errors.write(terminal_safe(str(problem)) + "\n")
         return 2
     except (OperationalError, ProgrammingError):
         errors.write(

@@ -1,8 +1,10 @@
 """The bot in Slack: a Bolt `AsyncApp` turning Slack payloads into neutral requests.
 
 Slack's rules kept here:
-- Bolt verifies every request's signature (missing, wrong or older than five minutes: 401,
-  no listener runs).
+- The endpoint checks every request before Bolt parses anything (`slack_inbound`): a body
+  over the cap gets 413; a missing or wrong signature, or a timestamp that is not a number or
+  is more than five minutes from the clock, gets 401; a signed body that is not one of the
+  requests the bot handles, field by field, gets 400. No listener runs for any of them.
 - Every request is acknowledged at once; the work (`ScrutinyApp.dispatch`, which is
   synchronous and touches the database) runs in a worker thread after the ack, and the reply
   goes back through the `response_url` or the Web API. Modal submissions are the exception:
@@ -10,6 +12,9 @@ Slack's rules kept here:
 - Events are claimed by `event_id` in the `processed_events` table before any work, so a
   retried delivery (`X-Slack-Retry-Num`) or a duplicate is never answered twice.
 - Every message and view passes `slack_blocks` (Block Kit limits, paging, escaping).
+- Every reply arrives or is reported: when the response_url fails in any way (refused,
+  timed out, an error status), the reply goes by the Web API instead; a reply no route
+  reaches is logged once, naming the member and what they asked.
 """
 
 from __future__ import annotations
@@ -23,16 +28,21 @@ import secrets
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import aiohttp
+from pydantic import Field
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.adapter.starlette.async_handler import (
+    AsyncSlackRequestHandler,
+    to_starlette_response,
+)
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -46,7 +56,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import posted_messages
@@ -56,6 +66,7 @@ from bot.domain import Platform
 from bot.i18n import Translator
 from bot.messages import Request
 from bot.models import ProcessedEvent
+from bot.platforms.inbound import BodyRefused, Shape, ShapeError, load_json, read_capped_body
 from bot.platforms.messengers import METADATA_EVENT
 from bot.platforms.slack_blocks import (
     MORE_ACTION_ID,
@@ -65,6 +76,25 @@ from bot.platforms.slack_blocks import (
     fit_view,
     join_bodies,
     text_blocks,
+)
+from bot.platforms.slack_inbound import (
+    MAX_BODY_BYTES,
+    BlockActions,
+    EventCallback,
+    HomeOpenedEvent,
+    MentionEvent,
+    MessageEvent,
+    MessageShortcut,
+    MetadataPostedEvent,
+    SlackEvent,
+    SlashCommand,
+    View,
+    ViewClosed,
+    ViewMetadata,
+    ViewSubmission,
+    decode_body,
+    parse_inbound,
+    signature_problem,
 )
 from bot.settings import Settings
 
@@ -80,6 +110,8 @@ PAGE_ACTION_ID = "page"
 """Buttons whose value is the command text of the next page of a list."""
 RETRIES = 3
 """How many times a Web API call is retried after a 429, a 500/503 or a dropped connection."""
+RESPONSE_URL_TIMEOUT = 10.0
+"""Seconds a response_url (with its retries) may take before the reply goes by the Web API."""
 FIELD_ERROR_MAX = 150
 KEEP_EVENT_IDS = timedelta(days=2)
 MAX_KEY = 255
@@ -97,10 +129,15 @@ do not (a response_url stays valid for 30 minutes). So under a burst, work start
 no request is waiting for its ack, or once it has waited this long."""
 
 Clock = Callable[[], datetime]
+Ack = Callable[..., Awaitable[Any]]
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound=Shape)
+_E = TypeVar("_E", bound=SlackEvent)
 
 
 def _now() -> datetime:
+    # The one place this module reads the wall clock: the default of every `clock` argument
+    # (request signatures are checked against it too).
     return datetime.now(UTC)
 
 
@@ -111,6 +148,25 @@ def retry_handlers() -> list[AsyncRetryHandler]:
         AsyncServerErrorRetryHandler(max_retry_count=RETRIES),
         AsyncConnectionErrorRetryHandler(max_retry_count=RETRIES),
     ]
+
+
+def response_url_retry_handlers() -> list[AsyncRetryHandler]:
+    """Retries for a response_url: rate limits and server errors only. A URL that cannot be
+    reached (a proxy allowing only some hosts) is left at once for the Web API."""
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=RETRIES),
+        AsyncServerErrorRetryHandler(max_retry_count=RETRIES),
+    ]
+
+
+class RouteFailed(Exception):
+    """One way of delivering a reply failed (the next is tried)."""
+
+
+def _failure(problem: Exception) -> str:
+    if isinstance(problem, SlackApiError):
+        return cut(str(problem.response.get("error") or problem), 200)
+    return cut(f"{type(problem).__name__} {problem}".strip(), 200)
 
 
 # -- mapping Slack payloads to neutral requests ---------------------------------------------
@@ -171,48 +227,9 @@ def posted_delivery(event: Any, *, app_id: Any) -> PostedDelivery | None:
     return PostedDelivery(channel, ts, key, tuple(files))
 
 
-def _element_value(element: dict[str, Any]) -> str:
-    if "selected_option" in element:
-        return str((element.get("selected_option") or {}).get("value", ""))
-    if "selected_options" in element:
-        return ",".join(str(o.get("value", "")) for o in element.get("selected_options") or [])
-    if "selected_date" in element:
-        return str(element.get("selected_date") or "")
-    if "selected_date_time" in element:
-        stamp = element.get("selected_date_time")
-        return datetime.fromtimestamp(int(stamp), UTC).isoformat() if stamp else ""
-    return str(element.get("value") or "")
-
-
-def form_values(state_values: dict[str, Any]) -> dict[str, str]:
-    """A modal's submitted state as {field: text}; the block id names the field."""
-    values: dict[str, str] = {}
-    for block_id, elements in (state_values or {}).items():
-        for element in (elements or {}).values():
-            if isinstance(element, dict):
-                values[block_id] = _element_value(element)
-    return values
-
-
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        data = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _input_block_ids(view: dict[str, Any]) -> list[str]:
-    return [
-        str(b["block_id"])
-        for b in view.get("blocks", [])
-        if b.get("type") == "input" and "block_id" in b
-    ]
-
-
-def field_errors_for(view: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
+def field_errors_for(view: View, errors: dict[str, str]) -> dict[str, str]:
     """Errors keyed by the view's input block ids; errors for other names go on the first input."""
-    block_ids = _input_block_ids(view)
+    block_ids = view.input_block_ids()
     mapped: dict[str, str] = {}
     stray: list[str] = []
     for name, message in errors.items():
@@ -231,7 +248,7 @@ def field_errors_for(view: dict[str, Any], errors: dict[str, str]) -> dict[str, 
 def _parse_body(body: str) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -262,6 +279,13 @@ def outcome_view(outcome: Outcome, surface: str) -> dict[str, Any] | None:
 
 def _blocks_json(text: str) -> str:
     return json.dumps({"blocks": text_blocks(text)}, ensure_ascii=False)
+
+
+class _NextPart(Shape):
+    """The value of a "show the next part" button: which kept reply, and from which block."""
+
+    k: str
+    o: Annotated[int, Field(ge=0)] = 0
 
 
 @dataclass
@@ -305,10 +329,24 @@ class _Where:
     user_id: str
     channel_id: str | None
     direct: bool
+    asked: str
+    """What the member did (the command, button or form), named when a reply cannot be delivered."""
     response_url: str | None = None
     trigger_id: str | None = None
     thread_ts: str | None = None
     replace: bool = False
+
+
+class Undeliverable(Exception):
+    """A reply that no route reached (the response_url and the Web API all failed)."""
+
+
+@dataclass(frozen=True)
+class EventListener(Generic[_E]):
+    """An Events API listener: the shape its event must have, and the work it does."""
+
+    shape: type[_E]
+    handle: Callable[[EventCallback[_E], Any], Awaitable[None]]
 
 
 class SlackPlatform:
@@ -317,24 +355,41 @@ class SlackPlatform:
     name = "slack"
 
     def __init__(
-        self, app: ScrutinyApp, bolt: AsyncApp, *, app_token: str | None = None, clock: Clock = _now
+        self,
+        app: ScrutinyApp,
+        bolt: AsyncApp,
+        *,
+        signing_secret: str = "",
+        app_token: str | None = None,
+        clock: Clock = _now,
+        response_url_timeout: float = RESPONSE_URL_TIMEOUT,
     ) -> None:
         self.app = app
         self.bolt = bolt
         self.client: AsyncWebClient = bolt.client
+        self.signing_secret = signing_secret
         self.app_token = app_token
         self.clock = clock
+        self.response_url_timeout = response_url_timeout
         self.parts = _Parts()
-        self._http = AsyncSlackRequestHandler(bolt)
         self._socket: AsyncSocketModeHandler | None = None
         self.stats: Counter[str] = Counter()
-        """Events handled and duplicates skipped since start (shown by /healthz)."""
+        """Events handled and duplicates skipped, requests refused (401), too large (413) and
+        malformed (400) since start (shown by /healthz)."""
         self._executor: ThreadPoolExecutor | None = None
         self._in_flight = 0
+        self._busy = 0
         self._quiet = threading.Event()
         self._quiet.set()
         self._session: aiohttp.ClientSession | None = None
         app.renderer.fallbacks[FORMAT] = _blocks_json
+        self.events: dict[str, EventListener[Any]] = {
+            "app_mention": EventListener(MentionEvent, self._on_mention),
+            "app_home_opened": EventListener(HomeOpenedEvent, self._on_home_opened),
+            "message": EventListener(MessageEvent, self._on_message),
+            "message_metadata_posted": EventListener(MetadataPostedEvent, self._on_metadata_posted),
+        }
+        """The events listened for (each of EVENTS), with the shape each must have."""
         self._register()
 
     # -- web app hooks -----------------------------------------------------------------
@@ -354,15 +409,62 @@ class SlackPlatform:
         self._in_flight += 1
         self._quiet.clear()
         try:
-            return await self._http.handle(request)
+            return await self._take(request)
         finally:
             self._in_flight -= 1
             if not self._in_flight:
                 self._quiet.set()
 
+    async def _take(self, request: HttpRequest) -> Response:
+        """Check a request in the order that costs an attacker most: size, signature, then body
+        and shape (see `slack_inbound`); only a request that passed reaches Bolt."""
+        try:
+            body = await read_capped_body(request, MAX_BODY_BYTES)
+        except BodyRefused as refused:
+            self.stats["too_large" if refused.status == 413 else "malformed"] += 1
+            return refused.response()
+        headers = request.headers
+        problem = (
+            signature_problem(
+                self.signing_secret,
+                body,
+                headers.get("x-slack-request-timestamp"),
+                headers.get("x-slack-signature"),
+                self.clock(),
+            )
+            if self.signing_secret
+            else "no signing secret is set"
+        )
+        if problem is not None:
+            self.stats["refused"] += 1
+            log.warning("Slack: request refused (%s)", problem)
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        try:
+            inbound = parse_inbound(
+                decode_body(body, headers.get("content-type")),
+                {name: listener.shape for name, listener in self.events.items()},
+            )
+            self._check_served(inbound)
+        except ShapeError as malformed:
+            self.stats["malformed"] += 1
+            log.warning("Slack: signed request refused: %s", malformed)
+            return malformed.response()
+        if inbound is None:
+            return Response(status_code=200)
+        checked = AsyncBoltRequest(
+            body=inbound.model_dump_json(exclude_unset=True),
+            query=dict(request.query_params),
+            headers={**dict(headers), "content-type": "application/json"},
+        )
+        return to_starlette_response(await self.bolt.async_dispatch(checked))
+
     def health(self) -> dict[str, Any]:
         """The mode, and whether Socket Mode is connected."""
-        facts: dict[str, Any] = {"mode": "socket" if self.socket_mode else "http", **self.stats}
+        facts: dict[str, Any] = {
+            "mode": "socket" if self.socket_mode else "http",
+            "working": self._busy,
+            **self.stats,
+        }
         if self._socket is not None:
             facts["connected"] = bool(self._socket.client.current_session is not None)
         return facts
@@ -407,24 +509,80 @@ class SlackPlatform:
         self._quiet.wait(max(0.0, deadline - time.monotonic()))
         return function(*args)
 
+    @staticmethod
+    def _check_served(inbound: Shape | None) -> None:
+        """ShapeError for a well-formed command or shortcut that is not the bot's."""
+        if isinstance(inbound, SlashCommand) and inbound.command != COMMAND:
+            raise ShapeError(f"command: only {COMMAND} is served here")
+        if isinstance(inbound, MessageShortcut) and inbound.callback_id != DRAFT_SHORTCUT:
+            raise ShapeError(f"callback_id: only the shortcut {DRAFT_SHORTCUT} is served here")
+
     # -- listeners ---------------------------------------------------------------------
     def _register(self) -> None:
         bolt = self.bolt
-        bolt.command(COMMAND)(self._on_command)
-        listeners = {
-            "app_mention": self._on_mention,
-            "app_home_opened": self._on_home_opened,
-            "message": self._on_message,
-            "message_metadata_posted": self._on_metadata_posted,
-        }
+        bolt.command(COMMAND)(self._listener(SlashCommand, self._on_command))
         for event in EVENTS:
-            bolt.event(event)(listeners[event])
+            bolt.event(event)(self._event_listener(self.events[event]))
         bolt.shortcut({"type": "message_action", "callback_id": DRAFT_SHORTCUT})(
-            self._on_message_shortcut
+            self._listener(MessageShortcut, self._on_message_shortcut)
         )
-        bolt.block_action(re.compile(".*"))(self._on_block_action)
-        bolt.view_submission(re.compile(".*"))(self._on_view_submission)
-        bolt.view_closed(re.compile(".*"))(self._on_view_closed)
+        bolt.block_action(re.compile(".*"))(self._listener(BlockActions, self._on_block_action))
+        bolt.view_submission(re.compile(".*"))(
+            self._listener(ViewSubmission, self._on_view_submission, ack_first=False)
+        )
+        bolt.view_closed(re.compile(".*"))(self._listener(ViewClosed, self._on_view_closed))
+
+    def _refuse_shape(self, problem: ShapeError) -> None:
+        self.stats["malformed"] += 1
+        log.warning("Slack: malformed request ignored: %s", problem)
+
+    def _listener(
+        self,
+        shape: type[_S],
+        handle: Callable[[_S, Ack], Awaitable[None]],
+        *,
+        ack_first: bool = True,
+    ) -> Callable[..., Awaitable[None]]:
+        """A Bolt listener that acknowledges (unless the work must answer in the ack), checks
+        the body's shape, and hands the typed request to `handle`."""
+
+        async def listener(ack: Ack, body: dict[str, Any]) -> None:
+            with self._working():
+                if ack_first:
+                    await ack()
+                try:
+                    payload = shape.parse(body)
+                except ShapeError as problem:
+                    self._refuse_shape(problem)
+                    if not ack_first:
+                        await ack()
+                    return
+                await handle(payload, ack)
+
+        return listener
+
+    def _event_listener(self, listener: EventListener[Any]) -> Callable[..., Awaitable[None]]:
+        """A Bolt event listener (Bolt has acknowledged already) checking the event's shape."""
+
+        async def on_event(body: dict[str, Any], request: Any) -> None:
+            with self._working():
+                try:
+                    delivery = EventCallback[listener.shape].parse(body)  # type: ignore[name-defined]
+                except ShapeError as problem:
+                    self._refuse_shape(problem)
+                    return
+                await listener.handle(delivery, request)
+
+        return on_event
+
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        """Count a listener's work while it runs (/healthz shows how many are working)."""
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
 
     def _request(self, where: _Where, text: str, values: dict[str, Any] | None = None) -> Request:
         return Request(
@@ -437,50 +595,54 @@ class SlackPlatform:
             values=values or {},
         )
 
-    async def _on_command(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
-        await ack()
+    async def _on_command(self, command: SlashCommand, _ack: Ack) -> None:
         where = _Where(
-            user_id=body["user_id"],
-            channel_id=body.get("channel_id"),
-            direct=is_direct(body.get("channel_id"), body.get("channel_name")),
-            response_url=body.get("response_url") or None,
-            trigger_id=body.get("trigger_id"),
+            user_id=command.user_id,
+            channel_id=command.channel_id,
+            direct=is_direct(command.channel_id, command.channel_name),
+            asked=f"{COMMAND} {command.text}".strip(),
+            response_url=command.response_url or None,
+            trigger_id=command.trigger_id,
         )
-        text = body.get("text") or ""
-        await self._guard(where, self._dispatch_and_deliver(where, text))
+        await self._guard(where, self._dispatch_and_deliver(where, command.text))
 
-    async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], request: Any) -> None:
-        if event.get("bot_id"):
+    async def _on_mention(self, delivery: EventCallback[MentionEvent], request: Any) -> None:
+        event = delivery.event
+        if event.bot_id:
             return  # a bot's message (our own included) is never a member's question
+        text = strip_mention(event.text)
         where = _Where(
-            user_id=event.get("user", ""),
-            channel_id=event.get("channel"),
-            direct=is_direct(event.get("channel"), event.get("channel_type")),
-            thread_ts=event.get("thread_ts") or event.get("ts"),
+            user_id=event.user,
+            channel_id=event.channel,
+            direct=is_direct(event.channel, event.channel_type),
+            asked=f"@mention {text}",
+            thread_ts=event.thread_ts or event.ts,
         )
         if not where.user_id:
             return
-        text = strip_mention(event.get("text", ""))
         await self._once(
-            body, request, lambda: self._guard(where, self._dispatch_and_deliver(where, text))
+            delivery, request, lambda: self._guard(where, self._dispatch_and_deliver(where, text))
         )
 
-    async def _on_message(self, body: dict[str, Any], event: dict[str, Any], request: Any) -> None:
+    async def _on_message(self, delivery: EventCallback[MessageEvent], request: Any) -> None:
         # Direct messages to the bot (App Home's Messages tab); channel chatter is not for us.
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+        event = delivery.event
+        if event.channel_type != "im" or event.subtype or event.bot_id or not event.user:
             return
-        where = _Where(user_id=event.get("user", ""), channel_id=event.get("channel"), direct=True)
-        if not where.user_id:
-            return
-        text = strip_mention(event.get("text", ""))
+        text = strip_mention(event.text)
+        where = _Where(
+            user_id=event.user, channel_id=event.channel, direct=True, asked=f"message {text}"
+        )
         await self._once(
-            body, request, lambda: self._guard(where, self._dispatch_and_deliver(where, text))
+            delivery, request, lambda: self._guard(where, self._dispatch_and_deliver(where, text))
         )
 
-    async def _on_metadata_posted(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def _on_metadata_posted(
+        self, delivery: EventCallback[MetadataPostedEvent], _request: Any
+    ) -> None:
         # One of our own scheduled posts landed: remember it, so the outbox finds it before any
         # retry. Only posts by this app count; another app could reuse our event type.
-        posted = posted_delivery(event, app_id=body.get("api_app_id"))
+        posted = posted_delivery(delivery.event.model_dump(), app_id=delivery.api_app_id)
         if posted is None:
             log.info("Slack: ignored a message_metadata_posted event not about our posts")
             return
@@ -499,75 +661,67 @@ class SlackPlatform:
                 at=self.clock(),
             )
 
-    async def _on_home_opened(
-        self, body: dict[str, Any], event: dict[str, Any], request: Any
-    ) -> None:
-        if event.get("tab", "home") != "home" or not event.get("user"):
+    async def _on_home_opened(self, delivery: EventCallback[HomeOpenedEvent], request: Any) -> None:
+        user = delivery.event.user
+        if delivery.event.tab != "home" or not user:
             return
-        await self._once(body, request, lambda: self.publish_home(event["user"]))
+        where = _Where(user_id=user, channel_id=None, direct=True, asked="App Home")
+        await self._once(
+            delivery, request, lambda: self._guard(where, self.publish_home(user), tell=False)
+        )
 
-    async def _on_block_action(
-        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], action: dict[str, Any]
-    ) -> None:
-        await ack()
-        if action.get("url"):
+    async def _on_block_action(self, actions: BlockActions, _ack: Ack) -> None:
+        action = actions.actions[0]
+        if action.url:
             return  # a link button: Slack opens the link, there is nothing to do
-        channel = (body.get("channel") or {}).get("id")
-        container = body.get("container") or {}
+        channel = actions.channel.id if actions.channel else None
         where = _Where(
-            user_id=(body.get("user") or {}).get("id", ""),
+            user_id=actions.user.id,
             channel_id=channel,
             direct=channel is None or is_direct(channel),
-            response_url=body.get("response_url"),
-            trigger_id=body.get("trigger_id"),
-            replace=bool(container.get("is_ephemeral")),
+            asked=f"button {action.action_id}",
+            response_url=actions.response_url or None,
+            trigger_id=actions.trigger_id,
+            replace=bool(actions.container and actions.container.is_ephemeral),
         )
-        action_id = str(action.get("action_id", ""))
-        value = _element_value(action)
-        if action_id == MORE_ACTION_ID:
+        value = action.chosen()
+        if action.action_id == MORE_ACTION_ID:
             await self._guard(where, self._next_part(where, value))
-        elif action_id == PAGE_ACTION_ID and PAGE_ACTION_ID not in self.app.interactions:
+        elif action.action_id == PAGE_ACTION_ID and PAGE_ACTION_ID not in self.app.interactions:
             await self._guard(where, self._dispatch_and_deliver(where, value))
         else:
-            work = self._interact_and_deliver(where, action_id, value, {"value": value})
+            work = self._interact_and_deliver(where, action.action_id, value, {"value": value})
             await self._guard(where, work)
 
-    async def _on_message_shortcut(
-        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]
-    ) -> None:
+    async def _on_message_shortcut(self, shortcut: MessageShortcut, _ack: Ack) -> None:
         """ "Ask as a scrutiny question" on a message: the ask form, filled with its words."""
-        await ack()
-        channel = (body.get("channel") or {}).get("id")
+        channel = shortcut.channel.id if shortcut.channel else None
         where = _Where(
-            user_id=(body.get("user") or {}).get("id", ""),
+            user_id=shortcut.user.id,
             channel_id=channel,
             direct=is_direct(channel),
-            response_url=body.get("response_url") or None,
-            trigger_id=body.get("trigger_id"),
+            asked=f"shortcut {shortcut.callback_id}",
+            response_url=shortcut.response_url or None,
+            trigger_id=shortcut.trigger_id,
         )
-        text = str((body.get("message") or {}).get("text") or "")
+        text = shortcut.message.text if shortcut.message else ""
         await self._guard(where, self._interact_and_deliver(where, DRAFT_SHORTCUT, text, {}))
 
-    async def _on_view_submission(
-        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], view: dict[str, Any]
-    ) -> None:
-        metadata = _metadata(view)
-        channel = metadata.get("channel")
+    async def _on_view_submission(self, submission: ViewSubmission, ack: Ack) -> None:
+        view = submission.view
+        metadata = ViewMetadata.of(view)
+        channel = metadata.channel
         where = _Where(
-            user_id=(body.get("user") or {}).get("id", ""),
+            user_id=submission.user.id,
             channel_id=channel,
-            direct=bool(metadata.get("direct", channel is None)),
+            direct=metadata.direct if metadata.direct is not None else channel is None,
+            asked=f"form {view.callback_id}",
         )
-        data = str(metadata.get("data", ""))
-        values: dict[str, Any] = {
-            **form_values((view.get("state") or {}).get("values", {})),
-            "metadata": data,
-        }
-        request = self._request(where, data, values)
-        callback_id = str(view.get("callback_id", ""))
+        values: dict[str, Any] = {**view.form_values(), "metadata": metadata.data}
+        request = self._request(where, metadata.data, values)
         try:
             outcome = await self._in_worker(
-                self.app.interact, callback_id, request, FORMAT, urgent=True
+                self.app.interact, view.callback_id, request, FORMAT, urgent=True
             )
         except Exception:
             await ack()
@@ -580,33 +734,51 @@ class SlackPlatform:
         await ack()
         await self._guard(where, self.deliver(outcome, where))
 
-    async def _on_view_closed(self, ack: Callable[..., Awaitable[Any]]) -> None:
-        await ack()
+    async def _on_view_closed(self, _closed: ViewClosed, _ack: Ack) -> None:
+        return  # acknowledged; a closed form changes nothing
 
     # -- work after the ack --------------------------------------------------------------
-    async def _guard(self, where: _Where, work: Awaitable[None]) -> None:
-        """Run the work; on failure log it and tell the member nothing was done."""
+    async def _guard(self, where: _Where, work: Awaitable[None], *, tell: bool = True) -> None:
+        """Run the work; on failure log it and (when `tell`) tell the member nothing was done.
+        A reply that cannot be delivered at all is logged once, naming the member and what they
+        asked."""
         try:
             await work
+            return
+        except Undeliverable as lost:
+            self._lost(where, lost)
+            return
         except Exception:
-            log.exception("Slack: reply to %s failed", where.user_id)
-            t = Translator(self.app.settings.scrutiny_language)
-            text = t._("Something went wrong on our side; nothing was changed. Please try again.")
-            try:
-                await self._send(fit_message(text_blocks(text), text, t), where)
-            except Exception:
-                log.exception("Slack: could not report the failure to %s", where.user_id)
+            log.exception("Slack: work for %s (%r) failed", where.user_id, cut(where.asked, 200))
+        if not tell:
+            return
+        t = Translator(self.app.settings.scrutiny_language)
+        text = t._("Something went wrong on our side; nothing was changed. Please try again.")
+        try:
+            await self._send(fit_message(text_blocks(text), text, t), where)
+        except Undeliverable as lost:
+            self._lost(where, lost)
+
+    def _lost(self, where: _Where, lost: Undeliverable) -> None:
+        self.stats["replies_lost"] += 1
+        log.error(
+            "Slack: a reply to %s for %r could not be delivered: %s",
+            where.user_id,
+            cut(where.asked, 200),
+            lost,
+        )
 
     async def _once(
-        self, body: dict[str, Any], request: Any, work: Callable[[], Awaitable[None]]
+        self, delivery: EventCallback[Any], request: Any, work: Callable[[], Awaitable[None]]
     ) -> None:
         """Run an event's work once per event_id, however often Slack delivers it.
 
         The id is claimed (committed) before the work starts, so a retry arriving while the
         first delivery is still being answered is skipped too.
         """
-        event_id = body.get("event_id")
-        retry = getattr(request, "headers", {}).get("x-slack-retry-num") if request else None
+        event_id = delivery.event_id
+        headers = getattr(request, "headers", None) or {}
+        retry = headers.get("x-slack-retry-num")
         if event_id and not await self._in_worker(self._claim, f"slack:{event_id}"):
             log.info("Slack: event %s already handled (retry %s); skipped", event_id, retry)
             self.stats["events_skipped"] += 1
@@ -644,26 +816,29 @@ class SlackPlatform:
         await self.deliver(outcome, where)
 
     async def _next_part(self, where: _Where, value: str) -> None:
-        data = _parse_body(value)
-        part = self.parts.get(str(data.get("k"))) if isinstance(data, dict) else None
+        try:
+            pointer: _NextPart | None = _NextPart.parse(load_json(value, "value"), "value")
+        except ShapeError:
+            pointer = None  # not a value this bot made
+        part = self.parts.get(pointer.k) if pointer else None
         t = Translator(part.language if part else self.app.settings.scrutiny_language)
-        if part is None or not isinstance(data, dict):
+        if part is None or pointer is None:
             text = t._("That reply has expired. Please run the command again.")
             await self._send(fit_message(text_blocks(text), text, t), where)
             return
-        key = str(data["k"])
+        key = pointer.k
         message = fit_message(
             part.blocks,
             part.text,
             t,
-            start=int(data.get("o", 0)),
+            start=pointer.o,
             more=lambda end: json.dumps({"k": key, "o": end}),
         )
         await self._send(message, where)
 
     async def publish_home(self, user_id: str) -> None:
         """Render the member's App Home and publish it."""
-        where = _Where(user_id=user_id, channel_id=None, direct=True)
+        where = _Where(user_id=user_id, channel_id=None, direct=True, asked="App Home")
         outcome = await self._in_worker(self.app.dispatch, self._request(where, "home"), FORMAT)
         view = outcome_view(outcome, "home") or {"type": "home", "blocks": outcome_blocks(outcome)}
         t = Translator(outcome.languages[0])
@@ -702,6 +877,8 @@ class SlackPlatform:
                     return
                 except SlackApiError as problem:
                     log.warning("Slack: could not open a form: %s", problem.response.get("error"))
+                except (aiohttp.ClientError, TimeoutError) as problem:
+                    log.warning("Slack: could not open a form: %r", problem)
         if reply.surface == "modal":
             # No form here (an @mention, or the form failed): show the text, which says how
             # to give the same values inline.
@@ -712,34 +889,66 @@ class SlackPlatform:
         await self._send(self.message(outcome), where, public=reply.public)
 
     async def _send(self, message: dict[str, Any], where: _Where, *, public: bool = False) -> None:
-        if where.response_url:
-            body = {**message, "response_type": "in_channel" if public else "ephemeral"}
-            if where.replace:
-                body["replace_original"] = True
-            webhook = AsyncWebhookClient(
-                where.response_url, session=self._session, retry_handlers=retry_handlers()
-            )
-            response = await webhook.send_dict(body)
-            if response.status_code == 200:
-                return
-            log.warning("Slack: response_url answered %s; using the Web API", response.status_code)
-        if where.thread_ts and where.channel_id:
-            await self.client.chat_postMessage(
-                channel=where.channel_id, thread_ts=where.thread_ts, **message
-            )
-        elif where.direct or not where.channel_id:
-            await self.client.chat_postMessage(channel=where.user_id, **message)
-        elif public:
-            await self.client.chat_postMessage(channel=where.channel_id, **message)
-        else:
+        """Deliver a reply by the first route that works: the response_url when there is one,
+        then the Web API (in the thread, by direct message, in the channel, or ephemeral and
+        then by direct message). Undeliverable when every route failed."""
+        failures: list[str] = []
+        for name, route in self._routes(message, where, public):
             try:
-                await self.client.chat_postEphemeral(
-                    channel=where.channel_id, user=where.user_id, **message
-                )
-            except SlackApiError as problem:
-                # Not in that channel any more (or the bot is not): say it privately instead.
-                log.info("Slack: ephemeral reply refused (%s); sending it as a DM", problem)
-                await self.client.chat_postMessage(channel=where.user_id, **message)
+                await route()
+                return
+            except Exception as problem:  # any failure on one route: try the next
+                failures.append(f"{name}: {_failure(problem)}")
+                log.warning("Slack: reply to %s failed (%s)", where.user_id, failures[-1])
+        raise Undeliverable("; ".join(failures) or "no route to the member")
+
+    def _routes(
+        self, message: dict[str, Any], where: _Where, public: bool
+    ) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        """The ways to reach the member, best first."""
+        routes: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        client = self.client
+        if where.response_url:
+            url = where.response_url
+            routes.append(("response_url", lambda: self._respond(url, message, where, public)))
+        dm = functools.partial(client.chat_postMessage, channel=where.user_id, **message)
+        if where.thread_ts and where.channel_id:
+            thread = functools.partial(
+                client.chat_postMessage,
+                channel=where.channel_id,
+                thread_ts=where.thread_ts,
+                **message,
+            )
+            routes.append(("chat.postMessage in the thread", thread))
+        elif where.direct or not where.channel_id:
+            routes.append(("chat.postMessage to the member", dm))
+        elif public:
+            channel = functools.partial(
+                client.chat_postMessage, channel=where.channel_id, **message
+            )
+            routes.append(("chat.postMessage in the channel", channel))
+        else:
+            ephemeral = functools.partial(
+                client.chat_postEphemeral, channel=where.channel_id, user=where.user_id, **message
+            )
+            # Not in that channel any more (or the bot is not): say it privately instead.
+            routes += [("chat.postEphemeral", ephemeral), ("chat.postMessage to the member", dm)]
+        return routes
+
+    async def _respond(
+        self, url: str, message: dict[str, Any], where: _Where, public: bool
+    ) -> None:
+        body = {**message, "response_type": "in_channel" if public else "ephemeral"}
+        if where.replace:
+            body["replace_original"] = True
+        webhook = AsyncWebhookClient(
+            url, session=self._session, retry_handlers=response_url_retry_handlers()
+        )
+        # One budget for the post and its retries (the shared session sets no timeout).
+        async with asyncio.timeout(self.response_url_timeout):
+            response = await webhook.send_dict(body)
+        if response.status_code != 200:
+            raise RouteFailed(f"answered HTTP {response.status_code} {cut(response.body, 100)}")
 
 
 def build_slack(app: ScrutinyApp, *, clock: Clock | None = None) -> SlackPlatform:
@@ -760,13 +969,20 @@ def build_slack(app: ScrutinyApp, *, clock: Clock | None = None) -> SlackPlatfor
         name="scrutiny-bot",
         client=client,
         signing_secret=settings.slack_signing_secret or "",
-        # Bolt itself skips the check for Socket Mode messages (an authenticated websocket).
-        request_verification_enabled=True,
+        # The endpoint checks signatures itself, before anything parses the body; Socket Mode
+        # messages arrive on an authenticated websocket and need none.
+        request_verification_enabled=False,
         # Bolt would drop the metadata events of our own posts (their user is the bot); the
         # message listeners skip messages from bots themselves instead.
         ignoring_self_events_enabled=False,
     )
-    return SlackPlatform(app, bolt, app_token=settings.slack_app_token, clock=clock or _now)
+    return SlackPlatform(
+        app,
+        bolt,
+        signing_secret=settings.slack_signing_secret or "",
+        app_token=settings.slack_app_token,
+        clock=clock or _now,
+    )
 
 
 def bare_web_app(settings: Settings) -> Starlette:

@@ -3,7 +3,11 @@
 Teams' rules kept here:
 - Every request is signed: `Authorization: HMAC <base64 HMAC-SHA256 of the raw body>`, keyed
   with the base64-decoded security token Teams showed when the webhook was created
-  (TEAMS_WEBHOOK_SECRET). A missing or wrong signature gets 401 and nothing runs.
+  (TEAMS_WEBHOOK_SECRET). A missing or wrong signature gets 401 and nothing runs. The body
+  is read within a cap first (413 beyond it) and parsed only once the signature holds; a
+  signed body that is not a Teams activity, field by field, gets 400.
+- Outgoing webhooks fire only in channels, so nothing is ever answered as a direct message:
+  a conversation whose kind or channel Teams does not give gets the narrowest audience.
 - The answer is the HTTP response, and Teams waits 5 seconds for it. The command runs in a
   worker thread; if it is not done within REPLY_WITHIN seconds the member is told it is on its
   way, and the reply is queued in the outbox (posted by the worker through the channel's
@@ -35,8 +39,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field, StringConstraints
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request as HttpRequest
@@ -46,10 +51,11 @@ from starlette.routing import BaseRoute, Route
 from bot.app import Outcome, ScrutinyApp
 from bot.db import unit_of_work
 from bot.domain import Platform
-from bot.i18n import Translator
-from bot.messages import Request
+from bot.i18n import N_, Translator
+from bot.messages import Request, markdown_escape, teams_html_escape
 from bot.models import Channel, ProcessedEvent
 from bot.outbox import PAYLOAD_VERSION, enqueue
+from bot.platforms.inbound import BodyRefused, Shape, ShapeError, load_json, read_capped_body
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,11 @@ MAX_MESSAGE_BYTES = 28_000
 """Teams refuses messages over about 28 KB, envelope included."""
 MAX_BODY_BYTES = 26_000
 """What the HTML or card itself may take, leaving room for the envelope."""
+MAX_REQUEST_BYTES = 256 * 1024
+"""Largest request body read: Teams' messages hold about 28 KB, so this leaves ample room."""
+UNKNOWN_CONVERSATION = "teams:unknown-conversation"
+"""The conversation a message is answered in when Teams did not say which channel it is in:
+no stored channel has this id, so the narrowest audience (an unregistered channel's) applies."""
 REPLY_WITHIN = 4.0
 """Seconds to wait for a command before answering "working on it" (Teams gives up at 5)."""
 WORKERS = 4
@@ -101,9 +112,47 @@ def strip_mention(text: str) -> str:
     return " ".join(html.unescape(words).replace("\xa0", " ").split())
 
 
+_Id = Annotated[str, StringConstraints(max_length=256)]
+"""Teams' ids (a GUID, a message id, a channel's thread id) are far shorter."""
+
+
+class _Sender(Shape):
+    aad_object_id: _Id = Field("", alias="aadObjectId")
+
+
+class _Conversation(Shape):
+    conversation_type: str | None = Field(None, alias="conversationType")
+
+
+class _ChannelRef(Shape):
+    id: _Id | None = None
+
+
+class _ChannelData(Shape):
+    channel: _ChannelRef | None = None
+    teams_channel_id: _Id | None = Field(None, alias="teamsChannelId")
+
+
+class _MessageActivity(Shape):
+    """The fields of an outgoing-webhook activity the bot reads, with their types."""
+
+    type: str
+    id: _Id = ""
+    sender: _Sender = Field(alias="from")
+    conversation: _Conversation | None = None
+    channel_data: _ChannelData | None = Field(None, alias="channelData")
+    text: str = ""
+
+
 @dataclass(frozen=True)
 class Activity:
-    """What the bot needs from a Teams outgoing-webhook activity."""
+    """What the bot needs from a Teams outgoing-webhook activity.
+
+    `channel_id` is set only for a message in a channel that names its channel; any other
+    conversation (a kind Teams did not say, or a channel without channel data) has None, and
+    is answered for the narrowest audience (`UNKNOWN_CONVERSATION`), never as a direct
+    message: outgoing webhooks only ever fire in channels.
+    """
 
     id: str
     user_id: str
@@ -111,26 +160,28 @@ class Activity:
     text: str
 
     @classmethod
-    def parse(cls, data: Any) -> Activity | None:
-        """The activity, or None when the body is not a Teams message."""
-        if not isinstance(data, dict) or data.get("type") != "message":
+    def parse(cls, body: bytes) -> Activity | None:
+        """The activity, None when the body is a well-formed activity but not a message, or
+        ShapeError when it is not what Teams sends."""
+        data = _MessageActivity.parse(load_json(body))
+        if data.type != "message":
             return None
-        sender = data.get("from") or {}
-        channel_data = data.get("channelData") or {}
-        channel = (channel_data.get("channel") or {}).get("id") or channel_data.get(
-            "teamsChannelId"
-        )
+        kind = data.conversation.conversation_type if data.conversation else None
+        channel: str | None = None
+        if kind == "channel" and data.channel_data is not None:
+            named = data.channel_data.channel
+            channel = (named.id if named else None) or data.channel_data.teams_channel_id
         return cls(
-            id=str(data.get("id") or ""),
-            user_id=str(sender.get("aadObjectId") or ""),
-            channel_id=str(channel) if channel else None,
-            text=strip_mention(str(data.get("text") or "")),
+            id=data.id,
+            user_id=data.sender.aad_object_id,
+            channel_id=channel or None,
+            text=strip_mention(data.text),
         )
 
 
 # -- rendering --------------------------------------------------------------------------------
 def _html_line(line: str) -> str:
-    escaped = html.escape(line, quote=False)
+    escaped = teams_html_escape(line)
     body = escaped.lstrip(" ")
     return "&nbsp;" * (len(escaped) - len(body)) + body
 
@@ -177,7 +228,9 @@ def _blocks(lines: list[str]) -> list[dict[str, Any]]:
         if not line.strip():
             gap = True
             continue
-        block: dict[str, Any] = {"type": "TextBlock", "text": line.strip(), "wrap": True}
+        # TextBlocks read Markdown: every line is escaped, so user text stays inert.
+        text = markdown_escape(line.strip())
+        block: dict[str, Any] = {"type": "TextBlock", "text": text, "wrap": True}
         if not blocks:
             block.update(weight="Bolder", size="Medium")
         else:
@@ -233,6 +286,12 @@ def outcome_html(outcome: Outcome, t: Translator) -> str:
 
 
 # -- the platform -----------------------------------------------------------------------------
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # An abandoned command's failure is logged in the worker; mark it seen for asyncio.
+    if not future.cancelled():
+        future.exception()
+
+
 class _Pending:
     """One request's work, shared by the endpoint (waiting) and the worker thread."""
 
@@ -287,40 +346,67 @@ class TeamsPlatform:
         return self._executor
 
     async def _endpoint(self, request: HttpRequest) -> Response:
-        body = await request.body()
+        # Size, then signature, then shape: nothing parses a body before its signature holds.
+        try:
+            body = await read_capped_body(request, MAX_REQUEST_BYTES)
+        except BodyRefused as refused:
+            self.stats["too_large" if refused.status == 413 else "malformed"] += 1
+            return refused.response()
         if not verify(self.secret, body, request.headers.get("authorization")):
             self.stats["refused"] += 1
             log.warning("Teams: request with a missing or wrong signature refused")
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         try:
-            activity = Activity.parse(json.loads(body))
-        except ValueError:
-            activity = None
+            activity = Activity.parse(body)
+        except ShapeError as malformed:
+            self.stats["malformed"] += 1
+            log.warning("Teams: signed request refused: %s", malformed)
+            return malformed.response()
         if activity is None:
             return JSONResponse({"error": "not a Teams message activity"}, status_code=400)
         loop = asyncio.get_running_loop()
         pending = _Pending()
         future = loop.run_in_executor(self._pool(), self._work, activity, pending)
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(future), self.reply_within)
-        except TimeoutError:
-            with pending.lock:
-                finished = future.done()
-                pending.gave_up = not finished
-            if not finished:
-                self.stats["late"] += 1
-                t = Translator(self.app.settings.scrutiny_language)
-                text = t._("Working on it: the answer will be posted in this channel shortly.")
-                return JSONResponse({"type": "message", "text": html.escape(text)})
-            outcome = future.result()
+            try:
+                outcome = await asyncio.wait_for(asyncio.shield(future), self.reply_within)
+            except TimeoutError:
+                with pending.lock:
+                    finished = future.done()
+                    pending.gave_up = not finished
+                if not finished:
+                    self.stats["late"] += 1
+                    future.add_done_callback(_retrieve)
+                    return self._say(
+                        N_("Working on it: the answer will be posted in this channel shortly.")
+                    )
+                outcome = future.result()
+        except Exception:
+            # Logged in the worker; the member still gets an answer, and Teams no error.
+            return self._say(
+                N_("Something went wrong on our side; nothing was changed. Please try again.")
+            )
         if outcome is None:
             return JSONResponse({"type": "message", "text": ""})
         self.stats["answered"] += 1
         t = Translator(outcome.languages[0])
         return JSONResponse({"type": "message", "text": outcome_html(outcome, t)})
 
+    def _say(self, message: str) -> Response:
+        """A one-line reply in the bot's language (`message` is a msgid marked with N_)."""
+        t = Translator(self.app.settings.scrutiny_language)
+        return JSONResponse({"type": "message", "text": html.escape(t._(message))})
+
     # -- in a worker thread ----------------------------------------------------------------
     def _work(self, activity: Activity, pending: _Pending) -> Outcome | None:
+        try:
+            return self._answer(activity, pending)
+        except Exception:
+            self.stats["failed"] += 1
+            log.exception("Teams: message %r from %s failed", activity.id, activity.user_id)
+            raise
+
+    def _answer(self, activity: Activity, pending: _Pending) -> Outcome | None:
         if activity.id and not self._claim(f"teams:{activity.id}"):
             log.info("Teams: message %s already handled; skipped", activity.id)
             self.stats["duplicates"] += 1
@@ -330,8 +416,9 @@ class TeamsPlatform:
             platform=Platform.TEAMS,
             user_id=activity.user_id,
             text=activity.text,
-            channel_id=channel_id,
-            is_direct=channel_id is None,
+            # Fail closed: a conversation Teams did not name is never read as a direct message.
+            channel_id=channel_id or UNKNOWN_CONVERSATION,
+            is_direct=False,
             now=self.clock(),
         )
         outcome = self.app.dispatch(request, FORMAT)

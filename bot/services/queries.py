@@ -31,6 +31,7 @@ from sqlalchemy.sql.selectable import Subquery
 from bot.domain import ActionStatus, Marking, Rag
 from bot.models import Action, Board, Decision, Meeting, Partner
 from bot.services import search
+from bot.text_input import is_web_link
 from bot.visibility import Audience, can_see, visible_to, withheld_reason_of
 
 DEFAULT_PER_PAGE = 10
@@ -160,7 +161,8 @@ class DecisionView:
             title_cy=decision.title_cy,
             summary_cy=decision.summary_cy,
             partners=tuple(partners.get(s, PartnerView(s, s, s)) for s in decision.partners or ()),
-            link=decision.link,
+            # A link stored before links were checked is left out rather than shown.
+            link=decision.link if is_web_link(decision.link) else "",
             meeting_starts_at=decision.meeting.starts_at if decision.meeting else None,
             recorded_at=decision.recorded_at,
             marking=Marking(decision.marking),
@@ -204,7 +206,7 @@ class MeetingView:
             ends_at=meeting.ends_at,
             location=meeting.location,
             location_cy=meeting.location_cy,
-            link=meeting.link,
+            link=meeting.link if is_web_link(meeting.link) else "",
             questions_open=opens,
             questions_close=closes,
             window=window,
@@ -358,6 +360,15 @@ def _visible_page(
     With `text`, rows are joined to the full-text match (rows with every word, else rows
     with any word) and ranked best first. The count tells the page number's bounds, the
     withheld reasons and whether to fall back to any word; only the page's rows are read.
+
+    No oracle: with search words the withheld count is left out. A count of withheld items
+    matching the words would let any member test words against the titles of exempt or
+    police-only items (`find croesyceiliog`: "1 more was left out"). The count of the same
+    query without the words was the other choice; it is not given because it answers a
+    different question from the one asked ("12 left out" beside two results about the data
+    centre would mislead) and costs another query. Filters alone (partner, board, dates,
+    status) still show their count, as digests do: they reveal no words. For the same reason
+    the fall-back to any word is decided on what the audience may see.
     """
     any_word = False
     match: Subquery | None = None
@@ -366,12 +377,14 @@ def _visible_page(
         if match is None:
             return Page((), 0, {}, 1, 1, max(1, per_page))
     counts = _counts(session, model, conditions, match, audience)
-    if text is not None and not counts and len(search.search_groups(text)) >= 2:
+    if text is not None and not counts.get(None) and len(search.search_groups(text)) >= 2:
         match = search.match(session, kind, text, any_word=True, scored=False)
         counts = _counts(session, model, conditions, match, audience)
-        any_word = bool(counts)
+        any_word = bool(counts.get(None))
     visible = counts.pop(None, 0)
-    withheld: dict[str, int] = {reason: n for reason, n in counts.items() if reason is not None}
+    withheld: dict[str, int] = (
+        {} if text is not None else {r: n for r, n in counts.items() if r is not None}
+    )
     per_page = max(1, per_page)
     pages = max(1, math.ceil(visible / per_page))
     page = min(max(1, page), pages)

@@ -26,14 +26,15 @@ from sqlalchemy.orm import Session, joinedload
 
 from bot.domain import Marking, QuestionState
 from bot.i18n import Translator
+from bot.messages import markdown_escape
 from bot.models import Channel, Meeting, Partner, Question
 from bot.services.queries import PartnerView
 from bot.services.question_windows import MeetingInfo
 from bot.services.questions import THEME_LABELS, THEMES, QuestionView, views
+from bot.text_input import pack_safe
 from bot.visibility import Audience, audience_of_channel, audience_of_unknown_channel, partition
 
 PACK_STATES = (QuestionState.ACCEPTED, QuestionState.ANSWERED)
-_MARKDOWN_SPECIAL = set("\\`*_[]#<>|~")
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,17 @@ def outline(pack: Pack, t: Translator) -> Outline:
         entries: list[Entry] = []
         for q in group.questions:
             number += 1
-            entries.append(Entry(number, q.ref, q.text, _details(q, t), _answer(q, t)))
+            # Stored text may predate the checks at the door: nothing in it may stop the pack.
+            answer = _answer(q, t)
+            entries.append(
+                Entry(
+                    number,
+                    pack_safe(q.ref),
+                    pack_safe(q.text),
+                    tuple(pack_safe(line) for line in _details(q, t)),
+                    pack_safe(answer) if answer is not None else None,
+                )
+            )
         sections.append((t._(THEME_LABELS[group.theme]), tuple(entries)))
     notes: list[str] = []
     if not pack.questions:
@@ -257,7 +268,7 @@ def outline(pack: Pack, t: Translator) -> Outline:
         )
     return Outline(
         marking_label(pack.marking, pack.exempt_paragraphs, t),
-        title,
+        pack_safe(title),
         tuple(intro),
         tuple(sections),
         tuple(notes),
@@ -265,20 +276,6 @@ def outline(pack: Pack, t: Translator) -> Outline:
 
 
 # -- Markdown ---------------------------------------------------------------------------------
-def markdown_escape(text: str) -> str:
-    """Backslash Markdown's special characters so a question's words print as written."""
-    escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
-    # A line starting "1." or "-" would become a list item.
-    lines = []
-    for line in escaped.splitlines() or [""]:
-        stripped = line.lstrip()
-        head = stripped.split(" ", 1)[0]
-        if head in ("-", "+") or (head[:-1].isdigit() and head.endswith((".", ")"))):
-            line = line.replace(head, head[:-1] + "\\" + head[-1], 1)
-        lines.append(line)
-    return "  \n".join(lines)
-
-
 def to_markdown(pack: Pack, t: Translator) -> str:
     """The pack as a Markdown document."""
     doc = outline(pack, t)

@@ -24,6 +24,7 @@ from bot.models import Board, Meeting
 from bot.services import audit
 from bot.services.plain_words import Lexicon, NamedThing, tokens
 from bot.services.queries import BoardView, MeetingView, WindowState
+from bot.text_input import NUMBER_MAX, whole_number
 
 MEETING_LENGTH = timedelta(hours=3)
 """How long a meeting is taken to last when its end time is not known."""
@@ -118,6 +119,19 @@ def _parse_date(word: str, t: Translator) -> date:
         ) from None
 
 
+def _meeting_number(word: str, t: Translator) -> int:
+    number = whole_number(word)
+    if number is None:
+        raise QuestionError(
+            t._(
+                "“{value}” is not a meeting number; use a number up to {limit}, or name the "
+                "meeting by board and date, e.g. strategic 2026-12-03."
+            ).format(value=word, limit=f"{NUMBER_MAX:,}"),
+            "meeting",
+        )
+    return number
+
+
 def read_meeting_words(
     words: Sequence[str], t: Translator, *, bare: bool, boards: Lexicon
 ) -> tuple[tuple[str, Any] | None, list[str]]:
@@ -131,9 +145,9 @@ def read_meeting_words(
         return None, []
     first = words[0]
     if first.startswith("#") and first[1:].isdigit():
-        return ("id", int(first[1:])), list(words[1:])
+        return ("id", _meeting_number(first[1:], t)), list(words[1:])
     if bare and first.isdigit():
-        return ("id", int(first)), list(words[1:])
+        return ("id", _meeting_number(first, t)), list(words[1:])
     board = _board_word(first, boards)
     if board is not None and len(words) > 1 and _ISO_DATE.match(words[1]):
         return ("day", (board, _parse_date(words[1], t))), list(words[2:])

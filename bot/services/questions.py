@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from bot.domain import Marking, QuestionState
+from bot import text_input
+from bot.domain import Marking, QuestionState, Role
 from bot.i18n import N_, Translator
 from bot.models import Action, Board, Meeting, Member, Partner, Question, QuestionSupport
 from bot.services import audit
@@ -40,11 +41,11 @@ from bot.services.question_windows import (
 )
 from bot.visibility import Audience, can_see, partition
 
-MAX_LENGTH = 2000
+MAX_LENGTH = text_input.QUESTION.limit
 """Longest question, in characters (the review's pack keeps questions short)."""
-REASON_MAX = 1000
-ANSWER_MAX = 20000
-ANSWERED_BY_MAX = 200
+REASON_MAX = text_input.REASON.limit
+ANSWER_MAX = text_input.ANSWER.limit
+ANSWERED_BY_MAX = text_input.ANSWERED_BY.limit
 SIMILARITY = 85.0
 """rapidfuzz token-set ratio (0-100) from which two questions count as near-duplicates."""
 REF_ATTEMPTS = 8
@@ -219,14 +220,27 @@ def theme_of(word: str, t: Translator) -> str:
     return matches[0]
 
 
-def bounded(value: str, *, limit: int, field: str, empty: str | None, too_long: str) -> str:
-    """`value` without surrounding spaces; refused when empty (if `empty` says why) or longer
-    than `limit` (`too_long` has {count} and {limit})."""
-    text = value.strip()
+def bounded(
+    value: str,
+    *,
+    field: text_input.TextField,
+    empty: str | None,
+    too_long: str,
+    t: Translator,
+) -> str:
+    """`value` cleaned by `text_input.clean` for `field`; refused when empty (if `empty` says
+    why), longer than the field's limit (`too_long` has {count} and {limit}), or holding a
+    hidden control character."""
+    try:
+        text = text_input.clean(value, field)
+    except text_input.TextRefused as refused:
+        if refused.problem == "too_long":
+            message = too_long.format(count=refused.params["length"], limit=refused.params["limit"])
+        else:
+            message = refused.message(t._)
+        raise QuestionError(message, field.key) from None
     if not text and empty is not None:
-        raise QuestionError(empty, field)
-    if len(text) > limit:
-        raise QuestionError(too_long.format(count=f"{len(text):,}", limit=f"{limit:,}"), field)
+        raise QuestionError(empty, field.key)
     return text
 
 
@@ -238,8 +252,8 @@ def read_draft(raw: str, t: Translator, *, theme: str = "", links: str = "") -> 
     chosen = theme_of(found[0] if found else theme, t)
     text = bounded(
         " ".join(_THEME_KEYWORD.sub(" ", raw).split()) if found else raw,
-        limit=MAX_LENGTH,
-        field="question",
+        field=text_input.QUESTION,
+        t=t,
         empty=t._(
             "Your question is empty; write it after the command, e.g. {cmd} ask When "
             "will the file shares move to SharePoint Online?"
@@ -383,13 +397,17 @@ def get_question(session: Session, ref: str, audience: Audience, t: Translator) 
         .where(func.upper(Question.ref) == canonical_ref(ref))
     )
     if question is None or not can_see(question, audience):
-        raise QuestionError(
-            t._(
-                "There is no question {ref} that you can see here; {cmd} questions lists them."
-            ).format(cmd=t.cmd, ref=canonical_ref(ref)),
-            "ref",
-        )
+        raise _no_such_question(ref, t)
     return question
+
+
+def _no_such_question(ref: str, t: Translator) -> QuestionError:
+    return QuestionError(
+        t._("There is no question {ref} that you can see here; {cmd} questions lists them.").format(
+            cmd=t.cmd, ref=canonical_ref(ref)
+        ),
+        "ref",
+    )
 
 
 def _refs_by_id(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
@@ -711,16 +729,35 @@ def support(session: Session, ref: str, by: Asker) -> Question:
 
 
 def _changeable(session: Session, ref: str, by: Asker) -> Question:
-    """A question that may still be supported, edited or withdrawn: open, window open."""
+    """A question that may still be supported, edited or withdrawn: open, window open. A
+    rejected or withdrawn question is private to its asker, supporters and the secretariat:
+    to anyone else it is refused exactly as a missing one, so its state is not given away."""
     question = get_question(session, ref, by.audience, by.t)
+    return _still_open(session, question, by)
+
+
+def _still_open(session: Session, question: Question, by: Asker) -> Question:
+    if question.state in PRIVATE_STATES and not _sees_private(session, question, by.member):
+        raise _no_such_question(question.ref, by.t)
     if question.state not in OPEN_STATES:
         raise _not_open(question, session, by.t)
     require_open_window(question.meeting, by.now, by.zone, by.t)
     return question
 
 
+def _sees_private(session: Session, question: Question, member: Member) -> bool:
+    if question.asker_id == member.id or Role.SECRETARIAT.value in member.roles:
+        return True
+    backing = select(QuestionSupport.id).where(
+        QuestionSupport.question_id == question.id, QuestionSupport.member_id == member.id
+    )
+    return session.scalar(backing) is not None
+
+
 def _own_open(session: Session, ref: str, by: Asker) -> Question:
-    question = _changeable(session, ref, by)
+    """The asker's own question, still open. Ownership is checked before anything else, so
+    someone else's question gets the same answer whatever its state."""
+    question = get_question(session, ref, by.audience, by.t)
     if question.asker_id != by.member.id:
         raise QuestionError(
             by.t._(
@@ -729,7 +766,7 @@ def _own_open(session: Session, ref: str, by: Asker) -> Question:
             ).format(cmd=by.t.cmd, ref=question.ref),
             "ref",
         )
-    return question
+    return _still_open(session, question, by)
 
 
 def edit(session: Session, ref: str, by: Asker, draft: Draft) -> Question:
@@ -853,8 +890,8 @@ def reject(
     """Reject a question with a reason its asker sees."""
     reason = bounded(
         " ".join(reason.split()),
-        limit=REASON_MAX,
-        field="reason",
+        field=text_input.REASON,
+        t=t,
         empty=t._(
             "Give the reason the asker will see, e.g. {cmd} reject {ref} This is "
             "answered in the budget paper."
@@ -1020,8 +1057,8 @@ def answer_text(answer: str, t: Translator, *, ref: str) -> str:
     """An answer's words, checked: not empty, at most ANSWER_MAX characters."""
     return bounded(
         answer,
-        limit=ANSWER_MAX,
-        field="answer",
+        field=text_input.ANSWER,
+        t=t,
         empty=t._(
             "The answer is empty; write it after the reference, e.g. {cmd} answer "
             "{ref} The move finishes in March."
@@ -1052,8 +1089,8 @@ def record_answer(
         if answered_by is None
         else bounded(
             " ".join(answered_by.split()),
-            limit=ANSWERED_BY_MAX,
-            field="answered_by",
+            field=text_input.ANSWERED_BY,
+            t=t,
             empty=None,
             too_long=t._("“Answered by” is {count} characters long; the limit is {limit}."),
         )

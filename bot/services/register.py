@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot import text_input
 from bot.app import UserError
 from bot.domain import EXEMPT_PARAGRAPHS, ActionStatus, Marking, Rag
 from bot.i18n import Translator
@@ -47,10 +48,10 @@ NO_RAG = "none"
 CLEAR = "-"
 """The `title_cy` value that clears an action's Welsh title."""
 
-TITLE_MAX = 500
-SUMMARY_MAX = 3000
-NOTE_MAX = 3000
-LINK_MAX = 1000
+TITLE_MAX = text_input.TITLE.limit
+SUMMARY_MAX = text_input.SUMMARY.limit
+NOTE_MAX = text_input.NOTE.limit
+LINK_MAX = text_input.LINK.limit
 _AUDITED_DECISION = DECISION_FIELDS[1:]
 """Columns audited as they are (the board is audited by its slug)."""
 _AUDITED_ACTION = ("status", "rag", "last_update", "title_cy")
@@ -148,8 +149,9 @@ def _check_marking(raw: str, errors: dict[str, str], t: Translator) -> Marking:
 def _check_paragraph(raw: str, errors: dict[str, str], t: Translator) -> int | None:
     if not raw:
         return None
-    if raw.isdigit() and int(raw) in EXEMPT_PARAGRAPHS:
-        return int(raw)
+    number = text_input.whole_number(raw)
+    if number is not None and number in EXEMPT_PARAGRAPHS:
+        return number
     errors["exempt_paragraph"] = t._(
         "“{value}” is not a paragraph of Schedule 12A that applies in Wales; "
         "use a number from 12 to 18, or leave it empty."
@@ -170,11 +172,20 @@ def _check_partners(session: Session, raw: str, errors: dict[str, str], t: Trans
     return list(dict.fromkeys(wanted))
 
 
-def _check_length(value: str, name: str, limit: int, errors: dict[str, str], t: Translator) -> None:
-    if len(value) > limit:
-        errors[name] = t._("{count} characters is too long; keep it to {limit}.").format(
-            count=len(value), limit=limit
-        )
+def _checked(
+    values: Mapping[str, Any],
+    name: str,
+    field: text_input.TextField,
+    errors: dict[str, str],
+    t: Translator,
+) -> str:
+    """A text field cleaned by `text_input.clean`; a refusal goes into `errors` under `name`."""
+    try:
+        return text_input.clean(str(values.get(name) or ""), field)
+    except text_input.TextRefused as refused:
+        what, fix = refused.describe(t._)
+        errors[name] = f"{what}; {fix}."
+        return ""
 
 
 def check_decision(
@@ -201,25 +212,21 @@ def check_decision(
         )
     if isinstance(decided_on, str):
         errors["decided_on"] = decided_on
-    title = _clean(values, "title")
-    if not title:
+    title = _checked(values, "title", text_input.TITLE, errors, t)
+    if not title and "title" not in errors:
         errors["title"] = t._("give the decision a title.")
-    _check_length(title, "title", TITLE_MAX, errors, t)
-    summary = _clean(values, "summary")
-    _check_length(summary, "summary", SUMMARY_MAX, errors, t)
-    title_cy = _clean(values, "title_cy")
-    _check_length(title_cy, "title_cy", TITLE_MAX, errors, t)
-    summary_cy = _clean(values, "summary_cy")
-    _check_length(summary_cy, "summary_cy", SUMMARY_MAX, errors, t)
+    summary = _checked(values, "summary", text_input.SUMMARY, errors, t)
+    title_cy = _checked(values, "title_cy", text_input.TITLE_CY, errors, t)
+    summary_cy = _checked(values, "summary_cy", text_input.SUMMARY_CY, errors, t)
     marking = _check_marking(_clean(values, "marking"), errors, t)
     paragraph = _check_paragraph(_clean(values, "exempt_paragraph"), errors, t)
     restricted = _check_partners(session, _clean(values, "restricted_to"), errors, t)
-    link = _clean(values, "link")
-    if link and not re.match(r"^https?://[^\s]+$", link):
-        errors["link"] = t._("“{value}” is not a web address; start it with https://.").format(
-            value=link
-        )
-    _check_length(link, "link", LINK_MAX, errors, t)
+    link = _checked(values, "link", text_input.LINK, errors, t)
+    if link and not text_input.is_web_link(link):
+        errors["link"] = t._(
+            "“{value}” is not a web address; give the full address starting https://, "
+            "without spaces or the characters | < >."
+        ).format(value=link)
     ref = _clean(values, "ref").upper()
     if board is not None and isinstance(decided_on, date):
         ref = _check_ref(session, ref, board, decided_on.year, errors, t)
@@ -246,7 +253,7 @@ def _check_ref(
     suggestion = next_decision_ref(session, board, year)
     if not ref:
         return suggestion
-    if not re.fullmatch(r"[A-Z]{2,8}-\d{4}-\d{3,4}", ref):
+    if not re.fullmatch(r"[A-Z]{2,8}-[0-9]{4}-[0-9]{3,4}", ref):
         errors["ref"] = t._(
             "“{value}” is not a decision reference; use the form {example}, or leave it empty."
         ).format(value=ref, example=suggestion)
@@ -371,13 +378,11 @@ def update_action_status(
                 errors["rag"] = t._("“{value}” is not a RAG rating; use {choices}.").format(
                     value=raw_rag, choices=", ".join([*(r.value for r in Rag), NO_RAG])
                 )
-    note = _clean(values, "note")
+    note = _checked(values, "note", text_input.NOTE, errors, t)
     if note:
-        _check_length(note, "note", NOTE_MAX, errors, t)
         changes["last_update"] = note
-    title_cy = _clean(values, "title_cy")
+    title_cy = _checked(values, "title_cy", text_input.TITLE_CY, errors, t)
     if title_cy:
-        _check_length(title_cy, "title_cy", TITLE_MAX, errors, t)
         changes["title_cy"] = "" if title_cy == CLEAR else title_cy
     if errors:
         raise InvalidInput(errors, t)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from bot import text_input
 from bot.domain import Platform
 from bot.i18n import N_
 from bot.messages import Renderer, Reply
@@ -38,7 +39,7 @@ MEETING_REMINDER_KIND = "meeting-reminder"
 DEFAULT_MEETING_REMINDER_DAYS = 3
 MEETING_REMINDER_TIME = time(9, 0)
 """Meeting reminders go out at 9am local time, N days before the meeting."""
-TEXT_MAX = 1000
+TEXT_MAX = text_input.REMINDER.limit
 _CHANNEL_MENTION = re.compile(r"^<#(?P<id>[A-Z0-9]+)(?:\|(?P<name>[^>]*))?>$")
 _KEYWORDS = ("every", "on", "bob", "ar", "cron")
 
@@ -152,7 +153,25 @@ def create_reminder(
     actor: str,
 ) -> Reminder:
     """A new reminder from its three parts (a form, the CLI); ReminderError naming the bad one."""
-    request = ReminderRequest(channel.strip(), text.strip(), when.strip())
+    try:
+        cleaned = text_input.clean(text, text_input.REMINDER)
+    except text_input.TextRefused as refused:
+        if refused.problem == "too_long":
+            raise ReminderError(
+                N_("The reminder text is {length} characters long; keep it to {limit}."),
+                field="text",
+                length=refused.params["length"],
+                limit=refused.params["limit"],
+            ) from None
+        raise ReminderError(
+            N_(
+                "The reminder text contains a hidden control character, {name}, at character "
+                "{position}; retype it without hidden characters."
+            ),
+            field="text",
+            **refused.params,
+        ) from None
+    request = ReminderRequest(channel.strip(), cleaned, when.strip())
     target = find_channel(session, request.channel)
     if target is None:
         raise ReminderError(
@@ -166,13 +185,6 @@ def create_reminder(
     if not request.text:
         raise ReminderError(
             N_("The reminder has no text. Put it in quotes: “Papers for F&G due”."), field="text"
-        )
-    if len(request.text) > TEXT_MAX:
-        raise ReminderError(
-            N_("The reminder text is {length} characters long; keep it to {limit}."),
-            field="text",
-            length=len(request.text),
-            limit=TEXT_MAX,
         )
     parsed = parse_when(request.when, now=now, tz=tz)
     reminder = Reminder(
@@ -209,12 +221,13 @@ def list_reminders(session: Session, *, include_inactive: bool = False) -> list[
 
 def cancel_reminder(session: Session, reminder_id: str, *, actor: str) -> Reminder:
     """Stop a reminder; ReminderError if there is no active reminder with that number."""
-    if not reminder_id.strip().isdigit():
+    number = text_input.whole_number(reminder_id.strip())
+    if number is None:
         raise ReminderError(
             N_("“{value}” is not a reminder number; {cmd} remind list shows them."),
             value=reminder_id.strip(),
         )
-    reminder = session.get(Reminder, int(reminder_id))
+    reminder = session.get(Reminder, number)
     if reminder is None or not reminder.active:
         raise ReminderError(
             N_("There is no active reminder {id}; {cmd} remind list shows them."),

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -203,6 +204,8 @@ class FakeSlackApi:
         self.uploaded_bytes: dict[str, bytes] = {}
         """File id -> bytes received at its upload URL."""
         self._failures: dict[str, list[_Failure]] = {}
+        self._stalls: list[float] = []
+        self._closed_port: socket.socket | None = None
         self._cond = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -238,10 +241,12 @@ class FakeSlackApi:
         self.port = int(self._runner.addresses[0][1])
 
     async def _stop(self) -> None:
-        for socket in list(self._sockets):
-            await socket.close()
+        for websocket in list(self._sockets):
+            await websocket.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._closed_port is not None:
+            self._closed_port.close()
 
     # -- what tests use ----------------------------------------------------------------
     @property
@@ -252,6 +257,21 @@ class FakeSlackApi:
     def response_url(self, name: str = "r1") -> str:
         """A response_url as Slack puts in slash commands and interactions."""
         return f"http://127.0.0.1:{self.port}/respond/{name}"
+
+    def unreachable_response_url(self, name: str = "gone") -> str:
+        """A response_url nothing listens on: connecting to it is refused at once (a port held
+        bound but not listening, as a proxy refusing Slack's host would)."""
+        if self._closed_port is None:
+            self._closed_port = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._closed_port.bind(("127.0.0.1", 0))
+        port = self._closed_port.getsockname()[1]
+        return f"http://127.0.0.1:{port}/respond/{name}"
+
+    def stall_next_response(self, seconds: float, times: int = 1) -> None:
+        """Answer the next `times` response_url posts only after `seconds` (slower than the
+        bot waits: it gives up and uses the Web API)."""
+        with self._cond:
+            self._stalls.extend([seconds] * times)
 
     def fail_next(
         self,
@@ -445,6 +465,13 @@ class FakeSlackApi:
     async def _respond(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         call = Call("response_url", body, dict(request.headers), path=request.path)
+        with self._cond:
+            stall = self._stalls.pop(0) if self._stalls else None
+        if stall is not None:
+            call.ok, call.error = False, "stalled"
+            self._record(call)
+            await asyncio.sleep(stall)
+            return web.Response(text="ok")
         failure = self._take_failure("response_url")
         if failure is not None:
             call.status, call.ok, call.error = failure.status, False, f"http {failure.status}"
@@ -463,17 +490,17 @@ class FakeSlackApi:
         return web.Response(text="ok")
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
-        socket = web.WebSocketResponse()
-        await socket.prepare(request)
-        self._sockets.append(socket)
-        await socket.send_json({"type": "hello", "num_connections": 1, "debug_info": {}})
-        async for message in socket:
+        websocket = web.WebSocketResponse()
+        await websocket.prepare(request)
+        self._sockets.append(websocket)
+        await websocket.send_json({"type": "hello", "num_connections": 1, "debug_info": {}})
+        async for message in websocket:
             if message.type == WSMsgType.TEXT:
                 with self._cond:
                     self.socket_messages.append(json.loads(message.data))
                     self._cond.notify_all()
-        self._sockets.remove(socket)
-        return socket
+        self._sockets.remove(websocket)
+        return websocket
 
 
 @dataclass
@@ -508,7 +535,7 @@ class SlashCommand:
         }
 
 
-def slack_signature(secret: str, timestamp: int, body: str) -> str:
+def slack_signature(secret: str, timestamp: int | str, body: str) -> str:
     """The `X-Slack-Signature` Slack sends: HMAC-SHA256 of `v0:{timestamp}:{body}`."""
     base = f"v0:{timestamp}:{body}".encode()
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
@@ -517,10 +544,18 @@ def slack_signature(secret: str, timestamp: int, body: str) -> str:
 class SlackSender:
     """Plays Slack sending signed requests to the bot's endpoint."""
 
-    def __init__(self, url: str, signing_secret: str, fake: FakeSlackApi) -> None:
+    def __init__(
+        self,
+        url: str,
+        signing_secret: str,
+        fake: FakeSlackApi,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.url = url
         self.secret = signing_secret
         self.fake = fake
+        self.clock = clock
+        """Seconds since the epoch by the bot's clock (requests are signed at this time)."""
         self.http = httpx.Client(timeout=30)
         self._ids = itertools.count(1)
 
@@ -539,7 +574,7 @@ class SlackSender:
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """POST a raw body, signed as Slack signs it unless told otherwise."""
-        stamp = int(time.time()) if timestamp is None else timestamp
+        stamp = int(self.clock()) if timestamp is None else timestamp
         sent = {"Content-Type": content_type, **(headers or {})}
         if signed:
             sent["X-Slack-Request-Timestamp"] = str(stamp)
