@@ -16,6 +16,7 @@ from bot.domain import Platform, Role
 from bot.i18n import Translator
 from bot.messages import Renderer, Reply, Request
 from bot.models import Channel, Member, Partner
+from bot.permalinks import RegisterLinks
 from bot.router import Command, Interaction, Router
 from bot.settings import Settings
 from bot.text_input import MESSAGE, TextRefused, clean, clean_values
@@ -80,6 +81,16 @@ class Outcome:
     text: str
 
 
+def renderer_for(settings: Settings) -> Renderer:
+    """The renderer the settings describe: time zone, Teams bot name, register permalinks."""
+    links = settings.chat_links_base
+    return Renderer(
+        tz=settings.timezone,
+        teams_bot_name=settings.teams_bot_name,
+        links=RegisterLinks(links) if links else None,
+    )
+
+
 class ScrutinyApp:
     """The bot without any platform: database, registered handlers and renderer."""
 
@@ -87,7 +98,7 @@ class ScrutinyApp:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
-        self.renderer = Renderer(tz=settings.timezone, teams_bot_name=settings.teams_bot_name)
+        self.renderer = renderer_for(settings)
         self.commands: dict[str, Command] = {}
         self.aliases: dict[str, str] = {}
         self.interactions: dict[str, Interaction] = {}

@@ -15,7 +15,7 @@ from bot.imports import import_file
 from bot.models import Action, Decision, Meeting, Partner
 from bot.settings import Settings
 
-EXAMPLE_KINDS = ("meetings", "decisions", "actions")
+EXAMPLE_KINDS = ("meetings", "decisions", "actions", "attendance")
 """Import order: decisions refer to meetings by date."""
 
 

@@ -197,8 +197,8 @@ def import_records(
     kind: str = typer.Argument(
         ...,
         help=_(
-            "actions, decisions, meetings or answers; or template, to write an .xlsx to fill "
-            "in (import template actions)"
+            "actions, decisions, meetings, answers or attendance; or template, to write an .xlsx "
+            "to fill in (import template actions)"
         ),
     ),
     file: Path = typer.Argument(
@@ -310,10 +310,10 @@ def _queue_answer_posts(session: Session, settings: Settings) -> int:
     transaction (each once: a repeated import queues nothing more)."""
     from datetime import UTC, datetime
 
-    from bot.messages import Renderer
+    from bot.app import renderer_for
     from bot.services.question_posts import post_unposted_answers
 
-    renderer = Renderer(tz=settings.timezone, teams_bot_name=settings.teams_bot_name)
+    renderer = renderer_for(settings)
     now = datetime.now(UTC)
     return post_unposted_answers(session, renderer, now=now, zone=settings.timezone)
 
@@ -348,6 +348,25 @@ def _serve(app: ScrutinyApp, host: str, port: int | None) -> None:
     )
 
 
+def _serve_register_beside_console(app: ScrutinyApp, host: str, port: int | None) -> None:
+    """Serve the web register in a daemon thread while the console runs in the foreground."""
+    import uvicorn
+
+    from bot.web import create_web_app
+
+    config = uvicorn.Config(
+        create_web_app(app, []), host=host, port=port or app.settings.port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="register-web", daemon=True).start()
+    echo(
+        _("The register is at {url} (on this machine, sign in as an example member).").format(
+            url=f"http://{host}:{port or app.settings.port}/"
+        ),
+        err=True,
+    )
+
+
 @cli.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1", help=_("Address to listen on.")),
@@ -355,18 +374,29 @@ def serve(
         None, help=_("Port to listen on (default: $PORT, else 3000)."), show_default=False
     ),
 ) -> None:
-    """Serve the chat platforms and GET /healthz under uvicorn (Slack: HTTP or Socket Mode)."""
+    """Serve the chat platforms, the register and GET /healthz under uvicorn (Slack: HTTP or
+    Socket Mode). Starts with the register alone when sign-in to it is configured."""
     settings = settings_or_exit()
-    if not _slack_ready(settings) and not settings.teams_enabled:
+    chat = _slack_ready(settings) or settings.teams_enabled
+    if not chat and not settings.web_signin_configured:
         echo(
             _(
-                "Nothing to serve: Slack is not configured. Set SLACK_BOT_TOKEN and "
-                "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode) - see docs/slack.md - "
-                "or TEAMS_WEBHOOK_SECRET for Teams."
+                "Nothing to serve: neither a chat platform nor sign-in to the register is "
+                "configured. Set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN "
+                "for Socket Mode) - see docs/slack.md - or TEAMS_WEBHOOK_SECRET for Teams; or "
+                "WEB_ENTRA_CLIENT_ID or WEB_SLACK_CLIENT_ID to serve the register alone. To try "
+                "the register on this machine, use scrutiny-bot run."
             ),
             err=True,
         )
         raise typer.Exit(2)
+    if not chat:
+        echo(
+            _("No chat platform is configured: serving the register alone at {url}.").format(
+                url=settings.web_base_url
+            ),
+            err=True,
+        )
     from bot.app import create_app
 
     _serve(create_app(settings), host, port)
@@ -429,6 +459,7 @@ def run(
         return
     from bot.platforms.console import Console, run_console
 
+    _serve_register_beside_console(app, host, port)
     stops: list[threading.Event] = []
 
     def start_worker(console: Console) -> None:

@@ -21,6 +21,7 @@ import markupsafe
 
 from bot.domain import Platform
 from bot.i18n import DEFAULT_COMMAND_PREFIX, Translator, translations, welsh_day_mutations
+from bot.permalinks import RegisterLinks, linked_ref
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -187,6 +188,15 @@ def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environ
     env.filters["truncate_to"] = _truncate
     env.filters["localised"] = _localised
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+
+    @jinja2.pass_context
+    def permalink(
+        context: jinja2.runtime.Context, label: object, kind: str, key: object = None
+    ) -> str:
+        links = context.get("register_links")
+        return linked_ref(str(label), kind, fmt, links, None if key is None else str(key))
+
+    env.filters["permalink"] = permalink
     return env
 
 
@@ -198,8 +208,11 @@ class Renderer:
         templates_dir: Path = TEMPLATES_DIR,
         tz: ZoneInfo | None = None,
         teams_bot_name: str = "Scrutiny",
+        links: RegisterLinks | None = None,
     ) -> None:
         self.templates_dir = templates_dir
+        self.links = links
+        """Permalinks for the `permalink` filter; None leaves references unlinked."""
         self.tz = tz or ZoneInfo("Europe/London")
         self.teams_bot_name = teams_bot_name
         self.fallbacks: dict[str, Callable[[str], str]] = {}
@@ -230,7 +243,9 @@ class Renderer:
         template = env.get_template(f"{reply.template}.{fmt}.j2")
         cmd = self.command_prefix(platform)
         t = Translator(language, self.tz, cmd)
-        return template.render(t=t, language=language, cmd=cmd, **reply.context).strip()
+        return template.render(
+            t=t, language=language, cmd=cmd, register_links=self.links, **reply.context
+        ).strip()
 
     def render_text(
         self, reply: Reply, languages: tuple[str, ...], platform: Platform | None = None

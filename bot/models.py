@@ -22,6 +22,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
+    inspect,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -212,6 +214,8 @@ class Meeting(Base):
     questions_open: Mapped[datetime | None] = mapped_column(UTCDateTime())
     questions_close: Mapped[datetime | None] = mapped_column(UTCDateTime())
     source_uid: Mapped[str | None] = mapped_column(String(255), unique=True)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    """iCalendar SEQUENCE: raised whenever a time, place or question window changes."""
 
     board: Mapped[Board] = relationship()
     attendance: Mapped[list[Attendance]] = relationship(back_populates="meeting")
@@ -303,6 +307,8 @@ class Action(MarkedMixin, Base):
     rag: Mapped[Rag | None] = mapped_column(_enum(Rag, "rag"))
     theme: Mapped[str] = mapped_column(String(200), default="")
     last_update: Mapped[str] = mapped_column(Text, default="")
+    decision_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Refs of the decisions this action comes from (the trail decision -> actions)."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     owner_partner: Mapped[Partner] = relationship()
@@ -420,6 +426,24 @@ class AuditEvent(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class CalendarFeed(Base):
+    """A secret calendar URL of one board's or one member's meetings; revoked feeds answer 404."""
+
+    __tablename__ = "calendar_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the secret in the URL: a leaked database does not leak working URLs."""
+    board_id: Mapped[int | None] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    board: Mapped[Board | None] = relationship()
+    member: Mapped[Member | None] = relationship()
+
+
 class ProcessedEvent(Base):
     """Platform event ids already handled, so a retried delivery is never processed twice."""
 
@@ -427,6 +451,24 @@ class ProcessedEvent(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+MEETING_CALENDAR_FIELDS = (
+    "starts_at",
+    "ends_at",
+    "location",
+    "link",
+    "questions_open",
+    "questions_close",
+)
+"""Meeting columns a calendar subscriber sees: changing one raises the meeting's SEQUENCE."""
+
+
+@event.listens_for(Meeting, "before_update")
+def _raise_sequence(_mapper: Any, _connection: Any, meeting: Meeting) -> None:
+    state = inspect(meeting)
+    if any(state.attrs[name].history.has_changes() for name in MEETING_CALENDAR_FIELDS):
+        meeting.sequence = (meeting.sequence or 0) + 1
 
 
 class PostedMessage(Base):

@@ -59,6 +59,29 @@ class Settings(BaseSettings):
 
     port: int = Field(default=3000, ge=1, le=65535)
 
+    web_base_url: str = "http://127.0.0.1:3000"
+    """Where people open the register; chat replies, digests and cards link under it."""
+    web_session_secret: str | None = None
+    """Signs the register's session cookies; when unset one is made and kept under `var/`."""
+    web_entra_client_id: str | None = None
+    web_entra_client_secret: str | None = None
+    web_entra_metadata_url: str | None = None
+    """Entra ID's OpenID configuration; by default derived from the authority and tenant."""
+    web_slack_client_id: str | None = None
+    web_slack_client_secret: str | None = None
+    web_slack_metadata_url: str = "https://slack.com/.well-known/openid-configuration"
+
+    @field_validator("web_base_url", "web_entra_metadata_url", "web_slack_metadata_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        local = parts.hostname in ("127.0.0.1", "localhost")
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise ValueError("use an https URL (plain http only on 127.0.0.1 or localhost)")
+        return value.strip().rstrip("/")
+
     @field_validator("scrutiny_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -132,6 +155,27 @@ class Settings(BaseSettings):
     def teams_enabled(self) -> bool:
         """Teams is on when the outgoing-webhook secret is set."""
         return bool(self.teams_webhook_secret)
+
+    @property
+    def entra_signin_metadata_url(self) -> str | None:
+        """Entra ID's OpenID configuration when web sign-in with Entra is configured."""
+        if not self.web_entra_client_id:
+            return None
+        if self.web_entra_metadata_url:
+            return self.web_entra_metadata_url
+        tenant = self.graph_tenant_id or "organizations"
+        return f"{self.graph_authority_host}/{tenant}/v2.0/.well-known/openid-configuration"
+
+    @property
+    def chat_links_base(self) -> str | None:
+        """WEB_BASE_URL when it was set: only then do chat replies, digests and cards link to
+        the register (the default is where `run` serves it on this machine, no use to others)."""
+        return self.web_base_url if "web_base_url" in self.model_fields_set else None
+
+    @property
+    def web_signin_configured(self) -> bool:
+        """Some identity provider is configured (the development sign-in is then off)."""
+        return bool(self.web_entra_client_id or self.web_slack_client_id)
 
     @property
     def graph_ready(self) -> bool:

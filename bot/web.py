@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from bot.app import ScrutinyApp
+from bot.models import utcnow
+from bot.register_web.app import build_register
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +59,12 @@ def _database_ok(app: ScrutinyApp) -> bool:
         return False
 
 
-def create_web_app(app: ScrutinyApp, platforms: Sequence[WebPlatform] = ()) -> Starlette:
-    """Starlette app with GET /healthz and every platform's routes."""
+def create_web_app(
+    app: ScrutinyApp,
+    platforms: Sequence[WebPlatform] = (),
+    clock: Callable[[], datetime] = utcnow,
+) -> Starlette:
+    """Starlette app with GET /healthz, every platform's routes, and the register's pages."""
 
     async def healthz(_request: Request) -> JSONResponse:
         database = await asyncio.to_thread(_database_ok, app)
@@ -83,4 +90,6 @@ def create_web_app(app: ScrutinyApp, platforms: Sequence[WebPlatform] = ()) -> S
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     for platform in platforms:
         routes.extend(platform.routes)
+    # Last, so the platforms' and the health check's paths match first.
+    routes.append(Mount("/", app=build_register(app, clock)))
     return Starlette(routes=routes, lifespan=lifespan)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.router import Router
 from handlers import (
     actions,
+    attendance,
     decisions,
     find,
     help,
@@ -21,6 +22,7 @@ ROUTERS: list[Router] = [
     actions.router,
     decisions.router,
     meetings.router,
+    attendance.router,
     find.router,
     home.router,
     register.router,

@@ -15,7 +15,7 @@ from typing import Any
 from bot.app import Context, UserError
 from bot.domain import ActionStatus, Role
 from bot.messages import Reply, Request
-from bot.services import queries
+from bot.services import queries, trail
 from bot.services.lexicon import lexicon_of
 from bot.services.plain_words import (
     OPEN_STATUSES,
@@ -34,6 +34,8 @@ from handlers.register import OPEN_UPDATE_FORM
 
 PER_PAGE = 10
 """Items per page in every list reply (keeps a Slack message well inside its block limit)."""
+TRAIL_SHOWN = 10
+"""Linked actions or questions shown under one item (each list stays in one Slack section)."""
 
 
 def lexicon(ctx: Context) -> Lexicon:
@@ -315,10 +317,17 @@ def action_reply(ref: str, request: Request, ctx: Context) -> Reply:
     """One action by ref, or why it cannot be shown here."""
     found = queries.get_action(ctx.session, ctx.audience, ref, today=ctx.today)
     if isinstance(found, queries.Found):
+        sources, hidden = trail.decisions_behind(
+            ctx.session, ctx.audience, found.item.decision_refs
+        )
         return Reply(
             "actions/detail",
             {
                 "action": found.item,
+                "sources": sources[:TRAIL_SHOWN],
+                "more_sources": max(0, len(sources) - TRAIL_SHOWN),
+                "trail_withheld": hidden,
+                "shared": is_shared(request),
                 "partner_names": queries.partner_views(ctx.session),
                 "today": ctx.today,
                 # A convenience only: the update form's handlers check the role themselves.
@@ -337,9 +346,27 @@ def decision_reply(ref: str, request: Request, ctx: Context) -> Reply:
     """One decision by ref, or why it cannot be shown here."""
     found = queries.get_decision(ctx.session, ctx.audience, ref)
     if isinstance(found, queries.Found):
+        followed = trail.decision_trail(
+            ctx.session,
+            ctx.audience,
+            found.item.ref,
+            viewer=ctx.member,
+            now=ctx.now,
+            zone=ctx.app.settings.timezone,
+        )
         return Reply(
             "decisions/detail",
-            {"decision": found.item, "partner_names": queries.partner_views(ctx.session)},
+            {
+                "decision": found.item,
+                "partner_names": queries.partner_views(ctx.session),
+                "actions": followed.actions[:TRAIL_SHOWN],
+                "more_actions": max(0, len(followed.actions) - TRAIL_SHOWN),
+                "questions": followed.questions[:TRAIL_SHOWN],
+                "more_questions": max(0, len(followed.questions) - TRAIL_SHOWN),
+                "trail_withheld": followed.withheld,
+                "shared": is_shared(request),
+                "today": ctx.today,
+            },
         )
     if isinstance(found, queries.Withheld):
         alone = queries.get_decision(ctx.session, audience_of_member(ctx.member), ref)

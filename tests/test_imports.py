@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.domain import ActionStatus, Marking, QuestionState, Rag
 from bot.imports import KINDS, ImportRejected, import_file
-from bot.models import Action, AuditEvent, Decision, Meeting, Question
+from bot.models import Action, Attendance, AuditEvent, Decision, Meeting, Question
+from bot.services.attendance import attendance_report
 from tests.conftest import NOW
 from tests.factories import Seed
 
@@ -799,3 +801,60 @@ def test_unreadable_files_are_refused_with_a_fix(
     kind = name.split(".")[0]
     problems = rejected(session, kind, path)
     assert problems[0].startswith(expected), problems
+
+
+# -- attendance ------------------------------------------------------------------------------
+
+
+def test_attendance_example_imports_through_the_attendance_service(
+    session: Session, seed: Seed, tmp_path: Path
+) -> None:
+    import_file(session, "meetings", EXAMPLES / "meetings.csv", actor="test", now=NOW)
+    with (EXAMPLES / "attendance.csv").open(encoding="utf-8") as handle:
+        assert handle.readline().strip() == ",".join(KINDS["attendance"].columns)
+    report = import_file(session, "attendance", EXAMPLES / "attendance.csv", actor="test", now=NOW)
+    assert (report.rows, report.created, report.problems) == (20, 20, [])
+    session.commit()
+    figures = attendance_report(session, ZoneInfo("Europe/London"), year=2026, board="strategic")
+    torfaen = next(f for f in figures if f.partner == "torfaen")
+    police = next(f for f in figures if f.partner == "gwent-police")
+    assert (torfaen.present, torfaen.recorded, police.present, police.recorded) == (2, 2, 1, 2)
+    events = count(session, AuditEvent)
+    again = import_file(session, "attendance", EXAMPLES / "attendance.csv", actor="test", now=NOW)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 20)
+    assert count(session, AuditEvent) == events
+
+    changed = tmp_path / "attendance.csv"
+    changed.write_text(
+        "board,meeting_date,partner,status\nStrategic Board,2026-06-18,Gwent Police,apologies\n",
+        encoding="utf-8",
+    )
+    report = import_file(session, "attendance", changed, actor="ceri-morgan", now=NOW)
+    assert (report.created, report.updated) == (0, 1)
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.entity == "attendance").order_by(AuditEvent.id.desc())
+    ).first()
+    assert event is not None and event.actor == "ceri-morgan"
+    assert event.after == {"gwent-police": "apologies"}
+
+
+def test_bad_attendance_rows_are_all_listed_and_nothing_is_written(
+    session: Session, seed: Seed, tmp_path: Path
+) -> None:
+    path = tmp_path / "attendance.csv"
+    path.write_text(
+        "board,meeting_date,partner,status\n"
+        "strategic,2026-12-03,torfaen,present\n"
+        "strategic,2026-12-04,newport,present\n"
+        "strategic,2026-12-03,cardiff,present\n"
+        "strategic,2026-12-03,newport,asleep\n"
+        "strategic,2026-12-03,torfaen,absent\n",
+        encoding="utf-8",
+    )
+    problems = rejected(session, "attendance", path)
+    assert len(problems) == 4, problems
+    assert any("line 3" in p and "no meeting on this day" in p for p in problems)
+    assert any("line 4" in p and "unknown partner" in p for p in problems)
+    assert any("line 5" in p and "not an attendance" in p for p in problems)
+    assert any("line 6" in p and "appears twice" in p for p in problems)
+    assert count(session, Attendance) == 0

@@ -94,7 +94,7 @@ def test_large_files_show_progress_on_stderr(engine: Engine, seed: Seed, tmp_pat
     [
         (
             ["import", "widgets", "x.csv"],
-            'Unknown kind "widgets": use one of actions, decisions, meetings, answers.',
+            'Unknown kind "widgets": use one of actions, decisions, meetings, answers, attendance.',
         ),
         (
             ["import", "actions", "x.ics"],

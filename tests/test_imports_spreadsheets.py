@@ -219,7 +219,7 @@ def test_spreadsheet_messages_say_row_and_give_the_cell(
     assert problems(session, header_only) == [
         'nothing.xlsx row 1: the required column "owner_partner" is missing; add it to the '
         "header row (the columns are ref, title, owner_partner, owner, due_date, status, rag, "
-        "theme, marking, exempt_paragraph, restricted_to, last_update, title_cy)."
+        "theme, marking, exempt_paragraph, restricted_to, last_update, title_cy, decisions)."
     ]
 
 
@@ -297,6 +297,7 @@ def test_template_refuses_an_unknown_kind(database_url: str, monkeypatch: Any) -
     monkeypatch.setenv("DATABASE_URL", database_url)
     result = runner.invoke(cli, ["import", "template", "minutes"])
     assert result.exit_code == 2
-    assert 'Unknown kind "minutes": use one of actions, decisions, meetings, answers.' in (
-        result.stderr
+    assert (
+        'Unknown kind "minutes": use one of actions, decisions, meetings, answers, attendance.'
+        in (result.stderr)
     )

@@ -111,12 +111,16 @@ def test_socket_mode_payloads_of_the_wrong_shape_are_acknowledged_and_ignored(
     assert fake.calls_to("response_url")[1:] == []
 
 
-def test_serve_refuses_to_start_without_slack_or_teams(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_to_start_without_slack_teams_or_register_signin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in (
         "SLACK_BOT_TOKEN",
         "SLACK_SIGNING_SECRET",
         "SLACK_APP_TOKEN",
         "TEAMS_WEBHOOK_SECRET",
+        "WEB_ENTRA_CLIENT_ID",
+        "WEB_SLACK_CLIENT_ID",
     ):
         monkeypatch.setenv(name, "")
     result = CliRunner().invoke(cli, ["serve", "--port", "0"])

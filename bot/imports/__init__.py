@@ -1,4 +1,5 @@
-"""Importing actions, decisions, meetings and answers from CSV, XLSX and iCalendar files.
+"""Importing actions, decisions, meetings, answers and attendance from CSV, XLSX and
+iCalendar files.
 
 One file is one transaction in the caller's session: every row is checked first, and if any
 row is bad `ImportRejected` lists every problem and nothing has been written. Rows are matched
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from bot.i18n import _
 from bot.imports.actions import ActionsImport
 from bot.imports.answers import AnswersImport
+from bot.imports.attendance import AttendanceImport
 from bot.imports.base import Kind, Record, plan
 from bot.imports.cells import Cells
 from bot.imports.decisions import DecisionsImport
@@ -44,7 +46,8 @@ __all__ = [
 ]
 
 KINDS: dict[str, type[Kind]] = {
-    kind.name: kind for kind in (ActionsImport, DecisionsImport, MeetingsImport, AnswersImport)
+    kind.name: kind
+    for kind in (ActionsImport, DecisionsImport, MeetingsImport, AnswersImport, AttendanceImport)
 }
 PROGRESS_EVERY = 1000
 LONDON = ZoneInfo("Europe/London")
@@ -86,7 +89,7 @@ def import_file(
     now: datetime | None = None,
     sheet: str | None = None,
 ) -> ImportReport:
-    """Import one file of `kind` (actions, decisions, meetings, answers) in `session`'s
+    """Import one file of `kind` (actions, decisions, meetings, answers, attendance) in `session`'s
     transaction; raise ImportRejected, having written nothing, if any row is bad.
 
     `progress(done, total)` is called every PROGRESS_EVERY rows checked and once at the end.

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from sqlalchemy import select
+
 from bot.domain import ActionStatus, Rag
+from bot.i18n import _
 from bot.imports.base import (
     MARKED_DEFAULTS,
     Kind,
@@ -16,7 +19,7 @@ from bot.imports.base import (
     partner_lookup,
 )
 from bot.imports.cells import Cells
-from bot.models import Action
+from bot.models import Action, Decision
 from bot.text_input import NOTE, OWNER, THEME, TITLE, TITLE_CY
 
 RAG_WORDS = {
@@ -111,14 +114,14 @@ and spaces into hyphens), in English and Welsh."""
 
 class ActionsImport(Kind):
     """actions: ref,title,owner_partner,owner,due_date,status,rag,theme,marking,
-    exempt_paragraph,restricted_to,last_update,title_cy"""
+    exempt_paragraph,restricted_to,last_update,title_cy,decisions"""
 
     name = "actions"
     entity = "action"
     model = Action
     columns = header(
         "ref,title,owner_partner,owner,due_date,status,rag,"
-        "theme,marking,exempt_paragraph,restricted_to,last_update,title_cy"
+        "theme,marking,exempt_paragraph,restricted_to,last_update,title_cy,decisions"
     )
     required = ("ref", "title", "owner_partner")
     references: ClassVar[dict[str, str]] = {"owner_partner_id": "owner_partner"}
@@ -135,12 +138,14 @@ class ActionsImport(Kind):
         "restricted_to",
         "last_update",
         "title_cy",
+        "decision_refs",
     )
 
     def load(self) -> None:
         self.partners = partner_lookup(self.session)
         self.slugs = {"owner_partner_id": {p.id: p.slug for p in self.partners.items}}
         self.existing = load_existing(self.session, Action, "ref", self.fields)
+        self.decision_refs = set(self.session.scalars(select(Decision.ref)))
 
     def check(self, cells: Cells) -> Record | None:
         ref = cells.ref("ref")
@@ -164,7 +169,21 @@ class ActionsImport(Kind):
             values["last_update"] = cells.text("last_update", NOTE)
         if cells.has("title_cy"):
             values["title_cy"] = cells.text("title_cy", TITLE_CY)
+        if cells.has("decisions"):
+            values["decision_refs"] = self._decisions(cells)
         return by_ref(cells, ref, values, self.existing)
+
+    def _decisions(self, cells: Cells) -> list[str]:
+        """The decisions an action comes from: refs separated by spaces or commas."""
+        words = cells.raw("decisions").replace(",", " ").upper().split()
+        unknown = [w for w in words if w not in self.decision_refs]
+        if unknown:
+            cells.problem(
+                "decisions",
+                _("no decision {refs} in the register").format(refs=", ".join(unknown)),
+                _("import the decisions first, or give refs such as SB-2026-014"),
+            )
+        return list(dict.fromkeys(words))
 
     def defaults(self) -> dict[str, Any]:
         return {
@@ -175,5 +194,6 @@ class ActionsImport(Kind):
             "theme": "",
             "last_update": "",
             "title_cy": "",
+            "decision_refs": [],
             **MARKED_DEFAULTS,
         }

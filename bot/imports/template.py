@@ -15,6 +15,7 @@ from pathlib import Path
 from bot.domain import EXEMPT_PARAGRAPHS, ActionStatus, Marking, Rag
 from bot.i18n import _
 from bot.imports.base import Kind
+from bot.services.attendance import STATUSES as ATTENDANCE
 
 LISTS_SHEET = "Lists"
 
@@ -47,14 +48,20 @@ EXAMPLES: dict[str, dict[str, object]] = {
         "answer": "The revised completion date is 31 March 2027.",
         "answered_by": "Head of the SRS",
     },
+    "attendance": {
+        "meeting_date": date(2027, 1, 14),
+        "status": "present",
+    },
 }
 """An example row per kind: values a reader recognises, in the formats the importer accepts."""
 
 
-def _lists(partners: Sequence[str], boards: Sequence[str]) -> dict[str, list[str]]:
+def _lists(kind: str, partners: Sequence[str], boards: Sequence[str]) -> dict[str, list[str]]:
     """Column -> the values its drop-down offers."""
+    statuses = ATTENDANCE if kind == "attendance" else tuple(s.value for s in ActionStatus)
     return {
-        "status": [status.value for status in ActionStatus],
+        "status": list(statuses),
+        "partner": list(partners),
         "rag": [rag.value for rag in Rag],
         "marking": [marking.value for marking in Marking],
         "exempt_paragraph": [str(number) for number in EXEMPT_PARAGRAPHS],
@@ -79,7 +86,8 @@ def write_template(
     sheet.append([_example(kind.name, column, partners, boards) for column in kind.columns])
     sheet.freeze_panes = "A2"
     lists = book.create_sheet(LISTS_SHEET)
-    offered = {c: v for c, v in _lists(partners, boards).items() if c in kind.columns and v}
+    lists_of = _lists(kind.name, partners, boards)
+    offered = {c: v for c, v in lists_of.items() if c in kind.columns and v}
     for index, (column, values) in enumerate(offered.items(), 1):
         letter = get_column_letter(index)
         lists.cell(row=1, column=index, value=column)
@@ -104,7 +112,7 @@ def _example(kind: str, column: str, partners: Sequence[str], boards: Sequence[s
     given: Mapping[str, object] = EXAMPLES.get(kind, {})
     if column in given:
         return given[column]
-    if column == "owner_partner" and partners:
+    if column in ("owner_partner", "partner") and partners:
         return partners[0]
     if column == "board" and boards:
         return boards[0]

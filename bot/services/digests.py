@@ -41,6 +41,7 @@ from bot.messages import Renderer, Reply
 from bot.models import Channel, Decision, Delivery, RegisterEntry
 from bot.outbox import enqueue_id, render_payload
 from bot.schedule_time import LONDON
+from bot.services.attendance import MeetingAttendance, last_meetings_since
 from bot.services.queries import (
     ActionView,
     BoardView,
@@ -64,6 +65,8 @@ MAX_OWN_OVERDUE = 10
 MAX_OTHER_OVERDUE = 5
 MAX_DUE_SOON = 10
 MAX_MEETINGS = 4
+ATTENDANCE_FIRST_LOOKBACK = timedelta(days=7)
+"""A channel's first digest reports attendance at meetings held in the week before it."""
 FIRST_DIGEST_DAYS = 30
 """A channel's first digest announces decisions taken in this many days before it (the whole
 register, often imported in one go on the day a channel is added, would bury what is new);
@@ -122,6 +125,9 @@ class DigestContent:
     windows: tuple[MeetingView, ...]
     seq_from: int | None
     seq_to: int
+    attendance: tuple[MeetingAttendance, ...] = ()
+    """Secretariat and board channels: who attended each board's last meeting since the
+    previous digest."""
 
     @property
     def is_empty(self) -> bool:
@@ -129,7 +135,7 @@ class DigestContent:
         sections: list[Section[Any]] = [self.decisions, self.overdue_other, self.due_soon]
         if self.overdue_own is not None:
             sections.append(self.overdue_own)
-        return all(s.empty for s in sections) and not self.windows
+        return all(s.empty for s in sections) and not self.windows and not self.attendance
 
     @property
     def items(self) -> dict[str, list[str]]:
@@ -156,6 +162,7 @@ class DigestContent:
             "due_soon_days": self.due_soon_days,
             "meetings": self.meetings,
             "windows": self.windows,
+            "attendance": self.attendance,
             "empty": self.is_empty,
             "shared": True,
         }
@@ -246,6 +253,7 @@ class Cycle:
         self._windows: list[MeetingView] | None = None
         self._actions: dict[ActionQuery, Page[ActionView]] = {}
         self._contents: dict[tuple[Any, ...], DigestContent] = {}
+        self._attendance: dict[tuple[datetime, str | None], tuple[MeetingAttendance, ...]] = {}
 
     def audience(self, channel: Channel) -> Audience:
         """Everyone who reads the channel."""
@@ -285,6 +293,15 @@ class Cycle:
         if self._windows is None:
             self._windows = open_question_windows(self.session, now=self.now)
         return self._windows
+
+    def attendance_since(self, since: datetime, board: str | None) -> tuple[MeetingAttendance, ...]:
+        """Each board's (or one board's) last meeting since `since`, with its attendance."""
+        key = (since, board)
+        if key not in self._attendance:
+            self._attendance[key] = tuple(
+                last_meetings_since(self.session, since=since, now=self.now, board=board)
+            )
+        return self._attendance[key]
 
     def _decision_rows(self, lowest: int | None, first_digest: bool) -> list[_DecisionRow]:
         seq = RegisterEntry.seq
@@ -328,7 +345,16 @@ class Cycle:
         keys = []
         for channel, mark in channels:
             audience = self.audience(channel)
-            key = (audience, channel.partner_id, channel.board_id, mark, channel.due_soon_days)
+            key = (
+                audience,
+                channel.partner_id,
+                channel.board_id,
+                mark,
+                channel.due_soon_days,
+                channel.secretariat,
+                # Only these channels report attendance since their previous digest.
+                channel.last_digest_at if channel.secretariat or channel.board_id else None,
+            )
             keys.append(key)
             if key in self._contents or key in shown:
                 continue
@@ -389,6 +415,10 @@ class Cycle:
         board = channel.board.slug if channel.board else None
         meetings = _next_per_board([m for m in self.meetings() if board in (None, m.board.slug)])
         windows = tuple(m for m in self.windows() if board in (None, m.board.slug))
+        attendance: tuple[MeetingAttendance, ...] = ()
+        if channel.secretariat or board is not None:
+            since = channel.last_digest_at or self.now - ATTENDANCE_FIRST_LOOKBACK
+            attendance = self.attendance_since(since, board)
         return DigestContent(
             channel_slug=channel.slug,
             partner=partner,
@@ -404,6 +434,7 @@ class Cycle:
             windows=windows,
             seq_from=mark,
             seq_to=self.seq_to,
+            attendance=attendance,
         )
 
 
@@ -462,7 +493,7 @@ class _RenderMemo(Renderer):
     parts are the same text as a Welsh and an English channel's digests."""
 
     def __init__(self, inner: Renderer) -> None:
-        super().__init__(inner.templates_dir, inner.tz, inner.teams_bot_name)
+        super().__init__(inner.templates_dir, inner.tz, inner.teams_bot_name, inner.links)
         self.fallbacks = inner.fallbacks
         self._done: dict[tuple[int, str, str, str], str] = {}
 

@@ -99,6 +99,8 @@ class ActionView:
     marking: Marking
     exempt_paragraph: int | None
     restricted_to: tuple[str, ...]
+    decision_refs: tuple[str, ...] = ()
+    """The decisions this action comes from (the trail)."""
 
     @classmethod
     def of(cls, action: Action, today: date) -> ActionView:
@@ -127,6 +129,7 @@ class ActionView:
             marking=Marking(action.marking),
             exempt_paragraph=action.exempt_paragraph,
             restricted_to=tuple(action.restricted_to or ()),
+            decision_refs=tuple(action.decision_refs or ()),
         )
 
 
@@ -187,6 +190,8 @@ class MeetingView:
     questions_open: datetime | None
     questions_close: datetime | None
     window: WindowState
+    id: int | None = None
+    """The meeting's row id, for its permalink in the register."""
 
     @classmethod
     def of(cls, meeting: Meeting, now: datetime) -> MeetingView:
@@ -210,6 +215,7 @@ class MeetingView:
             questions_open=opens,
             questions_close=closes,
             window=window,
+            id=meeting.id,
         )
 
 

@@ -661,12 +661,15 @@ class SlackSender:
 class ServedApp:
     """An ASGI app under uvicorn on 127.0.0.1, port 0, in a thread."""
 
-    def __init__(self, asgi_app: Any) -> None:
+    def __init__(self, asgi_app: Any, listener: socket.socket | None = None) -> None:
+        """`listener`: a socket already bound on 127.0.0.1, for an app that must know its own
+        URL before it is built (the register's sign-in callback)."""
         config = uvicorn.Config(
             asgi_app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
         )
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        sockets = {"sockets": [listener]} if listener is not None else {}
+        self._thread = threading.Thread(target=self.server.run, kwargs=sockets, daemon=True)
         self.port = 0
 
     def __enter__(self) -> ServedApp:

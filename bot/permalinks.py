@@ -1,0 +1,67 @@
+"""Stable permalinks to the register's pages, for the pages themselves and for chat replies,
+digests and cards. Templates of every format link a reference with the one `permalink` filter
+(`{{ d.ref | permalink("decisions") }}`), which writes what that format can show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from markupsafe import Markup, escape
+
+KINDS = ("decisions", "actions", "meetings")
+
+
+@dataclass(frozen=True)
+class RegisterLinks:
+    """Builds register URLs under WEB_BASE_URL."""
+
+    base_url: str
+
+    def path(self, kind: str, ref: str | int) -> str:
+        """`/decisions/SB-2026-014`: the site-relative permalink of one item."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown register page kind {kind!r}; use one of {KINDS}")
+        return f"/{kind}/{quote(str(ref), safe='')}"
+
+    def url(self, path: str) -> str:
+        """An absolute URL of a site-relative path."""
+        return f"{self.base_url.rstrip('/')}{path}"
+
+    def decision(self, ref: str) -> str:
+        """The absolute permalink of a decision."""
+        return self.url(self.path("decisions", ref))
+
+    def action(self, ref: str) -> str:
+        """The absolute permalink of an action."""
+        return self.url(self.path("actions", ref))
+
+    def meeting(self, meeting_id: int) -> str:
+        """The absolute permalink of a meeting (with its question pack and attendance)."""
+        return self.url(self.path("meetings", meeting_id))
+
+
+def _slack_escape(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def linked_ref(
+    label: str | int, kind: str, fmt: str, links: RegisterLinks | None, key: str | int | None = None
+) -> str:
+    """`label` linked to the permalink of item `key` (default: the label) in format `fmt`.
+
+    Without `links` (WEB_BASE_URL not set) the label alone, escaped for the format. Slack:
+    `<url|label>` (mrkdwn-escaped, the `|` of a label kept out of the link syntax); Teams HTML:
+    an anchor (Markup); text: the label, then the URL in angle brackets (RFC 3986, Appendix C).
+    """
+    text = str(label)
+    url = links.url(links.path(kind, text if key is None else key)) if links else None
+    if fmt == "slack.json":
+        if url is None:
+            return _slack_escape(text)
+        return f"<{_slack_escape(url)}|{_slack_escape(text).replace('|', '¦')}>"
+    if fmt.endswith("html"):
+        if url is None:
+            return str(escape(text))
+        return Markup('<a href="{}">{}</a>').format(url, text)
+    return text if url is None else f"{text} <{url}>"
