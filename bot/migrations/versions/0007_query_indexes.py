@@ -1,7 +1,7 @@
 """indexes for the query services: lists in display order, counts by classification, owners
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01 15:00:00
 
 Every list pages in its display order straight from an index (newest decisions first, of one
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
