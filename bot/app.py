@@ -149,7 +149,8 @@ class ScrutinyApp:
             canonical, args_text = FREE_TEXT_COMMAND, text
         else:
             args_text = text[len(words[0]) :].strip() if words else ""
-        with unit_of_work(self.sessions) as session:
+        command = self.commands[canonical]
+        with unit_of_work(self.sessions, writes=command.writes) as session:
             ctx_or_reply = self._context(session, request)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
@@ -157,18 +158,18 @@ class ScrutinyApp:
             if refused is not None:
                 reply = Reply("common/error", {"message": refused.message(ctx.t._)})
                 return self._render(reply, ctx.languages, fmt, request.platform)
-            command = self.commands[canonical]
             reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
             return self._render(reply, ctx.languages, fmt, request.platform)
 
     def interact(self, action_id: str, request: Request, fmt: str = "txt") -> Outcome:
         """Run a button or modal handler by its id."""
-        with unit_of_work(self.sessions) as session:
+        interaction = self.interactions.get(action_id)
+        writes = interaction.writes if interaction is not None else False
+        with unit_of_work(self.sessions, writes=writes) as session:
             ctx_or_reply = self._context(session, request)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
             ctx = ctx_or_reply
-            interaction = self.interactions.get(action_id)
             try:
                 request = dataclasses.replace(
                     request,

@@ -236,12 +236,18 @@ class Decision(MarkedMixin, Base):
     """A board decision in the register."""
 
     __tablename__ = "decisions"
+    # Lists page from these in display order; migration 0007 adds the classification indexes
+    # the withheld counts group by (their form differs between SQLite and PostgreSQL).
+    __table_args__ = (
+        Index("ix_decisions_newest", "decided_on", "ref"),
+        Index("ix_decisions_board_newest", "board_id", "decided_on", "ref"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
-    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), index=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
     meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
-    decided_on: Mapped[date] = mapped_column(Date, index=True)
+    decided_on: Mapped[date] = mapped_column(Date)
     title: Mapped[str] = mapped_column(String(500))
     summary: Mapped[str] = mapped_column(Text, default="")
     title_cy: Mapped[str] = mapped_column(String(500), default="")
@@ -279,7 +285,10 @@ class Action(MarkedMixin, Base):
     """A tactical-plan action."""
 
     __tablename__ = "actions"
-    __table_args__ = (Index("ix_actions_owner_due", "owner_partner_id", "due_date"),)
+    __table_args__ = (
+        Index("ix_actions_owner_due", "owner_partner_id", "due_date"),
+        Index("ix_actions_owner_status_due", "owner_partner_id", "status", "due_date"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
