@@ -8,13 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import ScrutinyApp, create_app
 from bot.domain import Platform
 from bot.messages import Reply
-from bot.models import Channel, Delivery
+from bot.models import Channel, Delivery, PostedMessage
 from bot.outbox import Pacer, RetryPolicy, Sender, enqueue, render_payload
 from bot.platforms.messengers import SlackMessenger
 from bot.platforms.slack import build_slack
@@ -50,9 +50,21 @@ def slack_with_events(
     with fake:
         slack_app = create_app(slack_settings(database_url, fake), engine)
         with ServedApp(create_web_app(slack_app, [build_slack(slack_app)])) as served:
-            fake.deliver_events(served.url + "/slack/events", SIGNING_SECRET, delay, seed)
+            fake.deliver_events(
+                served.url + "/slack/events",
+                SIGNING_SECRET,
+                delay,
+                seed,
+                recorded=lambda: posted_count(engine),
+            )
             yield fake
         assert all(status == 200 for status in fake.events_sent), fake.events_sent
+
+
+def posted_count(engine: Engine) -> int:
+    """How many posts the bot has recorded from Slack's metadata events."""
+    with engine.connect() as connection:
+        return int(connection.scalar(select(func.count()).select_from(PostedMessage)) or 0)
 
 
 def slack_messenger(

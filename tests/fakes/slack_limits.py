@@ -27,6 +27,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,7 +153,7 @@ class LimitedSlackApi(FakeSlackApi):
         self._workspace: _Bucket | None = None
         self._hang: list[float] = []
         self._after_post_status: list[int] = []
-        self._last_ts = 0.0
+        self._last_ts = 0
         self._released: asyncio.Event | None = None
         self.uploads: list[Uploaded] = []
         self._pending_names: dict[str, str] = {}
@@ -165,6 +166,7 @@ class LimitedSlackApi(FakeSlackApi):
         self._event_ids = itertools.count(1)
         self.events_sent: list[int] = []
         """HTTP status of each metadata event delivered to the app."""
+        self._recorded: Callable[[], int] | None = None
 
     def __exit__(self, *exc: object) -> None:
         # Answer held-back requests now, so the server can shut down.
@@ -188,21 +190,36 @@ class LimitedSlackApi(FakeSlackApi):
             self._random = RandomAnswers(random.Random(seed), **shares)
 
     def deliver_events(
-        self, url: str, signing_secret: str, delay: tuple[float, float] = (0.0, 0.0), seed: int = 0
+        self,
+        url: str,
+        signing_secret: str,
+        delay: tuple[float, float] = (0.0, 0.0),
+        seed: int = 0,
+        recorded: Callable[[], int] | None = None,
     ) -> None:
         """Report every post with metadata to `url` as a signed `message_metadata_posted`
-        event, a random delay in `delay` (seconds) after it was stored."""
+        event, a random delay in `delay` (seconds) after it was stored. `recorded` counts the
+        events the receiver has stored, for `wait_for_events`."""
         self._events = EventDelivery(url, signing_secret, delay, random.Random(seed))
+        self._recorded = recorded
 
     def wait_for_events(self, timeout: float = 15.0) -> None:
-        """Block until every scheduled event has been delivered."""
+        """Block until every scheduled event has been delivered and, when the receiver can be
+        asked, recorded: the bot acknowledges an event before it stores it, and a test that
+        moves the clock past the settle delay must not outrun that."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             future = asyncio.run_coroutine_threadsafe(self._events_pending(), self._loop)
             if not future.result(timeout):
-                return
+                accepted = sum(1 for status in self.events_sent if status == 200)
+                if self._recorded is None or self._recorded() >= accepted:
+                    return
             time.sleep(0.05)
-        raise AssertionError("metadata events still pending")
+        recorded = self._recorded() if self._recorded is not None else None
+        raise AssertionError(
+            f"metadata events still pending or not yet recorded: sent {self.events_sent}, "
+            f"recorded {recorded}"
+        )
 
     async def _events_pending(self) -> int:
         return len(self._event_tasks)
@@ -313,10 +330,12 @@ class LimitedSlackApi(FakeSlackApi):
 
     # -- answers -----------------------------------------------------------------------------
     def _next_ts(self) -> str:
+        # Whole microseconds: a float this size cannot hold one more millionth reliably, and
+        # two messages must never share a ts.
         with self._limits_lock:
-            stamp = max(CLOCK.now().timestamp(), self._last_ts + 0.000001)
-            self._last_ts = stamp
-            return f"{stamp:.6f}"
+            micros = max(round(CLOCK.now().timestamp() * 1_000_000), self._last_ts + 1)
+            self._last_ts = micros
+            return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _answer(self, method: str, body: dict[str, Any], auth: str) -> dict[str, Any]:
         if auth.startswith("Bearer xoxb-"):
