@@ -1035,11 +1035,18 @@ def questions_pack(
     out: Path | None = typer.Option(
         None, "--out", help="File to write (Markdown goes to the terminal without it)."
     ),
+    language: str | None = typer.Option(
+        None,
+        "--language",
+        help=_("en, cy or cy+en (bilingual, Welsh first); default: SCRUTINY_LANGUAGE"),
+        show_default=False,
+    ),
 ) -> None:
     """Write a meeting's question pack as Markdown or Word, for the secretariat's readers."""
     from datetime import UTC, datetime
 
     from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.domain import ChannelLanguage
     from bot.i18n import Translator, default_language
     from bot.services import question_pack
     from bot.services.question_windows import QuestionError, meeting_named
@@ -1047,8 +1054,16 @@ def questions_pack(
     if fmt not in ("md", "docx"):
         echo(_('Unknown format "{fmt}": use md or docx.').format(fmt=fmt), err=True)
         raise typer.Exit(2)
+    chosen = language if language is not None else default_language()
+    if chosen not in {choice.value for choice in ChannelLanguage}:
+        echo(
+            _('Unknown language "{language}": use en, cy or cy+en.').format(language=chosen),
+            err=True,
+        )
+        raise typer.Exit(2)
     settings = settings_or_exit()
     t = Translator(default_language(), settings.timezone)
+    languages = [Translator(code, settings.timezone) for code in ChannelLanguage(chosen).languages]
     now = datetime.now(UTC)
     sessions = make_session_factory(make_engine(settings.database_url))
     try:
@@ -1061,14 +1076,14 @@ def questions_pack(
     except QuestionError as problem:
         _questions_problem(problem)
     if fmt == "md":
-        text = question_pack.to_markdown(pack, t)
+        text = question_pack.to_markdown(pack, languages)
         if out is None:
             echo(text)
             return
         out.write_text(text, encoding="utf-8")
     else:
         out = out or Path(question_pack.file_name(pack, "docx"))
-        out.write_bytes(question_pack.to_docx(pack, t))
+        out.write_bytes(question_pack.to_docx(pack, languages))
     echo(
         _("Wrote {file}: {count} questions.").format(file=out, count=len(pack.questions)),
         err=True,
