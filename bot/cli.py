@@ -933,6 +933,14 @@ def remind_add(
     when: list[str] = typer.Argument(
         ..., help=_("every monday 9am | every weekday 17:30 | on 2026-12-01 09:00")
     ),
+    include_bank_holidays: bool | None = typer.Option(
+        None,
+        "--include-bank-holidays/--skip-bank-holidays",
+        help=_(
+            "Whether a repeating reminder also posts on bank holidays (default: it skips them)."
+        ),
+        show_default=False,
+    ),
 ) -> None:
     """Schedule a reminder in a channel."""
     from datetime import UTC, datetime
@@ -955,6 +963,7 @@ def remind_add(
                 created_by=None,
                 tz=settings.timezone,
                 actor="cli",
+                include_bank_holidays=include_bank_holidays,
             )
             upcoming = next_run(reminder, now)
             echo(
@@ -976,7 +985,7 @@ def remind_list() -> None:
     from datetime import UTC, datetime
 
     from bot.db import make_engine, make_session_factory, unit_of_work
-    from bot.services.reminders import list_reminders, next_run
+    from bot.services.reminders import bank_holiday_rule, list_reminders, next_run
 
     settings = settings_or_exit()
     sessions = make_session_factory(make_engine(settings.database_url))
@@ -993,8 +1002,10 @@ def remind_list() -> None:
                 if upcoming
                 else "-"
             )
+            rule = bank_holiday_rule(reminder)
+            holidays = _(rule) if rule else ""
             name, text = reminder.channel.name, reminder.text[:60]
-            echo(f"{reminder.id:>5}  {name:<24} {schedule:<16} {when}  {text}")
+            echo(f"{reminder.id:>5}  {name:<24} {schedule:<16} {holidays:<24} {when}  {text}")
 
 
 @remind_cli.command("cancel")
