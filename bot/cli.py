@@ -77,8 +77,10 @@ def db_upgrade() -> None:
     from bot.db import make_engine, migrate
 
     settings = settings_or_exit()
-    migrate(make_engine(settings.database_url))
-    echo(_("Database schema is up to date."))
+    if migrate(make_engine(settings.database_url)):
+        echo(_("Database schema upgraded to the latest migration."))
+    else:
+        echo(_("Database schema is up to date."))
 
 
 def _refuse_config(problems: list[ConfigProblem], path: Path, *, err: bool) -> NoReturn:

@@ -9,11 +9,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, create_engine, event
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_version"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -86,6 +88,24 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return config
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to `revision` (idempotent)."""
-    command.upgrade(alembic_config(engine), revision)
+def schema_revisions(engine: Engine) -> set[str]:
+    """The revisions the database is at (none for an empty database), read without Alembic's
+    migration context, which logs as it starts."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return set()
+        return set(connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+
+
+def migrate(engine: Engine, revision: str = "head") -> bool:
+    """Bring the schema up to `revision` (idempotent); whether anything was run.
+
+    Alembic runs, and logs what it does, only when the database is behind: an up-to-date
+    database costs one read and prints nothing, so commands and cron mail stay quiet."""
+    config = alembic_config(engine)
+    script = ScriptDirectory.from_config(config)
+    wanted = set(script.get_heads()) if revision == "head" else {revision}
+    if schema_revisions(engine) == wanted:
+        return False
+    command.upgrade(config, revision)
+    return True
