@@ -24,9 +24,9 @@ from bot.i18n import Translator
 from bot.models import Channel, Delivery, Meeting, Partner
 from bot.services import question_pack, question_posts
 from bot.visibility import Audience
-from tests.conftest import NOW
 from tests.factories import Seed
 from tests.test_questions import NEWPORT, POLICE, SECRETARIAT, TORFAEN, ref_of, say
+from tests.test_questions_pack import strategic_pack
 
 SB = "strategic 2026-12-03"
 EN = Translator("en")
@@ -52,15 +52,6 @@ def _merged_pack(app: ScrutinyApp, seed: Seed) -> tuple[str, str, str]:
     return target, newport, police
 
 
-def _pack(
-    app: ScrutinyApp, seed: Seed, session: Session, audience: Audience | None = None
-) -> question_pack.Pack:
-    meeting = session.get(Meeting, seed.meetings[0].id)
-    assert meeting is not None
-    reader = audience or question_pack.secretariat_audience(session)
-    return question_pack.build_pack(session, meeting, reader, now=NOW, zone=app.settings.timezone)
-
-
 def _headings(document: docx.document.Document, level: int) -> list[str]:
     style = "Title" if level == 0 else f"Heading {level}"
     return [p.text for p in document.paragraphs if p.style is not None and p.style.name == style]
@@ -80,7 +71,7 @@ def test_the_word_pack_is_a4_by_the_central_team_titled_as_the_pack(
     app: ScrutinyApp, seed: Seed, session: Session
 ) -> None:
     _accepted(app, TORFAEN, ORIGINAL)
-    pack = _pack(app, seed, session)
+    pack = strategic_pack(app, seed, session)
     document = _open(question_pack.to_docx(pack, EN))
     section = document.sections[0]
     assert _mm(section.page_width, section.page_height) == (210, 297)
@@ -113,7 +104,7 @@ def test_without_a_central_team_the_secretariat_channels_partner_is_the_author(
     assert secretariat is not None
     secretariat.partner_id = seed.partners["torfaen"].id
     session.commit()
-    document = _open(question_pack.to_docx(_pack(app, seed, session), EN))
+    document = _open(question_pack.to_docx(strategic_pack(app, seed, session), EN))
     assert document.core_properties.author == seed.partners["torfaen"].name
 
 
@@ -121,7 +112,7 @@ def test_a_bilingual_pack_puts_welsh_before_english_in_every_section(
     app: ScrutinyApp, seed: Seed, session: Session
 ) -> None:
     target, newport, police = _merged_pack(app, seed)
-    pack = _pack(app, seed, session)
+    pack = strategic_pack(app, seed, session)
     both = [CY, EN]
     document = _open(question_pack.to_docx(pack, both))
     cy_title, en_title = (
@@ -168,14 +159,14 @@ def test_a_merged_question_keeps_its_words_only_for_readers_who_may_see_it(
     app: ScrutinyApp, seed: Seed, session: Session
 ) -> None:
     target, newport, police = _merged_pack(app, seed)
-    secretariat = _pack(app, seed, session)
+    secretariat = strategic_pack(app, seed, session)
     assert [a.ref for a in secretariat.also_asked[target]] == [newport, police]
     english = question_pack.to_markdown(secretariat, EN)
     assert english.index(ORIGINAL) < english.index(NEWPORT_WORDS) < english.index(POLICE_WORDS)
     assert f"_Also asked by: Newport City Council ({newport})_: {NEWPORT_WORDS}" in english
 
     official = Audience(Marking.OFFICIAL, False, frozenset({"srs"}))
-    public = _pack(app, seed, session, official)
+    public = strategic_pack(app, seed, session, official)
     assert [q.ref for q in public.questions] == [target]
     assert [a.ref for a in public.also_asked[target]] == [newport]
     assert public.also_withheld == 1
@@ -206,7 +197,7 @@ def test_a_question_merged_into_a_merged_question_follows_it(
     target = ref_of(say(app, TORFAEN, f"ask! {SB} {ORIGINAL}"))
     assert "Accepted" in say(app, SECRETARIAT, f"accept {target}").text
     assert "Merged" in say(app, SECRETARIAT, f"merge {middle} into {target}").text
-    pack = _pack(app, seed, session)
+    pack = strategic_pack(app, seed, session)
     assert [q.ref for q in pack.questions] == [target]
     assert [a.ref for a in pack.also_asked[target]] == [first, middle]
 
