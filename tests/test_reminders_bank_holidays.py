@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from bot.app import ScrutinyApp
 from bot.cli import cli
+from bot.clock import Clock
 from bot.domain import ChannelLanguage, Platform
 from bot.messages import Request
 from bot.models import AuditEvent, Delivery, Reminder
@@ -221,10 +221,10 @@ def test_the_slack_form_offers_the_choice_and_skipping_is_the_default(
     assert flags == [False, True, True]
 
 
-def test_the_cli_sets_and_lists_the_choice(database_url: str, seed: Seed) -> None:
+def test_the_cli_sets_and_lists_the_choice(database_url: str, seed: Seed, clock: Clock) -> None:
     runner, env = CliRunner(), {"DATABASE_URL": database_url, "SCRUTINY_LANGUAGE": "en"}
     # 23 December 2026: the next Monday, 28 December, is a bank holiday.
-    with time_machine.travel(datetime(2026, 12, 23, 12, 0, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 12, 23, 12, 0, tzinfo=UTC)):
         skipping = runner.invoke(
             cli, ["remind", "add", "srs-torfaen", "Papers", "every", "monday", "9am"], env=env
         )
