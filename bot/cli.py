@@ -104,11 +104,16 @@ def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
     """Create or update the database schema to the latest migration."""
-    from bot.db import make_engine, migrate
+    from bot.db import head_revision, make_engine, migrate, schema_revision
 
     settings = settings_or_exit()
-    migrate(make_engine(settings.database_url))
-    echo(_("Database schema is up to date."))
+    engine = make_engine(settings.database_url)
+    before = schema_revision(engine)
+    migrate(engine)
+    if before == head_revision():
+        echo(_("Database schema is up to date."))
+    else:
+        echo(_("Database schema upgraded to the latest migration."))
 
 
 def _refuse_config(problems: list[ConfigProblem], path: Path, *, err: bool) -> NoReturn:
@@ -979,6 +984,14 @@ def remind_add(
     when: list[str] = typer.Argument(
         ..., help=_("every monday 9am | every weekday 17:30 | on 2026-12-01 09:00")
     ),
+    include_bank_holidays: bool | None = typer.Option(
+        None,
+        "--include-bank-holidays/--skip-bank-holidays",
+        help=_(
+            "Whether a repeating reminder also posts on bank holidays (default: it skips them)."
+        ),
+        show_default=False,
+    ),
 ) -> None:
     """Schedule a reminder in a channel."""
 
@@ -1000,6 +1013,7 @@ def remind_add(
                 created_by=None,
                 tz=settings.timezone,
                 actor="cli",
+                include_bank_holidays=include_bank_holidays,
             )
             upcoming = next_run(reminder, now)
             echo(
@@ -1020,7 +1034,7 @@ def remind_list() -> None:
     """List the active reminders."""
 
     from bot.db import make_engine, make_session_factory, unit_of_work
-    from bot.services.reminders import list_reminders, next_run
+    from bot.services.reminders import bank_holiday_rule, list_reminders, next_run
 
     settings = settings_or_exit()
     sessions = make_session_factory(make_engine(settings.database_url))
@@ -1037,8 +1051,10 @@ def remind_list() -> None:
                 if upcoming
                 else "-"
             )
+            rule = bank_holiday_rule(reminder)
+            holidays = _(rule) if rule else ""
             name, text = reminder.channel.name, reminder.text[:60]
-            echo(f"{reminder.id:>5}  {name:<24} {schedule:<16} {when}  {text}")
+            echo(f"{reminder.id:>5}  {name:<24} {schedule:<16} {holidays:<24} {when}  {text}")
 
 
 @remind_cli.command("cancel")
@@ -1079,10 +1095,17 @@ def questions_pack(
     out: Path | None = typer.Option(
         None, "--out", help="File to write (Markdown goes to the terminal without it)."
     ),
+    language: str | None = typer.Option(
+        None,
+        "--language",
+        help=_("en, cy or cy+en (bilingual, Welsh first); default: SCRUTINY_LANGUAGE"),
+        show_default=False,
+    ),
 ) -> None:
     """Write a meeting's question pack as Markdown or Word, for the secretariat's readers."""
 
     from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.domain import ChannelLanguage
     from bot.i18n import Translator, default_language
     from bot.services import question_pack
     from bot.services.question_windows import QuestionError, meeting_named
@@ -1090,8 +1113,16 @@ def questions_pack(
     if fmt not in ("md", "docx"):
         echo(_('Unknown format "{fmt}": use md or docx.').format(fmt=fmt), err=True)
         raise typer.Exit(2)
+    chosen = language if language is not None else default_language()
+    if chosen not in {choice.value for choice in ChannelLanguage}:
+        echo(
+            _('Unknown language "{language}": use en, cy or cy+en.').format(language=chosen),
+            err=True,
+        )
+        raise typer.Exit(2)
     settings = settings_or_exit()
     t = Translator(default_language(), settings.timezone)
+    languages = [Translator(code, settings.timezone) for code in ChannelLanguage(chosen).languages]
     now = CLOCK.now()
     sessions = make_session_factory(make_engine(settings.database_url))
     try:
@@ -1104,14 +1135,14 @@ def questions_pack(
     except QuestionError as problem:
         _questions_problem(problem)
     if fmt == "md":
-        text = question_pack.to_markdown(pack, t)
+        text = question_pack.to_markdown(pack, languages)
         if out is None:
             echo(text)
             return
         out.write_text(text, encoding="utf-8")
     else:
         out = out or Path(question_pack.file_name(pack, "docx"))
-        out.write_bytes(question_pack.to_docx(pack, t))
+        out.write_bytes(question_pack.to_docx(pack, languages))
     echo(
         _("Wrote {file}: {count} questions.").format(file=out, count=len(pack.questions)),
         err=True,

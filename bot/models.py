@@ -377,6 +377,8 @@ class Reminder(Base):
     run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cron: Mapped[str | None] = mapped_column(String(100))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    skip_bank_holidays: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A repeating reminder does not post on England-and-Wales bank holidays."""
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now)

@@ -325,12 +325,49 @@ _DATE_ISO = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$")
 _DATE_UK = re.compile(r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$")
 
 
+_BANK_HOLIDAYS = (
+    r"(?:the\s+)?bank[\s-]+holidays?|g?w[yŷ]liau(?:'r|\s+y)?\s+banc|g?[wŵ]yl(?:\s+y)?\s+banc"
+)
+_INCLUDING = re.compile(
+    rf"(?<!\S)(?:including|include|incl\.?|also\s+on|gan\s+gynnwys|yn\s+cynnwys)\s+"
+    rf"(?:{_BANK_HOLIDAYS})(?!\S)",
+    re.IGNORECASE,
+)
+_SKIPPING = re.compile(
+    rf"(?<!\S)(?:skipping|skip|except(?:\s+for)?|excluding|but\s+not|not|"
+    rf"ac\s+eithrio|heblaw(?:\s+am)?|heb|gan\s+hepgor|ond\s+nid)\s+(?:{_BANK_HOLIDAYS})(?!\S)",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class When:
     """A parsed reminder time: either a repeating `cron` or a one-off `run_at` (UTC)."""
 
     cron: str | None = None
     run_at: datetime | None = None
+    skip_bank_holidays: bool | None = None
+    """What the words said about bank holidays ("including bank holidays": False), if anything."""
+
+
+def bank_holiday_choice(text: str) -> tuple[str, bool | None]:
+    """`text` without its words about bank holidays, and what they said: True for "skipping
+    bank holidays" (Welsh "ac eithrio gwyliau banc"), False for "including bank holidays"
+    ("gan gynnwys gwyliau banc"), None when they are not mentioned."""
+    found: bool | None = None
+    for pattern, skip in ((_INCLUDING, False), (_SKIPPING, True)):
+        text, count = pattern.subn(" ", text)
+        if count:
+            if found is not None and found != skip:
+                raise ScheduleError(
+                    N_(
+                        "Say either “including bank holidays” or “skipping bank holidays”, "
+                        "not both."
+                    )
+                )
+            found = skip
+    # "every monday 9am, including bank holidays": the comma went with the words.
+    return " ".join(text.split()).strip(" ,"), found
 
 
 def parse_clock(text: str) -> time:
@@ -415,7 +452,10 @@ def _weekdays(words: list[str], original: str) -> str:
 
 
 def parse_when(text: str, *, now: datetime, tz: ZoneInfo = LONDON) -> When:
-    """Read `every monday 9am`, `every weekday 17:30`, `on 2026-12-01 09:00` or `cron 0 9 * * 1`."""
+    """Read `every monday 9am`, `every weekday 17:30`, `on 2026-12-01 09:00` or `cron 0 9 * * 1`,
+    each repeating one optionally followed by "including bank holidays" or "skipping bank
+    holidays" (`When.skip_bank_holidays`)."""
+    text, bank_holidays = bank_holiday_choice(text)
     words = text.strip().lower().replace(",", " , ").split()
     if not words:
         raise ScheduleError(N_("Say when: “every monday 9am” or “on 2026-12-01 09:00”."))
@@ -423,18 +463,25 @@ def parse_when(text: str, *, now: datetime, tz: ZoneInfo = LONDON) -> When:
     if head == "cron":
         expression = " ".join(text.strip().split()[1:])
         parse_cron(expression)
-        return When(cron=expression)
+        return When(cron=expression, skip_bank_holidays=bank_holidays)
     if head in ("every", "bob"):
         if len(rest) < 2:
             raise ScheduleError(N_("Say which days and what time, for example “every monday 9am”."))
         moment = parse_clock(rest[-1])
         days = _weekdays([w for w in rest[:-1] if w != ","], " ".join(rest[:-1]))
         expression = f"{moment.minute} {moment.hour} * * {days}"
-        schedule = Schedule.parse(expression, tz)
+        schedule = Schedule.parse(expression, tz, skip_bank_holidays=bool(bank_holidays))
         if schedule.next_after(now) is None:
             raise ScheduleError(N_("That schedule never runs; check the days."))
-        return When(cron=expression)
+        return When(cron=expression, skip_bank_holidays=bank_holidays)
     if head in ("on", "ar", "at"):
+        if bank_holidays is not None:
+            raise ScheduleError(
+                N_(
+                    "Bank holidays matter only to repeating reminders: a reminder on one date "
+                    "posts on that date. Leave out the words about bank holidays."
+                )
+            )
         if len(rest) != 2:
             raise ScheduleError(N_("Give a date and a time, for example “on 2026-12-01 09:00”."))
         return When(run_at=one_off(parse_day(rest[0]), parse_clock(rest[1]), now=now, tz=tz))

@@ -1,6 +1,7 @@
 """`/scrutiny remind`: the secretariat schedules reminders in channels, lists and cancels them.
 
-`remind #channel "text" every monday 9am`, `remind #channel "text" on 2026-12-01 09:00`,
+`remind #channel "text" every monday 9am` (skipping bank holidays unless followed by
+"including bank holidays"), `remind #channel "text" on 2026-12-01 09:00`,
 `remind list`, `remind cancel ID`; with no words, a form (Slack opens it as a modal). The
 secretariat role is checked for the command and for the form's submission.
 """
@@ -25,6 +26,10 @@ ADD_REMINDER = "remind.add"
 """Form id of 'schedule a reminder'."""
 
 
+BANK_HOLIDAY_CHOICES = {"include": True, "skip": False}
+"""The form's answers to 'on bank holidays' as `include_bank_holidays`."""
+
+
 def _created(reminder: Reminder, ctx: Context) -> Reply:
     schedule = describe_cron(reminder.cron, ctx.t) if reminder.cron else ""
     return Reply(
@@ -36,6 +41,7 @@ def _created(reminder: Reminder, ctx: Context) -> Reply:
             "cron": reminder.cron,
             "schedule": schedule,
             "next_run": service.next_run(reminder, ctx.now),
+            "skips_bank_holidays": reminder.skip_bank_holidays,
         },
     )
 
@@ -65,6 +71,9 @@ def _list(ctx: Context) -> Reply:
                 "channel": reminder.channel.name,
                 "text": reminder.text,
                 "schedule": schedule,
+                "bank_holidays": ctx.t._(rule)
+                if (rule := service.bank_holiday_rule(reminder))
+                else "",
                 "next_run": service.next_run(reminder, ctx.now),
             }
         )
@@ -103,7 +112,10 @@ def _form(ctx: Context) -> Reply:
 @router.command(
     "remind",
     summary=N_("Schedule, list or cancel reminders in a channel (secretariat)."),
-    usage=N_('remind #channel "text" every monday 9am | on 2026-12-01 09:00 | list | cancel ID'),
+    usage=N_(
+        'remind #channel "text" every monday 9am [including bank holidays] '
+        "| on 2026-12-01 09:00 | list | cancel ID"
+    ),
     aliases=("atgoffa", "reminders"),
     roles=SECRETARIAT,
 )
@@ -133,6 +145,9 @@ def remind_submitted(request: Request, ctx: Context) -> Reply:
             created_by=ctx.member,
             tz=ctx.app.settings.timezone,
             actor=ctx.member.slug,
+            include_bank_holidays=BANK_HOLIDAY_CHOICES.get(
+                str(request.values.get("bank_holidays", ""))
+            ),
         )
     except ScheduleError as problem:
         message = problem.translate(ctx.t)

@@ -63,6 +63,7 @@ FIELD_LABELS: dict[str, str] = {
     "restricted_to": N_("restricted to"),
     "roles": N_("roles"),
     "run_at": N_("time"),
+    "skip_bank_holidays": N_("skips bank holidays"),
     "starts_at": N_("starts"),
     "state": N_("state"),
     "status": N_("status"),

@@ -7,20 +7,28 @@ refs. The pack is built for one audience (the secretariat's clearance) through
 `bot.visibility`, carries the highest marking of what it contains, and says how many
 questions were left out, without their content.
 
-Both formats come from one translated outline (`outline`), so they always agree.
+A question merged into another keeps its own words: the pack shows them under the question
+it was merged into ("Also asked by: Newport City Council"), when the pack's readers may see
+the merged question too. Both formats come from translated outlines (`outline`), one per
+language, so they always agree; a bilingual pack (`cy+en`) interleaves them, Welsh first: each
+heading, intro and question's details in Welsh then English, and each question's own words
+once, as they were asked (they are not translated, so printing the whole pack twice would only
+repeat them). Word files are A4, with the collaboration's central team as author.
 """
 
 from __future__ import annotations
 
 import io
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from docx import Document
+from docx.document import Document as WordDocument
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
+from docx.shared import Mm, Pt
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
@@ -46,6 +54,15 @@ class ThemeGroup:
 
 
 @dataclass(frozen=True)
+class AlsoAsked:
+    """The own words of a question merged into one in the pack."""
+
+    ref: str
+    partner: PartnerView
+    text: str
+
+
+@dataclass(frozen=True)
 class Pack:
     """What goes into a meeting's question pack for one audience."""
 
@@ -58,6 +75,13 @@ class Pack:
     """Questions still awaiting moderation (not in the pack)."""
     withheld: dict[str, int]
     generated_at: datetime
+    also_asked: dict[str, tuple[AlsoAsked, ...]] = field(default_factory=dict)
+    """By the ref of a question in the pack: the questions merged into it that the audience
+    may see, oldest first."""
+    also_withheld: int = 0
+    """Questions merged into those in the pack that the audience may not see."""
+    author: PartnerView | None = None
+    """Who the pack is from: the collaboration's central team."""
 
     @property
     def questions(self) -> list[QuestionView]:
@@ -109,6 +133,7 @@ def build_pack(
         (q.marking for q in shown), key=lambda m: Marking(m).rank, default=Marking.OFFICIAL
     )
     paragraphs = tuple(sorted({q.exempt_paragraph for q in shown if q.exempt_paragraph}))
+    also_asked, also_withheld = _merged_wordings(session, split.visible, audience)
     return Pack(
         MeetingInfo.of(meeting, now, zone),
         groups,
@@ -117,7 +142,58 @@ def build_pack(
         awaiting,
         split.withheld,
         now,
+        also_asked,
+        also_withheld,
+        pack_author(session),
     )
+
+
+def _merged_wordings(
+    session: Session, shown: Sequence[Question], audience: Audience
+) -> tuple[dict[str, tuple[AlsoAsked, ...]], int]:
+    """The questions merged into each of `shown` (directly, or into one merged into it), as
+    `audience` may see them, and how many it may not see."""
+    root_of = {q.id: q.ref for q in shown}
+    found: list[tuple[str, Question]] = []
+    frontier = set(root_of)
+    while frontier:
+        merged = session.scalars(
+            select(Question)
+            .options(joinedload(Question.partner))
+            .where(
+                Question.merged_into_id.in_(frontier),
+                Question.state == QuestionState.MERGED,
+                Question.id.not_in(root_of),
+            )
+        ).all()
+        frontier = set()
+        for question in merged:
+            assert question.merged_into_id is not None
+            root_of[question.id] = root_of[question.merged_into_id]
+            found.append((root_of[question.id], question))
+            frontier.add(question.id)
+    split = partition([q for _root, q in found], audience)
+    visible = {q.id for q in split.visible}
+    wordings: dict[str, list[AlsoAsked]] = defaultdict(list)
+    for root, question in sorted(found, key=lambda rq: (rq[1].created_at, rq[1].ref)):
+        if question.id in visible:
+            wordings[root].append(
+                AlsoAsked(question.ref, PartnerView.of(question.partner), question.text)
+            )
+    return {ref: tuple(items) for ref, items in wordings.items()}, split.withheld_total
+
+
+def pack_author(session: Session) -> PartnerView | None:
+    """Who packs come from: the central team, else the secretariat channel's partner."""
+    central = session.scalar(select(Partner).where(Partner.kind == "central").order_by(Partner.id))
+    if central is None:
+        central = session.scalar(
+            select(Partner)
+            .join(Channel, Channel.partner_id == Partner.id)
+            .where(Channel.secretariat.is_(True))
+            .order_by(Channel.id)
+        )
+    return PartnerView.of(central) if central is not None else None
 
 
 def secretariat_audience(session: Session) -> Audience:
@@ -135,6 +211,15 @@ def secretariat_audience(session: Session) -> Audience:
 
 # -- the outline both formats are written from ------------------------------------------------
 @dataclass(frozen=True)
+class AlsoAskedLine:
+    """A merged question's words under the question it was merged into."""
+
+    label: str
+    """'Also asked by: Newport City Council (Q-SB-2026-12-004)'."""
+    text: str
+
+
+@dataclass(frozen=True)
 class Entry:
     """One question, its words ready to print."""
 
@@ -142,7 +227,15 @@ class Entry:
     ref: str
     text: str
     details: tuple[str, ...]
-    answer: str | None = None
+    answer_label: str | None = None
+    """'Answer (Cllr Jones)', when the question is answered."""
+    answer_text: str = ""
+    also: tuple[AlsoAskedLine, ...] = ()
+
+    @property
+    def answer(self) -> str | None:
+        """'Answer (Cllr Jones): ...', or None before an answer."""
+        return f"{self.answer_label}: {self.answer_text}" if self.answer_label else None
 
 
 @dataclass(frozen=True)
@@ -154,6 +247,8 @@ class Outline:
     intro: tuple[str, ...]
     sections: tuple[tuple[str, tuple[Entry, ...]], ...]
     notes: tuple[str, ...] = field(default=())
+    author: str = ""
+    language: str = "en"
 
 
 def marking_label(marking: Marking, paragraphs: tuple[int, ...], t: Translator) -> str:
@@ -197,12 +292,26 @@ def _details(q: QuestionView, t: Translator) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _answer(q: QuestionView, t: Translator) -> str | None:
+def _answer_label(q: QuestionView, t: Translator) -> str | None:
     if q.state is not QuestionState.ANSWERED or not q.answer:
         return None
     if q.answered_by:
-        return t._("Answer ({name}): {answer}").format(name=q.answered_by, answer=q.answer)
-    return t._("Answer: {answer}").format(answer=q.answer)
+        return t._("Answer ({name})").format(name=q.answered_by)
+    return t._("Answer")
+
+
+def _also_asked(items: tuple[AlsoAsked, ...], t: Translator) -> tuple[AlsoAskedLine, ...]:
+    return tuple(
+        AlsoAskedLine(
+            pack_safe(
+                t._("Also asked by: {partner} ({ref})").format(
+                    partner=item.partner.label(t.language), ref=item.ref
+                )
+            ),
+            pack_safe(item.text),
+        )
+        for item in items
+    )
 
 
 def outline(pack: Pack, t: Translator) -> Outline:
@@ -232,14 +341,16 @@ def outline(pack: Pack, t: Translator) -> Outline:
         for q in group.questions:
             number += 1
             # Stored text may predate the checks at the door: nothing in it may stop the pack.
-            answer = _answer(q, t)
+            label = _answer_label(q, t)
             entries.append(
                 Entry(
                     number,
                     pack_safe(q.ref),
                     pack_safe(q.text),
                     tuple(pack_safe(line) for line in _details(q, t)),
-                    pack_safe(answer) if answer is not None else None,
+                    pack_safe(label) if label is not None else None,
+                    pack_safe(q.answer) if label is not None else "",
+                    _also_asked(pack.also_asked.get(q.ref, ()), t),
                 )
             )
         sections.append((t._(THEME_LABELS[group.theme]), tuple(entries)))
@@ -266,70 +377,161 @@ def outline(pack: Pack, t: Translator) -> Outline:
             )
             % {"num": pack.withheld_total}
         )
+    if pack.also_withheld:
+        notes.append(
+            t.ngettext(
+                "The words of %(num)d merged question are left out: its marking is above this "
+                "pack's readers' clearance.",
+                "The words of %(num)d merged questions are left out: their marking is above this "
+                "pack's readers' clearance.",
+                pack.also_withheld,
+            )
+            % {"num": pack.also_withheld}
+        )
+    author = pack.author.label(t.language) if pack.author else t._("The secretariat")
     return Outline(
         marking_label(pack.marking, pack.exempt_paragraphs, t),
         pack_safe(title),
         tuple(intro),
         tuple(sections),
         tuple(notes),
+        pack_safe(author),
+        t.language,
     )
 
 
+PackLanguages = Translator | Sequence[Translator]
+"""One translator, or several for a bilingual pack (Welsh first)."""
+
+
+def outlines(pack: Pack, languages: PackLanguages) -> list[Outline]:
+    """The pack's outline in each of `languages`, in the order given."""
+    translators = [languages] if isinstance(languages, Translator) else list(languages)
+    if not translators:
+        raise ValueError("a pack needs at least one language")
+    return [outline(pack, t) for t in translators]
+
+
+def _both(words: Sequence[str]) -> str:
+    """The same words in each language on one line, Welsh first ('SWYDDOGOL / OFFICIAL')."""
+    return " / ".join(dict.fromkeys(words))
+
+
+def _entries(docs: Sequence[Outline], index: int) -> list[tuple[Entry, ...]]:
+    """Each language's version of every entry of section `index`, entry by entry."""
+    return list(zip(*(doc.sections[index][1] for doc in docs), strict=True))
+
+
+def pack_title(pack: Pack, languages: PackLanguages) -> str:
+    """The pack's title in its languages, Welsh first."""
+    return _both([doc.title for doc in outlines(pack, languages)])
+
+
 # -- Markdown ---------------------------------------------------------------------------------
-def to_markdown(pack: Pack, t: Translator) -> str:
-    """The pack as a Markdown document."""
-    doc = outline(pack, t)
-    out = [f"**{doc.marking}**", "", f"# {markdown_escape(doc.title)}", ""]
-    out += [f"{line}  " for line in doc.intro]
-    for heading, entries in doc.sections:
-        out += ["", f"## {markdown_escape(heading)}", ""]
-        for entry in entries:
+def to_markdown(pack: Pack, languages: PackLanguages) -> str:
+    """The pack as a Markdown document, in one language or interleaved Welsh then English."""
+    docs = outlines(pack, languages)
+    first = docs[0]
+    marking = _both([doc.marking for doc in docs])
+    out = [f"**{marking}**", ""]
+    out += [f"# {markdown_escape(doc.title)}" for doc in docs] + [""]
+    for doc in docs:
+        out += [f"{line}  " for line in doc.intro]
+        out.append("")
+    for index in range(len(first.sections)):
+        out += [f"## {markdown_escape(doc.sections[index][0])}" for doc in docs] + [""]
+        for versions in _entries(docs, index):
+            entry = versions[0]
             out.append(f"{entry.number}. **{entry.ref}**: {markdown_escape(entry.text)}  ")
-            out += [f"   {markdown_escape(line)}  " for line in entry.details]
-            if entry.answer:
-                out.append(f"   > {markdown_escape(entry.answer)}")
+            for version in versions:
+                out += [f"   {markdown_escape(line)}  " for line in version.details]
+            for also in zip(*(version.also for version in versions), strict=True):
+                label = markdown_escape(_both([line.label for line in also]))
+                out.append(f"   - _{label}_: {markdown_escape(also[0].text)}")
+            if entry.answer_label:
+                label = markdown_escape(_both([str(version.answer_label) for version in versions]))
+                out.append(f"   > {label}: {markdown_escape(entry.answer_text)}")
             out.append("")
-    if doc.notes:
-        out += ["", *(f"_{markdown_escape(note)}_  " for note in doc.notes)]
-    out += ["", f"**{doc.marking}**", ""]
+    for doc in docs:
+        if doc.notes:
+            out += ["", *(f"_{markdown_escape(note)}_  " for note in doc.notes)]
+    out += ["", f"**{marking}**", ""]
     return "\n".join(line.rstrip() if not line.endswith("  ") else line for line in out)
 
 
 # -- Word -------------------------------------------------------------------------------------
-def to_docx(pack: Pack, t: Translator) -> bytes:
-    """The pack as a Word document (.docx), marked in the header and footer of every page."""
-    doc = outline(pack, t)
+A4 = (Mm(210), Mm(297))
+MARGINS = (Mm(20), Mm(25))
+"""Top and bottom, left and right: room for a hole punch and the marking in header and footer."""
+LANGUAGE_TAGS = {"cy": "cy-GB", "en": "en-GB"}
+
+
+def to_docx(pack: Pack, languages: PackLanguages) -> bytes:
+    """The pack as an A4 Word document (.docx) in one language or interleaved Welsh then
+    English, marked in the header and footer of every page."""
+    docs = outlines(pack, languages)
+    first = docs[0]
+    marking = _both([doc.marking for doc in docs])
     document = Document()
-    document.core_properties.title = doc.title
-    document.core_properties.subject = doc.marking
+    properties = document.core_properties
+    properties.title = _both([doc.title for doc in docs])
+    properties.author = _both([doc.author for doc in docs])
+    properties.last_modified_by = properties.author
+    properties.subject = marking
+    properties.language = LANGUAGE_TAGS[first.language]
+    properties.created = properties.modified = pack.generated_at
     section = document.sections[0]
+    section.page_width, section.page_height = A4
+    section.top_margin = section.bottom_margin = MARGINS[0]
+    section.left_margin = section.right_margin = MARGINS[1]
     for part in (section.header, section.footer):
         paragraph = part.paragraphs[0]
         paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        paragraph.add_run(doc.marking).bold = True
-    document.add_heading(doc.title, level=0)
-    for line in doc.intro:
-        document.add_paragraph(line)
-    for heading, entries in doc.sections:
-        document.add_heading(heading, level=1)
-        for entry in entries:
-            paragraph = document.add_paragraph()
-            paragraph.add_run(f"{entry.number}. {entry.ref}").bold = True
-            paragraph.add_run(f"  {entry.text}")
-            for line in entry.details:
-                detail = document.add_paragraph()
-                detail.paragraph_format.left_indent = Pt(18)
-                run = detail.add_run(line)
-                run.italic = True
-                run.font.size = Pt(9)
-            if entry.answer:
-                answer = document.add_paragraph(entry.answer)
-                answer.paragraph_format.left_indent = Pt(18)
-    for note in doc.notes:
-        document.add_paragraph().add_run(note).italic = True
+        paragraph.add_run(marking).bold = True
+    for doc in docs:
+        document.add_heading(doc.title, level=0)
+    for doc in docs:
+        for line in doc.intro:
+            document.add_paragraph(line)
+    for index in range(len(first.sections)):
+        for doc in docs:
+            document.add_heading(doc.sections[index][0], level=1)
+        for versions in _entries(docs, index):
+            _docx_entry(document, versions)
+    for doc in docs:
+        for note in doc.notes:
+            document.add_paragraph().add_run(note).italic = True
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+def _docx_entry(document: WordDocument, versions: Sequence[Entry]) -> None:
+    """One question: its words once, then its details in each language, its merged questions'
+    words and its answer."""
+    entry = versions[0]
+    paragraph = document.add_paragraph()
+    paragraph.add_run(f"{entry.number}. {entry.ref}").bold = True
+    paragraph.add_run(f"  {entry.text}")
+    for version in versions:
+        for line in version.details:
+            detail = document.add_paragraph()
+            detail.paragraph_format.left_indent = Pt(18)
+            run = detail.add_run(line)
+            run.italic = True
+            run.font.size = Pt(9)
+    for also in zip(*(version.also for version in versions), strict=True):
+        merged = document.add_paragraph()
+        merged.paragraph_format.left_indent = Pt(18)
+        merged.add_run(_both([line.label for line in also]) + ": ").italic = True
+        merged.add_run(also[0].text)
+    if entry.answer_label:
+        answer = document.add_paragraph()
+        answer.paragraph_format.left_indent = Pt(18)
+        answer.add_run(
+            _both([str(version.answer_label) for version in versions]) + ": "
+        ).bold = True
+        answer.add_run(entry.answer_text)
 
 
 def file_name(pack: Pack, extension: str) -> str:

@@ -211,8 +211,10 @@ def pack_payload(
     pack = build_pack(
         session, meeting, audience_of_channel(channel, _partner_slugs(session)), now=now, zone=zone
     )
-    t = Translator(channel.language.languages[0], zone)
-    title = t._("Question pack: {meeting}").format(meeting=pack.meeting.spec)
+    translators = [Translator(language, zone) for language in channel.language.languages]
+    title = " / ".join(
+        t._("Question pack: {meeting}").format(meeting=pack.meeting.spec) for t in translators
+    )
     payload = outbox.render_payload(
         renderer,
         Reply("questions/pack_post", {"pack": pack}, public=True),
@@ -225,9 +227,13 @@ def pack_payload(
         {
             "filename": file_name(pack, "docx"),
             "title": title,
-            "base64": base64.b64encode(to_docx(pack, t)).decode("ascii"),
+            "base64": base64.b64encode(to_docx(pack, translators)).decode("ascii"),
         },
-        {"filename": file_name(pack, "md"), "title": title, "content": to_markdown(pack, t)},
+        {
+            "filename": file_name(pack, "md"),
+            "title": title,
+            "content": to_markdown(pack, translators),
+        },
     ]
     return payload
 

@@ -151,8 +151,12 @@ def create_reminder(
     created_by: Member | None,
     tz: ZoneInfo = LONDON,
     actor: str,
+    include_bank_holidays: bool | None = None,
 ) -> Reminder:
-    """A new reminder from its three parts (a form, the CLI); ReminderError naming the bad one."""
+    """A new reminder from its three parts (a form, the CLI); ReminderError naming the bad one.
+
+    A repeating reminder skips England-and-Wales bank holidays unless `include_bank_holidays`
+    (a form's or the CLI's choice) or its words ("including bank holidays") say otherwise."""
     try:
         cleaned = text_input.clean(text, text_input.REMINDER)
     except text_input.TextRefused as refused:
@@ -187,12 +191,17 @@ def create_reminder(
             N_("The reminder has no text. Put it in quotes: “Papers for F&G due”."), field="text"
         )
     parsed = parse_when(request.when, now=now, tz=tz)
+    if include_bank_holidays is not None:
+        skip = not include_bank_holidays
+    else:
+        skip = parsed.skip_bank_holidays is not False
     reminder = Reminder(
         text=request.text,
         channel=target,
         run_at=parsed.run_at,
         cron=parsed.cron,
         timezone=tz.key,
+        skip_bank_holidays=skip and parsed.cron is not None,
         created_by_id=created_by.id if created_by else None,
         active=True,
         created_at=now,
@@ -205,7 +214,7 @@ def create_reminder(
         verb="create",
         entity="reminder",
         ref=str(reminder.id),
-        after=audit.snapshot(reminder, ("text", "run_at", "cron", "timezone"))
+        after=audit.snapshot(reminder, ("text", "run_at", "cron", "timezone", "skip_bank_holidays"))
         | {"channel": target.slug},
     )
     return reminder
@@ -246,12 +255,28 @@ def cancel_reminder(session: Session, reminder_id: str, *, actor: str) -> Remind
     return reminder
 
 
+def schedule_of(reminder: Reminder) -> Schedule:
+    """A repeating reminder's schedule; ScheduleError if its stored cron or zone is bad."""
+    assert reminder.cron is not None
+    return Schedule.parse(reminder.cron, reminder.timezone, reminder.skip_bank_holidays)
+
+
+def bank_holiday_rule(reminder: Reminder) -> str:
+    """How a repeating reminder treats bank holidays, as a message to translate ('' for a
+    one-off, which posts on its date)."""
+    if not reminder.cron:
+        return ""
+    return (
+        N_("skips bank holidays") if reminder.skip_bank_holidays else N_("including bank holidays")
+    )
+
+
 def next_run(reminder: Reminder, now: datetime) -> datetime | None:
     """When the reminder next posts (None once it never will)."""
     if not reminder.active:
         return None
     if reminder.cron:
-        fire = Schedule.parse(reminder.cron, reminder.timezone).next_after(now)
+        fire = schedule_of(reminder).next_after(now)
         return fire.at if fire else None
     return reminder.run_at if reminder.run_at and reminder.run_at > now else None
 
@@ -277,7 +302,7 @@ def _fire_of(reminder: Reminder, now: datetime, grace: timedelta) -> Fire | None
     """The run of `reminder` due in (now - grace, now], if any, and after it was created."""
     if reminder.cron:
         try:
-            schedule = Schedule.parse(reminder.cron, reminder.timezone)
+            schedule = schedule_of(reminder)
         except ScheduleError as problem:
             log.warning("reminder %s has a bad schedule: %s", reminder.id, problem)
             return None
