@@ -1,0 +1,42 @@
+"""members' direct-message channels: channels.direct_member_id
+
+Revision ID: 0010
+Revises: 0006
+Create Date: 2026-12-01 16:20:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMN, no batch copy of `channels` (deliveries and reminders point at it).
+    # SQLite cannot add a column with a foreign key; its column stays a plain integer.
+    references: list[sa.ForeignKey] = []
+    if op.get_bind().dialect.name != "sqlite":
+        references.append(
+            sa.ForeignKey(
+                "members.id",
+                name=op.f("fk_channels_direct_member_id_members"),
+                ondelete="CASCADE",
+            )
+        )
+    op.add_column(
+        "channels", sa.Column("direct_member_id", sa.Integer(), *references, nullable=True)
+    )
+    op.create_index(
+        op.f("ix_channels_direct_member_id"), "channels", ["direct_member_id"], unique=True
+    )
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_channels_direct_member_id"), table_name="channels")
+    with op.batch_alter_table("channels") as batch:
+        batch.drop_column("direct_member_id")
