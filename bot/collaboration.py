@@ -38,7 +38,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.domain import ChannelLanguage, Marking, Platform, Role
+from bot.domain import AlertKind, ChannelLanguage, Marking, Platform, Role
 from bot.i18n import N_, _, ngettext
 from bot.models import Board, Channel, Member, Partner
 from bot.schedule_time import ScheduleError, parse_cron
@@ -372,6 +372,8 @@ class ChannelConfig(_Section):
     clearance: Marking = Marking.OFFICIAL
     exempt_access: StrictBool = False
     digest: DigestConfig | None = None
+    alerts: list[AlertKind] = []
+    """What the channel hears about as it happens: `decisions` (each one it may see)."""
 
 
 SharePointField = Annotated[
@@ -1218,6 +1220,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "slug", "name", "platform", "external_id", "webhook_url", "partner", "board",
         "secretariat", "language", "clearance", "exempt_access", "digest_cron",
         "digest_timezone", "skip_bank_holidays", "post_empty_digest", "due_soon_days",
+        "alerts",
     ),
 }  # fmt: skip
 Targets = dict[str, dict[str, Any]]
@@ -1516,6 +1519,7 @@ class _Apply:
             "skip_bank_holidays": digest.skip_bank_holidays,
             "post_empty_digest": digest.post_when_empty,
             "due_soon_days": digest.due_soon_days,
+            "alerts": list(dict.fromkeys(kind.value for kind in spec.alerts)),
         }
 
     def _put(

@@ -46,6 +46,12 @@ class ChannelLanguage(StrEnum):
         return ("cy", "en") if self is ChannelLanguage.CY_EN else (self.value,)
 
 
+class AlertKind(StrEnum):
+    """What a channel may ask to hear about as it happens (`alerts:` in the collaboration)."""
+
+    DECISIONS = "decisions"
+
+
 class ActionStatus(StrEnum):
     """Tactical-plan action status."""
 

@@ -201,6 +201,8 @@ class Channel(Base):
     """The scheduled time of the last digest run for this channel (posted or skipped as empty)."""
     digest_register_seq: Mapped[int | None] = mapped_column(Integer, default=None)
     """The digest watermark: decisions whose `RegisterEntry.seq` is above it are new here."""
+    alerts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """What the channel hears about as it happens (`AlertKind` values), besides its digest."""
     direct_member_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), default=None, unique=True, index=True
     )

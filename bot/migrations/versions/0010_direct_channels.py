@@ -1,4 +1,4 @@
-"""members' direct-message channels: channels.direct_member_id
+"""members' direct-message channels (channels.direct_member_id) and channel alerts
 
 Revision ID: 0010
 Revises: 0006
@@ -31,6 +31,7 @@ def upgrade() -> None:
     op.add_column(
         "channels", sa.Column("direct_member_id", sa.Integer(), *references, nullable=True)
     )
+    op.add_column("channels", sa.Column("alerts", sa.JSON(), nullable=False, server_default="[]"))
     op.create_index(
         op.f("ix_channels_direct_member_id"), "channels", ["direct_member_id"], unique=True
     )
@@ -40,3 +41,4 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_channels_direct_member_id"), table_name="channels")
     with op.batch_alter_table("channels") as batch:
         batch.drop_column("direct_member_id")
+        batch.drop_column("alerts")
