@@ -141,6 +141,8 @@ class Board(Base):
     name_cy: Mapped[str] = mapped_column(String(200))
     questions_open_days: Mapped[int] = mapped_column(Integer, default=14)
     questions_close_days: Mapped[int] = mapped_column(Integer, default=5)
+    anonymous_questions: Mapped[str] = mapped_column(String(16), default="no")
+    """`AnonymousQuestions`: whether askers may choose to be anonymous, and what is shown."""
     meeting_reminder_days: Mapped[int | None] = mapped_column(Integer, default=None)
     """Days before each meeting its reminder is posted; None uses the default, 0 turns it off."""
 
@@ -341,6 +343,8 @@ class Question(MarkedMixin, Base):
         _enum(QuestionState, "question_state"), default=QuestionState.SUBMITTED
     )
     reason: Mapped[str] = mapped_column(Text, default="")
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The asker chose to be anonymous (where the board allows): see `questions.views`."""
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     linked_refs: Mapped[list[str]] = mapped_column(JSON, default=list)

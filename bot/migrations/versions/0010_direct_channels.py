@@ -1,4 +1,4 @@
-"""members' direct-message channels (channels.direct_member_id) and channel alerts
+"""direct-message channels (channels.direct_member_id), channel alerts, anonymous questions
 
 Revision ID: 0010
 Revises: 0006
@@ -32,6 +32,13 @@ def upgrade() -> None:
         "channels", sa.Column("direct_member_id", sa.Integer(), *references, nullable=True)
     )
     op.add_column("channels", sa.Column("alerts", sa.JSON(), nullable=False, server_default="[]"))
+    op.add_column(
+        "boards",
+        sa.Column("anonymous_questions", sa.String(16), nullable=False, server_default="no"),
+    )
+    op.add_column(
+        "questions", sa.Column("anonymous", sa.Boolean(), nullable=False, server_default="0")
+    )
     op.create_index(
         op.f("ix_channels_direct_member_id"), "channels", ["direct_member_id"], unique=True
     )
@@ -42,3 +49,7 @@ def downgrade() -> None:
     with op.batch_alter_table("channels") as batch:
         batch.drop_column("direct_member_id")
         batch.drop_column("alerts")
+    with op.batch_alter_table("questions") as batch:
+        batch.drop_column("anonymous")
+    with op.batch_alter_table("boards") as batch:
+        batch.drop_column("anonymous_questions")
