@@ -19,6 +19,7 @@ from tests.factories import Seed
 from tests.fakes.slack_api import SlackSender
 from tests.test_collaboration import BASE, line_of, mutate, problems_in
 from tests.test_questions import add_meeting, add_partner_channels
+from tests.test_slack_http import texts
 from tests.test_slack_questions import (
     BUSINESS,
     NEWPORT,
@@ -35,7 +36,6 @@ from tests.test_slack_questions import (
     slack,
     slack_app,
 )
-from tests.test_slack_http import texts
 
 __all__ = ["db", "fake", "platform", "slack", "slack_app"]  # fixtures used by name
 
