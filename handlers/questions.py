@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.app import Context, UserError
-from bot.domain import QuestionState, Role
+from bot.domain import AnonymousQuestions, QuestionState, Role
 from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.models import Meeting, Question
@@ -142,6 +142,14 @@ def _ask_form(ctx: Context, *, draft: str = "", meeting_id: int | None = None) -
             "draft": draft[:MAX_LENGTH],
             "themes": THEMES,
             "max_length": MAX_LENGTH,
+            # Boards (by name) whose meetings here take anonymous questions: the form offers it.
+            "anonymous_boards": sorted(
+                {
+                    m.board.name_cy if ctx.t.language == "cy" else m.board.name
+                    for m in meetings
+                    if m.board.anonymous_questions != AnonymousQuestions.NO.value
+                }
+            ),
         },
         surface="modal",
     )
@@ -267,7 +275,8 @@ def ask_submitted(request: Request, ctx: Context) -> Reply:
             theme=str(values.get("theme") or ""),
             links=str(values.get("link") or ""),
         )
-        return _submit(meeting, draft, ctx, force=False)
+        anonymous = "anonymous" in str(values.get("anonymous") or "").split(",")
+        return _submit(meeting, dataclasses.replace(draft, anonymous=anonymous), ctx, force=False)
     except QuestionError as problem:
         return _form_refused(problem)
 

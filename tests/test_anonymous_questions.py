@@ -28,13 +28,17 @@ from tests.test_slack_questions import (
     SECRETARY,
     SPEC,
     TORFAEN,
+    chosen,
     command,
     db,
     fake,
+    opened,
     platform,
     ref_in,
     slack,
     slack_app,
+    submitted,
+    typed,
 )
 
 __all__ = ["db", "fake", "platform", "slack", "slack_app"]  # fixtures used by name
@@ -124,3 +128,46 @@ def test_the_board_setting_is_read_and_checked_in_the_collaboration_file(
     apply_collaboration(session, load_collaboration(tmp_path / "collaboration.yaml"))
     board = session.scalar(select(Board).where(Board.slug == "strategic"))
     assert board is not None and board.anonymous_questions == "hidden"
+
+
+def test_the_ask_form_offers_anonymity_where_a_board_allows_it(
+    slack: SlackSender, seed: Seed, session: Session, db: Session
+) -> None:
+    open_window(slack, session, seed, "hidden")
+    slack.command(TORFAEN, "ask", channel_id="C0TOR00001", channel_name="srs-torfaen")
+    form = opened(slack, 1)
+    [box] = [b for b in form["blocks"] if b.get("block_id") == "anonymous"]
+    assert box["element"]["type"] == "checkboxes"
+    assert "Business" in box["hint"]["text"]
+    [business] = [
+        o["value"]
+        for o in form["blocks"][0]["element"]["options"]
+        if "Business" in o["text"]["text"]
+    ]
+    ticked = {
+        "type": "checkboxes",
+        "selected_options": [
+            {"value": "anonymous", "text": {"type": "plain_text", "text": "Ask anonymously"}}
+        ],
+    }
+    values = {
+        "meeting": chosen(business),
+        "question": typed("Who checks the firewall rules?"),
+        "anonymous": ticked,
+    }
+    # A board that takes none refuses it on the form's own field.
+    options = form["blocks"][0]["element"]["options"]
+    strategic = next(o["value"] for o in options if o["value"] != business)
+    refused = submitted(slack, TORFAEN, form, **{**values, "meeting": chosen(strategic)})
+    assert "does not take anonymous questions" in refused["errors"]["anonymous"]
+    assert submitted(slack, TORFAEN, form, **values) is None
+    question = db.scalar(select(Question).where(Question.text == "Who checks the firewall rules?"))
+    assert question is not None and question.anonymous
+
+
+def test_the_ask_form_says_nothing_of_anonymity_where_no_board_allows_it(
+    slack: SlackSender, seed: Seed, session: Session
+) -> None:
+    open_window(slack, session, seed, "no")
+    slack.command(TORFAEN, "ask", channel_id="C0TOR00001", channel_name="srs-torfaen")
+    assert "anonymous" not in [b.get("block_id") for b in opened(slack, 1)["blocks"]]

@@ -672,7 +672,8 @@ def submit(
         raise QuestionError(
             t._("The {board} does not take anonymous questions; ask again without “anon”.").format(
                 board=meeting.board.name_cy if t.language == "cy" else meeting.board.name
-            )
+            ),
+            "anonymous",
         )
     classification = _classification(
         check_links(session, draft, audience, today=now.astimezone(zone).date(), t=t), t
