@@ -291,3 +291,51 @@ def test_a_direct_channel_follows_its_members_clearance(session: Session, seed: 
     session.refresh(channel)
     assert (channel.clearance, channel.exempt_access) == (Marking.OFFICIAL, False)
     assert channel.partner_id == member.partner_id
+
+
+def test_board_members_get_their_boards_packs_and_answers_directly(
+    slack: SlackSender,
+    fake: LimitedSlackApi,
+    slack_app: ScrutinyApp,
+    seed: Seed,
+    session: Session,
+    db: Session,
+) -> None:
+    meeting = add_meeting(session, seed, "business-collaboration", BUSINESS)
+    add_partner_channels(session, seed)
+    board = seed.boards["business-collaboration"]
+    board.members.append(seed.members["tom-price"])  # board-member, Newport, OFFICIAL only
+    session.commit()
+    command(slack, SECRETARY, f"window open {SPEC}", channel=SECRETARIAT_CHANNEL)
+    asked = ref_in(command(slack, TORFAEN, f"ask {SPEC} Who tests the restore of backups?"))
+    secret = ref_in(command(slack, POLICE, f"ask {SPEC} Which custody systems lack backups?",
+                            channel=POLICE_CHANNEL))  # fmt: skip
+    question = db.scalar(select(Question).where(Question.ref == secret))
+    assert question is not None
+    question.marking = Marking.OFFICIAL_SENSITIVE
+    db.commit()
+    for ref in (asked, secret):
+        command(slack, SECRETARY, f"accept {ref}", channel=SECRETARIAT_CHANNEL)
+    command(slack, SECRETARY, f"window close {SPEC}", channel=SECRETARIAT_CHANNEL)
+    for minutes in (60, 61):
+        worker(slack_app, fake, NOW + timedelta(minutes=minutes))
+    packs = posts_by_key(fake, f"pack:{meeting.id}:")
+    assert [(user, key.split(":")[2]) for user, key in packs] == [(NEWPORT, "tom-price")]
+    assert list(packs.values()) == [1]
+    [pack_key] = [key for _, key in packs]
+    pack = direct_posts(fake)[pack_key]
+    assert "Who tests the restore of backups?" in pack
+    assert "custody" not in pack  # not cleared for the OFFICIAL-SENSITIVE question
+
+    command(slack, SECRETARY, f"answer {asked} Every quarter.", channel=SECRETARIAT_CHANNEL)
+    command(slack, SECRETARY, f"answer {secret} All have them.", channel=SECRETARIAT_CHANNEL)
+    for minutes in (62, 63):
+        worker(slack_app, fake, NOW + timedelta(minutes=minutes))
+    to_board = {key for user, key in posts_by_key(fake, "notify:") if user == NEWPORT}
+    assert to_board == {f"notify:{asked}:answered:tom-price"}
+    told = direct_posts(fake)[f"notify:{asked}:answered:tom-price"]
+    assert "as a member of the Business" in told and "Every quarter." in told
+
+    board_help = texts(command(slack, NEWPORT, "help", channel=NEWPORT_CHANNEL).body)
+    assert "As a board member of the Business" in board_help
+    assert "As a board member" not in texts(command(slack, TORFAEN, "help").body)

@@ -18,11 +18,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from bot.domain import QuestionState
+from bot.domain import QuestionState, Role
+from bot.i18n import Translator
 from bot.messages import Renderer, Reply
-from bot.models import Delivery, Meeting, Member, Question, QuestionSupport
+from bot.models import Board, Delivery, Meeting, Member, Question, QuestionSupport
+from bot.models import board_members as board_members_table
 from bot.scheduled_units import UnitGuard, isolated
-from bot.services import questions
+from bot.services import question_pack, questions
 from bot.services.direct_messages import DirectReport, send_direct
 from bot.services.post_items import QUESTION_ITEMS
 from bot.visibility import audience_of_member, can_see
@@ -48,13 +50,27 @@ def notice_key(question: Question, event: str, member: Member) -> str:
 @dataclass(frozen=True)
 class _Recipient:
     member: Member
-    supporter: bool
+    why: str
+    """"asker", "supporter" or "board" (a board member of the question's board)."""
+
+
+def board_members(session: Session, board: Board) -> list[Member]:
+    """The active members with the `board-member` role who sit on `board`: its packs and
+    answers come to them directly."""
+    statement = (
+        select(Member)
+        .options(joinedload(Member.partner))
+        .join(board_members_table, board_members_table.c.member_id == Member.id)
+        .where(board_members_table.c.board_id == board.id, Member.active.is_(True))
+        .order_by(Member.slug)
+    )
+    return [m for m in session.scalars(statement) if Role.BOARD_MEMBER.value in (m.roles or ())]
 
 
 def _recipients(session: Session, question: Question, event: str) -> list[_Recipient]:
     """The asker, then supporters in order; for a decision (not an answer) only those who
     backed the question before it was made."""
-    found = [_Recipient(question.asker, supporter=False)]
+    found = [_Recipient(question.asker, "asker")]
     seen = {question.asker_id}
     supports = session.scalars(
         select(QuestionSupport)
@@ -75,7 +91,12 @@ def _recipients(session: Session, question: Question, event: str) -> list[_Recip
         if event != "answered" and support.created_at > question.updated_at:
             continue
         seen.add(support.member_id)
-        found.append(_Recipient(members[support.member_id], supporter=True))
+        found.append(_Recipient(members[support.member_id], "supporter"))
+    if event == "answered":
+        for member in board_members(session, question.meeting.board):
+            if member.id not in seen:
+                seen.add(member.id)
+                found.append(_Recipient(member, "board"))
     return [r for r in found if r.member.active]
 
 
@@ -124,7 +145,8 @@ def notify_question(
                     "event": event,
                     "question": shown,
                     "merged_into": told_target.ref if told_target is not None else None,
-                    "supporter": recipient.supporter,
+                    "why": recipient.why,
+                    "board": question.meeting.board,
                 },
                 public=True,
             )
@@ -170,4 +192,46 @@ def run_due(
             len(report.unreachable),
             ", ".join(sorted(set(report.unreachable))),
         )
+    return report
+
+
+def send_pack_to_board(
+    session: Session,
+    meeting: Meeting,
+    renderer: Renderer,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    guard: UnitGuard | None = None,
+) -> DirectReport:
+    """The meeting's question pack, once, to each board member of its board, as each may
+    see it and in their language (the secretariat's copy with the files is `post_pack`)."""
+    report = DirectReport()
+    close = meeting.questions_close or now
+    for member in board_members(session, meeting.board):
+        key = f"pack:{meeting.id}:{member.slug}:{close.strftime('%Y%m%dT%H%MZ')}"
+        if session.scalar(select(Delivery.id).where(Delivery.idempotency_key == key)):
+            report.already.append(member.slug)
+            continue
+        with isolated(guard, key):
+            pack = question_pack.build_pack(
+                session, meeting, audience_of_member(member), now=now, zone=zone
+            )
+            t = Translator("cy" if member.language == "cy" else "en", zone)
+            reply = Reply(
+                "questions/pack",
+                {"outline": question_pack.outline(pack, t), "pack": pack},
+                public=True,
+            )
+            report.add(
+                send_direct(
+                    session,
+                    member,
+                    renderer,
+                    reply,
+                    key=key,
+                    items={QUESTION_ITEMS: [q.ref for q in pack.questions]},
+                    kind=KIND_NOTICE,
+                )
+            )
     return report

@@ -401,6 +401,10 @@ def run_due(
     )
     for meeting in list(closed):
         report.packs += len(post_pack(session, meeting, renderer, now=now, zone=zone, guard=guard))
+        to_board = question_notices.send_pack_to_board(
+            session, meeting, renderer, now=now, zone=zone, guard=guard
+        )
+        report.notices += len(to_board.queued)
     for meeting in questions.meetings_to_carry(session, now=now):
         with isolated(guard, f"carry-forward:{meeting.id}"):
             report.carried += len(questions.carry_forward(session, meeting, now=now, zone=zone))
