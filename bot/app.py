@@ -6,11 +6,12 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import CLOCK, Clock
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.domain import Platform, Role
 from bot.i18n import Translator
@@ -94,8 +95,13 @@ def renderer_for(settings: Settings) -> Renderer:
 class ScrutinyApp:
     """The bot without any platform: database, registered handlers and renderer."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, clock: Clock = CLOCK
+    ) -> None:
         self.settings = settings
+        self.clock = clock
+        """Where every "now" of this app comes from (the program's one clock unless a test
+        builds an app on a clock of its own)."""
         self.engine = engine or make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.renderer = renderer_for(settings)
@@ -143,7 +149,8 @@ class ScrutinyApp:
             canonical, args_text = FREE_TEXT_COMMAND, text
         else:
             args_text = text[len(words[0]) :].strip() if words else ""
-        with unit_of_work(self.sessions) as session:
+        command = self.commands[canonical]
+        with unit_of_work(self.sessions, writes=command.writes) as session:
             ctx_or_reply = self._context(session, request)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
@@ -151,18 +158,18 @@ class ScrutinyApp:
             if refused is not None:
                 reply = Reply("common/error", {"message": refused.message(ctx.t._)})
                 return self._render(reply, ctx.languages, fmt, request.platform)
-            command = self.commands[canonical]
             reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
             return self._render(reply, ctx.languages, fmt, request.platform)
 
     def interact(self, action_id: str, request: Request, fmt: str = "txt") -> Outcome:
         """Run a button or modal handler by its id."""
-        with unit_of_work(self.sessions) as session:
+        interaction = self.interactions.get(action_id)
+        writes = interaction.writes if interaction is not None else False
+        with unit_of_work(self.sessions, writes=writes) as session:
             ctx_or_reply = self._context(session, request)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
             ctx = ctx_or_reply
-            interaction = self.interactions.get(action_id)
             try:
                 request = dataclasses.replace(
                     request,
@@ -233,7 +240,7 @@ class ScrutinyApp:
         return Outcome(reply, languages, bodies, "\n\n".join(text))
 
     def _context(self, session: Session, request: Request) -> Context | Outcome:
-        now = request.now or datetime.now(UTC)
+        now = request.now or self.clock.now()
         member = self.find_member(session, request.platform, request.user_id)
         if member is None:
             secretariat = self.secretariat_channel_name(session, request.platform)
@@ -303,11 +310,13 @@ def _with_text(request: Request, text: str) -> Request:
     )
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> ScrutinyApp:
+def create_app(
+    settings: Settings, engine: Engine | None = None, clock: Clock = CLOCK
+) -> ScrutinyApp:
     """Build the bot and wire in every feature's router explicitly."""
     from handlers import ROUTERS
 
-    app = ScrutinyApp(settings, engine)
+    app = ScrutinyApp(settings, engine, clock)
     for router in ROUTERS:
         app.register(router)
     missing = {"help", FREE_TEXT_COMMAND} - set(app.commands)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
+from bot.clock import CLOCK
 from bot.i18n import _, ngettext
 from bot.settings import Settings, SettingsError, load_settings
 from bot.text_input import terminal_safe
@@ -43,6 +44,35 @@ def app_or_exit() -> ScrutinyApp:
     from bot.app import create_app
 
     return create_app(settings_or_exit())
+
+
+def ready_app_or_exit(settings: Settings | None = None) -> ScrutinyApp:
+    """The bot on a database whose schema is brought up to date first (`serve` and `worker`
+    start ready); exit status 1 with what to check when the database cannot be migrated."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.app import create_app
+    from bot.db import make_engine, migrate
+
+    settings = settings or settings_or_exit()
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    except SQLAlchemyError as error:
+        _refuse_database(error)
+    return create_app(settings, engine)
+
+
+def _refuse_database(error: Exception) -> NoReturn:
+    cause = str(getattr(error, "orig", None) or error).strip().splitlines()
+    typer.echo(
+        _(
+            "Cannot bring the database schema up to date: {error}. Check DATABASE_URL, "
+            "then run `scrutiny-bot db upgrade`."
+        ).format(error=cause[0] if cause else type(error).__name__),
+        err=True,
+    )
+    raise typer.Exit(1) from None
 
 
 def settings_or_exit() -> Settings:
@@ -308,13 +338,12 @@ def import_records(
 def _queue_answer_posts(session: Session, settings: Settings) -> int:
     """Queue the answers just imported for their partners' channels, in the import's
     transaction (each once: a repeated import queues nothing more)."""
-    from datetime import UTC, datetime
 
     from bot.app import renderer_for
     from bot.services.question_posts import post_unposted_answers
 
     renderer = renderer_for(settings)
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     return post_unposted_answers(session, renderer, now=now, zone=settings.timezone)
 
 
@@ -397,15 +426,22 @@ def serve(
             ),
             err=True,
         )
-    from bot.app import create_app
+    _serve(ready_app_or_exit(settings), host, port)
 
-    _serve(create_app(settings), host, port)
+
+STOP_MARGIN_SECONDS = 30.0
+"""What stopping `run` allows beyond the worker's own stop bound (posts still in flight)."""
 
 
 def _start_worker(
     app: ScrutinyApp, show_post: Callable[[str, str], None] | None
-) -> threading.Event:
-    """Run the scheduler and sender in a daemon thread; set the returned event to stop it."""
+) -> Callable[[], None]:
+    """Run the scheduler and sender in a thread; call the returned function to stop it.
+
+    Stopping waits for the worker to finish or abandon what it is doing (bounded by its
+    `stop_seconds` plus the posts in flight); the thread is a daemon, so a worker that still
+    has not stopped cannot keep the process from exiting.
+    """
     from bot.leader import leader_lock_for
     from bot.platforms.messengers import messengers_from_settings
     from bot.scheduler import make_worker
@@ -413,8 +449,14 @@ def _start_worker(
     messengers = messengers_from_settings(app.settings, app.sessions, console=show_post)
     runner = make_worker(app, messengers, leader_lock_for(app.engine))
     stop = threading.Event()
-    threading.Thread(target=runner.run, args=(stop,), name="worker", daemon=True).start()
-    return stop
+    thread = threading.Thread(target=runner.run, args=(stop,), name="worker", daemon=True)
+    thread.start()
+
+    def stop_worker() -> None:
+        stop.set()
+        thread.join(runner.stop_seconds + STOP_MARGIN_SECONDS)
+
+    return stop_worker
 
 
 @cli.command("run")
@@ -432,6 +474,8 @@ def run(
     worker: bool = typer.Option(True, help=_("Also run the scheduler and sender in this process.")),
 ) -> None:
     """Set up the database and collaboration, then serve Slack/Teams, or open the console."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.bootstrap import prepare
     from bot.collaboration import ConfigError
     from bot.imports import ImportRejected
@@ -443,6 +487,8 @@ def run(
         logging.getLogger().setLevel(logging.WARNING)
     try:
         app = prepare(settings, say=lambda line: echo(line, err=True))
+    except SQLAlchemyError as error:
+        _refuse_database(error)
     except ConfigError as error:
         _refuse_config(error.problems, settings.scrutiny_config, err=True)
     except ImportRejected as rejected:
@@ -455,12 +501,12 @@ def run(
             _serve(app, host, port)
         finally:
             if stop is not None:
-                stop.set()
+                stop()
         return
     from bot.platforms.console import Console, run_console
 
     _serve_register_beside_console(app, host, port)
-    stops: list[threading.Event] = []
+    stops: list[Callable[[], None]] = []
 
     def start_worker(console: Console) -> None:
         if worker:
@@ -473,8 +519,8 @@ def run(
     code = run_console(
         app, member, channel, sys.stdin, sys.stdout, stderr=sys.stderr, started=start_worker
     )
-    for stop in stops:
-        stop.set()
+    for stop_worker in stops:
+        stop_worker()
     raise typer.Exit(code)
 
 
@@ -525,7 +571,7 @@ def worker(
     from bot.platforms.messengers import messengers_from_settings
     from bot.scheduler import make_worker
 
-    app = app_or_exit()
+    app = ready_app_or_exit()
     messengers = messengers_from_settings(app.settings, app.sessions)
     lock = leader_lock_for(app.engine)
     runner = make_worker(app, messengers, lock, grace=timedelta(minutes=grace_minutes))
@@ -860,7 +906,7 @@ def digest_preview(
     ),
 ) -> None:
     """Show a channel's next digest as text, without posting or recording anything."""
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from sqlalchemy import select
 
@@ -874,7 +920,7 @@ def digest_preview(
 
     app = app_or_exit()
     settings = app.settings
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     if at is not None:
         try:
             day_text, _sep, clock_text = at.strip().partition(" ")
@@ -935,7 +981,6 @@ def remind_add(
     ),
 ) -> None:
     """Schedule a reminder in a channel."""
-    from datetime import UTC, datetime
 
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.schedule_time import ScheduleError
@@ -943,7 +988,7 @@ def remind_add(
 
     settings = settings_or_exit()
     sessions = make_session_factory(make_engine(settings.database_url))
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     try:
         with unit_of_work(sessions) as session:
             reminder = create_reminder(
@@ -973,14 +1018,13 @@ def remind_add(
 @remind_cli.command("list")
 def remind_list() -> None:
     """List the active reminders."""
-    from datetime import UTC, datetime
 
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.services.reminders import list_reminders, next_run
 
     settings = settings_or_exit()
     sessions = make_session_factory(make_engine(settings.database_url))
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     with unit_of_work(sessions) as session:
         found = list_reminders(session)
         if not found:
@@ -1037,7 +1081,6 @@ def questions_pack(
     ),
 ) -> None:
     """Write a meeting's question pack as Markdown or Word, for the secretariat's readers."""
-    from datetime import UTC, datetime
 
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.i18n import Translator, default_language
@@ -1049,7 +1092,7 @@ def questions_pack(
         raise typer.Exit(2)
     settings = settings_or_exit()
     t = Translator(default_language(), settings.timezone)
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     sessions = make_session_factory(make_engine(settings.database_url))
     try:
         with unit_of_work(sessions) as session:
@@ -1078,7 +1121,6 @@ def questions_pack(
 @questions_cli.command("list")
 def questions_list(meeting: str = typer.Option(..., "--meeting", help=_MEETING_HELP)) -> None:
     """List every question of a meeting with its state and partners (secretariat's view)."""
-    from datetime import UTC, datetime
 
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.i18n import Translator, default_language
@@ -1088,7 +1130,7 @@ def questions_list(meeting: str = typer.Option(..., "--meeting", help=_MEETING_H
 
     settings = settings_or_exit()
     t = Translator(default_language(), settings.timezone)
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     sessions = make_session_factory(make_engine(settings.database_url))
     try:
         with unit_of_work(sessions) as session:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from bot.i18n import _
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -28,17 +33,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 IMMEDIATE = "sqlite_begin_immediate"
 """Connection execution option: on SQLite, begin with the write lock (`unit_of_work` sets it)."""
+READ_ONLY = "sqlite_read_only"
+"""Connection execution option: on SQLite, a read-only snapshot that takes no write lock."""
+_QUERY_ONLY = "scrutiny_query_only"
+"""Key in a DBAPI connection's info: PRAGMA query_only is on (a read-only unit of work)."""
 
 
 def _sqlite_begin(connection: Connection) -> None:
     # A deferred transaction that reads and then writes must upgrade its lock, and in WAL mode
     # that fails at once ("database is locked"; busy_timeout does not help) if another writer
-    # committed meanwhile. Units of work therefore take the write lock at BEGIN, so a second
-    # writer waits (up to busy_timeout) instead. Other connections keep the sqlite3 module's
-    # own handling (no transaction until the first write), so reads see the latest data and
-    # never hold writers up. Savepoints (begin_nested) nest inside BEGIN IMMEDIATE as usual.
-    if connection.get_execution_options().get(IMMEDIATE, False):
+    # committed meanwhile. Units of work that write therefore take the write lock at BEGIN, so
+    # a second writer waits (up to busy_timeout) instead. A read-only unit of work begins
+    # deferred (one consistent snapshot, no lock that holds writers or other readers up) with
+    # PRAGMA query_only, so a write it was not declared for fails loudly instead of racing.
+    # Other connections keep the sqlite3 module's own handling (no transaction until the
+    # first write). Savepoints (begin_nested) nest inside either BEGIN as usual.
+    options = connection.get_execution_options()
+    info = connection.connection.info
+    read_only = options.get(READ_ONLY, False)
+    if info.get(_QUERY_ONLY, False) != read_only:
+        connection.exec_driver_sql(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+        info[_QUERY_ONLY] = read_only
+    if read_only:
+        connection.exec_driver_sql("BEGIN")
+    elif options.get(IMMEDIATE, False):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_checkin(dbapi_connection: Any, record: Any) -> None:
+    # A pooled connection goes back writable, whatever uses it next (even outside an event).
+    if record.info.get(_QUERY_ONLY, False):
+        dbapi_connection.execute("PRAGMA query_only = OFF")
+        record.info[_QUERY_ONLY] = False
 
 
 def make_engine(url: str) -> Engine:
@@ -50,6 +76,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "checkin", _sqlite_checkin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -60,15 +87,17 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+def unit_of_work(factory: sessionmaker[Session], *, writes: bool = True) -> Iterator[Session]:
     """One transaction: commit if the block succeeds, roll back everything if it raises.
 
-    On SQLite the transaction holds the write lock from its start (see `_sqlite_begin`).
+    On SQLite a unit of work that `writes` holds the write lock from its start; one that does
+    not reads one snapshot, takes no write lock and may not write (see `_sqlite_begin`).
     """
     session = factory()
     try:
         if session.get_bind().dialect.name == "sqlite":
-            session.connection(execution_options={IMMEDIATE: True})
+            option = IMMEDIATE if writes else READ_ONLY
+            session.connection(execution_options={option: True})
         yield session
         session.commit()
     except BaseException:
@@ -80,12 +109,83 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def alembic_config(engine: Engine) -> AlembicConfig:
     """Alembic configured in code, so no alembic.ini has to sit in the working directory."""
+    # Imported here, not at the top: processes that never migrate (web, console) skip it.
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
     return config
 
 
+MIGRATION_LOCK = 0x5C2B_0001
+"""PostgreSQL advisory lock key that serialises processes migrating the same database."""
+
+_REVISION = re.compile(r'^(down_)?revision\s*=\s*"([^"]+)"', re.MULTILINE)
+
+
+@cache
+def head_revision() -> str:
+    """The schema revision this code needs: the one migration no other migration revises, read
+    from the files (loading Alembic for this alone is slow)."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for down, name in _REVISION.findall(path.read_text(encoding="utf-8")):
+            (revised if down else revisions).add(name)
+    heads = revisions - revised
+    if len(heads) != 1:
+        raise RuntimeError(f"expected one newest migration in {MIGRATIONS_DIR}, found {heads}")
+    return heads.pop()
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The revision the database's schema is at; None when it has no schema yet.
+
+    Raises SQLAlchemy's OperationalError (or the driver's) when the database cannot be reached.
+    """
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        rows = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to `revision` (idempotent)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the schema up to `revision` (idempotent).
+
+    A database already at the head is left alone without loading Alembic, which is slow to
+    import and otherwise needed only when there is something to migrate. On PostgreSQL an
+    advisory lock makes processes starting together (web and worker) migrate one after the
+    other; the second finds nothing left to do.
+    """
+    if revision == "head" and schema_revision(engine) == head_revision():
+        return
+    from alembic import command
+
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            holder.commit()
+
+
+def schema_problem(engine: Engine) -> str | None:
+    """Why this code cannot use the database's schema yet, or None when it is up to date."""
+    current, head = schema_revision(engine), head_revision()
+    if current == head:
+        return None
+    if current is None:
+        return _(
+            "the database has no schema yet; run `scrutiny-bot db upgrade` (or start `serve`, "
+            "`worker` or `run`, which do it)"
+        )
+    return _(
+        "the database schema is at revision {current}, this version needs {head}; "
+        "run `scrutiny-bot db upgrade`"
+    ).format(current=current, head=head)

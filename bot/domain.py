@@ -14,7 +14,11 @@ class Marking(StrEnum):
     @property
     def rank(self) -> int:
         """Position in the order official < official-sensitive."""
-        return list(Marking).index(self)
+        return _MARKING_RANKS[self]
+
+
+_MARKING_RANKS = {marking: position for position, marking in enumerate(Marking)}
+# Computed once: `rank` is read for every item the visibility rule checks.
 
 
 class Role(StrEnum):

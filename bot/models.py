@@ -36,6 +36,7 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 
+from bot.clock import CLOCK
 from bot.domain import (
     ActionStatus,
     ChannelLanguage,
@@ -45,11 +46,6 @@ from bot.domain import (
     QuestionState,
     Rag,
 )
-
-
-def utcnow() -> datetime:
-    """The current instant, timezone-aware in UTC."""
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -258,12 +254,18 @@ class Decision(MarkedMixin, Base):
     """A board decision in the register."""
 
     __tablename__ = "decisions"
+    # Lists page from these in display order; migration 0007 adds the classification indexes
+    # the withheld counts group by (their form differs between SQLite and PostgreSQL).
+    __table_args__ = (
+        Index("ix_decisions_newest", "decided_on", "ref"),
+        Index("ix_decisions_board_newest", "board_id", "decided_on", "ref"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
-    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), index=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
     meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
-    decided_on: Mapped[date] = mapped_column(Date, index=True)
+    decided_on: Mapped[date] = mapped_column(Date)
     title: Mapped[str] = mapped_column(String(500))
     summary: Mapped[str] = mapped_column(Text, default="")
     title_cy: Mapped[str] = mapped_column(String(500), default="")
@@ -271,8 +273,10 @@ class Decision(MarkedMixin, Base):
     summary_cy: Mapped[str] = mapped_column(Text, default="")
     partners: Mapped[list[str]] = mapped_column(JSON, default=list)
     link: Mapped[str] = mapped_column(String(1000), default="")
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=CLOCK.now, onupdate=CLOCK.now
+    )
 
     board: Mapped[Board] = relationship()
     meeting: Mapped[Meeting | None] = relationship()
@@ -292,14 +296,17 @@ class RegisterEntry(Base):
         ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True
     )
     seq: Mapped[int] = mapped_column(Integer, index=True)
-    stamped_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    stamped_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now)
 
 
 class Action(MarkedMixin, Base):
     """A tactical-plan action."""
 
     __tablename__ = "actions"
-    __table_args__ = (Index("ix_actions_owner_due", "owner_partner_id", "due_date"),)
+    __table_args__ = (
+        Index("ix_actions_owner_due", "owner_partner_id", "due_date"),
+        Index("ix_actions_owner_status_due", "owner_partner_id", "status", "due_date"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
@@ -318,7 +325,9 @@ class Action(MarkedMixin, Base):
     last_update: Mapped[str] = mapped_column(Text, default="")
     decision_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Refs of the decisions this action comes from (the trail decision -> actions)."""
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=CLOCK.now, onupdate=CLOCK.now
+    )
 
     owner_partner: Mapped[Partner] = relationship()
 
@@ -351,8 +360,10 @@ class Question(MarkedMixin, Base):
     answer: Mapped[str] = mapped_column(Text, default="")
     answered_by: Mapped[str] = mapped_column(String(200), default="")
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=CLOCK.now, onupdate=CLOCK.now
+    )
 
     meeting: Mapped[Meeting] = relationship()
     asker: Mapped[Member] = relationship()
@@ -370,7 +381,7 @@ class QuestionSupport(Base):
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now)
 
     question: Mapped[Question] = relationship(back_populates="supports")
 
@@ -388,7 +399,7 @@ class Reminder(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now)
 
     channel: Mapped[Channel] = relationship()
 
@@ -408,14 +419,14 @@ class Delivery(Base):
         _enum(DeliveryState, "delivery_state"), default=DeliveryState.PENDING
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     platform_message_id: Mapped[str | None] = mapped_column(String(255))
     maybe_posted: Mapped[bool] = mapped_column(Boolean, default=False)
     """A previous attempt may have reached the platform: look in the channel before posting."""
     last_error: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     channel: Mapped[Channel] = relationship()
@@ -428,7 +439,7 @@ class AuditEvent(Base):
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_ref"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now, index=True)
     actor: Mapped[str] = mapped_column(String(200))
     verb: Mapped[str] = mapped_column(String(32))
     entity: Mapped[str] = mapped_column(String(32))
@@ -448,7 +459,7 @@ class CalendarFeed(Base):
     board_id: Mapped[int | None] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     board: Mapped[Board | None] = relationship()
@@ -461,7 +472,7 @@ class ProcessedEvent(Base):
     __tablename__ = "processed_events"
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=CLOCK.now, index=True)
 
 
 MEETING_CALENDAR_FIELDS = (

@@ -21,21 +21,23 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NotRequired, Protocol, TypedDict, Unpack
 
 from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import CLOCK
 from bot.db import unit_of_work
 from bot.domain import DeliveryState, Platform
 from bot.i18n import Translator
 from bot.messages import Renderer, Reply
-from bot.models import DIRECT_CHANNELS, Channel, Delivery, Partner, utcnow
+from bot.models import DIRECT_CHANNELS, Channel, Delivery, Partner
 from bot.platforms.slack_blocks import fit_message, join_bodies, text_blocks
 from bot.services import audit
 from bot.services.post_items import classified_items, still_visible
@@ -144,7 +146,7 @@ class Post(TypedDict):
 
 def enqueue_id(session: Session, **post: Unpack[Post]) -> int | None:
     """Add a pending post in the caller's transaction; its id, or None if `key` already exists."""
-    now = utcnow()
+    now = CLOCK.now()
     return _insert_ignoring_duplicates(
         session,
         {
@@ -225,8 +227,10 @@ class RetryPolicy:
     """Failures (not rate limits) before a row is marked failed and the secretariat told."""
     base_delay: float = 5.0
     max_delay: float = 900.0
-    lease: timedelta = timedelta(minutes=5)
-    """A claim older than this belongs to a dead worker and may be taken over."""
+    lease: timedelta = timedelta(minutes=1)
+    """A claim not renewed for this long belongs to a dead worker and may be taken over."""
+    renew_seconds: float = 15.0
+    """How often a live worker renews the claims it holds (well inside the lease)."""
     history_lookback: timedelta = timedelta(minutes=10)
     """How far before the row's creation a platform that lists channel messages (Graph) looks."""
     settle: timedelta = timedelta(seconds=60)
@@ -365,7 +369,9 @@ class Sender:
     rebuilders: Mapping[str, Rebuilder] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], datetime] = utcnow
+    clock: Callable[[], datetime] = CLOCK.now
+    _held: set[int] = field(default_factory=set, init=False, repr=False)
+    _held_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- claiming ---------------------------------------------------------------------------
     def claim(self, now: datetime | None = None, limit: int | None = None) -> list[_Claimed]:
@@ -426,6 +432,8 @@ class Sender:
                     .execution_options(**{DIRECT_CHANNELS: True})
                 )
             }
+        with self._held_lock:
+            self._held.update(r.id for r in rows)
         claimed = [
             _Claimed(
                 id=r.id,
@@ -444,13 +452,23 @@ class Sender:
 
     # -- sending ----------------------------------------------------------------------------
     def send_due(
-        self, now: datetime | None = None, *, max_batches: int | None = None
+        self,
+        now: datetime | None = None,
+        *,
+        max_batches: int | None = None,
+        stop: threading.Event | None = None,
     ) -> SendReport:
-        """Claim and send batches until nothing is due at `now` (or `max_batches` were done)."""
+        """Claim and send batches until nothing is due at `now` (or `max_batches` were done).
+
+        Once `stop` is set nothing more is claimed and claimed rows not yet started go back to
+        the queue, so a stopping worker only finishes the posts in flight. While this runs,
+        the claims it holds are renewed, so only a dead worker's claims run out.
+        """
         report = SendReport()
         batches = 0
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            while max_batches is None or batches < max_batches:
+        stopping = stop or threading.Event()
+        with self._renewing_claims(), ThreadPoolExecutor(max(1, self.concurrency)) as pool:
+            while (max_batches is None or batches < max_batches) and not stopping.is_set():
                 claimed = self.claim(now)
                 if not claimed:
                     break
@@ -459,13 +477,62 @@ class Sender:
                 by_channel: dict[int, list[_Claimed]] = defaultdict(list)
                 for row in claimed:
                     by_channel[row.channel_id].append(row)
-                for part in pool.map(self._send_channel, by_channel.values()):
+                for part in pool.map(
+                    lambda rows: self._send_channel(rows, stopping), by_channel.values()
+                ):
                     report.add(part)
         return report
 
-    def _send_channel(self, rows: list[_Claimed]) -> SendReport:
+    # -- the lease --------------------------------------------------------------------------
+    @contextmanager
+    def _renewing_claims(self) -> Iterator[None]:
+        """Renew this worker's claims every `renew_seconds` until the block ends."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.policy.renew_seconds):
+                try:
+                    self.renew_claims()
+                except Exception:
+                    # The next renewal tries again; a claim lost meanwhile is looked up
+                    # before it is posted again, so nothing goes out twice.
+                    log.exception("renewing the outbox claims of %s failed", self.worker_id)
+
+        renewer = threading.Thread(target=renew, name="outbox-lease", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join(self.policy.renew_seconds)
+
+    def renew_claims(self) -> int:
+        """Stamp the claims this sender still holds as fresh; how many were renewed."""
+        with self._held_lock:
+            held = sorted(self._held)
+        if not held:
+            return 0
+        with unit_of_work(self.sessions) as session:
+            result = session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(held),
+                    Delivery.claimed_by == self.worker_id,
+                    Delivery.state == DeliveryState.SENDING,
+                )
+                .values(claimed_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def _send_channel(self, rows: list[_Claimed], stop: threading.Event) -> SendReport:
         report = SendReport()
         for index, row in enumerate(rows):
+            if stop.is_set():
+                for left in rows[index:]:
+                    self._release(left, self.clock(), "the worker stopped before posting it")
+                    report.deferred += 1
+                break
             try:
                 self._send_one(row, report)
             except Exception:
@@ -551,6 +618,8 @@ class Sender:
         conditions = [Delivery.id == row.id]
         if mine_only:
             conditions.append(Delivery.claimed_by == self.worker_id)
+        with self._held_lock:
+            self._held.discard(row.id)
         with unit_of_work(self.sessions) as session:
             session.execute(
                 update(Delivery)
@@ -759,7 +828,7 @@ def retry_failed(
     before = audit.snapshot(delivery, ("state", "attempts"))
     delivery.state = DeliveryState.PENDING
     delivery.attempts = 0
-    delivery.next_try_at = now or datetime.now(UTC)
+    delivery.next_try_at = now or CLOCK.now()
     delivery.claimed_by = None
     # A failed attempt may still have reached the channel: look before posting again.
     delivery.maybe_posted = True

@@ -26,6 +26,8 @@ class Command:
     aliases: tuple[str, ...] = ()
     roles: frozenset[Role] = frozenset()
     """Roles allowed to run it; empty means every known member."""
+    writes: bool = True
+    """False for a command that only reads: on SQLite it then takes no write lock."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Interaction:
     action_id: str
     handler: Handler
     roles: frozenset[Role] = frozenset()
+    writes: bool = True
+    """False for an interaction that only reads: on SQLite it then takes no write lock."""
 
 
 @dataclass
@@ -53,24 +57,26 @@ class Router:
         usage: str = "",
         aliases: tuple[str, ...] = (),
         roles: tuple[Role, ...] = (),
+        writes: bool = True,
     ) -> Callable[[Handler], Handler]:
-        """Register a subcommand. `summary` and `usage` are gettext message ids for help."""
+        """Register a subcommand. `summary` and `usage` are gettext message ids for help;
+        `writes=False` declares that it only reads (the dispatcher takes no write lock)."""
 
         def register(handler: Handler) -> Handler:
             self.commands.append(
-                Command(name, handler, summary, usage, tuple(aliases), frozenset(roles))
+                Command(name, handler, summary, usage, tuple(aliases), frozenset(roles), writes)
             )
             return handler
 
         return register
 
     def action(
-        self, action_id: str, *, roles: tuple[Role, ...] = ()
+        self, action_id: str, *, roles: tuple[Role, ...] = (), writes: bool = True
     ) -> Callable[[Handler], Handler]:
-        """Register a handler for a button or modal with this id."""
+        """Register a handler for a button or modal with this id (`writes` as for commands)."""
 
         def register(handler: Handler) -> Handler:
-            self.interactions.append(Interaction(action_id, handler, frozenset(roles)))
+            self.interactions.append(Interaction(action_id, handler, frozenset(roles), writes))
             return handler
 
         return register

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
@@ -32,7 +34,7 @@ from bot.app import ScrutinyApp
 from bot.db import unit_of_work
 from bot.domain import Platform
 from bot.leader import LeaderLock
-from bot.models import Channel, Reminder, utcnow
+from bot.models import Channel, Reminder
 from bot.outbox import Messenger, Pacer, RetryPolicy, Sender, SendReport
 from bot.schedule_time import Schedule, ScheduleError
 from bot.scheduled_units import UnitFailure, UnitGuard, report_failures
@@ -94,7 +96,7 @@ def run_due_digests(
     fails, it is written again digest by digest, each in its own savepoint: a digest that
     cannot be built or written is left out and added to `failures`; the others still go out.
     """
-    now = now or utcnow()
+    now = now or app.clock.now()
     failures = failures if failures is not None else []
     due = due_digests(app, now, grace)
     if not due:
@@ -177,7 +179,7 @@ def run_due_reminders(
 ) -> list[reminders.ReminderRun]:
     """Write the reminder runs due within the grace period, and meeting reminders; a run
     that cannot be written is left out and added to `failures`."""
-    now = now or utcnow()
+    now = now or app.clock.now()
     with unit_of_work(app.sessions) as session:
         guard = UnitGuard(session)
         runs = reminders.run_due_reminders(session, app.renderer, now=now, grace=grace, guard=guard)
@@ -196,6 +198,7 @@ def make_sender(
 ) -> Sender:
     """A sender for this app, able to re-render digests and question packs whose items may
     no longer be shown."""
+    options.setdefault("clock", app.clock.now)
     return Sender(
         sessions=app.sessions,
         messengers=messengers,
@@ -233,7 +236,11 @@ def run_question_posts(
     with unit_of_work(app.sessions) as session:
         guard = UnitGuard(session)
         report = question_posts.run_due(
-            session, app.renderer, now=now or utcnow(), zone=app.settings.timezone, guard=guard
+            session,
+            app.renderer,
+            now=now or app.clock.now(),
+            zone=app.settings.timezone,
+            guard=guard,
         )
     if failures is not None:
         failures.extend(guard.failures)
@@ -256,7 +263,7 @@ def run_decision_alerts(
 def run_graph_sync(app: ScrutinyApp, now: datetime | None = None) -> graph_sync.SyncReport | None:
     """The Microsoft 365 sync, once per 30-minute slot, when Graph and a `graph:` section are
     configured; its failures are logged (the next slot tries again)."""
-    now = now or utcnow()
+    now = now or app.clock.now()
     if not app.settings.graph_ready:
         return None
     if not graph_sync.claim_slot(app.sessions, now):
@@ -277,13 +284,20 @@ def run_graph_sync(app: ScrutinyApp, now: datetime | None = None) -> graph_sync.
 
 
 def run_schedules(
-    app: ScrutinyApp, now: datetime | None = None, *, grace: timedelta = DEFAULT_GRACE
+    app: ScrutinyApp,
+    now: datetime | None = None,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    stop: threading.Event | None = None,
 ) -> list[UnitFailure]:
     """Everything the leader does each minute: digests, reminders and question posts due,
     and the Microsoft 365 sync every half hour. Each post is prepared on its own: the ones
     that fail are logged, reported once to the secretariat, and returned; the rest are queued.
+
+    Once `stop` is set no further stage starts (each stage is its own transactions, so what
+    is left undone is simply due again at the next run, on this worker or another).
     """
-    now = now or utcnow()
+    now = now or app.clock.now()
     failures: list[UnitFailure] = []
     stages: list[tuple[str, Callable[[], object]]] = [
         ("digests", lambda: run_due_digests(app, now, grace=grace, failures=failures)),
@@ -292,6 +306,9 @@ def run_schedules(
         ("decision alerts", lambda: run_decision_alerts(app, now, failures=failures)),
     ]
     for name, stage in stages:
+        if stop is not None and stop.is_set():
+            log.info("stopping: %s and what follows wait for the next run", name)
+            break
         # A stage that breaks outside any one unit (the database, say) still lets the others run.
         try:
             stage()
@@ -300,7 +317,8 @@ def run_schedules(
             # Once a day at most: a stage failing as a whole is the same problem each minute.
             ref = f"scheduled-{name.replace(' ', '-')}:{now.date().isoformat()}"
             failures.append(UnitFailure(ref, repr(error)[:500]))
-    run_graph_sync(app, now)
+    if stop is None or not stop.is_set():
+        run_graph_sync(app, now)
     if failures:
         try:
             with unit_of_work(app.sessions) as session:
@@ -378,6 +396,57 @@ def job_specs(app: ScrutinyApp, now: datetime) -> list[JobSpec]:
     return list(specs.values())
 
 
+class DaemonJobExecutor(BaseExecutor):  # type: ignore[misc]
+    """Runs each APScheduler job in a daemon thread of its own.
+
+    APScheduler's `shutdown(wait=True)` waits for running jobs while holding its job-store
+    lock, which a running sync needs to update the job list: a stop during a sync never ended.
+    This executor has nothing to wait for, so the scheduler shuts down at once and the worker
+    waits for its jobs itself, holding no lock and for a bounded time; a job still running
+    after that is abandoned and, being a daemon, cannot keep the process alive.
+    """
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        def work() -> None:
+            try:
+                events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            except BaseException as problem:
+                self._run_job_error(job.id, problem, problem.__traceback__)
+            else:
+                self._run_job_success(job.id, events)
+
+        threading.Thread(target=work, name=f"scheduled:{job.id}", daemon=True).start()
+
+
+class _RunningJobs:
+    """Counts the scheduled runs in progress, so a stop can wait for them (with a timeout)."""
+
+    def __init__(self) -> None:
+        self._done = threading.Condition()
+        self._count = 0
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with self._done:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._done:
+                self._count -= 1
+                self._done.notify_all()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a run is in progress."""
+        return self._count > 0
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether every run ended within `timeout` seconds."""
+        with self._done:
+            return self._done.wait_for(lambda: self._count == 0, timeout)
+
+
 @dataclass
 class PassReport:
     """What one `Worker.run_once` did: the sending, and the scheduled units that failed."""
@@ -397,14 +466,23 @@ class Worker:
     poll_seconds: float = 2.0
     """How often the sender looks for due deliveries, and a standby for the lock."""
     sync_seconds: float = 60.0
-    clock: Callable[[], datetime] = utcnow
+    stop_seconds: float = 30.0
+    """How long a stop waits for a scheduled run in progress before abandoning it."""
     scheduler: BackgroundScheduler | None = field(default=None, init=False)
     _signatures: dict[str, str] = field(default_factory=dict, init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
+    _jobs: _RunningJobs = field(default_factory=_RunningJobs, init=False)
+    _syncing: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     @property
     def leading(self) -> bool:
         """Whether this worker runs the scheduler now."""
         return self.scheduler is not None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a scheduled run (the sync or a timed job) is in progress."""
+        return self._jobs.busy
 
     def run(self, stop: threading.Event) -> None:
         """Send and (when leading) schedule until `stop` is set."""
@@ -412,7 +490,7 @@ class Worker:
             while not stop.is_set():
                 self._keep_leadership()
                 try:
-                    self.sender.send_due()
+                    self.sender.send_due(stop=stop)
                 except Exception:
                     log.exception("sending deliveries failed; trying again shortly")
                 stop.wait(self.poll_seconds)
@@ -425,7 +503,7 @@ class Worker:
         failures: list[UnitFailure] = []
         if self.lock.acquire():
             try:
-                failures = run_schedules(self.app, self.clock(), grace=self.grace)
+                failures = run_schedules(self.app, self.app.clock.now(), grace=self.grace)
             finally:
                 self.lock.release()
         else:
@@ -444,39 +522,58 @@ class Worker:
             self._start_scheduler()
 
     def _start_scheduler(self) -> None:
+        self._stopping = threading.Event()
         scheduler = BackgroundScheduler(
             timezone="UTC",
+            executors={"default": DaemonJobExecutor()},
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
                 "misfire_grace_time": int(self.grace.total_seconds()),
             },
         )
-        scheduler.add_job(
-            self.sync,
-            IntervalTrigger(seconds=self.sync_seconds),
-            id="sync",
-            next_run_time=self.clock(),
-        )
+        # The first sync runs at once (a trigger without a date fires on APScheduler's own
+        # clock, the one its timers follow), then every `sync_seconds`.
+        scheduler.add_job(self.sync, id="sync-now")
+        scheduler.add_job(self.sync, IntervalTrigger(seconds=self.sync_seconds), id="sync")
         scheduler.start()
         self.scheduler = scheduler
 
     def _stand_down(self) -> None:
         scheduler, self.scheduler = self.scheduler, None
         if scheduler is not None:
-            scheduler.shutdown(wait=True)
+            self._stopping.set()
+            scheduler.shutdown(wait=False)
+            if not self._jobs.wait_idle(self.stop_seconds):
+                log.warning(
+                    "a scheduled run was still going %.0f s after the stop; abandoning it "
+                    "(it starts nothing more, and what it left undone is due at the next run)",
+                    self.stop_seconds,
+                )
         self._signatures.clear()
         self.lock.release()
 
     def sync(self) -> None:
         """Catch up anything due, then make the job list match the database."""
-        now = self.clock()
+        if self._stopping.is_set():
+            return
+        # The first sync and the interval's can meet when a sync runs long; one is enough.
+        if not self._syncing.acquire(blocking=False):
+            return
         try:
-            run_schedules(self.app, now, grace=self.grace)
+            with self._jobs.running():
+                self._sync()
+        finally:
+            self._syncing.release()
+
+    def _sync(self) -> None:
+        now = self.app.clock.now()
+        try:
+            run_schedules(self.app, now, grace=self.grace, stop=self._stopping)
         except Exception:
             log.exception("running due schedules failed; the next sync tries again")
         scheduler = self.scheduler
-        if scheduler is None:
+        if scheduler is None or self._stopping.is_set():
             return
         wanted = {spec.id: spec for spec in job_specs(self.app, now)}
         for job_id in list(self._signatures):
@@ -496,10 +593,13 @@ class Worker:
             self._signatures[spec.id] = spec.signature
 
     def _run_job(self) -> None:
-        try:
-            run_schedules(self.app, self.clock(), grace=self.grace)
-        except Exception:
-            log.exception("a scheduled run failed; the next sync catches up")
+        if self._stopping.is_set():
+            return
+        with self._jobs.running():
+            try:
+                run_schedules(self.app, self.app.clock.now(), grace=self.grace, stop=self._stopping)
+            except Exception:
+                log.exception("a scheduled run failed; the next sync catches up")
 
 
 def make_worker(

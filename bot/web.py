@@ -13,14 +13,14 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from bot.app import ScrutinyApp
-from bot.models import utcnow
+from bot.db import schema_problem
+from bot.i18n import _
 from bot.register_web.app import build_register
 
 log = logging.getLogger(__name__)
@@ -49,31 +49,38 @@ class WebPlatform(Protocol):
         ...
 
 
-def _database_ok(app: ScrutinyApp) -> bool:
+def _database_state(app: ScrutinyApp) -> tuple[str, str | None]:
+    """("ok", None), ("unreachable", why) or ("schema behind", what to run)."""
     try:
-        with app.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        log.exception("health check: database unreachable")
-        return False
+        problem = schema_problem(app.engine)
+    except Exception as error:
+        log.warning("health check: the database cannot be reached: %s", error)
+        return "unreachable", _(
+            "the database cannot be reached ({error}); check DATABASE_URL"
+        ).format(error=type(error).__name__)
+    if problem is not None:
+        return "schema behind", problem
+    return "ok", None
 
 
 def create_web_app(
     app: ScrutinyApp,
     platforms: Sequence[WebPlatform] = (),
-    clock: Callable[[], datetime] = utcnow,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
     """Starlette app with GET /healthz, every platform's routes, and the register's pages."""
 
     async def healthz(_request: Request) -> JSONResponse:
-        database = await asyncio.to_thread(_database_ok, app)
-        body = {
-            "status": "ok" if database else "unavailable",
-            "database": "ok" if database else "unreachable",
+        database, reason = await asyncio.to_thread(_database_state, app)
+        ready = database == "ok"
+        body: dict[str, Any] = {
+            "status": "ok" if ready else "unavailable",
+            "database": database,
             "platforms": {platform.name: platform.health() for platform in platforms},
         }
-        return JSONResponse(body, status_code=200 if database else 503)
+        if reason is not None:
+            body["reason"] = reason
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -91,5 +98,5 @@ def create_web_app(
     for platform in platforms:
         routes.extend(platform.routes)
     # Last, so the platforms' and the health check's paths match first.
-    routes.append(Mount("/", app=build_register(app, clock)))
+    routes.append(Mount("/", app=build_register(app, clock or app.clock.now)))
     return Starlette(routes=routes, lifespan=lifespan)

@@ -15,6 +15,7 @@ router = Router("actions")
 
 @router.command(
     "actions",
+    writes=False,
     aliases=("camau",),
     summary=N_(
         "List tactical-plan actions, ten at a time: by partner, status, overdue, due soon, "
@@ -29,6 +30,7 @@ def list_actions(request: Request, ctx: Context) -> Reply:
 
 @router.command(
     "action",
+    writes=False,
     aliases=("cam",),
     summary=N_("Show one action in full."),
     usage=N_("action REF (e.g. action TP-014)"),

@@ -17,6 +17,7 @@ NEW_WORDS = ("new", "newydd")
 
 @router.command(
     "decisions",
+    writes=False,
     aliases=("penderfyniadau",),
     summary=N_("List board decisions, newest first: by board, partner, date or words."),
     usage=N_("decisions [board] [partner] [since YYYY-MM-DD] [in YYYY] [words] [page N]"),
@@ -28,6 +29,7 @@ def list_decisions(request: Request, ctx: Context) -> Reply:
 
 @router.command(
     "decision",
+    writes=False,
     aliases=("penderfyniad",),
     summary=N_("Show one decision in full."),
     usage=N_("decision REF (e.g. decision SB-2026-014), or decision new (secretariat)"),

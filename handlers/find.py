@@ -50,6 +50,7 @@ def choose_kind(query: Query) -> Kind | None:
 
 @router.command(
     "find",
+    writes=False,
     aliases=("search", "chwilio"),
     summary=N_(
         "Ask in plain words, e.g. “overdue actions for Torfaen” or “what did the "
@@ -104,7 +105,7 @@ def meant(word: str, ctx: Context) -> str | None:
     return command_name(ctx, names[close[0]]) if close else None
 
 
-@router.action("page")
+@router.action("page", writes=False)
 def next_page(request: Request, ctx: Context) -> Reply:
     """A "next" button: its value is the command text for the page to show."""
     value = str(request.values.get("value") or request.text).strip()

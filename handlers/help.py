@@ -13,6 +13,7 @@ router = Router("help")
 
 @router.command(
     "help",
+    writes=False,
     aliases=("cymorth", "?"),
     summary=N_("Show the commands you can use."),
     usage=N_("help [command]"),

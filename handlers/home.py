@@ -26,6 +26,7 @@ PER_SECTION = 5
 
 @router.command(
     "home",
+    writes=False,
     aliases=("cartref",),
     summary=N_("Your overview: your partner's actions, recent decisions and meetings."),
     usage=N_("home"),

@@ -13,6 +13,7 @@ router = Router("meetings")
 
 @router.command(
     "meetings",
+    writes=False,
     aliases=("cyfarfodydd",),
     summary=N_("Show the next board meetings and when questions for them close."),
     usage=N_("meetings [strategic|finance|business]"),

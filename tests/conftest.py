@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp, create_app
+from bot.clock import CLOCK, Clock
 from bot.db import make_engine, make_session_factory, migrate
 from bot.models import Base
 from bot.settings import Settings, load_settings
@@ -26,12 +31,44 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 _pg_engine: Engine | None = None
 
 
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[Clock]:
+    """The program's one clock, standing at NOW for every test whatever the machine's date.
+
+    The app, worker, sender, platforms and command line all read it, so a test moves time for
+    all of them at once with `clock.set(...)`, `clock.advance(...)` or `with clock.frozen(...)`.
+    """
+    with CLOCK.frozen(NOW):
+        yield CLOCK
+    CLOCK.release()
+
+
+def _worker_database_url(url: str) -> str:
+    """TEST_DATABASE_URL for this process: under pytest-xdist each worker gets a database of
+    its own, `<name>_gw0`, `<name>_gw1`, ..., created on first use (the fixtures drop the
+    schema of the database they are given, so workers must never share one)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    given = make_url(url)
+    name = f"{given.database}_{worker}"
+    admin = create_engine(given, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
+
+
 def _postgres_engine() -> Engine:
     global _pg_engine
     if _pg_engine is None:
         assert TEST_DATABASE_URL
         url = TEST_DATABASE_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-        engine = make_engine(url)
+        engine = make_engine(_worker_database_url(url))
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
@@ -88,9 +125,8 @@ def session(engine: Engine) -> Iterator[Session]:
         yield s
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    """Settings pointing at the test database, with no platform credentials."""
+def settings_without_platforms(database_url: str) -> Settings:
+    """Settings pointing at `database_url`, with no platform credentials."""
     return load_settings(
         database_url=database_url,
         slack_bot_token=None,
@@ -98,6 +134,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         slack_app_token=None,
         teams_webhook_secret=None,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings pointing at the test database, with no platform credentials."""
+    return settings_without_platforms(database_url)
 
 
 @pytest.fixture
@@ -112,3 +154,54 @@ def seed(session: Session) -> Seed:
     result = seed_collaboration(session)
     session.commit()
     return result
+
+
+# -- no thread may outlive the run ----------------------------------------------------------
+_THREAD_ORIGINS: dict[int | None, str] = {}
+"""Which test started each non-daemon thread still alive after it, to name the culprit."""
+THREAD_GRACE_SECONDS = 10.0
+EXIT_WATCHDOG_SECONDS = 30.0
+
+
+@pytest.fixture(autouse=True)
+def _note_new_threads(request: pytest.FixtureRequest) -> Iterator[None]:
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    for thread in threading.enumerate():
+        if thread.ident not in before and not thread.daemon:
+            _THREAD_ORIGINS.setdefault(thread.ident, request.node.nodeid)
+
+
+def _lingering_threads() -> list[threading.Thread]:
+    return [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a non-daemon thread is still alive at the end: it would keep the process
+    from exiting after the last test passed (a run that never ends can never land)."""
+    deadline = time.monotonic() + THREAD_GRACE_SECONDS
+    left = _lingering_threads()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = _lingering_threads()
+    if not left:
+        return
+    names = "; ".join(
+        f"{t.name} (started by {_THREAD_ORIGINS.get(t.ident, 'a fixture or the session')})"
+        for t in left
+    )
+    sys.stderr.write(f"\nnon-daemon threads still running after the last test: {names}\n")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def end_anyway() -> None:
+        time.sleep(EXIT_WATCHDOG_SECONDS)
+        sys.stderr.write("the threads above kept the process alive; ending it\n")
+        sys.stderr.flush()
+        os._exit(int(pytest.ExitCode.TESTS_FAILED))
+
+    # Interpreter shutdown waits for non-daemon threads; this daemon one ends the wait.
+    threading.Thread(target=end_anyway, name="exit-watchdog", daemon=True).start()

@@ -296,3 +296,24 @@ def seed_collaboration(session: Session) -> Seed:
         seed.meetings.append(meeting)
     session.flush()
     return seed
+
+
+def add_digest_channels(session: Session, seed: Seed, count: int) -> None:
+    """`count` more Slack channels, mixed partners, clearances and languages, each with a
+    Monday 9am digest; committed."""
+    partners = ["torfaen", "gwent-police", "newport", None]
+    for n in range(count):
+        partner = partners[n % len(partners)]
+        session.add(
+            Channel(
+                slug=f"fan-{n}",
+                name=f"#fan-{n}",
+                platform=Platform.SLACK,
+                external_id=f"C0FAN{n:05d}",
+                partner=seed.partners[partner] if partner else None,
+                clearance=Marking.OFFICIAL_SENSITIVE if n % 2 else Marking.OFFICIAL,
+                language=[ChannelLanguage.EN, ChannelLanguage.CY_EN][n % 2],
+                digest_cron="0 9 * * mon",
+            )
+        )
+    session.commit()

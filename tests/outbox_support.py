@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -85,10 +84,15 @@ def sender_for(
 ) -> Sender:
     """A sender posting to the fake, unpaced unless a pacer is given."""
     options.setdefault("policy", quick_policy())
-    # Paced by time.time, which time-machine moves (time.monotonic it leaves alone).
-    options.setdefault("pacer", Pacer(per_channel=0, per_second=0, clock=time.time))
+    # Paced by the app's clock, so a test that moves the clock past a Retry-After is let through.
+    options.setdefault("pacer", Pacer(per_channel=0, per_second=0, clock=seconds_of(app)))
     messenger = slack_messenger(fake, app.sessions)
     return make_sender(app, {Platform.SLACK: messenger}, worker_id=worker_id, **options)
+
+
+def seconds_of(app: ScrutinyApp) -> Callable[[], float]:
+    """The app's clock as seconds, for a pacer that follows the clock a test sets."""
+    return lambda: app.clock.now().timestamp()
 
 
 def add_post(

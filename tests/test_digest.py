@@ -8,19 +8,19 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import time_machine
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from bot.app import ScrutinyApp
 from bot.cli import cli
-from bot.domain import ActionStatus, ChannelLanguage, Marking, Platform
+from bot.clock import Clock
+from bot.domain import ActionStatus, ChannelLanguage, Marking
 from bot.models import Action, Channel, Decision, Delivery, RegisterEntry
 from bot.scheduler import run_due_digests
 from bot.services.digests import build_digest, run_digest
 from tests.conftest import NOW
-from tests.factories import Seed, add_action, add_decision
+from tests.factories import Seed, add_action, add_decision, add_digest_channels
 from tests.fakes.slack_api import message_problems
 from tests.outbox_support import fake_slack, sender_for
 from tests.support.statements import counting
@@ -151,27 +151,27 @@ def test_a_decision_committed_while_a_digest_runs_goes_in_the_next_one(
 
 @pytest.mark.parametrize(("monday", "nine_am"), LONDON_9AM_MONDAYS)
 def test_a_monday_9am_digest_runs_at_9am_london_time_across_the_clock_changes(
-    app: ScrutinyApp, session: Session, seed: Seed, monday: date, nine_am: datetime
+    app: ScrutinyApp, session: Session, seed: Seed, monday: date, nine_am: datetime, clock: Clock
 ) -> None:
-    with time_machine.travel(nine_am - timedelta(minutes=1), tick=False):
+    with clock.frozen(nine_am - timedelta(minutes=1)):
         assert run_due_digests(app) == []
-    with time_machine.travel(nine_am, tick=False):
+    with clock.frozen(nine_am):
         [result] = run_due_digests(app)
         assert result.key == f"digest:srs-torfaen:{monday.isoformat()}"
         assert result.delivery_id is not None
-    with time_machine.travel(nine_am + timedelta(minutes=1), tick=False):
+    with clock.frozen(nine_am + timedelta(minutes=1)):
         assert run_due_digests(app) == []
     session.expire_all()
     assert session.get(Channel, seed.channels["srs-torfaen"].id).last_digest_at == nine_am  # type: ignore[union-attr]
 
 
 def test_bank_holidays_are_skipped_and_nothing_is_lost(
-    app: ScrutinyApp, session: Session, seed: Seed
+    app: ScrutinyApp, session: Session, seed: Seed, clock: Clock
 ) -> None:
     channel = seed.channels["srs-torfaen"]
     channel.skip_bank_holidays = True
     session.commit()
-    with time_machine.travel(datetime(2026, 8, 24, 8, 0, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 8, 24, 8, 0, tzinfo=UTC)):
         [first] = run_due_digests(app)
     add_decision(
         session,
@@ -183,9 +183,9 @@ def test_bank_holidays_are_skipped_and_nothing_is_lost(
     )
     session.commit()
     # Monday 31 August 2026 is the late summer bank holiday.
-    with time_machine.travel(datetime(2026, 8, 31, 8, 0, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 8, 31, 8, 0, tzinfo=UTC)):
         assert run_due_digests(app) == []
-    with time_machine.travel(datetime(2026, 9, 7, 8, 0, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 9, 7, 8, 0, tzinfo=UTC)):
         [second] = run_due_digests(app)
     assert first.key.endswith("2026-08-24") and second.key.endswith("2026-09-07")
     by_key = {d.idempotency_key: d for d in _deliveries(session)}
@@ -193,15 +193,15 @@ def test_bank_holidays_are_skipped_and_nothing_is_lost(
 
 
 def test_a_run_missed_while_down_is_caught_up_once_within_the_grace_period(
-    app: ScrutinyApp, session: Session, seed: Seed
+    app: ScrutinyApp, session: Session, seed: Seed, clock: Clock
 ) -> None:
-    with time_machine.travel(datetime(2026, 11, 16, 9, 0, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 11, 16, 9, 0, tzinfo=UTC)):
         assert len(run_due_digests(app)) == 1
     # Down over 9am on the 23rd; back at 9:40, within the hour's grace.
-    with time_machine.travel(NOW + timedelta(minutes=40), tick=False):
+    with clock.frozen(NOW + timedelta(minutes=40)):
         [caught_up] = run_due_digests(app, grace=timedelta(hours=1))
         assert caught_up.key == "digest:srs-torfaen:2026-11-23" and caught_up.delivery_id
-    with time_machine.travel(NOW + timedelta(minutes=41), tick=False):
+    with clock.frozen(NOW + timedelta(minutes=41)):
         assert run_due_digests(app, grace=timedelta(hours=1)) == []
     assert [d.idempotency_key for d in _deliveries(session)] == [
         "digest:srs-torfaen:2026-11-16",
@@ -210,18 +210,18 @@ def test_a_run_missed_while_down_is_caught_up_once_within_the_grace_period(
 
 
 def test_a_run_missed_by_more_than_the_grace_period_is_skipped_but_its_news_is_kept(
-    app: ScrutinyApp, session: Session, seed: Seed
+    app: ScrutinyApp, session: Session, seed: Seed, clock: Clock
 ) -> None:
-    with time_machine.travel(datetime(2026, 11, 9, 9, 0, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 11, 9, 9, 0, tzinfo=UTC)):
         run_due_digests(app)
     recorded = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     add_decision(
         session, seed, "SB-2026-070", "strategic", date(2026, 11, 19), recorded_at=recorded
     )
     session.commit()
-    with time_machine.travel(NOW + timedelta(hours=2), tick=False):
+    with clock.frozen(NOW + timedelta(hours=2)):
         assert run_due_digests(app, grace=timedelta(hours=1)) == []
-    with time_machine.travel(NOW + timedelta(days=7), tick=False):
+    with clock.frozen(NOW + timedelta(days=7)):
         [late] = run_due_digests(app, grace=timedelta(hours=1))
     by_key = {d.idempotency_key: d for d in _deliveries(session)}
     assert late.key == "digest:srs-torfaen:2026-11-30"
@@ -268,7 +268,7 @@ def test_a_bilingual_channel_gets_welsh_then_english_in_one_message(
 
 
 def test_a_huge_digest_stays_within_block_kit_limits(
-    app: ScrutinyApp, session: Session, seed: Seed
+    app: ScrutinyApp, session: Session, seed: Seed, clock: Clock
 ) -> None:
     long_title = "Replace <legacy> & obsolete systems " * 14
     for n in range(300):
@@ -299,36 +299,17 @@ def test_a_huge_digest_stays_within_block_kit_limits(
     slack = delivery.payload["slack"]
     assert message_problems(slack) == [] and len(slack["blocks"]) <= 50
     assert "+ 292 more: /scrutiny decisions" in delivery.payload["text"]
-    with fake_slack() as fake, time_machine.travel(NOW, tick=False):
+    with fake_slack() as fake, clock.frozen(NOW):
         assert sender_for(app, fake).send_due().sent == 1
         assert fake.violations == []
 
 
-def _add_channels(session: Session, seed: Seed, count: int) -> None:
-    partners = ["torfaen", "gwent-police", "newport", None]
-    for n in range(count):
-        partner = partners[n % len(partners)]
-        session.add(
-            Channel(
-                slug=f"fan-{n}",
-                name=f"#fan-{n}",
-                platform=Platform.SLACK,
-                external_id=f"C0FAN{n:05d}",
-                partner=seed.partners[partner] if partner else None,
-                clearance=Marking.OFFICIAL_SENSITIVE if n % 2 else Marking.OFFICIAL,
-                language=[ChannelLanguage.EN, ChannelLanguage.CY_EN][n % 2],
-                digest_cron="0 9 * * mon",
-            )
-        )
-    session.commit()
-
-
 @pytest.mark.parametrize("channels", [8, 40])
 def test_statements_per_cycle_do_not_grow_with_channels(
-    app: ScrutinyApp, session: Session, seed: Seed, engine: Engine, channels: int
+    app: ScrutinyApp, session: Session, seed: Seed, engine: Engine, channels: int, clock: Clock
 ) -> None:
-    _add_channels(session, seed, channels)
-    with time_machine.travel(NOW, tick=False), counting(app.engine) as statements:
+    add_digest_channels(session, seed, channels)
+    with clock.frozen(NOW), counting(app.engine) as statements:
         results = run_due_digests(app)
     written = sum(1 for r in results if r.delivery_id is not None)
     assert written == channels + 1  # and srs-torfaen

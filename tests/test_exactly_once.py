@@ -18,10 +18,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
+from bot.clock import Clock
 from bot.domain import DeliveryState, Platform
 from bot.models import Channel, Delivery
 from bot.outbox import Pacer, RetryPolicy
 from bot.scheduler import make_sender
+from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.slack_limits import LimitedSlackApi
 from tests.outbox_support import add_post, slack_messenger, slack_with_events
@@ -44,6 +46,13 @@ SCENARIOS = {
         "server_error_after_post": 0.10,
     },
 }
+
+
+@pytest.fixture(autouse=True)
+def running_clock(clock: Clock) -> None:
+    """These runs wait in real time for slow answers and settle delays, so the program's clock
+    runs on from NOW (whatever the machine's date) instead of standing still."""
+    clock.set(NOW, ticking=True)
 
 
 def queue_posts(session: Session, app: ScrutinyApp) -> list[str]:

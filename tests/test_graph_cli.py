@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from bot.platforms.graph import (
     user_credential,
 )
 from bot.settings import SettingsError, load_settings
+from tests.conftest import NOW
 from tests.fakes.aad import USERNAME, FakeEntra
 from tests.fakes.graph_api import FakeGraph, event, list_item
 
@@ -137,7 +138,7 @@ def local_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def graph() -> Iterator[FakeGraph]:
-    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=14)
+    soon = NOW + timedelta(days=14)
     with FakeGraph(page_size=2) as fake:
         fake.events[GROUP] = [
             event(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
+from bot.clock import Clock
 from bot.domain import DeliveryState, Marking, Platform
 from bot.models import Channel, Delivery
 from bot.outbox import Pacer, PermanentError, RateLimited, Target, TransientError
@@ -72,13 +73,12 @@ def with_digest(
     return channel
 
 
-def sender(app: ScrutinyApp, messenger: TeamsMessenger, now: Any = NOW) -> Any:
+def sender(app: ScrutinyApp, messenger: TeamsMessenger) -> Any:
     return make_sender(
         app,
         {Platform.TEAMS: messenger},
         policy=quick_policy(),
         pacer=Pacer(per_channel=0, per_second=0),
-        clock=lambda: now,
     )
 
 
@@ -121,16 +121,22 @@ def test_a_digest_reaches_a_teams_channel_by_each_route_as_a_valid_card(
 
 
 def test_graph_429_with_retry_after_defers_then_the_post_goes_once(
-    app: ScrutinyApp, session: Session, seed: Seed, fake: FakeGraph, messenger: TeamsMessenger
+    app: ScrutinyApp,
+    session: Session,
+    seed: Seed,
+    fake: FakeGraph,
+    messenger: TeamsMessenger,
+    clock: Clock,
 ) -> None:
     with_digest(app, session, seed, "teams-graph")
     fake.fail("/messages", 429, retry_after="30", method="POST")
     assert sender(app, messenger).send_due(NOW).deferred == 1
     [row] = deliveries(session)
     assert row.state is DeliveryState.PENDING and row.next_try_at == NOW + timedelta(seconds=30)
-    assert sender(app, messenger, NOW).send_due(NOW + timedelta(seconds=10)).handled == 0
-    later = NOW + timedelta(seconds=31)
-    assert sender(app, messenger, later).send_due(later).sent == 1
+    clock.set(NOW + timedelta(seconds=10))
+    assert sender(app, messenger).send_due().handled == 0
+    clock.set(NOW + timedelta(seconds=31))
+    assert sender(app, messenger).send_due().sent == 1
     assert len(fake.messages[(TEAM, THREAD)]) == 1
 
 
@@ -149,7 +155,12 @@ def test_after_an_uncertain_failure_graph_finds_the_post_instead_of_posting_agai
 
 
 def test_an_uncertain_graph_post_settles_past_the_client_timeout_before_it_is_looked_up(
-    app: ScrutinyApp, session: Session, seed: Seed, fake: FakeGraph, messenger: TeamsMessenger
+    app: ScrutinyApp,
+    session: Session,
+    seed: Seed,
+    fake: FakeGraph,
+    messenger: TeamsMessenger,
+    clock: Clock,
 ) -> None:
     with_digest(app, session, seed, "teams-graph")
     fake.fail("/messages", 500, method="POST")
@@ -158,10 +169,10 @@ def test_an_uncertain_graph_post_settles_past_the_client_timeout_before_it_is_lo
     # Graph calls may take 60 s: the same rule as Slack's, three client timeouts.
     settle = timedelta(seconds=3 * 60)
     assert row.maybe_posted and row.next_try_at == NOW + settle
-    early = NOW + settle - timedelta(seconds=1)
-    assert sender(app, messenger, early).send_due(early).handled == 0
-    later = NOW + settle
-    assert sender(app, messenger, later).send_due(later).sent == 1
+    clock.set(NOW + settle - timedelta(seconds=1))
+    assert sender(app, messenger).send_due().handled == 0
+    clock.set(NOW + settle)
+    assert sender(app, messenger).send_due().sent == 1
     assert len(fake.messages[(TEAM, THREAD)]) == 1
 
 

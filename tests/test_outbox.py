@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import time_machine
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
+from bot.clock import Clock
 from bot.domain import DeliveryState, Marking, Platform
-from bot.models import AuditEvent, Channel, Delivery, utcnow
+from bot.models import AuditEvent, Channel, Delivery
 from bot.outbox import Pacer, Target, enqueue, retry_failed
 from bot.platforms.messengers import ConsoleMessenger, SlackMessenger
 from bot.scheduler import make_sender
@@ -29,6 +28,7 @@ from tests.outbox_support import (
     fake_slack,
     quick_policy,
     reload,
+    seconds_of,
     sender_for,
     slack_messenger,
     slack_with_events,
@@ -46,10 +46,10 @@ def test_enqueue_ignores_a_key_that_exists(session: Session, app: ScrutinyApp, s
 
 
 def test_a_post_carries_its_key_and_the_ts_is_kept(
-    session: Session, app: ScrutinyApp, seed: Seed
+    session: Session, app: ScrutinyApp, seed: Seed, clock: Clock
 ) -> None:
     delivery = add_post(session, app, seed.channels["srs-torfaen"], "reminder:1:2026-11-23T09:00")
-    with fake_slack() as fake, time_machine.travel(NOW, tick=False):
+    with fake_slack() as fake, clock.frozen(NOW):
         report = sender_for(app, fake).send_due()
         assert report.sent == 1
         [posted] = fake.posted
@@ -68,10 +68,10 @@ def test_a_post_carries_its_key_and_the_ts_is_kept(
 
 
 def test_a_429_storm_waits_as_told_and_never_gives_up(
-    session: Session, app: ScrutinyApp, seed: Seed
+    session: Session, app: ScrutinyApp, seed: Seed, clock: Clock
 ) -> None:
     delivery = add_post(session, app, seed.channels["srs-torfaen"], "k-429")
-    with fake_slack() as fake, time_machine.travel(NOW, tick=False) as traveller:
+    with fake_slack() as fake, clock.frozen(NOW) as traveller:
         fake.fail_next("chat.postMessage", 429, times=6, retry_after=7)
         sender = sender_for(app, fake, policy=quick_policy(max_attempts=2))
         for _ in range(6):
@@ -79,40 +79,40 @@ def test_a_429_storm_waits_as_told_and_never_gives_up(
             assert report.deferred == 1
             row = reload(session, delivery.id)
             assert row.state is DeliveryState.PENDING and row.attempts == 0
-            assert row.next_try_at == utcnow() + timedelta(seconds=7)
+            assert row.next_try_at == clock.now() + timedelta(seconds=7)
             # Not before Retry-After has passed.
-            traveller.shift(timedelta(seconds=6))
+            traveller.advance(timedelta(seconds=6))
             assert sender.send_due().handled == 0
-            traveller.shift(timedelta(seconds=1))
+            traveller.advance(timedelta(seconds=1))
         assert sender.send_due().sent == 1
         assert fake.keys()["k-429"] == 1
     assert reload(session, delivery.id).state is DeliveryState.SENT
 
 
 def test_a_500_storm_backs_off_then_fails_and_tells_the_secretariat_once(
-    session: Session, app: ScrutinyApp, seed: Seed
+    session: Session, app: ScrutinyApp, seed: Seed, clock: Clock
 ) -> None:
     delivery = add_post(session, app, seed.channels["srs-torfaen"], "k-500")
     policy = quick_policy(max_attempts=4, base_delay=2.0, settle=timedelta(seconds=7))
-    with fake_slack() as fake, time_machine.travel(NOW, tick=False) as traveller:
+    with fake_slack() as fake, clock.frozen(NOW) as traveller:
         fake.fail_next("chat.postMessage", 500, times=4)
         sender = sender_for(app, fake, policy=policy)
         for attempt in range(1, 4):
             assert sender.send_due().retrying == 1
             row = reload(session, delivery.id)
-            wait = (row.next_try_at - utcnow()).total_seconds()
+            wait = (row.next_try_at - clock.now()).total_seconds()
             # Backoff with jitter, but never sooner than the settle delay (a 500 may have posted).
             ceiling = 2.0 * 2 ** (attempt - 1)
             assert max(7.0, ceiling / 2) <= wait <= max(7.0, ceiling), (attempt, wait)
             assert row.attempts == attempt and row.maybe_posted
-            traveller.shift(timedelta(seconds=wait))
+            traveller.advance(timedelta(seconds=wait))
         report = sender.send_due()
         assert report.failed == 1
         # The failure notice went to the secretariat channel, once.
         assert report.sent == 1
         notices = [p for p in fake.posted if p.channel == "C0SEC00001"]
         assert len(notices) == 1 and "k-500" in notices[0].text
-        traveller.shift(timedelta(hours=1))
+        traveller.advance(timedelta(hours=1))
         assert sender.send_due().handled == 0
     row = reload(session, delivery.id)
     assert row.state is DeliveryState.FAILED and row.attempts == 4
@@ -122,20 +122,20 @@ def test_a_500_storm_backs_off_then_fails_and_tells_the_secretariat_once(
 
 
 def test_a_500_after_slack_stored_the_message_is_not_posted_again(
-    session: Session, app: ScrutinyApp, seed: Seed, engine: Engine, database_url: str
+    session: Session, app: ScrutinyApp, seed: Seed, engine: Engine, database_url: str, clock: Clock
 ) -> None:
     delivery = add_post(session, app, seed.channels["srs-torfaen"], "k-ambiguous")
     with (
         slack_with_events(engine, database_url) as fake,
-        time_machine.travel(NOW, tick=False) as traveller,
+        clock.frozen(NOW) as traveller,
     ):
         fake.fail_after_post(500)
         sender = sender_for(app, fake)
         assert sender.send_due().retrying == 1
         row = reload(session, delivery.id)
-        assert row.next_try_at == utcnow() + timedelta(seconds=30)  # the settle delay
+        assert row.next_try_at == clock.now() + timedelta(seconds=30)  # the settle delay
         fake.wait_for_events()
-        traveller.shift(timedelta(seconds=30))
+        traveller.advance(timedelta(seconds=30))
         assert sender.send_due().found_already_posted == 1
         assert fake.duplicates() == {} and fake.keys()["k-ambiguous"] == 1
         row = reload(session, delivery.id)
@@ -143,12 +143,12 @@ def test_a_500_after_slack_stored_the_message_is_not_posted_again(
 
 
 def test_a_timeout_after_posting_is_not_posted_again(
-    session: Session, app: ScrutinyApp, seed: Seed, engine: Engine, database_url: str
+    session: Session, app: ScrutinyApp, seed: Seed, engine: Engine, database_url: str, clock: Clock
 ) -> None:
     delivery = add_post(session, app, seed.channels["srs-torfaen"], "k-timeout")
     with (
         slack_with_events(engine, database_url) as fake,
-        time_machine.travel(NOW, tick=False) as traveller,
+        clock.frozen(NOW) as traveller,
     ):
         fake.hang_after_post(3.0)
         messenger = slack_messenger(fake, app.sessions, timeout=1)
@@ -156,31 +156,31 @@ def test_a_timeout_after_posting_is_not_posted_again(
             app,
             {Platform.SLACK: messenger},
             policy=quick_policy(),
-            pacer=Pacer(0, 0, clock=time.time),
+            pacer=Pacer(0, 0, clock=seconds_of(app)),
             worker_id="w1",
         )
         assert sender.send_due().retrying == 1
         assert reload(session, delivery.id).maybe_posted
         fake.wait_for_events()
-        traveller.shift(timedelta(seconds=29))
+        traveller.advance(timedelta(seconds=29))
         assert sender.send_due().handled == 0  # still settling
-        traveller.shift(timedelta(seconds=1))
+        traveller.advance(timedelta(seconds=1))
         assert sender.send_due().found_already_posted == 1
         assert fake.keys()["k-timeout"] == 1
     assert reload(session, delivery.id).state is DeliveryState.SENT
 
 
 def test_a_worker_killed_between_claim_and_post_loses_nothing(
-    session: Session, app: ScrutinyApp, seed: Seed
+    session: Session, app: ScrutinyApp, seed: Seed, clock: Clock
 ) -> None:
     delivery = add_post(session, app, seed.channels["srs-torfaen"], "k-claimed")
-    with fake_slack() as fake, time_machine.travel(NOW, tick=False) as traveller:
+    with fake_slack() as fake, clock.frozen(NOW) as traveller:
         dead = sender_for(app, fake, worker_id="dead")
         assert [c.key for c in dead.claim()] == ["k-claimed"]  # ... and the worker dies here
         survivor = sender_for(app, fake, worker_id="survivor")
-        traveller.shift(timedelta(minutes=4))
+        traveller.advance(timedelta(minutes=4))
         assert survivor.send_due().handled == 0  # the claim is still leased
-        traveller.shift(timedelta(minutes=2))
+        traveller.advance(timedelta(minutes=2))
         assert survivor.send_due().sent == 1
         assert fake.keys()["k-claimed"] == 1
     assert reload(session, delivery.id).state is DeliveryState.SENT
@@ -207,24 +207,24 @@ class DiesAfterPosting:
 
 
 def test_a_worker_killed_between_post_and_mark_posts_once(
-    session: Session, app: ScrutinyApp, seed: Seed, engine: Engine, database_url: str
+    session: Session, app: ScrutinyApp, seed: Seed, engine: Engine, database_url: str, clock: Clock
 ) -> None:
     delivery = add_post(session, app, seed.channels["srs-torfaen"], "k-posted")
     with (
         slack_with_events(engine, database_url) as fake,
-        time_machine.travel(NOW, tick=False) as traveller,
+        clock.frozen(NOW) as traveller,
     ):
         dying = make_sender(
             app,
             {Platform.SLACK: DiesAfterPosting(slack_messenger(fake, app.sessions))},
-            pacer=Pacer(0, 0, clock=time.time),
+            pacer=Pacer(0, 0, clock=seconds_of(app)),
             worker_id="dying",
         )
         with pytest.raises(Killed):
             dying.send_due()
         assert reload(session, delivery.id).state is DeliveryState.SENDING
         fake.wait_for_events()
-        traveller.shift(timedelta(minutes=6))
+        traveller.advance(timedelta(minutes=6))
         report = sender_for(app, fake, worker_id="restarted").send_due()
         assert report.found_already_posted == 1 and report.sent == 0
         assert fake.keys()["k-posted"] == 1
@@ -270,7 +270,7 @@ def test_two_workers_at_once_post_everything_exactly_once(
 
 
 def test_items_no_longer_visible_at_send_time_are_left_out(
-    session: Session, app: ScrutinyApp, seed: Seed
+    session: Session, app: ScrutinyApp, seed: Seed, clock: Clock
 ) -> None:
     channel = seed.channels["srs-torfaen"]
     result = run_digest(session, app.renderer, channel, now=NOW)
@@ -279,7 +279,7 @@ def test_items_no_longer_visible_at_send_time_are_left_out(
     # After the digest was written, the decision is made exempt.
     seed.decisions["SB-2026-031"].exempt_paragraph = 14
     session.commit()
-    with fake_slack() as fake, time_machine.travel(NOW, tick=False):
+    with fake_slack() as fake, clock.frozen(NOW):
         assert sender_for(app, fake).send_due().sent == 1
         [posted] = fake.posted
     assert "data centre move" not in posted.text
@@ -288,7 +288,7 @@ def test_items_no_longer_visible_at_send_time_are_left_out(
 
 
 def test_a_post_whose_items_may_not_be_shown_and_cannot_be_redone_is_cancelled(
-    session: Session, app: ScrutinyApp, seed: Seed
+    session: Session, app: ScrutinyApp, seed: Seed, clock: Clock
 ) -> None:
     channel = seed.channels["srs-torfaen"]
     delivery = enqueue(
@@ -300,14 +300,14 @@ def test_a_post_whose_items_may_not_be_shown_and_cannot_be_redone_is_cancelled(
     )
     session.commit()
     assert delivery is not None
-    with fake_slack() as fake, time_machine.travel(NOW, tick=False):
+    with fake_slack() as fake, clock.frozen(NOW):
         assert sender_for(app, fake).send_due().cancelled == 1
         assert fake.posted == []
     assert reload(session, delivery.id).state is DeliveryState.CANCELLED
 
 
 def test_a_permanent_error_fails_at_once_and_can_be_retried(
-    session: Session, app: ScrutinyApp, seed: Seed
+    session: Session, app: ScrutinyApp, seed: Seed, clock: Clock
 ) -> None:
     broken = Channel(
         slug="gone",
@@ -319,7 +319,7 @@ def test_a_permanent_error_fails_at_once_and_can_be_retried(
     session.add(broken)
     session.commit()
     delivery = add_post(session, app, broken, "k-gone")
-    with fake_slack() as fake, time_machine.travel(NOW, tick=False):
+    with fake_slack() as fake, clock.frozen(NOW):
         report = sender_for(app, fake).send_due()
         assert report.failed == 1
         row = reload(session, delivery.id)

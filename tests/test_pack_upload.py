@@ -8,11 +8,11 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import docx
-import time_machine
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
+from bot.clock import Clock
 from bot.domain import DeliveryState
 from bot.models import Delivery
 from bot.services import question_posts
@@ -67,10 +67,10 @@ def check_uploaded(fake: LimitedSlackApi, delivery: Delivery, order: list[str]) 
 
 
 def test_the_pack_is_uploaded_into_the_thread_of_its_message(
-    app: ScrutinyApp, seed: Seed, session: Session
+    app: ScrutinyApp, seed: Seed, session: Session, clock: Clock
 ) -> None:
     order, delivery = queue_pack(app, session)
-    with fake_slack() as fake, time_machine.travel(AFTER_CLOSE, tick=False):
+    with fake_slack() as fake, clock.frozen(AFTER_CLOSE):
         report = sender_for(app, fake).send_due()
         assert report.sent == 2
         check_uploaded(fake, delivery, order)
@@ -79,13 +79,15 @@ def test_the_pack_is_uploaded_into_the_thread_of_its_message(
 
 
 def test_an_upload_failing_after_the_message_adds_only_the_files_on_retry(
-    app: ScrutinyApp, seed: Seed, session: Session, engine: Engine, database_url: str
+    app: ScrutinyApp,
+    seed: Seed,
+    session: Session,
+    engine: Engine,
+    database_url: str,
+    clock: Clock,
 ) -> None:
     order, delivery = queue_pack(app, session)
-    with (
-        slack_with_events(engine, database_url) as fake,
-        time_machine.travel(AFTER_CLOSE, tick=False),
-    ):
+    with slack_with_events(engine, database_url) as fake, clock.frozen(AFTER_CLOSE):
         fake.fail_next("files.completeUploadExternal", 500, times=2)
         sender = sender_for(app, fake)
         assert sender.send_due().retrying == 2

@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from bot.cli import cli
+from bot.clock import Clock
 from bot.domain import DeliveryState, QuestionState
 from bot.models import Delivery, Meeting, Question, Reminder
 from tests.factories import Seed
@@ -95,11 +95,11 @@ def arrange(session: Session, seed: Seed) -> None:
 
 
 def test_one_poisoned_pack_holds_nothing_else_back(
-    session: Session, seed: Seed, database_url: str, tmp_path: Path
+    session: Session, seed: Seed, database_url: str, tmp_path: Path, clock: Clock
 ) -> None:
     arrange(session, seed)
     runner = CliRunner()
-    with fake_slack() as fake, time_machine.travel(AFTER_CLOSE, tick=False) as traveller:
+    with fake_slack() as fake, clock.frozen(AFTER_CLOSE) as traveller:
         env = {
             "DATABASE_URL": database_url,
             "SCRUTINY_CONFIG": str(tmp_path / "none.yaml"),
@@ -134,7 +134,7 @@ def test_one_poisoned_pack_holds_nothing_else_back(
         assert "TypeError" in message.text
 
         # A minute later it fails again: still reported once, nothing posted twice.
-        traveller.shift(timedelta(minutes=1))
+        traveller.advance(timedelta(minutes=1))
         again = runner.invoke(cli, ["worker", "--once"], env=env)
         assert again.exit_code == 1, again.output
         assert fake.duplicates() == {}

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from bot.app import ScrutinyApp
 from bot.cli import cli
+from bot.clock import Clock
 from bot.domain import ChannelLanguage, Platform
 from bot.messages import Request
 from bot.models import Delivery, Reminder
@@ -117,20 +117,20 @@ def test_the_form_is_offered_and_its_errors_name_the_field(
 
 
 def test_each_run_is_posted_once_and_a_one_off_retires(
-    app: ScrutinyApp, session: Session, seed: Seed
+    app: ScrutinyApp, session: Session, seed: Seed, clock: Clock
 ) -> None:
     say(app, 'remind #srs-torfaen "Papers for F&G due" every monday 9am')
     say(app, 'remind #srs-torfaen "Budget returns" on 2026-12-01 09:30')
     monday = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-    with time_machine.travel(monday - timedelta(minutes=1), tick=False):
+    with clock.frozen(monday - timedelta(minutes=1)):
         assert [r.key for r in run_due_reminders(app)] == []
-    with time_machine.travel(monday, tick=False):
+    with clock.frozen(monday):
         runs = run_due_reminders(app)
-    with time_machine.travel(monday + timedelta(minutes=5), tick=False):
+    with clock.frozen(monday + timedelta(minutes=5)):
         runs += run_due_reminders(app)
-    with time_machine.travel(datetime(2026, 12, 1, 9, 30, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 12, 1, 9, 30, tzinfo=UTC)):
         runs += run_due_reminders(app)
-    with time_machine.travel(datetime(2026, 12, 1, 9, 31, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 12, 1, 9, 31, tzinfo=UTC)):
         runs += run_due_reminders(app)
     reminder_keys = [k for k in _keys(session) if k.startswith("reminder:")]
     assert reminder_keys == ["reminder:1:2026-11-30T09:00", "reminder:2:2026-12-01T09:30"]
@@ -141,21 +141,21 @@ def test_each_run_is_posted_once_and_a_one_off_retires(
 
 
 def test_a_reminder_set_after_its_time_today_waits_for_next_week(
-    app: ScrutinyApp, session: Session, seed: Seed
+    app: ScrutinyApp, session: Session, seed: Seed, clock: Clock
 ) -> None:
     say(app, 'remind #srs-torfaen "Papers" every monday 9am', now=NOW + timedelta(minutes=10))
-    with time_machine.travel(NOW + timedelta(minutes=11), tick=False):
+    with clock.frozen(NOW + timedelta(minutes=11)):
         assert run_due_reminders(app) == []
     assert [k for k in _keys(session) if k.startswith("reminder:")] == []
 
 
 def test_a_bilingual_channel_gets_the_reminder_text_once(
-    app: ScrutinyApp, session: Session, seed: Seed
+    app: ScrutinyApp, session: Session, seed: Seed, clock: Clock
 ) -> None:
     seed.channels["srs-torfaen"].language = ChannelLanguage.CY_EN
     session.commit()
     say(app, 'remind #srs-torfaen "Papers for F&G due" every monday 9am')
-    with time_machine.travel(datetime(2026, 11, 30, 9, 0, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 11, 30, 9, 0, tzinfo=UTC)):
         run_due_reminders(app)
     post = session.scalar(select(Delivery).where(Delivery.kind == "reminder"))
     assert post is not None and post.payload["text"].count("Papers for F&G due") == 1
@@ -163,12 +163,12 @@ def test_a_bilingual_channel_gets_the_reminder_text_once(
 
 
 def test_meeting_reminders_go_three_days_before_to_the_board_and_partners(
-    app: ScrutinyApp, session: Session, seed: Seed
+    app: ScrutinyApp, session: Session, seed: Seed, clock: Clock
 ) -> None:
     # The Strategic Board meets Thursday 3 December 2026, 10am: reminder Monday 30 November, 9am.
-    with time_machine.travel(datetime(2026, 11, 30, 8, 59, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 11, 30, 8, 59, tzinfo=UTC)):
         assert run_due_reminders(app) == []
-    with time_machine.travel(datetime(2026, 11, 30, 9, 0, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 11, 30, 9, 0, tzinfo=UTC)):
         first = [r.key for r in run_due_reminders(app)]
         again = [r.key for r in run_due_reminders(app)]
     assert sorted(first) == [
@@ -182,13 +182,15 @@ def test_meeting_reminders_go_three_days_before_to_the_board_and_partners(
     # A board can ask for another number of days, or none.
     seed.boards["finance-governance"].meeting_reminder_days = 0
     session.commit()
-    with time_machine.travel(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), tick=False):
+    with clock.frozen(datetime(2026, 12, 7, 9, 0, tzinfo=UTC)):
         assert run_due_reminders(app) == []
 
 
-def test_the_cli_adds_lists_and_cancels(database_url: str, session: Session, seed: Seed) -> None:
+def test_the_cli_adds_lists_and_cancels(
+    database_url: str, session: Session, seed: Seed, clock: Clock
+) -> None:
     runner, env = CliRunner(), {"DATABASE_URL": database_url}
-    with time_machine.travel(NOW, tick=False):
+    with clock.frozen(NOW):
         added = runner.invoke(
             cli, ["remind", "add", "#srs-torfaen", "Papers due", "every", "monday", "9am"], env=env
         )

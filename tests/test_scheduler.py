@@ -12,16 +12,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import time_machine
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from bot.app import ScrutinyApp
 from bot.cli import cli
+from bot.clock import Clock
 from bot.domain import DeliveryState, Platform
 from bot.leader import FileLeaderLock, leader_lock_for
 from bot.models import Channel, Delivery, Reminder
+from bot.outbox import RetryPolicy
 from bot.platforms.messengers import ConsoleMessenger
 from bot.schedule_time import Schedule
 from bot.scheduler import LocalCronTrigger, Worker, job_specs, make_worker, run_schedules
@@ -68,7 +69,6 @@ def _worker(app: ScrutinyApp, poll: float = 0.05) -> Worker:
     worker = make_worker(
         app, {Platform.CONSOLE: ConsoleMessenger()}, leader_lock_for(app.engine), poll_seconds=poll
     )
-    worker.clock = lambda: NOW
     return worker
 
 
@@ -85,6 +85,9 @@ def test_a_change_in_the_database_changes_the_jobs_without_a_restart(
                 worker.leading
                 and worker.scheduler is not None
                 and worker.scheduler.get_job("sync") is not None
+                # The first sync (run at once) has added the digest job and finished.
+                and worker.scheduler.get_job("digests:0 9 * * mon|Europe/London|0") is not None
+                and not worker.busy
             )
         )
         worker.sync()
@@ -176,7 +179,7 @@ def test_the_lock_file_is_exclusive(tmp_path: Path) -> None:
 
 
 def test_a_worker_process_killed_after_posting_is_not_posted_twice(
-    database_url: str, app: ScrutinyApp, session: Session, engine: Engine
+    database_url: str, app: ScrutinyApp, session: Session, engine: Engine, clock: Clock
 ) -> None:
     channel = Channel(
         slug="srs-board", name="#srs-board", platform=Platform.SLACK, external_id="C0BRD00001"
@@ -206,11 +209,17 @@ def test_a_worker_process_killed_after_posting_is_not_posted_twice(
             process.wait(10)
         finally:
             process.kill()
-        assert reload(session, delivery.id).state is DeliveryState.SENDING
+        claimed = reload(session, delivery.id)
         fake.wait_for_events()  # Slack reported the post that landed
-        # Restarted once the dead worker's lease has run out.
-        with time_machine.travel(datetime.now(UTC) + timedelta(minutes=6), tick=False):
-            report = sender_for(app, fake, worker_id="restarted").send_due()
+        assert claimed.state is DeliveryState.SENDING and claimed.claimed_at is not None
+        # The dead process stamped its claim with the machine's clock; this one is set from
+        # that stamp. Its lease (a minute) runs out unrenewed, then the post is picked up.
+        lease = RetryPolicy().lease
+        restarted = sender_for(app, fake, worker_id="restarted", policy=RetryPolicy())
+        clock.set(claimed.claimed_at + lease - timedelta(seconds=1))
+        assert restarted.send_due().handled == 0
+        clock.set(claimed.claimed_at + lease + timedelta(seconds=1))
+        report = restarted.send_due()
         assert report.found_already_posted == 1
         assert fake.keys()["reminder:9:2026-11-23T09:00"] == 1
     row = reload(session, delivery.id)

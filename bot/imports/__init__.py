@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from bot.clock import CLOCK
 from bot.i18n import _
 from bot.imports.actions import ActionsImport
 from bot.imports.answers import AnswersImport
@@ -29,7 +30,6 @@ from bot.imports.decisions import DecisionsImport
 from bot.imports.meetings import MeetingsImport
 from bot.imports.problems import ImportProblem, ImportRejected, ImportReport, rejection_summary
 from bot.imports.readers import Row, Table
-from bot.models import utcnow
 
 __all__ = [
     "KINDS",
@@ -118,7 +118,7 @@ def import_table(
 def _importer(session: Session, kind: str, zone: ZoneInfo, now: datetime | None) -> Kind:
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}; use one of {', '.join(KINDS)}")
-    return KINDS[kind](session, zone, now or utcnow())
+    return KINDS[kind](session, zone, now or CLOCK.now())
 
 
 def _import(

@@ -7,9 +7,10 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Table as SqlTable
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -161,9 +162,10 @@ def write(session: Session, kind: Kind, todo: Plan, actor: str) -> None:
     if todo.creates:
         defaults, stamp = kind.defaults(), kind.stamp(created=True)
         rows = [{**record.identity, **defaults, **record.values} for record in todo.creates]
-        # render_nulls keeps every row the same shape, so it goes in one executemany batch.
-        statement = insert(kind.model).execution_options(render_nulls=True)
-        session.execute(statement, [{**row, **stamp} for row in rows])
+        # A Core executemany on the table: every row has the same keys, so it is one batch,
+        # without the ORM's bulk bookkeeping (nothing here needs the new rows as objects).
+        table = cast(SqlTable, kind.model.__table__)
+        session.connection().execute(insert(table), [{**row, **stamp} for row in rows])
         events.extend(
             {
                 "actor": actor,

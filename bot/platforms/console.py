@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TextIO
 
 from sqlalchemy import select
@@ -77,7 +77,7 @@ class Console:
         self.stdin = stdin
         self.stdout = stdout
         self.interactive = stdin.isatty() if interactive is None else interactive
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or app.clock.now
         self.member: MemberChoice | None = None
         self.channel: ChannelChoice | None = None
         # The worker prints scheduled posts from another thread while the loop waits for input.

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 import aiohttp
@@ -133,12 +133,6 @@ Ack = Callable[..., Awaitable[Any]]
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound=Shape)
 _E = TypeVar("_E", bound=SlackEvent)
-
-
-def _now() -> datetime:
-    # The one place this module reads the wall clock: the default of every `clock` argument
-    # (request signatures are checked against it too).
-    return datetime.now(UTC)
 
 
 def retry_handlers() -> list[AsyncRetryHandler]:
@@ -361,7 +355,7 @@ class SlackPlatform:
         *,
         signing_secret: str = "",
         app_token: str | None = None,
-        clock: Clock = _now,
+        clock: Clock | None = None,
         response_url_timeout: float = RESPONSE_URL_TIMEOUT,
     ) -> None:
         self.app = app
@@ -369,7 +363,7 @@ class SlackPlatform:
         self.client: AsyncWebClient = bolt.client
         self.signing_secret = signing_secret
         self.app_token = app_token
-        self.clock = clock
+        self.clock = clock or app.clock.now
         self.response_url_timeout = response_url_timeout
         self.parts = _Parts()
         self._socket: AsyncSocketModeHandler | None = None
@@ -981,7 +975,7 @@ def build_slack(app: ScrutinyApp, *, clock: Clock | None = None) -> SlackPlatfor
         bolt,
         signing_secret=settings.slack_signing_secret or "",
         app_token=settings.slack_app_token,
-        clock=clock or _now,
+        clock=clock,
     )
 
 

@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
@@ -77,10 +77,6 @@ WORKERS = 4
 REPLY_KIND = "reply"
 
 Clock = Callable[[], datetime]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- verifying and reading requests ---------------------------------------------------------
@@ -310,12 +306,12 @@ class TeamsPlatform:
         app: ScrutinyApp,
         secret: str,
         *,
-        clock: Clock = _now,
+        clock: Clock | None = None,
         reply_within: float = REPLY_WITHIN,
     ) -> None:
         self.app = app
         self.secret = secret
-        self.clock = clock
+        self.clock = clock or app.clock.now
         self.reply_within = reply_within
         self.stats: Counter[str] = Counter()
         self._executor: ThreadPoolExecutor | None = None
@@ -486,4 +482,4 @@ def build_teams(app: ScrutinyApp, *, clock: Clock | None = None) -> TeamsPlatfor
     secret = app.settings.teams_webhook_secret
     if not secret:
         raise ValueError("TEAMS_WEBHOOK_SECRET is not set; Teams requests cannot be verified")
-    return TeamsPlatform(app, secret, clock=clock or _now)
+    return TeamsPlatform(app, secret, clock=clock)

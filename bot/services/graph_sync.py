@@ -26,6 +26,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import CLOCK
 from bot.collaboration import GraphConfig, SharePointListConfig, load_collaboration
 from bot.db import unit_of_work
 from bot.i18n import _
@@ -251,7 +252,7 @@ def sync_graph(
 ) -> SyncReport:
     """Read everything, then upsert each kind in one transaction; raises SyncFailed (nothing
     written) when Microsoft 365 could not be read."""
-    now = now or datetime.now(UTC)
+    now = now or CLOCK.now()
     fetched = fetch(source, config, now=now, zone=zone)
     report = SyncReport()
     with unit_of_work(sessions) as session:

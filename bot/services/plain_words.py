@@ -833,14 +833,25 @@ _CANONICAL: dict[Language, dict[str, str]] = {
 }  # fmt: skip
 
 
-def _combines(first: str, second: str, lexicon: Lexicon) -> bool:
-    """Whether two adjacent words would be read as one phrase rather than as two terms."""
+_LONGEST_PERIOD = 4
+"""The most words a date phrase that can span two terms takes ("the last 7 months")."""
+
+
+def _combines(before: list[str], second: str, lexicon: Lexicon) -> bool:
+    """Whether `second`, written after the words `before`, would be read together with them as
+    one phrase (a name, "page 2", or a date such as "last 7 month") rather than as terms."""
+    first = before[-1]
     if first in _PAGE_WORDS and bool(_NUMBER.match(second)):
         return True
     matched = lexicon.match([first, second], 0)
     if matched is not None and matched[1] == 2:
         return True
-    return word_dates.read_period([first, second], 0, date(2000, 1, 1)) is not None
+    window = [*before[-(_LONGEST_PERIOD - 1) :], second]
+    for start in range(len(window) - 1):
+        period = word_dates.read_period(window, start, date(2000, 1, 1))
+        if period is not None and start + period.used == len(window):
+            return True
+    return False
 
 
 def command_words(
@@ -877,13 +888,15 @@ def command_words(
     # Terms come after every filter word and partners after the terms: "srs" before a board
     # word would read as "the SRS boards", and a board word among the terms is text.
     free = list(query.terms) if terms else []
-    previous = ""
+    run: list[str] = []
+    """The words since the last separator: a phrase could only form among them."""
     for word in [*free, *query.partners]:
-        if previous and _combines(previous, word.split()[0], lexicon):
-            # Keep two terms from reading back as one phrase ("central team", "last month").
+        if run and _combines(run, word.split()[0], lexicon):
+            # Keep terms from reading back as one phrase ("central team", "last 7 month").
             words.append("·")
+            run = []
         words.append(word)
-        previous = word.split()[-1]
+        run += word.split()
     page = query.page if page is None else page
     if page > 1:
         words += [say["page"], str(page)]

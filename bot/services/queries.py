@@ -1,35 +1,38 @@
 """Read paths every platform and the digests share: actions, decisions and meetings.
 
-Each list query works in three steps so its counts are right and nothing leaks:
-1. fetch the *candidates* (id and the classification columns only) with the SQL filters and,
-   when there is text, joined to the full-text match;
-2. `visibility.partition` them for the audience: visible ones, and a content-free count of the
-   withheld by reason;
-3. paginate the visible ones, then load only that page's rows with their relations in one
-   statement and turn them into frozen, display-ready views (templates never lazy-load).
-The number of statements per call is constant, whatever the number of rows.
+Each list query works in two statements, whatever the size of the register (decisions add
+one for the partners' names):
+1. one count of the rows matching the filters (and, with text, the full-text match), grouped
+   by the visibility rule's SQL form into visible and a content-free count of the withheld by
+   reason;
+2. one page of the visible rows, filtered, ranked and paged in SQL (LIMIT/OFFSET) and loaded
+   with their relations, turned into frozen, display-ready views (templates never lazy-load).
+Only the rows shown are read; refs are stored upper case, so a ref is one index look-up.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Subquery
 
 from bot.domain import ActionStatus, Marking, Rag
 from bot.models import Action, Board, Decision, Meeting, Partner
 from bot.services import search
 from bot.text_input import is_web_link
-from bot.visibility import Audience, can_see, partition
+from bot.visibility import Audience, can_see, visible_to, withheld_reason_of
 
 DEFAULT_PER_PAGE = 10
 CLOSED_STATUSES = tuple(s for s in ActionStatus if s.is_closed)
@@ -284,30 +287,7 @@ Lookup = Found[V] | Withheld | NotFound
 
 
 # -- shared steps -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Candidate:
-    """What visibility needs to decide about a row, without loading the row."""
-
-    id: int
-    marking: Marking
-    exempt_paragraph: int | None
-    restricted_to: Sequence[str] | None = field(default=None)
-
-
-CandidateSelect = Select[int, Marking, int | None, list[str]]
-"""Ids and classification columns: what step 1 fetches."""
-
-
-def _candidates(session: Session, statement: CandidateSelect) -> list[_Candidate]:
-    return [_Candidate(*row) for row in session.execute(statement)]
-
-
-def _page_of(visible: list[_Candidate], page: int, per_page: int) -> tuple[list[int], int, int]:
-    per_page = max(1, per_page)
-    pages = max(1, math.ceil(len(visible) / per_page))
-    page = min(max(1, page), pages)
-    start = (page - 1) * per_page
-    return [c.id for c in visible[start : start + per_page]], page, pages
+Row = TypeVar("Row", Action, Decision)
 
 
 def _as_set(value: Any | Collection[Any] | None, kind: type[Any]) -> set[Any]:
@@ -318,60 +298,74 @@ def _as_set(value: Any | Collection[Any] | None, kind: type[Any]) -> set[Any]:
     return {kind(v) for v in value}
 
 
-@dataclass(frozen=True)
-class _Matched:
-    """Step 1's result: the candidates, whether rows with any word stand in for rows with
-    every word, and whether search words were given at all."""
+class _JsonText(FunctionElement[str]):
+    """A JSON column as text, so rows can be grouped by it (PostgreSQL's json has no `=`)."""
 
-    rows: list[_Candidate]
-    any_word: bool = False
-    searched: bool = False
+    type = Text()
+    inherit_cache = True
+    name = "json_text"
 
 
-def _matching(
+@compiles(_JsonText, "sqlite")
+def _json_text_sqlite(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    # Stored as text already: the bare column keeps the covering index usable for grouping.
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_JsonText, "postgresql")
+def _json_text_postgresql(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
+def _counts(
     session: Session,
-    kind: search.Searchable,
-    base: CandidateSelect,
-    order: Sequence[ColumnElement[Any]],
-    text: search.SearchText | None,
+    model: type[Row],
+    conditions: Sequence[ColumnElement[bool]],
+    match: Subquery | None,
     audience: Audience,
-) -> _Matched:
-    """Step 1: candidates in display order; with `text`, joined to the full-text match (rows
-    with every word, else rows with any word) and best first."""
-    if text is None:
-        return _Matched(_candidates(session, base.order_by(*order)))
-    model_id = Action.id if kind == "actions" else Decision.id
+) -> dict[str | None, int]:
+    """Matching rows by withheld reason (None: visible), counted in SQL, no row read.
 
-    def run(match: Subquery) -> list[_Candidate]:
-        joined = base.join(match, match.c.id == model_id)
-        return _candidates(session, joined.order_by(match.c.score.desc(), *order))
-
-    strict = search.match(session, kind, text)
-    if strict is None:
-        return _Matched([], searched=True)
-    rows = run(strict)
-    # Whether to fall back to any word is decided on what the audience may see: rows it may
-    # not see must not change the answer, or the answer would tell they exist.
-    if partition(rows, audience).visible or len(search.search_groups(text)) < 2:
-        return _Matched(rows, searched=True)
-    loose = search.match(session, kind, text, any_word=True)
-    assert loose is not None
-    rows = run(loose)
-    return _Matched(rows, any_word=bool(partition(rows, audience).visible), searched=True)
-
-
-Row = TypeVar("Row", Action, Decision)
+    Rows are first counted per classification (a few distinct ones, found from a covering
+    index), and the rule is applied to those groups rather than to every row.
+    """
+    restricted = _JsonText(model.restricted_to)
+    classes = select(
+        model.marking,
+        model.exempt_paragraph,
+        restricted.label("restricted_to"),
+        func.count().label("rows"),
+    ).select_from(model)
+    if match is not None:
+        classes = classes.join(match, match.c.id == model.id)
+    grouped = (
+        classes.where(*conditions)
+        .group_by(model.marking, model.exempt_paragraph, restricted)
+        .subquery("classes")
+    )
+    reason = withheld_reason_of(grouped.c, audience)
+    statement = select(reason, func.sum(grouped.c.rows)).group_by(reason)
+    return {key: int(count) for key, count in session.execute(statement)}
 
 
 def _visible_page(
-    matched: _Matched,
+    session: Session,
+    kind: search.Searchable,
+    model: type[Row],
     audience: Audience,
+    conditions: Sequence[ColumnElement[bool]],
+    order: Sequence[ColumnElement[Any]],
+    text: search.SearchText | None,
     page: int,
     per_page: int,
-    load: Callable[[list[int]], Iterable[Row]],
     view: Callable[[Row], V],
+    *relations: Any,
 ) -> Page[V]:
-    """Steps 2 and 3: partition the candidates, then load and view only the page shown.
+    """Filter, count, rank and page in SQL: one grouped count, then one page of full rows.
+
+    With `text`, rows are joined to the full-text match (rows with every word, else rows
+    with any word) and ranked best first. The count tells the page number's bounds, the
+    withheld reasons and whether to fall back to any word; only the page's rows are read.
 
     No oracle: with search words the withheld count is left out. A count of withheld items
     matching the words would let any member test words against the titles of exempt or
@@ -379,15 +373,45 @@ def _visible_page(
     query without the words was the other choice; it is not given because it answers a
     different question from the one asked ("12 left out" beside two results about the data
     centre would mislead) and costs another query. Filters alone (partner, board, dates,
-    status) still show their count, as digests do: they reveal no words."""
-    rows, any_word = matched.rows, matched.any_word
-    split = partition(rows, audience)
-    ids, page, pages = _page_of(split.visible, page, per_page)
-    loaded = {row.id: row for row in load(ids)} if ids else {}
-    # Checked again on the full rows: the classification may have changed between statements.
-    items = tuple(view(loaded[i]) for i in ids if i in loaded and can_see(loaded[i], audience))
-    withheld = {} if matched.searched else split.withheld
-    return Page(items, len(split.visible), withheld, page, pages, per_page, any_word)
+    status) still show their count, as digests do: they reveal no words. For the same reason
+    the fall-back to any word is decided on what the audience may see.
+    """
+    any_word = False
+    match: Subquery | None = None
+    if text is not None:
+        match = search.match(session, kind, text, scored=False)
+        if match is None:
+            return Page((), 0, {}, 1, 1, max(1, per_page))
+    counts = _counts(session, model, conditions, match, audience)
+    if text is not None and not counts.get(None) and len(search.search_groups(text)) >= 2:
+        match = search.match(session, kind, text, any_word=True, scored=False)
+        counts = _counts(session, model, conditions, match, audience)
+        any_word = bool(counts.get(None))
+    visible = counts.pop(None, 0)
+    withheld: dict[str, int] = (
+        {} if text is not None else {r: n for r, n in counts.items() if r is not None}
+    )
+    per_page = max(1, per_page)
+    pages = max(1, math.ceil(visible / per_page))
+    page = min(max(1, page), pages)
+    if not visible:
+        return Page((), 0, withheld, page, pages, per_page, any_word)
+    statement = select(model).options(*(joinedload(r) for r in relations))
+    ranking: list[ColumnElement[Any]] = []
+    if text is not None:
+        scored = search.match(session, kind, text, any_word=any_word)
+        assert scored is not None
+        statement = statement.join(scored, scored.c.id == model.id)
+        ranking.append(scored.c.score.desc())
+    statement = (
+        statement.where(*conditions, visible_to(model, audience))
+        .order_by(*ranking, *order)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    # Checked again in Python on the rows shown: the same rule's other form, as at send time.
+    items = tuple(view(row) for row in session.scalars(statement) if can_see(row, audience))
+    return Page(items, visible, withheld, page, pages, per_page, any_word)
 
 
 def partner_views(session: Session) -> dict[str, PartnerView]:
@@ -427,8 +451,12 @@ def find_actions(
     conditions: list[ColumnElement[bool]] = []
     partners = _as_set(partner, str)
     if partners:
+        ids = select(Partner.id).where(Partner.slug.in_(partners))
+        # One partner (the usual case) as `=`, so the planner knows one owner and uses its index.
         conditions.append(
-            Action.owner_partner_id.in_(select(Partner.id).where(Partner.slug.in_(partners)))
+            Action.owner_partner_id == ids.scalar_subquery()
+            if len(partners) == 1
+            else Action.owner_partner_id.in_(ids)
         )
     statuses = _as_set(status, ActionStatus)
     if statuses:
@@ -455,18 +483,20 @@ def find_actions(
     if due_until is not None:
         conditions.append(Action.due_date <= due_until)
 
-    base = select(Action.id, Action.marking, Action.exempt_paragraph, Action.restricted_to).where(
-        *conditions
-    )
     by_due = (Action.due_date.is_(None), Action.due_date.asc(), Action.ref.asc())
-    matched = _matching(session, "actions", base, by_due, text, audience)
-
-    def load(ids: list[int]) -> Iterable[Action]:
-        return session.scalars(
-            select(Action).options(joinedload(Action.owner_partner)).where(Action.id.in_(ids))
-        )
-
-    return _visible_page(matched, audience, page, per_page, load, lambda a: ActionView.of(a, today))
+    return _visible_page(
+        session,
+        "actions",
+        Action,
+        audience,
+        conditions,
+        by_due,
+        text,
+        page,
+        per_page,
+        lambda a: ActionView.of(a, today),
+        Action.owner_partner,
+    )
 
 
 def _ref_variants(ref: str) -> list[str]:
@@ -486,7 +516,7 @@ def get_action(
     action = session.scalars(
         select(Action)
         .options(joinedload(Action.owner_partner))
-        .where(func.upper(Action.ref).in_(_ref_variants(ref)))
+        .where(Action.ref.in_(_ref_variants(ref)))
         .order_by(Action.ref)
     ).first()
     if action is None:
@@ -502,17 +532,18 @@ def actions_by_refs(
     """The actions named by `refs` (case- and zero-pad-blind) that `audience` may see, in
     ref order, with a content-free count of the rest."""
     wanted = [variant for ref in refs for variant in _ref_variants(ref)]
-    base = select(Action.id, Action.marking, Action.exempt_paragraph, Action.restricted_to)
-    rows = _candidates(session, base.where(func.upper(Action.ref).in_(wanted)).order_by(Action.ref))
-
-    def load(ids: list[int]) -> Iterable[Action]:
-        return session.scalars(
-            select(Action).options(joinedload(Action.owner_partner)).where(Action.id.in_(ids))
-        )
-
-    per_page = max(1, len(rows))
     return _visible_page(
-        _Matched(rows), audience, 1, per_page, load, lambda a: ActionView.of(a, today)
+        session,
+        "actions",
+        Action,
+        audience,
+        [Action.ref.in_(wanted)],
+        (Action.ref.asc(),),
+        None,
+        1,
+        max(1, len(wanted)),
+        lambda a: ActionView.of(a, today),
+        Action.owner_partner,
     )
 
 
@@ -523,7 +554,10 @@ def _concerns(session: Session, partners: set[str]) -> ColumnElement[bool]:
         column = Decision.partners.cast(JSONB)
         return or_(*(column.op("@>")(func.jsonb_build_array(p)) for p in sorted(partners)))
     each = func.json_each(Decision.partners).table_valued("value")
-    return exists(select(1).select_from(each).where(each.c.value.in_(partners)))
+    # A cheap text test first (slugs are stored as plain JSON strings) spares parsing the JSON
+    # of rows that cannot match; the exact test follows.
+    named = or_(*(func.instr(Decision.partners, f'"{p}"') > 0 for p in sorted(partners)))
+    return and_(named, exists(select(1).select_from(each).where(each.c.value.in_(partners))))
 
 
 def find_decisions(
@@ -543,7 +577,10 @@ def find_decisions(
     `since`/`until` are inclusive bounds on the date decided."""
     conditions: list[ColumnElement[bool]] = []
     if board:
-        conditions.append(Decision.board_id.in_(select(Board.id).where(Board.slug == board)))
+        # `=` a scalar subquery, not `IN`: the planner then knows one board and uses its index.
+        conditions.append(
+            Decision.board_id == select(Board.id).where(Board.slug == board).scalar_subquery()
+        )
     partners = _as_set(partner, str)
     if partners:
         conditions.append(_concerns(session, partners))
@@ -551,19 +588,21 @@ def find_decisions(
         conditions.append(Decision.decided_on >= since)
     if until is not None:
         conditions.append(Decision.decided_on <= until)
-    base = select(
-        Decision.id, Decision.marking, Decision.exempt_paragraph, Decision.restricted_to
-    ).where(*conditions)
     newest = (Decision.decided_on.desc(), Decision.ref.desc())
-    matched = _matching(session, "decisions", base, newest, text, audience)
-    names: dict[str, PartnerView] = {}
-
-    def load(ids: list[int]) -> Iterable[Decision]:
-        names.update(partner_views(session))
-        return session.scalars(_decisions_with_relations().where(Decision.id.in_(ids)))
-
+    names = partner_views(session)
     return _visible_page(
-        matched, audience, page, per_page, load, lambda d: DecisionView.of(d, names)
+        session,
+        "decisions",
+        Decision,
+        audience,
+        conditions,
+        newest,
+        text,
+        page,
+        per_page,
+        lambda d: DecisionView.of(d, names),
+        Decision.board,
+        Decision.meeting,
     )
 
 
@@ -572,19 +611,20 @@ def decisions_by_refs(
 ) -> Page[DecisionView]:
     """The decisions named by `refs` that `audience` may see, with a count of the rest."""
     wanted = [variant for ref in refs for variant in _ref_variants(ref)]
-    base = select(
-        Decision.id, Decision.marking, Decision.exempt_paragraph, Decision.restricted_to
-    ).where(func.upper(Decision.ref).in_(wanted))
-    rows = _candidates(session, base.order_by(Decision.ref))
-    names: dict[str, PartnerView] = {}
-
-    def load(ids: list[int]) -> Iterable[Decision]:
-        names.update(partner_views(session))
-        return session.scalars(_decisions_with_relations().where(Decision.id.in_(ids)))
-
-    per_page = max(1, len(rows))
+    names = partner_views(session)
     return _visible_page(
-        _Matched(rows), audience, 1, per_page, load, lambda d: DecisionView.of(d, names)
+        session,
+        "decisions",
+        Decision,
+        audience,
+        [Decision.ref.in_(wanted)],
+        (Decision.ref.asc(),),
+        None,
+        1,
+        max(1, len(wanted)),
+        lambda d: DecisionView.of(d, names),
+        Decision.board,
+        Decision.meeting,
     )
 
 
@@ -596,7 +636,7 @@ def get_decision(session: Session, audience: Audience, ref: str) -> Lookup[Decis
     """One decision by ref: found, withheld from this audience (ref only), or not found."""
     decision = session.scalars(
         _decisions_with_relations()
-        .where(func.upper(Decision.ref).in_(_ref_variants(ref)))
+        .where(Decision.ref.in_(_ref_variants(ref)))
         .order_by(Decision.ref)
     ).first()
     if decision is None:

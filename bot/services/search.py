@@ -84,7 +84,9 @@ def _fts5_string(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
-def _sqlite_match(kind: Searchable, groups: list[Alternatives], any_word: bool) -> Subquery:
+def _sqlite_match(
+    kind: Searchable, groups: list[Alternatives], any_word: bool, scored: bool
+) -> Subquery:
     if any_word:
         expression = " OR ".join(
             "(" + " ".join(_fts5_string(w) for w in alternative) + ")"
@@ -101,10 +103,11 @@ def _sqlite_match(kind: Searchable, groups: list[Alternatives], any_word: bool) 
             for group in groups
         )
     weights = ", ".join(str(w) for w in _BM25_WEIGHTS[kind])
+    # Counting needs no rank, and bm25 is most of the cost of a match on many rows.
+    score = f"-bm25({kind}_fts, {weights})" if scored else "0.0"
     # The table name comes from the closed Searchable set, never from user input.
     statement = text(
-        f"SELECT rowid AS id, -bm25({kind}_fts, {weights}) AS score "
-        f"FROM {kind}_fts WHERE {kind}_fts MATCH :expression"
+        f"SELECT rowid AS id, {score} AS score FROM {kind}_fts WHERE {kind}_fts MATCH :expression"
     ).bindparams(expression=expression)
     return statement.columns(id=Integer, score=Float).subquery(f"{kind}_match")
 
@@ -122,7 +125,9 @@ def _either_language(word: str) -> ColumnElement[Any]:
     return case((func.numnode(english) == 0, english), else_=english.op("||")(as_typed))
 
 
-def _postgresql_match(kind: Searchable, groups: list[Alternatives], any_word: bool) -> Subquery:
+def _postgresql_match(
+    kind: Searchable, groups: list[Alternatives], any_word: bool, scored: bool
+) -> Subquery:
     model = _MODELS[kind]
     vector: ColumnElement[object] = literal_column(f"{kind}.search_vector")
     # One plainto_tsquery per word, so no user text is ever parsed as tsquery syntax. A word
@@ -138,17 +143,24 @@ def _postgresql_match(kind: Searchable, groups: list[Alternatives], any_word: bo
         tsquery = _either([part for group in each for part in group], "||")
     else:
         tsquery = _either([_either(group, "||") for group in each], "&&")
-    statement: Select[tuple[int, float]] = select(
-        model.id.label("id"), func.ts_rank(vector, tsquery).label("score")
-    ).where(vector.op("@@")(tsquery))
+    score = func.ts_rank(vector, tsquery) if scored else literal_column("0.0", Float)
+    statement: Select[tuple[int, float]] = select(model.id.label("id"), score.label("score")).where(
+        vector.op("@@")(tsquery)
+    )
     return statement.subquery(f"{kind}_match")
 
 
 def match(
-    session: Session, kind: Searchable, user_text: SearchText, *, any_word: bool = False
+    session: Session,
+    kind: Searchable,
+    user_text: SearchText,
+    *,
+    any_word: bool = False,
+    scored: bool = True,
 ) -> Subquery | None:
     """A subquery of (id, score) for rows matching every word or group (or any one of them),
-    higher score better.
+    higher score better (with `scored=False` the score is 0: for counting, which needs no
+    rank).
 
     None when `user_text` holds no searchable word (only punctuation or emoji, say): such text
     matches nothing.
@@ -158,9 +170,9 @@ def match(
         return None
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        return _sqlite_match(kind, groups, any_word)
+        return _sqlite_match(kind, groups, any_word, scored)
     if dialect == "postgresql":
-        return _postgresql_match(kind, groups, any_word)
+        return _postgresql_match(kind, groups, any_word, scored)
     raise RuntimeError(f"full-text search is not implemented for {dialect}")
 
 
@@ -172,7 +184,8 @@ def ranked_ids(
     any_word: bool = False,
     limit: int | None = None,
 ) -> list[int]:
-    """Ids of matching rows, best first. Visibility is NOT applied: callers must partition."""
+    """Ids of matching rows, best first. Visibility is NOT applied: callers filter with
+    `visibility.visible_to`."""
     subquery = match(session, kind, user_text, any_word=any_word)
     if subquery is None:
         return []

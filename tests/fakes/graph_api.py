@@ -24,6 +24,8 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
+from bot.clock import CLOCK
+
 FAKE_TOKEN = "fake-graph-token"
 
 
@@ -212,7 +214,7 @@ class FakeGraph:
                 with self._lock:
                     message = {
                         "id": str(next(self._ids)),
-                        "createdDateTime": datetime.now(UTC).isoformat(),
+                        "createdDateTime": CLOCK.now().isoformat(),
                         **body,
                     }
                     self.messages.setdefault(key, []).append(message)

@@ -27,6 +27,7 @@ import httpx
 import uvicorn
 from aiohttp import WSMsgType, web
 
+from bot.clock import CLOCK
 from bot.settings import Settings, load_settings
 
 BOT_USER_ID = "U0BOT00001"
@@ -549,7 +550,7 @@ class SlackSender:
         url: str,
         signing_secret: str,
         fake: FakeSlackApi,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = lambda: CLOCK.now().timestamp(),
     ) -> None:
         self.url = url
         self.secret = signing_secret

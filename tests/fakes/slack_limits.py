@@ -12,7 +12,8 @@
   after the client's timeout), 429 with Retry-After, or 500 before or after storing;
 - `deliver_events`: each post carrying metadata is reported, after a delay, as Slack's
   `message_metadata_posted` event, signed, to the app's events URL.
-Message timestamps follow the (possibly time-travelled) clock, as Slack's do.
+Message timestamps follow the program's clock (`bot.clock.CLOCK`, which tests set), so Slack and
+the bot agree on the time whatever the machine's date.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bot.clock import CLOCK
 from tests.fakes.slack_api import BOT_USER_ID, Call, FakeSlackApi, slack_signature
 
 APP_ID = "A0APP00001"
@@ -312,7 +314,7 @@ class LimitedSlackApi(FakeSlackApi):
     # -- answers -----------------------------------------------------------------------------
     def _next_ts(self) -> str:
         with self._limits_lock:
-            stamp = max(time.time(), self._last_ts + 0.000001)
+            stamp = max(CLOCK.now().timestamp(), self._last_ts + 0.000001)
             self._last_ts = stamp
             return f"{stamp:.6f}"
 
@@ -368,7 +370,7 @@ class LimitedSlackApi(FakeSlackApi):
                 },
             }
         )
-        stamp = int(time.time())
+        stamp = int(CLOCK.now().timestamp())  # Slack and the bot share the test's clock
         headers = {
             "Content-Type": "application/json",
             "X-Slack-Request-Timestamp": str(stamp),

@@ -1,0 +1,128 @@
+"""Ready or not: `serve` and `worker` bring a fresh or old schema up to date at start, and
+GET /healthz answers 503 with the reason while the schema is behind or the database is away."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from bot.app import create_app
+from bot.cli import cli
+from bot.db import head_revision, make_engine, migrate, schema_revision
+from bot.platforms.teams import signature
+from bot.web import create_web_app
+from tests.conftest import settings_without_platforms
+from tests.fakes.slack_api import ServedApp
+from tests.test_teams_http import SECRET, activity
+
+PROJECT = Path(__file__).resolve().parent.parent
+UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nowhere"
+"""Port 1 on this machine: the connection is refused at once."""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_on_a_fresh_database_migrates_and_answers_a_signed_message(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'fresh.db'}"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "TEAMS_WEBHOOK_SECRET": SECRET,
+        "SLACK_BOT_TOKEN": "",
+        "SLACK_SIGNING_SECRET": "",
+        "SLACK_APP_TOKEN": "",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "scrutiny-bot"), "serve", "--port", str(port)],
+        env=env,
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        health = None
+        while health is None:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "serve did not start"
+            try:
+                health = httpx.get(base + "/healthz", timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        body = json.dumps(activity("help")).encode()
+        answer = httpx.post(
+            base + "/teams/messages",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"HMAC {signature(SECRET, body)}",
+            },
+            timeout=10,
+        )
+        # An unknown member on an empty register gets the polite refusal, not a 500.
+        assert answer.status_code == 200, answer.text
+        assert "secretariat" in answer.json()["text"].lower()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    assert schema_revision(make_engine(database)) == head_revision()
+
+
+def test_worker_once_on_a_fresh_database_migrates_first(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = CliRunner().invoke(cli, ["worker", "--once"], env={"DATABASE_URL": database})
+    assert result.exit_code == 0, result.output
+    assert "Sent 0" in result.output
+    assert schema_revision(make_engine(database)) == head_revision()
+
+
+def test_healthz_is_503_with_the_reason_while_the_schema_is_behind(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(database)
+    migrate(engine, "0002")
+    app = create_app(settings_without_platforms(database), engine)
+    with ServedApp(create_web_app(app)) as served:
+        behind = httpx.get(served.url + "/healthz")
+        assert behind.status_code == 503
+        found = behind.json()
+        assert found["status"] == "unavailable" and found["database"] == "schema behind"
+        assert "0002" in found["reason"] and "scrutiny-bot db upgrade" in found["reason"]
+        migrate(engine)
+        ready = httpx.get(served.url + "/healthz")
+        assert ready.status_code == 200 and "reason" not in ready.json()
+    engine.dispose()
+
+
+def test_healthz_is_503_when_the_database_cannot_be_reached() -> None:
+    app = create_app(settings_without_platforms(UNREACHABLE))
+    with ServedApp(create_web_app(app)) as served:
+        away = httpx.get(served.url + "/healthz")
+    assert away.status_code == 503
+    found = away.json()
+    assert found["database"] == "unreachable" and "DATABASE_URL" in found["reason"]
+    app.engine.dispose()
+
+
+def test_the_worker_refuses_to_start_on_a_database_it_cannot_reach() -> None:
+    result = CliRunner().invoke(cli, ["worker", "--once"], env={"DATABASE_URL": UNREACHABLE})
+    assert result.exit_code == 1
+    assert "Check DATABASE_URL" in result.output and "Traceback" not in result.output
