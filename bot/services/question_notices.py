@@ -185,7 +185,11 @@ def run_due(
         .order_by(Question.id)
     ).all()
     for question in decided:
-        report.add(notify_question(session, question, renderer, now=now, zone=zone, guard=guard))
+        # Reading the question (its view, its backers) may fail too: that is its notices' unit.
+        with isolated(guard, f"notify:{question.ref}"):
+            report.add(
+                notify_question(session, question, renderer, now=now, zone=zone, guard=guard)
+            )
     if report.unreachable:
         log.info(
             "%d question notices not sent: no chat identity to reach %s alone",
