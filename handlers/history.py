@@ -59,6 +59,7 @@ def _page_and_rest(words: list[str], ctx: Context) -> tuple[int, list[str]]:
     summary=N_("Who changed an item and when, with before and after (secretariat)."),
     usage=N_("history REF [page N] (e.g. history TP-014)"),
     roles=(Role.SECRETARIAT,),
+    writes=False,
 )
 def show_history(request: Request, ctx: Context) -> Reply:
     """The audit trail of one ref, newest first, ten at a time."""
@@ -102,6 +103,7 @@ def show_history(request: Request, ctx: Context) -> Reply:
     summary=N_("What the bot posted where, what waits and what failed (secretariat)."),
     usage=N_("deliveries [pending|sent|failed|cancelled] [channel] [page N], or deliveries ID"),
     roles=(Role.SECRETARIAT,),
+    writes=False,
 )
 def show_deliveries(request: Request, ctx: Context) -> Reply:
     """The outbox, newest first, or one post with what it said."""
