@@ -38,7 +38,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.domain import ChannelLanguage, Marking, Platform, Role
+from bot.domain import AlertKind, AnonymousQuestions, ChannelLanguage, Marking, Platform, Role
 from bot.i18n import N_, _, ngettext
 from bot.models import Board, Channel, Member, Partner
 from bot.schedule_time import ScheduleError, parse_cron
@@ -331,6 +331,8 @@ class BoardConfig(_Section):
     name_cy: Name
     questions: QuestionWindowConfig = Field(default_factory=QuestionWindowConfig)
     members: list[Slug] = Field(default_factory=list)
+    anonymous_questions: AnonymousQuestions = AnonymousQuestions.NO
+    """`partner` or `hidden`: askers may choose to be anonymous (`ask anon ...`)."""
 
 
 class MemberConfig(_Section):
@@ -372,6 +374,8 @@ class ChannelConfig(_Section):
     clearance: Marking = Marking.OFFICIAL
     exempt_access: StrictBool = False
     digest: DigestConfig | None = None
+    alerts: list[AlertKind] = []
+    """What the channel hears about as it happens: `decisions` (each one it may see)."""
 
 
 SharePointField = Annotated[
@@ -1208,7 +1212,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "partner": ("slug", "name", "name_cy", "kind"),
     "board": (
         "slug", "prefix", "name", "name_cy", "questions_open_days", "questions_close_days",
-        "members",
+        "members", "anonymous_questions",
     ),
     "member": (
         "slug", "name", "partner", "roles", "clearance", "exempt_access", "language",
@@ -1218,6 +1222,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "slug", "name", "platform", "external_id", "webhook_url", "partner", "board",
         "secretariat", "language", "clearance", "exempt_access", "digest_cron",
         "digest_timezone", "skip_bank_holidays", "post_empty_digest", "due_soon_days",
+        "alerts",
     ),
 }  # fmt: skip
 Targets = dict[str, dict[str, Any]]
@@ -1494,6 +1499,7 @@ class _Apply:
             "questions_open_days": spec.questions.open_days_before,
             "questions_close_days": spec.questions.close_days_before,
             "members": [targets["member"][slug] for slug in spec.members],
+            "anonymous_questions": spec.anonymous_questions.value,
         }
 
     def _channel_values(self, spec: ChannelConfig, targets: Targets) -> dict[str, Any]:
@@ -1516,6 +1522,7 @@ class _Apply:
             "skip_bank_holidays": digest.skip_bank_holidays,
             "post_empty_digest": digest.post_when_empty,
             "due_soon_days": digest.due_soon_days,
+            "alerts": list(dict.fromkeys(kind.value for kind in spec.alerts)),
         }
 
     def _put(

@@ -50,6 +50,22 @@ class ChannelLanguage(StrEnum):
         return ("cy", "en") if self is ChannelLanguage.CY_EN else (self.value,)
 
 
+class AnonymousQuestions(StrEnum):
+    """Whether a board takes anonymous questions, and what others then see of the asker."""
+
+    NO = "no"
+    PARTNER = "partner"
+    """The asker's partner is shown, never their name (as for every question)."""
+    HIDDEN = "hidden"
+    """Neither name nor partner is shown; only the secretariat sees who asked."""
+
+
+class AlertKind(StrEnum):
+    """What a channel may ask to hear about as it happens (`alerts:` in the collaboration)."""
+
+    DECISIONS = "decisions"
+
+
 class ActionStatus(StrEnum):
     """Tactical-plan action status."""
 

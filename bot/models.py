@@ -24,8 +24,17 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     inspect,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    relationship,
+    with_loader_criteria,
+)
 
 from bot.clock import CLOCK
 from bot.domain import (
@@ -128,6 +137,8 @@ class Board(Base):
     name_cy: Mapped[str] = mapped_column(String(200))
     questions_open_days: Mapped[int] = mapped_column(Integer, default=14)
     questions_close_days: Mapped[int] = mapped_column(Integer, default=5)
+    anonymous_questions: Mapped[str] = mapped_column(String(16), default="no")
+    """`AnonymousQuestions`: whether askers may choose to be anonymous, and what is shown."""
     meeting_reminder_days: Mapped[int | None] = mapped_column(Integer, default=None)
     """Days before each meeting its reminder is posted; None uses the default, 0 turns it off."""
 
@@ -188,6 +199,13 @@ class Channel(Base):
     """The scheduled time of the last digest run for this channel (posted or skipped as empty)."""
     digest_register_seq: Mapped[int | None] = mapped_column(Integer, default=None)
     """The digest watermark: decisions whose `RegisterEntry.seq` is above it are new here."""
+    alerts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """What the channel hears about as it happens (`AlertKind` values), besides its digest."""
+    direct_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), default=None, unique=True, index=True
+    )
+    """Set on a member's direct-message channel (`bot.services.direct_messages`): such a row
+    is hidden from every ORM query unless it asks with `DIRECT_CHANNELS` (see below)."""
 
     partner: Mapped[Partner | None] = relationship()
     board: Mapped[Board | None] = relationship()
@@ -334,6 +352,8 @@ class Question(MarkedMixin, Base):
         _enum(QuestionState, "question_state"), default=QuestionState.SUBMITTED
     )
     reason: Mapped[str] = mapped_column(Text, default="")
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The asker chose to be anonymous (where the board allows): see `questions.views`."""
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     linked_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -493,3 +513,92 @@ class PostedMessage(Base):
     files: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Names of the files the message announced (uploaded into its thread after it)."""
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+DIRECT_CHANNELS = "direct_channels"
+"""Execution option: `.execution_options(direct_channels=True)` lets a query see members'
+direct-message channels, which every other query never sees."""
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _hide_direct_channels(state: ORMExecuteState) -> None:
+    # Channel selection (announcements, packs, answers, digests, reminders, the console's
+    # `:channel`, the collaboration file) must never pick a member's direct channel; one
+    # criterion here covers every query, present and future, instead of a filter in each.
+    if (
+        state.is_select
+        and not state.is_column_load
+        and not state.is_relationship_load
+        and not state.execution_options.get(DIRECT_CHANNELS, False)
+    ):
+        state.statement = state.statement.options(
+            with_loader_criteria(Channel, Channel.direct_member_id.is_(None), include_aliases=True)
+        )
+
+
+def direct_channel_fields(member: Member) -> dict[str, Any] | None:
+    """Where and for whom a member's direct messages go, or None when the bot cannot reach
+    them alone: Slack by their user id (`chat.postMessage` to a user id opens the app's
+    direct message), the console for a member with no chat identity at all. A member known
+    only to Teams has none yet (personal chats need the Teams bot)."""
+    if member.slack_user_id:
+        platform, external_id = Platform.SLACK, member.slack_user_id
+    elif member.entra_object_id is None:
+        platform, external_id = Platform.CONSOLE, f"dm:{member.slug}"
+    else:
+        return None
+    partner_id = member.partner.id if member.partner is not None else member.partner_id
+    # The channel's audience is exactly the member's: their partner, clearance and exemption.
+    return {
+        "slug": f"dm:{member.id}",
+        "name": member.name,
+        "platform": platform,
+        "external_id": external_id,
+        "partner_id": partner_id,
+        "board_id": None,
+        "secretariat": False,
+        "language": ChannelLanguage.CY if member.language == "cy" else ChannelLanguage.EN,
+        "clearance": Marking(member.clearance),
+        "exempt_access": bool(member.exempt_access) and bool(member.active),
+        "digest_cron": None,
+    }
+
+
+_DIRECT_FIELDS = (
+    "clearance",
+    "exempt_access",
+    "partner_id",
+    "partner",
+    "language",
+    "active",
+    "slack_user_id",
+    "entra_object_id",
+    "name",
+    "slug",
+)
+
+
+@event.listens_for(Session, "before_flush")
+def _keep_direct_channels_in_step(session: Session, _context: Any, _instances: Any) -> None:
+    # A member's direct channel must never be wider than the member: a lowered clearance or a
+    # moved partner reaches the channel row in the same flush, before anything is sent to it.
+    for member in [row for row in session.dirty if isinstance(row, Member)]:
+        state = inspect(member)
+        if not any(state.attrs[name].history.has_changes() for name in _DIRECT_FIELDS):
+            continue
+        with session.no_autoflush:
+            channel = session.scalar(
+                select(Channel)
+                .where(Channel.direct_member_id == member.id)
+                .execution_options(**{DIRECT_CHANNELS: True})
+            )
+        if channel is None:
+            continue
+        fields = direct_channel_fields(member)
+        if fields is None:
+            # No way to reach them alone any more: the channel can carry nothing they may not see.
+            channel.clearance = Marking.OFFICIAL
+            channel.exempt_access = False
+            continue
+        for name, value in fields.items():
+            setattr(channel, name, value)

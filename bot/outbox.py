@@ -37,7 +37,7 @@ from bot.db import unit_of_work
 from bot.domain import DeliveryState, Platform
 from bot.i18n import Translator
 from bot.messages import Renderer, Reply
-from bot.models import Channel, Delivery, Partner
+from bot.models import DIRECT_CHANNELS, Channel, Delivery, Partner
 from bot.platforms.slack_blocks import fit_message, join_bodies, text_blocks
 from bot.services import audit
 from bot.services.post_items import classified_items, still_visible
@@ -427,7 +427,9 @@ class Sender:
             channels = {
                 c.id: Target.of(c)
                 for c in session.scalars(
-                    select(Channel).where(Channel.id.in_({r.channel_id for r in rows}))
+                    select(Channel)
+                    .where(Channel.id.in_({r.channel_id for r in rows}))
+                    .execution_options(**{DIRECT_CHANNELS: True})
                 )
             }
         with self._held_lock:
@@ -736,7 +738,9 @@ class Sender:
             channels = {
                 c.id: c
                 for c in session.scalars(
-                    select(Channel).where(Channel.id.in_({r.channel_id for r in checked}))
+                    select(Channel)
+                    .where(Channel.id.in_({r.channel_id for r in checked}))
+                    .execution_options(**{DIRECT_CHANNELS: True})
                 )
             }
             audiences = {cid: audience_of_channel(c, partners) for cid, c in channels.items()}

@@ -67,13 +67,22 @@ class PostedRegister:
     sessions: sessionmaker[Session]
 
     def find(self, platform: Platform, channel: str, key: str) -> Found | None:
-        """The earliest recorded post carrying `key` in `channel`, if any."""
+        """The earliest recorded post carrying `key` in `channel`, if any.
+
+        A Slack post to a user id lands in the app's direct conversation with them, whose id
+        (`D...`) the event reports: for a user id, look among direct conversations.
+        """
+        where_channel = (
+            PostedMessage.channel.like("D%")
+            if platform is Platform.SLACK and channel[:1] in ("U", "W")
+            else PostedMessage.channel == channel
+        )
         with self.sessions() as session:
             row = session.scalars(
                 select(PostedMessage)
                 .where(
                     PostedMessage.platform == platform.value,
-                    PostedMessage.channel == channel,
+                    where_channel,
                     PostedMessage.key == key,
                 )
                 .order_by(PostedMessage.message_id)

@@ -38,7 +38,7 @@ from bot.models import Channel, Reminder
 from bot.outbox import Messenger, Pacer, RetryPolicy, Sender, SendReport
 from bot.schedule_time import Schedule, ScheduleError
 from bot.scheduled_units import UnitFailure, UnitGuard, report_failures
-from bot.services import digests, graph_sync, question_posts, reminders
+from bot.services import decision_alerts, digests, graph_sync, question_posts, reminders
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,19 @@ def run_question_posts(
     return report
 
 
+def run_decision_alerts(
+    app: ScrutinyApp, now: datetime, *, failures: list[UnitFailure] | None = None
+) -> int:
+    """Alerts of new decisions to the channels that asked for them, each in its own
+    savepoint; the number queued."""
+    with unit_of_work(app.sessions) as session:
+        guard = UnitGuard(session)
+        queued = decision_alerts.run_due(session, app.renderer, now=now, guard=guard)
+    if failures is not None:
+        failures.extend(guard.failures)
+    return queued
+
+
 def run_graph_sync(app: ScrutinyApp, now: datetime | None = None) -> graph_sync.SyncReport | None:
     """The Microsoft 365 sync, once per 30-minute slot, when Graph and a `graph:` section are
     configured; its failures are logged (the next slot tries again)."""
@@ -290,6 +303,7 @@ def run_schedules(
         ("digests", lambda: run_due_digests(app, now, grace=grace, failures=failures)),
         ("reminders", lambda: run_due_reminders(app, now, grace=grace, failures=failures)),
         ("question posts", lambda: run_question_posts(app, now, failures=failures)),
+        ("decision alerts", lambda: run_decision_alerts(app, now, failures=failures)),
     ]
     for name, stage in stages:
         if stop is not None and stop.is_set():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.app import Context
+from bot.domain import Role
 from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router
@@ -37,6 +38,18 @@ def show_help(request: Request, ctx: Context) -> Reply:
                 "aliases": [a for a in (c.name, *c.aliases) if a not in ("?", shown)],
             }
         )
+    # What the board-member role brings besides commands: their boards' packs and answers.
+    boards = (
+        sorted(b.name_cy if ctx.t.language == "cy" else b.name for b in ctx.member.boards)
+        if Role.BOARD_MEMBER.value in (ctx.member.roles or ())
+        else []
+    )
     return Reply(
-        "help/help", {"commands": entries, "member_name": ctx.member.name, "topic": wanted}
+        "help/help",
+        {
+            "commands": entries,
+            "member_name": ctx.member.name,
+            "topic": wanted,
+            "board_member_of": boards,
+        },
     )

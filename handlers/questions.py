@@ -16,13 +16,14 @@ equivalent command. Ids a platform maps buttons and forms onto:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.app import Context, UserError
-from bot.domain import QuestionState, Role
+from bot.domain import AnonymousQuestions, QuestionState, Role
 from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.models import Meeting, Question
@@ -141,6 +142,14 @@ def _ask_form(ctx: Context, *, draft: str = "", meeting_id: int | None = None) -
             "draft": draft[:MAX_LENGTH],
             "themes": THEMES,
             "max_length": MAX_LENGTH,
+            # Boards (by name) whose meetings here take anonymous questions: the form offers it.
+            "anonymous_boards": sorted(
+                {
+                    m.board.name_cy if ctx.t.language == "cy" else m.board.name
+                    for m in meetings
+                    if m.board.anonymous_questions != AnonymousQuestions.NO.value
+                }
+            ),
         },
         surface="modal",
     )
@@ -161,10 +170,17 @@ def _submit(meeting: Meeting, draft: service.Draft, ctx: Context, *, force: bool
     )
     if isinstance(result, Duplicate):
         value = json.dumps(
-            {"m": meeting.id, "q": draft.text, "t": draft.theme, "l": list(draft.links)},
+            {
+                "m": meeting.id,
+                "q": draft.text,
+                "t": draft.theme,
+                "l": list(draft.links),
+                **({"a": True} if draft.anonymous else {}),
+            },
             ensure_ascii=False,
         )
         theme = f" theme:{draft.theme}" if draft.theme else ""
+        anon = "anon " if draft.anonymous else ""
         return Reply(
             "questions/duplicate",
             {
@@ -172,20 +188,36 @@ def _submit(meeting: Meeting, draft: service.Draft, ctx: Context, *, force: bool
                 "meeting": result.meeting,
                 "score": round(result.score),
                 "anyway_value": value if len(value) <= BUTTON_VALUE_MAX else None,
-                "anyway_command": f"ask! {result.meeting.spec} {draft.text}{theme}",
+                "anyway_command": f"ask! {anon}{result.meeting.spec} {draft.text}{theme}",
             },
         )
     return Reply("questions/submitted", {"question": _view(result, ctx)})
 
 
+ANONYMOUS_WORDS = ("anon", "anonymous", "dienw")
+"""`ask anon ...` (Welsh `gofyn dienw ...`): the asker chooses to be anonymous."""
+
+
 def _ask(request: Request, ctx: Context, *, force: bool) -> Reply:
-    words = request.text.split()
+    text = request.text
+    words = text.split()
+    anonymous = bool(words) and words[0].lower() in ANONYMOUS_WORDS
+    if anonymous:
+        text = _after_words(text, 1)
+        words = words[1:]
     if not words:
+        if anonymous:
+            raise UserError(
+                ctx.t._("Give the question after “anon”, e.g. {cmd} ask anon How …?").format(
+                    cmd=ctx.t.cmd
+                )
+            )
         return _ask_form(ctx)
     spec, rest = windows.read_meeting_words(
         words, ctx.t, bare=False, boards=windows.board_names(ctx.session)
     )
-    draft = service.read_draft(_after_words(request.text, len(words) - len(rest)), ctx.t)
+    draft = service.read_draft(_after_words(text, len(words) - len(rest)), ctx.t)
+    draft = dataclasses.replace(draft, anonymous=anonymous)
     if spec is not None:
         meeting = windows.find_meeting(ctx.session, spec, now=ctx.now, zone=_zone(ctx), t=ctx.t)
     else:
@@ -203,7 +235,10 @@ def _ask(request: Request, ctx: Context, *, force: bool) -> Reply:
         "Put a question to the next board meeting (optionally theme:delivery and refs such as "
         "TP-014)."
     ),
-    usage=N_("ask [strategic 2026-12-03] QUESTION [theme:delivery] (or no words: a form)"),
+    usage=N_(
+        "ask [anon] [strategic 2026-12-03] QUESTION [theme:delivery] (or no words: a form); "
+        "anon, where the board allows it, keeps your name (or partner) off the question"
+    ),
     roles=ASKERS,
 )
 def ask(request: Request, ctx: Context) -> Reply:
@@ -215,7 +250,7 @@ def ask(request: Request, ctx: Context) -> Reply:
     "ask!",
     aliases=("gofyn!",),
     summary=N_("Submit a question even though a similar one has been asked."),
-    usage=N_("ask! [strategic 2026-12-03] QUESTION"),
+    usage=N_("ask! [anon] [strategic 2026-12-03] QUESTION"),
     roles=ASKERS,
 )
 def ask_anyway(request: Request, ctx: Context) -> Reply:
@@ -240,7 +275,8 @@ def ask_submitted(request: Request, ctx: Context) -> Reply:
             theme=str(values.get("theme") or ""),
             links=str(values.get("link") or ""),
         )
-        return _submit(meeting, draft, ctx, force=False)
+        anonymous = "anonymous" in str(values.get("anonymous") or "").split(",")
+        return _submit(meeting, dataclasses.replace(draft, anonymous=anonymous), ctx, force=False)
     except QuestionError as problem:
         return _form_refused(problem)
 
@@ -271,6 +307,7 @@ def ask_anyway_button(request: Request, ctx: Context) -> Reply:
         ctx.session, ("id", meeting_id), now=ctx.now, zone=_zone(ctx), t=ctx.t
     )
     draft = service.read_draft(text, ctx.t, theme=theme, links=links)
+    draft = dataclasses.replace(draft, anonymous=data.get("a") is True)
     return _submit(meeting, draft, ctx, force=True)
 
 

@@ -15,7 +15,7 @@ from bot.app import ScrutinyApp
 from bot.clock import Clock
 from bot.domain import DeliveryState
 from bot.models import Delivery
-from bot.services import question_posts
+from bot.services import question_notices, question_posts
 from tests.factories import Seed
 from tests.fakes.slack_limits import LimitedSlackApi
 from tests.outbox_support import fake_slack, reload, sender_for, slack_with_events
@@ -72,7 +72,11 @@ def test_the_pack_is_uploaded_into_the_thread_of_its_message(
     order, delivery = queue_pack(app, session)
     with fake_slack() as fake, clock.frozen(AFTER_CLOSE):
         report = sender_for(app, fake).send_due()
-        assert report.sent == 2
+        # The two packs, and the direct messages telling askers and supporters of acceptance.
+        notices = session.scalars(
+            select(Delivery).where(Delivery.kind == question_notices.KIND_NOTICE)
+        ).all()
+        assert (report.sent, len(notices)) == (2 + 3, 3)
         check_uploaded(fake, delivery, order)
         assert fake.calls_to("upload") and fake.duplicates() == {}
     assert reload(session, delivery.id).state is DeliveryState.SENT

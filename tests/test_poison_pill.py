@@ -127,7 +127,11 @@ def test_one_poisoned_pack_holds_nothing_else_back(
         strategic, finance = seed.meetings
         packs = sorted(k for k in posted if k.startswith("question-pack:"))
         assert [k.split(":")[1] for k in packs] == [str(finance.id)]
-        [notice] = [k for k in posted if k.startswith("unit-failed:")]
+        # The poisoned question's direct messages to its asker are a unit of their own.
+        failed = sorted(k for k in posted if k.startswith("unit-failed:"))
+        assert [k.split(":")[1] for k in failed] == ["notify", "question-pack"]
+        assert failed[0].startswith("unit-failed:notify:Q-SB-2026-12-001")
+        notice = failed[1]
         assert notice.startswith(f"unit-failed:question-pack:{strategic.id}:srs-secretariat:")
         [message] = [m for m in fake.messages_in(SECRETARIAT_CHANNEL) if m.key == notice]
         assert f"question-pack:{strategic.id}" in message.text

@@ -117,6 +117,14 @@ def test_our_posts_are_recorded_once_and_found_before_a_retry(
         messenger.find_posted(other, "question-pack:1:srs-secretariat:20261127T1700Z", since=since)
         is None
     )
+    # A direct message is posted to a user id and reported in the app's conversation with them.
+    notice = "notify:Q-BC-2026-12-001:accepted:sian-hughes"
+    direct = metadata_event(notice, channel_id="D0TOR00001", message_ts="1700000300.000400")
+    assert slack.event(direct).status_code == 200
+    wait_recorded(engine, 3)
+    member = Target(Platform.SLACK, "U0TOR00001", "dm:2", "Sian Hughes")
+    assert messenger.find_posted(member, notice, since=since) == "1700000300.000400"
+    assert messenger.find_posted(target, notice, since=since) is None
     # Nothing was read from Slack to find them.
     assert fake.calls_to("conversations.history") == []
 

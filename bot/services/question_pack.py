@@ -265,7 +265,11 @@ def _names(partners: tuple[PartnerView, ...], language: str) -> str:
 
 def _details(q: QuestionView, t: Translator) -> tuple[str, ...]:
     language = t.language
-    lines = [t._("Asked by: {partners}").format(partners=_names(q.askers, language))]
+    lines = [
+        t._("Asked by: {partners}").format(partners=_names(q.askers, language))
+        if q.askers
+        else t._("Asked anonymously")
+    ]
     if q.supporters:
         lines.append(
             t._("Supported by: {partners}").format(partners=_names(q.supporters, language))

@@ -26,7 +26,7 @@ from bot.i18n import Translator
 from bot.messages import Renderer, Reply
 from bot.models import Channel, Delivery, Meeting, Partner, Question, QuestionSupport
 from bot.scheduled_units import UnitGuard, isolated
-from bot.services import question_windows, questions
+from bot.services import question_notices, question_windows, questions
 from bot.services.post_items import QUESTION_ITEMS
 from bot.services.question_pack import build_pack, file_name, to_docx, to_markdown
 from bot.services.question_windows import MeetingInfo
@@ -360,6 +360,10 @@ class DueReport:
     packs: int = 0
     carried: int = 0
     answers: int = 0
+    notices: int = 0
+    """Direct messages queued to askers and supporters (`question_notices`)."""
+    unreachable: int = 0
+    """Askers and supporters owed a notice the bot cannot reach alone (Teams-only)."""
 
 
 def run_due(
@@ -403,8 +407,15 @@ def run_due(
     )
     for meeting in list(closed):
         report.packs += len(post_pack(session, meeting, renderer, now=now, zone=zone, guard=guard))
+        to_board = question_notices.send_pack_to_board(
+            session, meeting, renderer, now=now, zone=zone, guard=guard
+        )
+        report.notices += len(to_board.queued)
     for meeting in questions.meetings_to_carry(session, now=now):
         with isolated(guard, f"carry-forward:{meeting.id}"):
             report.carried += len(questions.carry_forward(session, meeting, now=now, zone=zone))
     report.answers += post_unposted_answers(session, renderer, now=now, zone=zone, guard=guard)
+    notices = question_notices.run_due(session, renderer, now=now, zone=zone, guard=guard)
+    report.notices += len(notices.queued)
+    report.unreachable += len(notices.unreachable)
     return report

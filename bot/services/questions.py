@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from bot import text_input
-from bot.domain import Marking, QuestionState, Role
+from bot.domain import AnonymousQuestions, Marking, QuestionState, Role
 from bot.i18n import N_, Translator
 from bot.models import Action, Board, Meeting, Member, Partner, Question, QuestionSupport
 from bot.services import audit
@@ -81,6 +81,7 @@ OPEN_STATES = (QuestionState.SUBMITTED, QuestionState.ACCEPTED)
 PRIVATE_STATES = (QuestionState.REJECTED, QuestionState.WITHDRAWN)
 """Shown only to the asker, the question's supporters and the secretariat."""
 _AUDITED = (
+    "anonymous",
     "text",
     "theme",
     "state",
@@ -134,6 +135,9 @@ class QuestionView:
     marking: Marking
     exempt_paragraph: int | None
     restricted_to: tuple[str, ...]
+    anonymous: bool = False
+    """The asker chose to be anonymous; with the board's `hidden`, `askers` leaves out their
+    partner (and `asker_name` is empty) for everyone but the asker and the secretariat."""
 
     @property
     def is_open(self) -> bool:
@@ -192,6 +196,8 @@ class Draft:
     theme: str
     links: tuple[str, ...] = ()
     """Refs given apart from the text (a form's link field); refs in the text are found too."""
+    anonymous: bool = False
+    """The asker chose to be anonymous (`ask anon ...`); only where the board allows it."""
 
 
 @dataclass(frozen=True)
@@ -479,6 +485,8 @@ def views(
             for pid in dict.fromkeys(s.partner_id for s in supports[q.id])
             if pid not in asker_ids
         ]
+        hidden = _asker_hidden(q, viewer)
+        shown_askers = asker_ids[1:] if hidden else asker_ids
         result.append(
             QuestionView(
                 ref=q.ref,
@@ -487,9 +495,9 @@ def views(
                 theme=q.theme,
                 state=QuestionState(q.state),
                 reason=q.reason,
-                asker_name=q.asker.name,
-                asker_partner=partners[q.partner_id],
-                askers=tuple(partners[i] for i in asker_ids),
+                asker_name="" if hidden else q.asker.name,
+                asker_partner=PartnerView("", "", "") if hidden else partners[q.partner_id],
+                askers=tuple(partners[i] for i in shown_askers),
                 supporters=tuple(partners[i] for i in supporter_ids),
                 partner_count=len(asker_ids) + len(supporter_ids),
                 merged_into=refs.get(q.merged_into_id) if q.merged_into_id else None,
@@ -506,9 +514,22 @@ def views(
                 marking=Marking(q.marking),
                 exempt_paragraph=q.exempt_paragraph,
                 restricted_to=tuple(q.restricted_to or ()),
+                anonymous=bool(q.anonymous),
             )
         )
     return result
+
+
+def _asker_hidden(question: Question, viewer: Member | None) -> bool:
+    """Whether `viewer` (None: a channel post) may not learn who asked: an anonymous question
+    of a board that hides askers, read by anyone but its asker and the secretariat."""
+    if not question.anonymous:
+        return False
+    if question.meeting.board.anonymous_questions != AnonymousQuestions.HIDDEN.value:
+        return False
+    if viewer is None:
+        return True
+    return viewer.id != question.asker_id and Role.SECRETARIAT.value not in (viewer.roles or ())
 
 
 def view(
@@ -647,6 +668,13 @@ def submit(
     """Store a question for `meeting`, or return the near-duplicate it resembles (stored
     nothing) unless `force`. Raises QuestionError when the window is not open or a link is bad."""
     require_open_window(meeting, now, zone, t)
+    if draft.anonymous and meeting.board.anonymous_questions == AnonymousQuestions.NO.value:
+        raise QuestionError(
+            t._("The {board} does not take anonymous questions; ask again without “anon”.").format(
+                board=meeting.board.name_cy if t.language == "cy" else meeting.board.name
+            ),
+            "anonymous",
+        )
     classification = _classification(
         check_links(session, draft, audience, today=now.astimezone(zone).date(), t=t), t
     )
@@ -675,6 +703,7 @@ def submit(
             "asker_id": member.id,
             "partner_id": member.partner_id,
             "state": QuestionState.SUBMITTED,
+            "anonymous": draft.anonymous,
             "created_at": now,
             "updated_at": now,
             **classification,
