@@ -283,3 +283,30 @@ def test_history_says_statuses_and_markings_in_words_in_welsh_too(
     out = ask(app, "ceri-morgan", "hanes TP-001")
     assert out.startswith("Hanes TP-001"), out
     assert "  statws: ar waith → wedi'i rwystro" in out.splitlines(), out
+
+
+def test_the_delivery_log_shows_direct_messages_too(
+    app: ScrutinyApp, seed: Seed, session: Session, cli_env: None
+) -> None:
+    from bot.services.direct_messages import direct_channel
+
+    member = session.scalar(select(Member).where(Member.slug == "sian-hughes"))
+    assert member is not None
+    channel = direct_channel(session, member)
+    assert channel is not None
+    delivery = enqueue(
+        session,
+        key="notify:Q-SB-2026-12-001:accepted:sian-hughes",
+        channel=channel,
+        kind="notice",
+        payload={"v": 1, "languages": ["en"], "text": "Your question was accepted", "items": {}},
+        not_before=NOW,
+    )
+    assert delivery is not None
+    session.commit()
+    listed = runner.invoke(cli, ["deliveries"])
+    assert "notify:Q-SB-2026-12-001:accepted:sian-hughes" in listed.stdout
+    shown = runner.invoke(cli, ["deliveries", "show", str(delivery.id)])
+    assert shown.stdout.rstrip().endswith("Your question was accepted")
+    in_chat = ask(app, "ceri-morgan", "deliveries")
+    assert "notify:Q-SB-2026-12-001:accepted:sian-hughes" in in_chat

@@ -17,7 +17,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from bot.domain import DeliveryState, Platform
-from bot.models import Channel, Delivery
+from bot.models import DIRECT_CHANNELS, Channel, Delivery
 
 WAITING = (DeliveryState.PENDING, DeliveryState.SENDING)
 
@@ -79,10 +79,16 @@ class UnknownChannel(LookupError):
 
 
 def _filtered(session: Session, query: DeliveryFilter) -> Select[Delivery, Channel]:
-    statement = select(Delivery, Channel).join(Channel, Delivery.channel_id == Channel.id)
+    # Members' direct messages are posts too: the log shows them (see `DIRECT_CHANNELS`).
+    statement = (
+        select(Delivery, Channel)
+        .join(Channel, Delivery.channel_id == Channel.id)
+        .execution_options(**{DIRECT_CHANNELS: True})
+    )
     if query.channel:
         slug = query.channel.strip().lstrip("#").lower()
-        if session.scalar(select(Channel.id).where(Channel.slug == slug)) is None:
+        known = select(Channel.id).where(Channel.slug == slug)
+        if session.scalar(known.execution_options(**{DIRECT_CHANNELS: True})) is None:
             raise UnknownChannel(slug, _close_slugs(session, slug))
         statement = statement.where(Channel.slug == slug)
     if query.state is not None:
@@ -137,6 +143,7 @@ def get_delivery(session: Session, delivery_id: int) -> DeliveryDetail | None:
         select(Delivery, Channel)
         .join(Channel, Delivery.channel_id == Channel.id)
         .where(Delivery.id == delivery_id)
+        .execution_options(**{DIRECT_CHANNELS: True})
     ).first()
     if found is None:
         return None
@@ -168,5 +175,6 @@ def waiting_without_credentials(
         .join(Channel, Delivery.channel_id == Channel.id)
         .where(Delivery.state.in_(WAITING), Channel.platform.not_in(list(ready)))
         .group_by(Channel.platform)
+        .execution_options(**{DIRECT_CHANNELS: True})
     )
     return {platform: int(count) for platform, count in rows}

@@ -130,6 +130,11 @@ class EventDelivery:
     rng: random.Random
 
 
+def direct_conversation(channel: str) -> str:
+    """The conversation a post to `channel` lands in: a user id's is its direct conversation."""
+    return "D" + channel[1:] if channel[:1] in ("U", "W") else channel
+
+
 class LimitedSlackApi(FakeSlackApi):
     """FakeSlackApi enforcing rate limits, keeping metadata, and failing after posting on demand."""
 
@@ -346,9 +351,13 @@ class LimitedSlackApi(FakeSlackApi):
         answer = super()._answer(method, body, auth)
         if method == "chat.postMessage" and answer.get("ok"):
             answer["ts"] = self._next_ts()
+            # As Slack does, a post to a user id lands in the app's direct conversation with
+            # them, which has an id of its own (D...): the answer and the event report that.
+            channel = direct_conversation(str(body["channel"]))
+            answer["channel"] = channel
             metadata = body.get("metadata")
             posted = Posted(
-                channel=str(body["channel"]),
+                channel=channel,
                 ts=answer["ts"],
                 text=str(body.get("text", "")),
                 blocks=body.get("blocks"),
