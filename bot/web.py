@@ -19,9 +19,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from bot.app import ScrutinyApp
-from bot.db import schema_problem
+from bot.db import schema_problem, unit_of_work
 from bot.i18n import _
 from bot.register_web.app import build_register
+from bot.services.delivery_log import waiting_without_credentials
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,13 @@ def _database_state(app: ScrutinyApp) -> tuple[str, str | None]:
     return "ok", None
 
 
+def _posts_without_credentials(app: ScrutinyApp) -> dict[str, int]:
+    """Posts waiting for a platform this deployment has no credentials for, by platform."""
+    with unit_of_work(app.sessions, writes=False) as session:
+        waiting = waiting_without_credentials(session, app.settings.posting_platforms)
+    return {platform.value: count for platform, count in sorted(waiting.items())}
+
+
 def create_web_app(
     app: ScrutinyApp,
     platforms: Sequence[WebPlatform] = (),
@@ -80,6 +88,11 @@ def create_web_app(
         }
         if reason is not None:
             body["reason"] = reason
+        if ready:
+            stuck = await asyncio.to_thread(_posts_without_credentials, app)
+            if stuck:
+                # Not a reason to take this process out of service, but an operator must know.
+                body["posts_waiting_without_credentials"] = stuck
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @asynccontextmanager

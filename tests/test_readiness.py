@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from bot.app import create_app
@@ -21,7 +23,9 @@ from bot.db import head_revision, make_engine, migrate, schema_revision
 from bot.platforms.teams import signature
 from bot.web import create_web_app
 from tests.conftest import settings_without_platforms
+from tests.factories import Seed
 from tests.fakes.slack_api import ServedApp
+from tests.outbox_support import add_post
 from tests.test_teams_http import SECRET, activity
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -110,6 +114,18 @@ def test_healthz_is_503_with_the_reason_while_the_schema_is_behind(tmp_path: Pat
         ready = httpx.get(served.url + "/healthz")
         assert ready.status_code == 200 and "reason" not in ready.json()
     engine.dispose()
+
+
+def test_healthz_warns_of_posts_waiting_for_a_platform_without_credentials(
+    database_url: str, engine: Engine, seed: Seed, session: Session
+) -> None:
+    app = create_app(settings_without_platforms(database_url), engine)
+    with ServedApp(create_web_app(app)) as served:
+        assert "posts_waiting_without_credentials" not in httpx.get(served.url + "/healthz").json()
+        add_post(session, app, seed.channels["srs-torfaen"], "k-waiting")
+        health = httpx.get(served.url + "/healthz")
+    assert health.status_code == 200
+    assert health.json()["posts_waiting_without_credentials"] == {"slack": 1}
 
 
 def test_healthz_is_503_when_the_database_cannot_be_reached() -> None:
