@@ -189,6 +189,21 @@ def config_load(
         echo(line)
 
 
+def _import_column_map(settings: Settings, kind: str) -> dict[str, str]:
+    """The collaboration file's own header names for `kind` (its `imports:` section); a file
+    with problems stops the import with them, as `config check` would list them."""
+    from bot.collaboration import ConfigError, load_collaboration
+
+    path = settings.scrutiny_config
+    if not path.is_file():
+        return {}
+    try:
+        collaboration = load_collaboration(path)
+    except ConfigError as error:
+        _refuse_config(error.problems, path, err=True)
+    return dict(collaboration.imports.get(kind, {}))
+
+
 def _write_import_template(kind: str, out: Path | None) -> None:
     """`import template KIND [--out FILE]`: write the .xlsx template for KIND."""
     from sqlalchemy import select
@@ -297,6 +312,7 @@ def import_records(
             typer.echo("\r" + terminal_safe(line) + end, err=True, nl=False)
             unfinished_line[0] = done != total
 
+    column_map = _import_column_map(settings, kind)
     try:
         with unit_of_work(make_session_factory(engine)) as session:
             if not session.scalar(select(func.count()).select_from(Partner)):
@@ -305,6 +321,7 @@ def import_records(
             report = import_file(
                 session, kind, file, actor=actor, dry_run=dry_run,
                 progress=show_progress, zone=settings.timezone, sheet=sheet,
+                column_map=column_map,
             )  # fmt: skip
             if kind == "answers" and not dry_run:
                 queued = _queue_answer_posts(session, settings)

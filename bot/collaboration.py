@@ -451,6 +451,9 @@ class Collaboration(_Section):
     graph: GraphConfig | None = None
     glossary: list[GlossaryEntryConfig] = Field(default_factory=list)
     """Terms added to the shipped bilingual glossary (config/glossary.yaml)."""
+    imports: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Per import kind, the collaboration's own column headers and the column each one is
+    ({"actions": {"Action No": "ref"}}), beside the names imports already understand."""
 
     _file: str = PrivateAttr(default="")
     _lines: dict[KeyPath, int] = PrivateAttr(default_factory=dict)
@@ -463,7 +466,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "channels": ChannelConfig,
 }
 TOP_LEVEL = ("collaboration", *SECTIONS)
-OPTIONAL = ("graph", "glossary")
+OPTIONAL = ("graph", "glossary", "imports")
 ALLOWED = (*TOP_LEVEL, *OPTIONAL)
 
 
@@ -1126,16 +1129,62 @@ def _check(path: Path) -> tuple[Collaboration | None, list[ConfigProblem]]:
         else None
     )
     glossary = _glossary_section(data, report)
+    imports = _imports_section(data, report)
     _cross_check(data, report)
 
     if report.problems or info is None:
         return None, report.sorted()
     collaboration = Collaboration(
-        collaboration=info, graph=graph, glossary=glossary or [], **sections
+        collaboration=info, graph=graph, glossary=glossary or [], imports=imports, **sections
     )
     collaboration._file = str(path)
     collaboration._lines = lines
     return collaboration, []
+
+
+def _imports_section(data: Mapping[str, Any], report: _Report) -> dict[str, dict[str, str]]:
+    """The `imports:` column maps: for each import kind, header text -> one of its columns."""
+    from bot.imports import KINDS
+
+    value = data.get("imports")
+    if value is None:
+        return {}
+    hint = _('e.g. imports: {{actions: {{"Action No": ref}}}}')
+    if not isinstance(value, Mapping):
+        report.add(
+            ("imports",), _("expected a mapping, found {value}").format(value=_quoted(value)), hint
+        )
+        return {}
+    maps: dict[str, dict[str, str]] = {}
+    for kind, headers in value.items():
+        if kind not in KINDS:
+            report.add(
+                ("imports", str(kind)),
+                _("unknown import kind {kind}").format(kind=_quoted(kind)),
+                _("use one of {kinds}").format(kinds=", ".join(KINDS)),
+            )
+            continue
+        if not isinstance(headers, Mapping):
+            report.add(
+                ("imports", kind),
+                _("expected a mapping, found {value}").format(value=_quoted(headers)),
+                hint,
+            )
+            continue
+        columns = KINDS[kind].columns
+        maps[kind] = {}
+        for header, column in headers.items():
+            if not isinstance(header, str) or not header.strip():
+                report.add(("imports", kind), _("a column header must be text"), hint)
+            elif column not in columns:
+                report.add(
+                    ("imports", kind, header),
+                    _("unknown {kind} column {column}").format(kind=kind, column=_quoted(column)),
+                    _("use one of {columns}").format(columns=", ".join(columns)),
+                )
+            else:
+                maps[kind][header] = str(column)
+    return maps
 
 
 def _glossary_section(data: Mapping[str, Any], report: _Report) -> list[GlossaryEntryConfig] | None:

@@ -301,3 +301,47 @@ def test_template_refuses_an_unknown_kind(database_url: str, monkeypatch: Any) -
         'Unknown kind "minutes": use one of actions, decisions, meetings, answers, attendance.'
         in (result.stderr)
     )
+
+
+def _collaboration_with(tmp_path: Path, imports: str) -> Path:
+    example = Path(__file__).resolve().parent.parent / "config" / "collaboration.example.yaml"
+    path = tmp_path / "collaboration.yaml"
+    path.write_text(example.read_text(encoding="utf-8") + "\n" + imports, encoding="utf-8")
+    return path
+
+
+def test_the_collaboration_file_can_name_a_councils_own_headers(
+    session: Session, seed: Seed, database_url: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    config = _collaboration_with(
+        tmp_path,
+        'imports:\n  actions:\n    "Action No": ref\n    "Lead body": owner_partner\n',
+    )
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SCRUTINY_CONFIG", str(config))
+    monkeypatch.setenv("SCRUTINY_LANGUAGE", "en")
+    path = workbook(
+        tmp_path / "own.xlsx",
+        [["Action No", "Action", "Lead body"], ["TP-601", "Own headers", "torfaen"]],
+        titles_above=0,
+    )
+    result = runner.invoke(cli, ["import", "actions", str(path)])
+    assert result.exit_code == 0, result.output
+    assert session.scalar(select(Action).where(Action.ref == "TP-601")) is not None
+    # Without the map the same header is unknown.
+    monkeypatch.delenv("SCRUTINY_CONFIG")
+    again = runner.invoke(cli, ["import", "actions", str(path), "--dry-run"])
+    assert again.exit_code == 1 and 'header "Action No": unknown column' in again.stderr
+
+
+def test_a_bad_column_map_is_refused_with_its_line(tmp_path: Path) -> None:
+    config = _collaboration_with(
+        tmp_path, 'imports:\n  actions:\n    "Action No": reference\n  minutes:\n    A: b\n'
+    )
+    result = runner.invoke(cli, ["config", "check", str(config)])
+    assert result.exit_code == 1
+    lines = config.read_text(encoding="utf-8").splitlines()
+    reference_line = lines.index('    "Action No": reference') + 1
+    assert f"line {reference_line}" in result.stdout or f":{reference_line}:" in result.stdout
+    assert 'unknown actions column "reference"' in result.stdout
+    assert 'unknown import kind "minutes"' in result.stdout

@@ -12,7 +12,7 @@ the column's default (blank status is not-started, blank marking official).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -88,16 +88,19 @@ def import_file(
     zone: ZoneInfo = LONDON,
     now: datetime | None = None,
     sheet: str | None = None,
+    column_map: Mapping[str, str] | None = None,
 ) -> ImportReport:
     """Import one file of `kind` (actions, decisions, meetings, answers, attendance) in `session`'s
     transaction; raise ImportRejected, having written nothing, if any row is bad.
 
     `progress(done, total)` is called every PROGRESS_EVERY rows checked and once at the end.
     Naive times are wall-clock times in `zone`; `now` stamps recorded_at and answered_at.
-    `sheet` names the worksheet of an .xlsx file (default: the first visible one).
+    `sheet` names the worksheet of an .xlsx file (default: the first visible one);
+    `column_map` is the collaboration's own header names for this kind (its `imports:` map).
     """
     importer = _importer(session, kind, zone, now)
-    return _import(session, importer, importer.read(path, sheet=sheet), actor, dry_run, progress)
+    table = importer.read(path, sheet=sheet, column_map=column_map)
+    return _import(session, importer, table, actor, dry_run, progress)
 
 
 def import_table(

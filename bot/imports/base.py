@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -95,10 +95,12 @@ class Kind(ABC):
         self.slugs: dict[str, dict[int, str]] = {}
         """For each field in `references`, id -> slug, filled by `load`."""
 
-    def read(self, path: Path, *, sheet: str | None = None) -> Table:
-        """The file's rows; CSV or XLSX (from `sheet`, else its first visible sheet) unless a
-        kind reads more formats."""
-        return read_table(path, self.columns, self.required, sheet=sheet)
+    def read(
+        self, path: Path, *, sheet: str | None = None, column_map: Mapping[str, str] | None = None
+    ) -> Table:
+        """The file's rows; CSV or XLSX (from `sheet`, else its first visible sheet, with the
+        collaboration's own header names in `column_map`) unless a kind reads more formats."""
+        return read_table(path, self.columns, self.required, sheet=sheet, column_map=column_map)
 
     @abstractmethod
     def load(self) -> None:

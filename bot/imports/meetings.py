@@ -7,6 +7,7 @@ questions_open_days before the meeting at 09:00 and closes questions_close_days 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -50,10 +51,12 @@ class MeetingsImport(Kind):
         "source_uid",
     )
 
-    def read(self, path: Path, *, sheet: str | None = None) -> Table:
+    def read(
+        self, path: Path, *, sheet: str | None = None, column_map: Mapping[str, str] | None = None
+    ) -> Table:
         if path.suffix.lower() == ".ics":
             return read_ics(path, self.zone)
-        return super().read(path, sheet=sheet)
+        return super().read(path, sheet=sheet, column_map=column_map)
 
     def load(self) -> None:
         self.boards = board_lookup(self.session)

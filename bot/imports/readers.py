@@ -13,7 +13,7 @@ import difflib
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -311,8 +311,15 @@ def header_key(name: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9']+", " ", text).split())
 
 
-def _header_lookup(columns: Sequence[str]) -> dict[str, str]:
-    lookup: dict[str, str] = {}
+def _header_lookup(
+    columns: Sequence[str], column_map: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    # The collaboration's own names (its `imports:` map) come first, then ours.
+    lookup: dict[str, str] = {
+        header_key(header): column
+        for header, column in (column_map or {}).items()
+        if column in columns
+    }
     for column in columns:
         lookup.setdefault(header_key(column), column)
     for column in columns:
@@ -532,14 +539,19 @@ def _header_problems(
 
 
 def read_table(
-    path: Path, columns: Sequence[str], required: Iterable[str], *, sheet: str | None = None
+    path: Path,
+    columns: Sequence[str],
+    required: Iterable[str],
+    *,
+    sheet: str | None = None,
+    column_map: Mapping[str, str] | None = None,
 ) -> Table:
     """Rows of a CSV or XLSX file with the given columns; raise ImportRejected.
 
     The header may sit below title rows and may name columns forgivingly (any case, spaces or
     punctuation, the names in HEADER_ALIASES, Welsh names). A workbook is read from its first
     visible sheet unless `sheet` names one; a formula whose result was never saved is refused
-    by its cell address.
+    by its cell address. `column_map` adds the collaboration's own header names.
     """
     from openpyxl.utils import get_column_letter
 
@@ -547,7 +559,7 @@ def read_table(
     required = list(required)
     is_spreadsheet = path.suffix.lower() == ".xlsx"
     grid = _xlsx_grid(path, source, sheet) if is_spreadsheet else _csv_grid(path, source)
-    header_index, header = _find_header(grid, _header_lookup(columns), required)
+    header_index, header = _find_header(grid, _header_lookup(columns, column_map), required)
     raw_header = grid.records[header_index][1] if grid.records else []
     header_line = grid.records[header_index][0] if grid.records else 1
     records = grid.records[header_index + 1 :]
