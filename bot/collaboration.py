@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.domain import AlertKind, AnonymousQuestions, ChannelLanguage, Marking, Platform, Role
 from bot.i18n import N_, _, ngettext
+from bot.import_columns import IMPORT_COLUMNS
 from bot.models import Board, Channel, Member, Partner
 from bot.schedule_time import ScheduleError, parse_cron
 from bot.services import audit
@@ -1144,8 +1145,6 @@ def _check(path: Path) -> tuple[Collaboration | None, list[ConfigProblem]]:
 
 def _imports_section(data: Mapping[str, Any], report: _Report) -> dict[str, dict[str, str]]:
     """The `imports:` column maps: for each import kind, header text -> one of its columns."""
-    from bot.imports import KINDS
-
     value = data.get("imports")
     if value is None:
         return {}
@@ -1157,11 +1156,11 @@ def _imports_section(data: Mapping[str, Any], report: _Report) -> dict[str, dict
         return {}
     maps: dict[str, dict[str, str]] = {}
     for kind, headers in value.items():
-        if kind not in KINDS:
+        if kind not in IMPORT_COLUMNS:
             report.add(
                 ("imports", str(kind)),
                 _("unknown import kind {kind}").format(kind=_quoted(kind)),
-                _("use one of {kinds}").format(kinds=", ".join(KINDS)),
+                _("use one of {kinds}").format(kinds=", ".join(IMPORT_COLUMNS)),
             )
             continue
         if not isinstance(headers, Mapping):
@@ -1171,7 +1170,7 @@ def _imports_section(data: Mapping[str, Any], report: _Report) -> dict[str, dict
                 hint,
             )
             continue
-        columns = KINDS[kind].columns
+        columns = IMPORT_COLUMNS[kind]
         maps[kind] = {}
         for header, column in headers.items():
             if not isinstance(header, str) or not header.strip():

@@ -8,13 +8,13 @@ from sqlalchemy import select
 
 from bot.domain import ActionStatus, Rag
 from bot.i18n import _
+from bot.import_columns import IMPORT_COLUMNS
 from bot.imports.base import (
     MARKED_DEFAULTS,
     Kind,
     Record,
     by_ref,
     check_marked,
-    header,
     load_existing,
     partner_lookup,
 )
@@ -119,10 +119,7 @@ class ActionsImport(Kind):
     name = "actions"
     entity = "action"
     model = Action
-    columns = header(
-        "ref,title,owner_partner,owner,due_date,status,rag,"
-        "theme,marking,exempt_paragraph,restricted_to,last_update,title_cy,decisions"
-    )
+    columns = IMPORT_COLUMNS["actions"]
     required = ("ref", "title", "owner_partner")
     references: ClassVar[dict[str, str]] = {"owner_partner_id": "owner_partner"}
     fields = (

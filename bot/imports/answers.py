@@ -13,7 +13,8 @@ from typing import Any
 
 from bot.domain import QuestionState
 from bot.i18n import Translator, _, default_language
-from bot.imports.base import Kind, Plan, Record, header, load_existing
+from bot.import_columns import IMPORT_COLUMNS
+from bot.imports.base import Kind, Plan, Record, load_existing
 from bot.imports.cells import Cells
 from bot.models import Question
 from bot.services import questions
@@ -26,7 +27,7 @@ class AnswersImport(Kind):
     name = "answers"
     entity = "question"
     model = Question
-    columns = header("question_ref,answer,answered_by")
+    columns = IMPORT_COLUMNS["answers"]
     required = ("question_ref", "answer")
     fields = ("answer", "answered_by", "state", "merged_into_id")
 

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.i18n import _
-from bot.imports.base import Existing, Kind, Plan, Record, board_lookup, header
+from bot.import_columns import IMPORT_COLUMNS
+from bot.imports.base import Existing, Kind, Plan, Record, board_lookup
 from bot.imports.cells import Cells, Lookup
 from bot.models import Attendance, Meeting, Partner
 from bot.services import attendance
@@ -36,7 +37,7 @@ class AttendanceImport(Kind):
     name = "attendance"
     entity = "attendance"
     model = Attendance
-    columns = header("board,meeting_date,partner,status")
+    columns = IMPORT_COLUMNS["attendance"]
     required = ("board", "meeting_date", "partner", "status")
     fields = ("status",)
     limits: ClassVar[dict[str, int | None]] = {}

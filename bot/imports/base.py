@@ -57,11 +57,6 @@ def by_ref(cells: Cells, ref: str, values: dict[str, Any], stored: dict[Any, Exi
     )
 
 
-def header(line: str) -> tuple[str, ...]:
-    """Column names from a CSV header line, as DESIGN.md section 7 writes them."""
-    return tuple(line.split(","))
-
-
 def partner_lookup(session: Session) -> Lookup[Partner]:
     """Every partner, found by slug or English or Welsh name (one query)."""
     partners = session.scalars(select(Partner).order_by(Partner.id)).all()

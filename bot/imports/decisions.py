@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import select
 
 from bot.i18n import _
+from bot.import_columns import IMPORT_COLUMNS
 from bot.imports.base import (
     MARKED_DEFAULTS,
     Kind,
@@ -20,7 +21,6 @@ from bot.imports.base import (
     board_lookup,
     by_ref,
     check_marked,
-    header,
     load_existing,
     partner_lookup,
 )
@@ -37,10 +37,7 @@ class DecisionsImport(Kind):
     name = "decisions"
     entity = "decision"
     model = Decision
-    columns = header(
-        "ref,board,meeting_date,decided_on,title,summary,"
-        "marking,exempt_paragraph,restricted_to,partners,link,title_cy,summary_cy"
-    )
+    columns = IMPORT_COLUMNS["decisions"]
     required = ("ref", "board", "decided_on", "title")
     references: ClassVar[dict[str, str]] = {"board_id": "board"}
     fields = (

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bot.i18n import _
-from bot.imports.base import Existing, Kind, Record, board_lookup, header, load_existing
+from bot.import_columns import IMPORT_COLUMNS
+from bot.imports.base import Existing, Kind, Record, board_lookup, load_existing
 from bot.imports.cells import Cells, at_local
 from bot.imports.readers import Table, read_ics
 from bot.models import Board, Meeting
@@ -34,9 +35,7 @@ class MeetingsImport(Kind):
     name = "meetings"
     entity = "meeting"
     model = Meeting
-    columns = header(
-        "board,starts_at,ends_at,location,link,questions_open,questions_close,location_cy"
-    )
+    columns = IMPORT_COLUMNS["meetings"]
     required = ("board", "starts_at")
     references: ClassVar[dict[str, str]] = {"board_id": "board"}
     fields = (
