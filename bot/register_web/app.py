@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -250,6 +250,7 @@ def _date(value: str | None) -> date | None:
 
 
 PageHandler = Callable[[Request, Session, Member, Audience], Response]
+FormHandler = Callable[[Request, Session, Member, dict[str, str]], Response]
 
 
 def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = None) -> Starlette:
@@ -270,6 +271,25 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
 
     def secretariat_only(member: Member) -> bool:
         return Role.SECRETARIAT.value in member.roles
+
+    def member_form(
+        handler: FormHandler, *, secretariat: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A form's POST endpoint: the form read (and refused without this session's CSRF
+        token), the signed-in member (and, with `secretariat`, the role) checked, then
+        `handler` run in one unit of work."""
+
+        async def endpoint(request: Request) -> Response:
+            values = await site.form(request)
+            with unit_of_work(app.sessions) as session:
+                member = site.member_of(request, session)
+                if member is None:
+                    return _signin_redirect(request)
+                if secretariat and not secretariat_only(member):
+                    return site.render(request, "forbidden", member, status=403)
+                return handler(request, session, member, values)
+
+        return endpoint
 
     # -- sign-in --------------------------------------------------------------------------
     def signin(request: Request) -> Response:
@@ -438,24 +458,19 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
             return site.render(request, "forbidden", member, status=403)
         return decision_form(request, session, member, {}, {})
 
-    async def record_decision_post(request: Request) -> Response:
-        values = await site.form(request)
-        with unit_of_work(app.sessions) as session:
-            member = site.member_of(request, session)
-            if member is None:
-                return _signin_redirect(request)
-            if not secretariat_only(member):
-                return site.render(request, "forbidden", member, status=403)
-            t = Translator(site.language(request, member), site.zone)
-            fields = {k: v for k, v in values.items() if k in DECISION_FIELDS}
-            try:
-                with session.begin_nested():
-                    made = record_decision(
-                        session, fields, actor=f"web:{member.slug}", now=site.now(), t=t
-                    )
-            except InvalidInput as refused:
-                return decision_form(request, session, member, fields, refused.errors, 422)
-            ref = made.ref
+    def record_decision_post(
+        request: Request, session: Session, member: Member, values: dict[str, str]
+    ) -> Response:
+        t = Translator(site.language(request, member), site.zone)
+        fields = {k: v for k, v in values.items() if k in DECISION_FIELDS}
+        try:
+            with session.begin_nested():
+                made = record_decision(
+                    session, fields, actor=f"web:{member.slug}", now=site.now(), t=t
+                )
+        except InvalidInput as refused:
+            return decision_form(request, session, member, fields, refused.errors, 422)
+        ref = made.ref
         return RedirectResponse(site.links.path("decisions", ref), status_code=303)
 
     # -- actions --------------------------------------------------------------------------
@@ -524,58 +539,47 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
             values=values or {},
         )
 
-    async def update_action_post(request: Request) -> Response:
-        values = await site.form(request)
+    def update_action_post(
+        request: Request, session: Session, member: Member, values: dict[str, str]
+    ) -> Response:
         ref = request.path_params["ref"]
-        with unit_of_work(app.sessions) as session:
-            member = site.member_of(request, session)
-            if member is None:
-                return _signin_redirect(request)
-            if not secretariat_only(member):
-                return site.render(request, "forbidden", member, status=403)
-            audience = audience_of_member(member)
-            t = Translator(site.language(request, member), site.zone)
-            actor = f"web:{member.slug}"
-            errors: dict[str, str] = {}
-            links, unknown = trail.parse_decision_refs(
-                session, values.get("decisions", ""), audience
-            )
-            if unknown:
-                errors["decisions"] = t._(
-                    "{refs}: no such decision in the register; give decision references such "
-                    "as SB-2026-014, separated by spaces."
-                ).format(refs=", ".join(unknown))
-            status_values = {
-                k: values.get(k, "") for k in ("status", "rag", "note") if values.get(k)
-            }
-            changed = False
-            try:
-                with session.begin_nested():
-                    if status_values:
-                        update_action_status(
-                            session,
-                            ref,
-                            status_values,
-                            actor=actor,
-                            audience=audience,
-                            today=site.today(),
-                            t=t,
-                        )
-                        changed = True
-                    if errors:
-                        raise InvalidInput(errors, t)
-                    action = session.scalar(select(Action).where(Action.ref == ref.upper()))
-                    if action is not None and trail.link_decisions(
-                        session, action, links, actor=actor
-                    ):
-                        changed = True
-            except InvalidInput as refused:
-                if not changed and "status" in refused.errors and not errors:
-                    refused.errors.pop("status", None)
-                merged = {**refused.errors, **errors}
-                return action_page(request, session, member, audience, merged, values, 422)
-            except UserError:
-                return site.render(request, "not_found", member, status=404)
+        audience = audience_of_member(member)
+        t = Translator(site.language(request, member), site.zone)
+        actor = f"web:{member.slug}"
+        errors: dict[str, str] = {}
+        links, unknown = trail.parse_decision_refs(session, values.get("decisions", ""), audience)
+        if unknown:
+            errors["decisions"] = t._(
+                "{refs}: no such decision in the register; give decision references such "
+                "as SB-2026-014, separated by spaces."
+            ).format(refs=", ".join(unknown))
+        status_values = {k: values.get(k, "") for k in ("status", "rag", "note") if values.get(k)}
+        changed = False
+        try:
+            with session.begin_nested():
+                if status_values:
+                    update_action_status(
+                        session,
+                        ref,
+                        status_values,
+                        actor=actor,
+                        audience=audience,
+                        today=site.today(),
+                        t=t,
+                    )
+                    changed = True
+                if errors:
+                    raise InvalidInput(errors, t)
+                action = session.scalar(select(Action).where(Action.ref == ref.upper()))
+                if action is not None and trail.link_decisions(session, action, links, actor=actor):
+                    changed = True
+        except InvalidInput as refused:
+            if not changed and "status" in refused.errors and not errors:
+                refused.errors.pop("status", None)
+            merged = {**refused.errors, **errors}
+            return action_page(request, session, member, audience, merged, values, 422)
+        except UserError:
+            return site.render(request, "not_found", member, status=404)
         return RedirectResponse(site.links.path("actions", ref.upper()), status_code=303)
 
     # -- meetings -------------------------------------------------------------------------
@@ -636,29 +640,22 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
             errors=errors or {},
         )
 
-    async def attendance_post(request: Request) -> Response:
-        values = await site.form(request)
-        with unit_of_work(app.sessions) as session:
-            member = site.member_of(request, session)
-            if member is None:
-                return _signin_redirect(request)
-            if not secretariat_only(member):
-                return site.render(request, "forbidden", member, status=403)
-            row = meeting_row(session, request)
-            if row is None:
-                return site.render(request, "not_found", member, status=404)
-            t = Translator(site.language(request, member), site.zone)
-            statuses = {
-                k[len("partner:") :]: v for k, v in values.items() if k.startswith("partner:")
-            }
-            try:
-                checked = attendance_service.check_statuses(session, statuses, t)
-            except attendance_service.AttendanceInvalid as refused:
-                return meeting_page(
-                    request, session, member, audience_of_member(member), refused.errors, 422
-                )
-            attendance_service.record_attendance(session, row, checked, actor=f"web:{member.slug}")
-            target = f"/meetings/{row.id}"
+    def attendance_post(
+        request: Request, session: Session, member: Member, values: dict[str, str]
+    ) -> Response:
+        row = meeting_row(session, request)
+        if row is None:
+            return site.render(request, "not_found", member, status=404)
+        t = Translator(site.language(request, member), site.zone)
+        statuses = {k[len("partner:") :]: v for k, v in values.items() if k.startswith("partner:")}
+        try:
+            checked = attendance_service.check_statuses(session, statuses, t)
+        except attendance_service.AttendanceInvalid as refused:
+            return meeting_page(
+                request, session, member, audience_of_member(member), refused.errors, 422
+            )
+        attendance_service.record_attendance(session, row, checked, actor=f"web:{member.slug}")
+        target = f"/meetings/{row.id}"
         return RedirectResponse(target, status_code=303)
 
     def attendance(request: Request, session: Session, member: Member, _a: Audience) -> Response:
@@ -692,37 +689,31 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
             boards=queries.board_views(session).values(),
         )
 
-    async def calendar_create(request: Request) -> Response:
-        values = await site.form(request)
-        with unit_of_work(app.sessions) as session:
-            member = site.member_of(request, session)
-            if member is None:
-                return _signin_redirect(request)
-            board = session.scalar(select(Board).where(Board.slug == values.get("board", "")))
-            _feed, token = calendar_feeds.create_feed(
-                session,
-                actor=member.slug,
-                board=board,
-                member=None if board else member,
-                now=site.now(),
-            )
-            request.session["new_feed"] = site.links.url(f"/calendars/{token}.ics")
+    def calendar_create(
+        request: Request, session: Session, member: Member, values: dict[str, str]
+    ) -> Response:
+        board = session.scalar(select(Board).where(Board.slug == values.get("board", "")))
+        _feed, token = calendar_feeds.create_feed(
+            session,
+            actor=member.slug,
+            board=board,
+            member=None if board else member,
+            now=site.now(),
+        )
+        request.session["new_feed"] = site.links.url(f"/calendars/{token}.ics")
         return RedirectResponse("/calendars", status_code=303)
 
-    async def calendar_revoke(request: Request) -> Response:
-        values = await site.form(request)
-        with unit_of_work(app.sessions) as session:
-            member = site.member_of(request, session)
-            if member is None:
-                return _signin_redirect(request)
-            feed = session.scalar(
-                select(CalendarFeed).where(
-                    CalendarFeed.id == _int(values.get("feed"), 0),
-                    CalendarFeed.created_by == member.slug,
-                )
+    def calendar_revoke(
+        request: Request, session: Session, member: Member, values: dict[str, str]
+    ) -> Response:
+        feed = session.scalar(
+            select(CalendarFeed).where(
+                CalendarFeed.id == _int(values.get("feed"), 0),
+                CalendarFeed.created_by == member.slug,
             )
-            if feed is not None:
-                calendar_feeds.revoke_feed(session, feed, actor=member.slug, now=site.now())
+        )
+        if feed is not None:
+            calendar_feeds.revoke_feed(session, feed, actor=member.slug, now=site.now())
         return RedirectResponse("/calendars", status_code=303)
 
     def calendar_file(request: Request) -> Response:
@@ -801,18 +792,30 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
         Route("/language", guarded(choose_language), methods=["POST"]),
         Route("/decisions", member_page(decisions)),
         Route("/decisions/new", member_page(new_decision)),
-        Route("/decisions/new", guarded(record_decision_post), methods=["POST"]),
+        Route(
+            "/decisions/new",
+            guarded(member_form(record_decision_post, secretariat=True)),
+            methods=["POST"],
+        ),
         Route("/decisions/{ref}", member_page(decision)),
         Route("/actions", member_page(actions)),
         Route("/actions/{ref}", member_page(action_page)),
-        Route("/actions/{ref}", guarded(update_action_post), methods=["POST"]),
+        Route(
+            "/actions/{ref}",
+            guarded(member_form(update_action_post, secretariat=True)),
+            methods=["POST"],
+        ),
         Route("/meetings", member_page(meetings)),
         Route("/meetings/{meeting_id}", member_page(meeting_page)),
-        Route("/meetings/{meeting_id}/attendance", guarded(attendance_post), methods=["POST"]),
+        Route(
+            "/meetings/{meeting_id}/attendance",
+            guarded(member_form(attendance_post, secretariat=True)),
+            methods=["POST"],
+        ),
         Route("/attendance", member_page(attendance)),
         Route("/calendars", member_page(calendars)),
-        Route("/calendars/new", guarded(calendar_create), methods=["POST"]),
-        Route("/calendars/revoke", guarded(calendar_revoke), methods=["POST"]),
+        Route("/calendars/new", guarded(member_form(calendar_create)), methods=["POST"]),
+        Route("/calendars/revoke", guarded(member_form(calendar_revoke)), methods=["POST"]),
         Route("/calendars/{token}.ics", calendar_file),
         Route("/export/register.{fmt:str}", member_page(export)),
     ]
