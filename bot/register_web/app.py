@@ -141,6 +141,11 @@ class RegisterSite:
             return str(chosen)
         return member.language if member is not None and member.language in LANGUAGES else "en"
 
+    def not_found(self, request: Request) -> Response:
+        """A plain 404 in the visitor's language (nothing here says whether the thing exists)."""
+        t = Translator(self.language(request, None), self.zone)
+        return PlainTextResponse(t._("Not found"), status_code=404)
+
     @staticmethod
     def csrf_token(request: Request) -> str:
         """This session's form token (made on first use)."""
@@ -317,7 +322,7 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
 
     async def signin_dev(request: Request) -> Response:
         if not site.dev_signin_allowed(request):
-            return PlainTextResponse("Not found", status_code=404)
+            return site.not_found(request)
         values = await site.form(request)
         with unit_of_work(app.sessions) as session:
             member = session.scalar(
@@ -341,7 +346,7 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
         name = request.path_params["provider"]
         client = site.clients.get(name)
         if client is None:
-            return PlainTextResponse("Not found", status_code=404)
+            return site.not_found(request)
         try:
             url, pending = client.start(callback_url(name))
         except SignInFailed as failure:
@@ -721,7 +726,7 @@ def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = Non
         with unit_of_work(app.sessions) as session:
             feed = calendar_feeds.live_feed(session, token)
             if feed is None:
-                return PlainTextResponse("Not found", status_code=404)
+                return site.not_found(request)
             language = feed.member.language if feed.member else "en"
             t = Translator(language if language in LANGUAGES else "en", site.zone)
             name = feed.board.name if feed.board else (feed.member.name if feed.member else "")
