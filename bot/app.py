@@ -5,24 +5,22 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.clock import CLOCK, Clock
-from bot.db import make_engine, make_session_factory, unit_of_work
+from bot.context import Command, Context, Interaction, UserError
+from bot.db import unit_of_work
 from bot.domain import Platform, Role
-from bot.i18n import Translator
-from bot.messages import Renderer, Reply, Request
-from bot.models import Channel, Member, Partner
-from bot.permalinks import RegisterLinks
-from bot.router import Command, Interaction, Router
+from bot.messages import Reply, Request
+from bot.models import Channel, Member
+from bot.router import Router
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.text_input import MESSAGE, TextRefused, clean, clean_values
 from bot.visibility import (
-    Audience,
     audience_of_channel,
     audience_of_member,
     audience_of_unknown_channel,
@@ -32,44 +30,6 @@ log = logging.getLogger(__name__)
 
 FREE_TEXT_COMMAND = "find"
 """Where text that starts with no known command goes (an @mention in plain words)."""
-
-
-class UserError(Exception):
-    """A problem the user can fix; the message is already translated and is shown as it is."""
-
-
-@dataclass
-class Context:
-    """Everything a handler may use besides the request: one session, one audience."""
-
-    app: ScrutinyApp
-    session: Session
-    member: Member
-    channel: Channel | None
-    audience: Audience
-    languages: tuple[str, ...]
-    now: datetime
-    platform: Platform | None = None
-    """Where the request came from; sets `cmd`, how the member starts a command there."""
-    t: Translator = field(init=False)
-
-    def __post_init__(self) -> None:
-        cmd = self.app.renderer.command_prefix(self.platform)
-        self.t = Translator(self.languages[0], self.app.settings.timezone, cmd)
-
-    @property
-    def cmd(self) -> str:
-        """The command prefix for the asker's platform: "/scrutiny" or "@Scrutiny"."""
-        return self.t.cmd
-
-    @property
-    def today(self) -> date:
-        """Today's date in the collaboration's wall-clock time zone."""
-        return self.now.astimezone(self.app.settings.timezone).date()
-
-    def has_role(self, role: Role) -> bool:
-        """Whether the asking member holds `role`."""
-        return role.value in self.member.roles
 
 
 @dataclass
@@ -82,29 +42,13 @@ class Outcome:
     text: str
 
 
-def renderer_for(settings: Settings) -> Renderer:
-    """The renderer the settings describe: time zone, Teams bot name, register permalinks."""
-    links = settings.chat_links_base
-    return Renderer(
-        tz=settings.timezone,
-        teams_bot_name=settings.teams_bot_name,
-        links=RegisterLinks(links) if links else None,
-    )
-
-
-class ScrutinyApp:
-    """The bot without any platform: database, registered handlers and renderer."""
+class ScrutinyApp(Runtime):
+    """The bot without any platform: the runtime plus registered handlers."""
 
     def __init__(
         self, settings: Settings, engine: Engine | None = None, clock: Clock = CLOCK
     ) -> None:
-        self.settings = settings
-        self.clock = clock
-        """Where every "now" of this app comes from (the program's one clock unless a test
-        builds an app on a clock of its own)."""
-        self.engine = engine or make_engine(settings.database_url)
-        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
-        self.renderer = renderer_for(settings)
+        super().__init__(settings, engine, clock)
         self.commands: dict[str, Command] = {}
         self.aliases: dict[str, str] = {}
         self.interactions: dict[str, Interaction] = {}
@@ -263,32 +207,6 @@ class ScrutinyApp:
         return Context(
             self, session, member, channel, audience, (member.language,), now, request.platform
         )
-
-    # -- lookups shared by platforms ------------------------------------------------------
-    @staticmethod
-    def find_member(session: Session, platform: Platform, user_id: str) -> Member | None:
-        """The active member behind a platform user id (console: the member's slug)."""
-        column = {
-            Platform.SLACK: Member.slack_user_id,
-            Platform.TEAMS: Member.entra_object_id,
-            Platform.CONSOLE: Member.slug,
-        }[platform]
-        return session.scalar(select(Member).where(column == user_id, Member.active.is_(True)))
-
-    @staticmethod
-    def partner_slugs(session: Session) -> list[str]:
-        """Every organisation's slug: the readers of a channel shared by all of them."""
-        return list(session.scalars(select(Partner.slug)))
-
-    @staticmethod
-    def secretariat_channel_name(session: Session, platform: Platform) -> str:
-        """The secretariat's channel on this platform, for 'ask the secretariat' messages."""
-        channel = session.scalar(
-            select(Channel)
-            .where(Channel.secretariat.is_(True))
-            .order_by(Channel.platform != platform)
-        )
-        return channel.name if channel else "#srs-secretariat"
 
 
 def _allowed(roles: Iterable[Role], member: Member) -> bool:

@@ -361,7 +361,7 @@ def _queue_answer_posts(session: Session, settings: Settings) -> int:
     """Queue the answers just imported for their partners' channels, in the import's
     transaction (each once: a repeated import queues nothing more)."""
 
-    from bot.app import renderer_for
+    from bot.runtime import renderer_for
     from bot.services.question_posts import post_unposted_answers
 
     renderer = renderer_for(settings)

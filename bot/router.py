@@ -4,41 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from bot.context import Command, Handler, Interaction
 from bot.domain import Role
-from bot.messages import Reply, Request
-
-if TYPE_CHECKING:
-    from bot.app import Context
-
-Handler = Callable[["Request", "Context"], Reply]
-
-
-@dataclass(frozen=True)
-class Command:
-    """A `/scrutiny <name>` subcommand."""
-
-    name: str
-    handler: Handler
-    summary: str
-    usage: str = ""
-    aliases: tuple[str, ...] = ()
-    roles: frozenset[Role] = frozenset()
-    """Roles allowed to run it; empty means every known member."""
-    writes: bool = True
-    """False for a command that only reads: on SQLite it then takes no write lock."""
-
-
-@dataclass(frozen=True)
-class Interaction:
-    """A button, modal submission or other interactive callback, by its id."""
-
-    action_id: str
-    handler: Handler
-    roles: frozenset[Role] = frozenset()
-    writes: bool = True
-    """False for an interaction that only reads: on SQLite it then takes no write lock."""
 
 
 @dataclass

@@ -30,12 +30,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from bot.app import ScrutinyApp
 from bot.db import unit_of_work
 from bot.domain import Platform
 from bot.leader import LeaderLock
 from bot.models import Channel, Reminder
 from bot.outbox import Messenger, Pacer, RetryPolicy, Sender, SendReport
+from bot.runtime import Runtime
 from bot.schedule_time import Schedule, ScheduleError
 from bot.scheduled_units import UnitFailure, UnitGuard, report_failures
 from bot.services import decision_alerts, digests, graph_sync, question_posts, reminders
@@ -49,9 +49,7 @@ WRITE_CHUNK = 100
 
 
 # -- the jobs -----------------------------------------------------------------------------------
-def due_digests(
-    app: ScrutinyApp, now: datetime, grace: timedelta = DEFAULT_GRACE
-) -> list[digests.Due]:
+def due_digests(app: Runtime, now: datetime, grace: timedelta = DEFAULT_GRACE) -> list[digests.Due]:
     """Channels whose latest scheduled digest in (now - grace, now] has not run yet."""
     fires: dict[tuple[str, str, bool], Any] = {}
     due: list[digests.Due] = []
@@ -83,7 +81,7 @@ def due_digests(
 
 
 def run_due_digests(
-    app: ScrutinyApp,
+    app: Runtime,
     now: datetime | None = None,
     *,
     grace: timedelta = DEFAULT_GRACE,
@@ -132,7 +130,7 @@ def run_due_digests(
 
 
 def _plan_digests(
-    app: ScrutinyApp,
+    app: Runtime,
     due: list[digests.Due],
     now: datetime,
     seq_to: int,
@@ -171,7 +169,7 @@ def _plan_digests(
 
 
 def run_due_reminders(
-    app: ScrutinyApp,
+    app: Runtime,
     now: datetime | None = None,
     *,
     grace: timedelta = DEFAULT_GRACE,
@@ -193,9 +191,7 @@ def run_due_reminders(
     return runs
 
 
-def make_sender(
-    app: ScrutinyApp, messengers: Mapping[Platform, Messenger], **options: Any
-) -> Sender:
+def make_sender(app: Runtime, messengers: Mapping[Platform, Messenger], **options: Any) -> Sender:
     """A sender for this app, able to re-render digests and question packs whose items may
     no longer be shown."""
     options.setdefault("clock", app.clock.now)
@@ -212,7 +208,7 @@ def make_sender(
 
 
 def send_due(
-    app: ScrutinyApp,
+    app: Runtime,
     now: datetime | None = None,
     *,
     messengers: Mapping[Platform, Messenger] | None = None,
@@ -229,7 +225,7 @@ def send_due(
 
 
 def run_question_posts(
-    app: ScrutinyApp, now: datetime | None = None, *, failures: list[UnitFailure] | None = None
+    app: Runtime, now: datetime | None = None, *, failures: list[UnitFailure] | None = None
 ) -> question_posts.DueReport:
     """Question-window announcements and reminders, packs, carry-forwards and answers that
     are due, each in its own savepoint; the ones that fail are added to `failures`."""
@@ -248,7 +244,7 @@ def run_question_posts(
 
 
 def run_decision_alerts(
-    app: ScrutinyApp, now: datetime, *, failures: list[UnitFailure] | None = None
+    app: Runtime, now: datetime, *, failures: list[UnitFailure] | None = None
 ) -> int:
     """Alerts of new decisions to the channels that asked for them, each in its own
     savepoint; the number queued."""
@@ -260,7 +256,7 @@ def run_decision_alerts(
     return queued
 
 
-def run_graph_sync(app: ScrutinyApp, now: datetime | None = None) -> graph_sync.SyncReport | None:
+def run_graph_sync(app: Runtime, now: datetime | None = None) -> graph_sync.SyncReport | None:
     """The Microsoft 365 sync, once per 30-minute slot, when Graph and a `graph:` section are
     configured; its failures are logged (the next slot tries again)."""
     now = now or app.clock.now()
@@ -284,7 +280,7 @@ def run_graph_sync(app: ScrutinyApp, now: datetime | None = None) -> graph_sync.
 
 
 def run_schedules(
-    app: ScrutinyApp,
+    app: Runtime,
     now: datetime | None = None,
     *,
     grace: timedelta = DEFAULT_GRACE,
@@ -360,7 +356,7 @@ class JobSpec:
     trigger: BaseTrigger
 
 
-def job_specs(app: ScrutinyApp, now: datetime) -> list[JobSpec]:
+def job_specs(app: Runtime, now: datetime) -> list[JobSpec]:
     """The digest schedules and active reminders in the database, as APScheduler jobs."""
     specs: dict[str, JobSpec] = {}
     with unit_of_work(app.sessions) as session:
@@ -459,7 +455,7 @@ class PassReport:
 class Worker:
     """One worker process: the sender always; the scheduler while it holds the leader lock."""
 
-    app: ScrutinyApp
+    app: Runtime
     sender: Sender
     lock: LeaderLock
     grace: timedelta = DEFAULT_GRACE
@@ -603,7 +599,7 @@ class Worker:
 
 
 def make_worker(
-    app: ScrutinyApp,
+    app: Runtime,
     messengers: Mapping[Platform, Messenger],
     lock: LeaderLock,
     *,

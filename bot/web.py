@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from bot.app import ScrutinyApp
 from bot.db import schema_problem, unit_of_work
 from bot.i18n import _
 from bot.register_web.app import build_register
+from bot.runtime import Runtime
 from bot.services.delivery_log import waiting_without_credentials
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class WebPlatform(Protocol):
         ...
 
 
-def _database_state(app: ScrutinyApp) -> tuple[str, str | None]:
+def _database_state(app: Runtime) -> tuple[str, str | None]:
     """("ok", None), ("unreachable", why) or ("schema behind", what to run)."""
     try:
         problem = schema_problem(app.engine)
@@ -64,7 +64,7 @@ def _database_state(app: ScrutinyApp) -> tuple[str, str | None]:
     return "ok", None
 
 
-def _posts_without_credentials(app: ScrutinyApp) -> dict[str, int]:
+def _posts_without_credentials(app: Runtime) -> dict[str, int]:
     """Posts waiting for a platform this deployment has no credentials for, by platform."""
     with unit_of_work(app.sessions, writes=False) as session:
         waiting = waiting_without_credentials(session, app.settings.posting_platforms)
@@ -72,7 +72,7 @@ def _posts_without_credentials(app: ScrutinyApp) -> dict[str, int]:
 
 
 def create_web_app(
-    app: ScrutinyApp,
+    app: Runtime,
     platforms: Sequence[WebPlatform] = (),
     clock: Callable[[], datetime] | None = None,
 ) -> Starlette:

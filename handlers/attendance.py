@@ -5,7 +5,7 @@ register's web form and the `attendance` import."""
 
 from __future__ import annotations
 
-from bot.app import Context, UserError
+from bot.context import Context, UserError
 from bot.domain import Role
 from bot.i18n import N_
 from bot.messages import Reply, Request

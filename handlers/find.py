@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-from bot.app import Context
+from bot.context import Context
 from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router
@@ -112,5 +112,5 @@ def next_page(request: Request, ctx: Context) -> Reply:
     name, _, rest = value.partition(" ")
     if name not in PAGED_COMMANDS:
         return Reply("common/error", {"message": ctx.t._("That button is no longer supported.")})
-    command = ctx.app.commands[name]
-    return command.handler(dataclasses.replace(request, text=rest), ctx)
+    # Through the dispatcher's role check: a page is no more visible than its first one.
+    return ctx.app.run_command(name, dataclasses.replace(request, text=rest), ctx)

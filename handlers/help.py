@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.app import Context
+from bot.context import Context
 from bot.domain import Role
 from bot.i18n import N_
 from bot.messages import Reply, Request

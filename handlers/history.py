@@ -4,7 +4,7 @@ of the outbox, in chat. The operator's fuller versions are `scrutiny-bot audit` 
 
 from __future__ import annotations
 
-from bot.app import Context, UserError
+from bot.context import Context, UserError
 from bot.domain import DeliveryState, Role
 from bot.i18n import N_
 from bot.messages import Reply, Request

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.app import Context
+from bot.context import Context
 from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from bot.app import Context, UserError
+from bot.context import Context, UserError
 from bot.domain import ActionStatus, Role
 from bot.messages import Reply, Request
 from bot.services import queries, trail

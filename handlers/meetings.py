@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.app import Context, UserError
+from bot.context import Context, UserError
 from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.router import Router

@@ -22,7 +22,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.app import Context, UserError
+from bot.context import Context, UserError
 from bot.domain import AnonymousQuestions, QuestionState, Role
 from bot.i18n import N_
 from bot.messages import Reply, Request

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 
-from bot.app import Context, UserError
+from bot.context import Context, UserError
 from bot.domain import EXEMPT_PARAGRAPHS, ActionStatus, Marking, Rag, Role
 from bot.i18n import N_
 from bot.messages import Reply, Request

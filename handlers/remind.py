@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.app import Context, UserError
+from bot.context import Context, UserError
 from bot.domain import Role
 from bot.i18n import N_
 from bot.messages import Reply, Request

@@ -28,7 +28,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from bot.app import ScrutinyApp, UserError
+from bot.context import UserError
 from bot.db import unit_of_work
 from bot.domain import ActionStatus, Rag, Role
 from bot.i18n import LANGUAGES, Translator, translations
@@ -36,6 +36,7 @@ from bot.messages import TEMPLATES_DIR, in_reader_language
 from bot.models import Action, Board, CalendarFeed, Meeting, Member, Partner
 from bot.permalinks import RegisterLinks
 from bot.register_web.oidc import OidcClient, Pending, Provider, SignInFailed
+from bot.runtime import Runtime
 from bot.services import attendance as attendance_service
 from bot.services import calendar_feeds, queries, register_export, trail
 from bot.services.question_pack import build_pack
@@ -81,7 +82,7 @@ def _environment(language: str) -> jinja2.Environment:
     return env
 
 
-def session_secret(app: ScrutinyApp, folder: Path) -> str:
+def session_secret(app: Runtime, folder: Path) -> str:
     """WEB_SESSION_SECRET, else a secret made once and kept in `folder` (single machine)."""
     if app.settings.web_session_secret:
         return app.settings.web_session_secret
@@ -93,7 +94,7 @@ def session_secret(app: ScrutinyApp, folder: Path) -> str:
     return path.read_text().strip()
 
 
-def providers_of(app: ScrutinyApp) -> dict[str, Provider]:
+def providers_of(app: Runtime) -> dict[str, Provider]:
     """The identity providers the settings configure, by name."""
     settings = app.settings
     found: dict[str, Provider] = {}
@@ -121,7 +122,7 @@ def providers_of(app: ScrutinyApp) -> dict[str, Provider]:
 class RegisterSite:
     """The pages and the state they share: the bot, the clock and the sign-in clients."""
 
-    def __init__(self, app: ScrutinyApp, clock: Clock) -> None:
+    def __init__(self, app: Runtime, clock: Clock) -> None:
         self.app = app
         self.clock = clock
         self.zone = app.settings.timezone
@@ -258,7 +259,7 @@ PageHandler = Callable[[Request, Session, Member, Audience], Response]
 FormHandler = Callable[[Request, Session, Member, dict[str, str]], Response]
 
 
-def build_register(app: ScrutinyApp, clock: Clock, *, var_dir: Path | None = None) -> Starlette:
+def build_register(app: Runtime, clock: Clock, *, var_dir: Path | None = None) -> Starlette:
     """The register as a Starlette app to mount at the site's root."""
     site = RegisterSite(app, clock)
     https = urlsplit(app.settings.web_base_url).scheme == "https"

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from bot.app import UserError
+from bot.context import UserError
 from bot.i18n import Translator
 from bot.models import Board, Meeting
 from bot.services import audit

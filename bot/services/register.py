@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import text_input
-from bot.app import UserError
+from bot.context import UserError
 from bot.domain import EXEMPT_PARAGRAPHS, ActionStatus, Marking, Rag
 from bot.i18n import Translator
 from bot.models import Action, Board, Decision, Meeting, Partner

@@ -1,0 +1,69 @@
+"""The bot's runtime without any handler: settings, clock, database sessions and renderer.
+
+The worker, the register and every platform need these; only chat dispatch needs the
+handlers as well (`bot.app.ScrutinyApp` adds them), so a worker never loads a chat handler.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import CLOCK, Clock
+from bot.db import make_engine, make_session_factory
+from bot.domain import Platform
+from bot.messages import Renderer
+from bot.models import Channel, Member, Partner
+from bot.permalinks import RegisterLinks
+from bot.settings import Settings
+
+
+def renderer_for(settings: Settings) -> Renderer:
+    """The renderer the settings describe: time zone, Teams bot name, register permalinks."""
+    links = settings.chat_links_base
+    return Renderer(
+        tz=settings.timezone,
+        teams_bot_name=settings.teams_bot_name,
+        links=RegisterLinks(links) if links else None,
+    )
+
+
+class Runtime:
+    """Settings, the program's clock, a session factory and the renderer."""
+
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, clock: Clock = CLOCK
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        """Where every "now" of this runtime comes from (the program's one clock unless a
+        test builds one on a clock of its own)."""
+        self.engine = engine or make_engine(settings.database_url)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.renderer = renderer_for(settings)
+
+    # -- lookups shared by platforms ------------------------------------------------------
+    @staticmethod
+    def find_member(session: Session, platform: Platform, user_id: str) -> Member | None:
+        """The active member behind a platform user id (console: the member's slug)."""
+        column = {
+            Platform.SLACK: Member.slack_user_id,
+            Platform.TEAMS: Member.entra_object_id,
+            Platform.CONSOLE: Member.slug,
+        }[platform]
+        return session.scalar(select(Member).where(column == user_id, Member.active.is_(True)))
+
+    @staticmethod
+    def partner_slugs(session: Session) -> list[str]:
+        """Every organisation's slug: the readers of a channel shared by all of them."""
+        return list(session.scalars(select(Partner.slug)))
+
+    @staticmethod
+    def secretariat_channel_name(session: Session, platform: Platform) -> str:
+        """The secretariat's channel on this platform, for 'ask the secretariat' messages."""
+        channel = session.scalar(
+            select(Channel)
+            .where(Channel.secretariat.is_(True))
+            .order_by(Channel.platform != platform)
+        )
+        return channel.name if channel else "#srs-secretariat"
