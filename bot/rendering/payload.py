@@ -52,8 +52,9 @@ def render_payload(
     *,
     items: Mapping[str, Sequence[str]] | None = None,
     rebuild: Mapping[str, Any] | None = None,
-) -> Payload:
-    """The stored form of a post: text for every platform, plus Slack blocks or a Teams card.
+) -> dict[str, Any]:
+    """The stored form of a post (a `Payload`, as the JSON column's plain dict): text for
+    every platform, plus Slack blocks or a Teams card.
 
     Bilingual channels get every language in one message, in the order given (Welsh first).
     `items` names the classified items shown (`{"decisions": [refs], "actions": [refs]}`) so
@@ -77,10 +78,12 @@ def render_payload(
         blocks = join_bodies(
             [body["blocks"] if isinstance(body, dict) else body for body in bodies]
         )
-        payload["slack"] = SlackMessage(**fit_message(blocks, text, t))
+        fitted = fit_message(blocks, text, t)
+        payload["slack"] = SlackMessage(blocks=fitted["blocks"], text=fitted["text"])
     elif platform is Platform.TEAMS:
         payload["teams"] = post_card(payload, renderer, reply, platform)
-    return payload
+    # Callers add to it (files) and the outbox stores it as JSON: a plain dict from here on.
+    return dict(payload)
 
 
 def post_card(
