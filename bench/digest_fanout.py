@@ -55,7 +55,7 @@ from bot.models import (  # noqa: E402
     RegisterEntry,
 )
 from bot.outbox import Pacer  # noqa: E402
-from bot.platforms.messengers import SlackMessenger  # noqa: E402
+from bot.platforms.slack.messenger import SlackMessenger  # noqa: E402
 from bot.posted_messages import PostedRegister  # noqa: E402
 from bot.scheduler import due_digests, make_sender, run_due_digests  # noqa: E402
 from bot.services.digests import plan_digests  # noqa: E402

@@ -44,7 +44,7 @@ def _serve(kind: str, api_url: str, database_url: str) -> None:
             while True:
                 time.sleep(3600)
     from bot.app import create_app
-    from bot.platforms.slack import bare_web_app, build_slack
+    from bot.platforms.slack.app import bare_web_app, build_slack
     from bot.settings import load_settings
     from bot.web import create_web_app
 

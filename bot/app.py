@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -34,12 +36,22 @@ FREE_TEXT_COMMAND = "find"
 
 @dataclass
 class Outcome:
-    """A rendered reply: `bodies` in the requested format, one per language, and plain text."""
+    """A rendered reply: a document in the requested format per language, and plain text."""
 
     reply: Reply
     languages: tuple[str, ...]
-    bodies: list[str]
+    documents: list[Any]
+    """What a platform sends, one per language: text, a Block Kit message or view (a dict),
+    or an Adaptive Card (a dict); see `bot.rendering.Renderer.document`."""
     text: str
+
+    @property
+    def bodies(self) -> list[str]:
+        """Each language's document as text (JSON for the chat formats), for logs and tests."""
+        return [
+            doc if isinstance(doc, str) else json.dumps(doc, ensure_ascii=False)
+            for doc in self.documents
+        ]
 
 
 class ScrutinyApp(Runtime):
@@ -95,7 +107,7 @@ class ScrutinyApp(Runtime):
             args_text = text[len(words[0]) :].strip() if words else ""
         command = self.commands[canonical]
         with unit_of_work(self.sessions, writes=command.writes) as session:
-            ctx_or_reply = self._context(session, request)
+            ctx_or_reply = self._context(session, request, fmt)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
             ctx = ctx_or_reply
@@ -110,7 +122,7 @@ class ScrutinyApp(Runtime):
         interaction = self.interactions.get(action_id)
         writes = interaction.writes if interaction is not None else False
         with unit_of_work(self.sessions, writes=writes) as session:
-            ctx_or_reply = self._context(session, request)
+            ctx_or_reply = self._context(session, request, fmt)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
             ctx = ctx_or_reply
@@ -175,21 +187,31 @@ class ScrutinyApp(Runtime):
         languages: tuple[str, ...],
         fmt: str,
         platform: Platform | None = None,
+        *,
+        from_text: bool = False,
     ) -> Outcome:
-        render = self.renderer.render
-        bodies = [render(reply, fmt, language, platform) for language in languages]
-        text = (
-            bodies if fmt == "txt" else [render(reply, "txt", lang, platform) for lang in languages]
-        )
-        return Outcome(reply, languages, bodies, "\n\n".join(text))
+        """Render `reply` in each language; `from_text` shows its text rendering in `fmt`."""
+        renderer = self.renderer
+        texts = [renderer.render(reply, "txt", language, platform) for language in languages]
+        if from_text:
+            documents = [
+                renderer.from_text(fmt, t, lang) for t, lang in zip(texts, languages, strict=True)
+            ]
+        elif fmt == "txt":
+            documents = list(texts)
+        else:
+            documents = [renderer.document(reply, fmt, lang, platform) for lang in languages]
+        return Outcome(reply, languages, documents, "\n\n".join(texts))
 
-    def _context(self, session: Session, request: Request) -> Context | Outcome:
+    def _context(self, session: Session, request: Request, fmt: str) -> Context | Outcome:
         now = request.now or self.clock.now()
         member = self.find_member(session, request.platform, request.user_id)
         if member is None:
+            # Answered before a member's format is known: the text, shown in the format.
             secretariat = self.secretariat_channel_name(session, request.platform)
             reply = Reply("common/unknown_user", {"secretariat": secretariat})
-            return self._render(reply, (self.settings.scrutiny_language,), "txt", request.platform)
+            language = (self.settings.scrutiny_language,)
+            return self._render(reply, language, fmt, request.platform, from_text=True)
         channel = None
         audience = audience_of_member(member)
         if not request.is_direct and request.channel_id is not None:

@@ -369,29 +369,15 @@ def _queue_answer_posts(session: Session, settings: Settings) -> int:
     return post_unposted_answers(session, renderer, now=now, zone=settings.timezone)
 
 
-def _slack_ready(settings: Settings) -> bool:
-    return bool(
-        settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token)
-    )
-
-
 def _serve(app: ScrutinyApp, host: str, port: int | None) -> None:
     import uvicorn
 
-    from bot.web import WebPlatform, create_web_app
+    from bot.platforms.registry import endpoints
+    from bot.web import create_web_app
 
     settings = app.settings
-    platforms: list[WebPlatform] = []
-    if _slack_ready(settings):
-        from bot.platforms.slack import build_slack
-
-        platforms.append(build_slack(app))
-    if settings.teams_enabled:
-        from bot.platforms.teams import build_teams
-
-        platforms.append(build_teams(app))
     uvicorn.run(
-        create_web_app(app, platforms),
+        create_web_app(app, endpoints(app)),
         host=host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
@@ -427,8 +413,10 @@ def serve(
 ) -> None:
     """Serve the chat platforms, the register and GET /healthz under uvicorn (Slack: HTTP or
     Socket Mode). Starts with the register alone when sign-in to it is configured."""
+    from bot.platforms.registry import receiving_over_http
+
     settings = settings_or_exit()
-    chat = _slack_ready(settings) or settings.teams_enabled
+    chat = bool(receiving_over_http(settings))
     if not chat and not settings.web_signin_configured:
         echo(
             _(
@@ -465,11 +453,14 @@ def _start_worker(
     has not stopped cannot keep the process from exiting.
     """
     from bot.leader import leader_lock_for
-    from bot.platforms.messengers import messengers_from_settings
+    from bot.platforms.registry import messengers
     from bot.scheduler import make_worker
 
-    messengers = messengers_from_settings(app.settings, app.sessions, console=show_post)
-    runner = make_worker(app, messengers, leader_lock_for(app.engine))
+    runner = make_worker(
+        app,
+        messengers(app.settings, app.sessions, show_post=show_post),
+        leader_lock_for(app.engine),
+    )
     stop = threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), name="worker", daemon=True)
     thread.start()
@@ -501,9 +492,10 @@ def run(
     from bot.bootstrap import prepare
     from bot.collaboration import ConfigError
     from bot.imports import ImportRejected
+    from bot.platforms.registry import receiving_over_http
 
     settings = settings_or_exit()
-    serving = _slack_ready(settings) or settings.teams_enabled
+    serving = bool(receiving_over_http(settings))
     if not serving and settings.log_level != "DEBUG":
         # In the console, routine log lines would interleave with replies; warnings still show.
         logging.getLogger().setLevel(logging.WARNING)
@@ -525,7 +517,7 @@ def run(
             if stop is not None:
                 stop()
         return
-    from bot.platforms.console import Console, run_console
+    from bot.platforms.console.app import Console, run_console
 
     _serve_register_beside_console(app, host, port)
     stops: list[Callable[[], None]] = []
@@ -562,7 +554,7 @@ def console(
     ),
 ) -> None:
     """Talk to the bot in this terminal as a member; reads commands line by line when piped."""
-    from bot.platforms.console import run_console
+    from bot.platforms.console.app import run_console
 
     code = run_console(app_or_exit(), member, channel, sys.stdin, sys.stdout, stderr=sys.stderr)
     raise typer.Exit(code)
@@ -590,13 +582,13 @@ def worker(
     from datetime import timedelta
 
     from bot.leader import leader_lock_for
-    from bot.platforms.messengers import messengers_from_settings
+    from bot.platforms.registry import messengers
     from bot.scheduler import make_worker
 
     app = ready_app_or_exit()
-    messengers = messengers_from_settings(app.settings, app.sessions)
     lock = leader_lock_for(app.engine)
-    runner = make_worker(app, messengers, lock, grace=timedelta(minutes=grace_minutes))
+    senders = messengers(app.settings, app.sessions)
+    runner = make_worker(app, senders, lock, grace=timedelta(minutes=grace_minutes))
     if once:
         outcome = runner.run_once()
         report = outcome.sent
@@ -1227,7 +1219,7 @@ def _graph_required(settings: Settings) -> None:
 def teams_login() -> None:
     """Sign the Teams service account in (device code) so the bot can post through Graph."""
 
-    from bot.platforms.graph import login
+    from bot.microsoft365.graph import login
 
     settings = settings_or_exit()
     _graph_required(settings)
@@ -1254,7 +1246,7 @@ def sync_graph_command(
     """Read meetings, decisions and actions from Microsoft 365 and upsert them by ref."""
     from bot.collaboration import ConfigError
     from bot.db import make_engine, make_session_factory, migrate
-    from bot.platforms.graph import sync_from_settings
+    from bot.microsoft365.graph import sync_from_settings
     from bot.services.graph_sync import SyncFailed, graph_config
 
     settings = settings_or_exit()

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from bot.domain import Platform, Role
 from bot.i18n import Translator
-from bot.messages import Renderer, Reply, Request
+from bot.messages import Reply, Request
 from bot.models import Channel, Member
+from bot.rendering import Renderer
 from bot.settings import Settings
 from bot.visibility import Audience
 

@@ -13,7 +13,6 @@ and marks the row sent if it is there, so an ambiguous failure never becomes a s
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -21,7 +20,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,17 +34,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import CLOCK
 from bot.db import unit_of_work
 from bot.domain import DeliveryState, Platform
-from bot.i18n import Translator
-from bot.messages import Renderer, Reply
+from bot.messages import Reply
 from bot.models import DIRECT_CHANNELS, Channel, Delivery, Partner
-from bot.platforms.slack_blocks import fit_message, join_bodies, text_blocks
+from bot.rendering import Renderer, render_payload
 from bot.services import audit
 from bot.services.post_items import classified_items, still_visible
 from bot.visibility import audience_of_channel
 
 log = logging.getLogger(__name__)
 
-PAYLOAD_VERSION = 1
 NOTICE_KIND = "notice"
 """Failure notices to the secretariat; one that fails itself is only logged (no loops)."""
 
@@ -172,50 +169,6 @@ def enqueue(session: Session, **post: Unpack[Post]) -> Delivery | None:
     """
     new_id = enqueue_id(session, **post)
     return session.get(Delivery, new_id) if new_id is not None else None
-
-
-# -- rendering at enqueue time ----------------------------------------------------------------
-def render_payload(
-    renderer: Renderer,
-    reply: Reply,
-    platform: Platform,
-    languages: Sequence[str],
-    *,
-    items: Mapping[str, Sequence[str]] | None = None,
-    rebuild: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The stored form of a post: text for every platform, plus Slack blocks or Teams HTML.
-
-    Bilingual channels get every language in one message, in the order given (Welsh first).
-    `items` names the classified items shown (`{"decisions": [refs], "actions": [refs]}`) so
-    the sender can check them again; `rebuild` says how to render the post afresh if one of
-    them may no longer be shown.
-    """
-    texts = [renderer.render(reply, "txt", language, platform) for language in languages]
-    text = "\n\n".join(texts)
-    payload: dict[str, Any] = {
-        "v": PAYLOAD_VERSION,
-        "languages": list(languages),
-        "text": text,
-        "items": {kind: list(refs) for kind, refs in (items or {}).items()},
-    }
-    if rebuild is not None:
-        payload["rebuild"] = dict(rebuild)
-    if platform is Platform.SLACK:
-        bodies = []
-        for language, body_text in zip(languages, texts, strict=True):
-            if renderer.has_template(reply.template, "slack.json"):
-                rendered = json.loads(renderer.render(reply, "slack.json", language, platform))
-                bodies.append(rendered["blocks"] if isinstance(rendered, dict) else rendered)
-            else:
-                bodies.append(text_blocks(body_text))
-        t = Translator(languages[-1], renderer.tz)
-        payload["slack"] = fit_message(join_bodies(bodies), text, t)
-    elif platform is Platform.TEAMS and renderer.has_template(reply.template, "teams.html"):
-        payload["html"] = "<hr/>".join(
-            renderer.render(reply, "teams.html", lang, platform) for lang in languages
-        )
-    return payload
 
 
 # -- policy -----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
+from bot.rendering.escapes import markdown_escape, markdown_link
+
 KINDS = ("decisions", "actions", "meetings")
 
 
@@ -51,8 +53,9 @@ def linked_ref(
     """`label` linked to the permalink of item `key` (default: the label) in format `fmt`.
 
     Without `links` (WEB_BASE_URL not set) the label alone, escaped for the format. Slack:
-    `<url|label>` (mrkdwn-escaped, the `|` of a label kept out of the link syntax); Teams HTML:
-    an anchor (Markup); text: the label, then the URL in angle brackets (RFC 3986, Appendix C).
+    `<url|label>` (mrkdwn-escaped, the `|` of a label kept out of the link syntax); HTML:
+    an anchor (Markup); Teams cards: a Markdown link, the label escaped; text: the label,
+    then the URL in angle brackets (RFC 3986, Appendix C).
     """
     text = str(label)
     url = links.url(links.path(kind, text if key is None else key)) if links else None
@@ -60,6 +63,8 @@ def linked_ref(
         if url is None:
             return _slack_escape(text)
         return f"<{_slack_escape(url)}|{_slack_escape(text).replace('|', '¦')}>"
+    if fmt == "teams.json":
+        return markdown_escape(text) if url is None else markdown_link(text, url)
     if fmt.endswith("html"):
         if url is None:
             return str(escape(text))

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import CLOCK, Clock
 from bot.db import make_engine, make_session_factory
 from bot.domain import Platform
-from bot.messages import Renderer
 from bot.models import Channel, Member, Partner
 from bot.permalinks import RegisterLinks
+from bot.rendering import Renderer
 from bot.settings import Settings
 
 

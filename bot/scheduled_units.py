@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.domain import Platform
-from bot.messages import Renderer, Reply
+from bot.messages import Reply
 from bot.models import Channel
-from bot.outbox import NOTICE_KIND, enqueue_id, render_payload
+from bot.outbox import NOTICE_KIND, enqueue_id
+from bot.rendering import Renderer, render_payload
 
 log = logging.getLogger(__name__)
 

@@ -214,12 +214,11 @@ def send_due(
     messengers: Mapping[Platform, Messenger] | None = None,
     sender: Sender | None = None,
 ) -> SendReport:
-    """Post every delivery due at `now` (messengers from the settings when none are given)."""
+    """Post every delivery due at `now` through `sender`, or a sender for `messengers` (the
+    entry point builds them: `bot.platforms.registry.messengers`)."""
     if sender is None:
         if messengers is None:
-            from bot.platforms.messengers import messengers_from_settings
-
-            messengers = messengers_from_settings(app.settings, app.sessions)
+            raise ValueError("send_due needs the messengers or a sender")
         sender = make_sender(app, messengers)
     return sender.send_due(now)
 
@@ -264,7 +263,7 @@ def run_graph_sync(app: Runtime, now: datetime | None = None) -> graph_sync.Sync
         return None
     if not graph_sync.claim_slot(app.sessions, now):
         return None
-    from bot.platforms.graph import sync_from_settings
+    from bot.microsoft365.graph import sync_from_settings
 
     try:
         config = graph_sync.graph_config(app.settings.scrutiny_config)

@@ -15,10 +15,11 @@ from bot.app import ScrutinyApp, create_app
 from bot.domain import Platform
 from bot.messages import Reply
 from bot.models import Channel, Delivery, PostedMessage
-from bot.outbox import Pacer, RetryPolicy, Sender, enqueue, render_payload
-from bot.platforms.messengers import SlackMessenger
-from bot.platforms.slack import build_slack
+from bot.outbox import Pacer, RetryPolicy, Sender, enqueue
+from bot.platforms.slack.app import build_slack
+from bot.platforms.slack.messenger import SlackMessenger
 from bot.posted_messages import PostedRegister
+from bot.rendering import render_payload
 from bot.scheduler import make_sender
 from bot.web import create_web_app
 from tests.fakes.slack_api import SIGNING_SECRET, ServedApp, slack_settings

@@ -15,8 +15,9 @@ from bot.app import ScrutinyApp
 from bot.domain import ChannelLanguage
 from bot.i18n import LOCALE_DIR, Translator, welsh_day_mutations
 from bot.imports import ImportRejected, import_file
-from bot.messages import Renderer, Reply, in_reader_language
+from bot.messages import Reply
 from bot.models import Action, AuditEvent, Channel, Decision, Meeting
+from bot.rendering import Renderer, in_reader_language
 from bot.services import search
 from bot.services.digests import TEMPLATE, build_digest
 from bot.services.queries import MeetingView
@@ -194,7 +195,7 @@ def test_a_bilingual_channel_gets_welsh_then_english(
     assert both.index(DECISION_CY) < both.index("Approved the data centre move business case")
 
 
-@pytest.mark.parametrize("fmt", ["slack.json", "teams.html"])
+@pytest.mark.parametrize("fmt", ["slack.json", "teams.json"])
 def test_every_format_shows_the_welsh_title_and_escapes_it(
     app: ScrutinyApp, seed: Seed, session: Session, fmt: str
 ) -> None:
@@ -206,7 +207,7 @@ def test_every_format_shows_the_welsh_title_and_escapes_it(
         assert "Mudo &lt;ffeiliau&gt; &amp; ffolderi" in body
         assert f"Replace core network switches {ENGLISH_ONLY}" in body
     else:
-        assert "Mudo &lt;ffeiliau&gt; &amp; ffolderi" in body and "&amp;amp;" not in body
+        assert "Mudo \\\\<ffeiliau\\\\> & ffolderi" in body
 
 
 def test_the_helper_shortens_the_text_but_never_the_marker() -> None:

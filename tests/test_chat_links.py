@@ -77,6 +77,9 @@ def test_each_format_escapes_the_link() -> None:
     html = linked_ref("A&B", "decisions", "teams.html", links)
     assert html == '<a href="https://r.example/a&amp;b/decisions/A%26B">A&amp;B</a>'
     assert linked_ref("A&B", "decisions", "teams.html", None) == "A&amp;B"
+    card = linked_ref("[A](B)", "decisions", "teams.json", links)
+    assert card == "[\\[A\\](B)](https://r.example/a&b/decisions/%5BA%5D%28B%29)"
+    assert linked_ref("*x*", "decisions", "teams.json", None) == "\\*x\\*"
     assert (
         linked_ref("TP-1", "actions", "txt", links) == "TP-1 <https://r.example/a&b/actions/TP-1>"
     )

@@ -3,6 +3,7 @@ console, `@Scrutiny ...` (the outgoing webhook's name) in Teams."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
@@ -11,7 +12,6 @@ from bot.app import ScrutinyApp
 from bot.domain import Platform
 from bot.messages import Request
 from bot.models import Delivery
-from bot.platforms.teams import TeamsPlatform
 from bot.services.digests import run_digest
 from tests.conftest import NOW
 from tests.factories import Seed, add_decision
@@ -23,7 +23,6 @@ NOTHING_FOUND = "find zzqx wibble"
 
 
 def _teams(app: ScrutinyApp, user: str, text: str, fmt: str = "txt") -> str:
-    TeamsPlatform(app, "c2VjcmV0")  # registers the text-to-HTML fallback
     outcome = app.dispatch(Request(Platform.TEAMS, user, text, now=NOW), fmt)
     return "\n".join([*outcome.bodies, outcome.text])
 
@@ -37,8 +36,8 @@ def test_teams_help_and_nothing_found_tell_members_to_mention_the_bot(
     nothing = _teams(app, SIAN_TEAMS, NOTHING_FOUND)
     assert "@Scrutiny actions overdue torfaen" in nothing
     assert "/scrutiny" not in nothing
-    html = _teams(app, SIAN_TEAMS, NOTHING_FOUND, "teams.html")
-    assert "@Scrutiny actions overdue torfaen" in html and "/scrutiny" not in html
+    card = _teams(app, SIAN_TEAMS, NOTHING_FOUND, "teams.json")
+    assert "@Scrutiny actions overdue torfaen" in card and "/scrutiny" not in card
 
 
 def test_slack_and_the_console_keep_the_slash_command(app: ScrutinyApp, seed: Seed) -> None:
@@ -78,6 +77,6 @@ def test_a_digest_posted_to_a_teams_channel_through_the_outbox_says_mention(
     session.commit()
     delivery = session.get(Delivery, delivery_id)
     assert delivery is not None
-    text, html = delivery.payload["text"], delivery.payload["html"]
-    assert "@Scrutiny decisions" in text and "@Scrutiny decisions" in html
-    assert "/scrutiny" not in text and "/scrutiny" not in html
+    text, card = delivery.payload["text"], json.dumps(delivery.payload["teams"])
+    assert "@Scrutiny decisions" in text and "@Scrutiny decisions" in card
+    assert "/scrutiny" not in text and "/scrutiny" not in card

@@ -15,7 +15,7 @@ from bot.app import ScrutinyApp
 from bot.db import make_engine, make_session_factory, migrate
 from bot.domain import Marking, Platform
 from bot.models import Channel
-from bot.platforms.console import PROMPT, Console, run_console
+from bot.platforms.console.app import PROMPT, Console, run_console
 from tests.conftest import NOW
 from tests.factories import Seed, seed_collaboration
 

@@ -18,14 +18,14 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from bot.cli import cli
-from bot.models import Action, AuditEvent, Decision, Meeting
-from bot.platforms.graph import (
+from bot.microsoft365.graph import (
     AUTH_RECORD,
     _device_code,
     app_credential,
     microsoft_cloud,
     user_credential,
 )
+from bot.models import Action, AuditEvent, Decision, Meeting
 from bot.settings import SettingsError, load_settings
 from tests.conftest import NOW
 from tests.fakes.aad import USERNAME, FakeEntra

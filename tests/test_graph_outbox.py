@@ -15,23 +15,22 @@ from sqlalchemy.orm import Session
 from bot.app import ScrutinyApp
 from bot.clock import Clock
 from bot.domain import DeliveryState, Marking, Platform
-from bot.models import Channel, Delivery
-from bot.outbox import Pacer, PermanentError, RateLimited, Target, TransientError
-from bot.platforms.graph import (
+from bot.microsoft365.graph import (
     USER_SCOPES,
     GraphMessenger,
-    TeamsMessenger,
-    WebhookMessenger,
     graph_client,
     key_attachment_id,
 )
+from bot.models import Channel, Delivery
+from bot.outbox import Pacer, PermanentError, RateLimited, Target, TransientError
+from bot.platforms.teams.messengers import TeamsMessenger, WebhookMessenger
 from bot.scheduler import make_sender
 from bot.services.digests import run_digest
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.graph_api import FakeCredential, FakeGraph
 from tests.outbox_support import quick_policy
-from tests.test_teams_render import assert_valid_card
+from tests.support.cards import assert_valid_card
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -95,7 +94,9 @@ def test_a_digest_reaches_a_teams_channel_by_each_route_as_a_valid_card(
     with_digest(app, session, seed, "teams-graph")
     with_digest(app, session, seed, "teams-hook", fake.webhook_url("torfaen"))
     graph_row, _hook_row = deliveries(session)
-    assert graph_row.payload["html"].startswith("<h3>SRS boards — digest for Torfaen")
+    assert graph_row.payload["teams"]["body"][0]["text"].startswith(
+        "SRS boards — digest for Torfaen"
+    )
 
     report = sender(app, messenger).send_due(NOW)
     assert report.sent == 2
@@ -109,6 +110,7 @@ def test_a_digest_reaches_a_teams_channel_by_each_route_as_a_valid_card(
     }
     card = json.loads(attachment["content"])
     assert_valid_card(card)
+    assert card == graph_row.payload["teams"]
     assert card["body"][0]["text"].startswith("SRS boards — digest for Torfaen")
     assert any("TP-001" in block["text"] for block in card["body"])
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
 from bot.collaboration import GraphConfig, check_collaboration
+from bot.microsoft365.graph import APP_SCOPES, USER_SCOPES, GraphReader, graph_client
 from bot.models import Action, AuditEvent, Decision, Meeting
-from bot.platforms.graph import APP_SCOPES, USER_SCOPES, GraphReader, graph_client
 from bot.services.graph_sync import SyncFailed, SyncReport, claim_slot, sync_graph
 from tests.conftest import NOW
 from tests.factories import Seed

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
 from bot.i18n import Translator, translations
-from bot.messages import TEMPLATES_DIR, Reply, _environment
+from bot.messages import Reply
 from bot.models import Meeting
+from bot.rendering.templates import TEMPLATES_DIR, _environment
 from bot.services import question_pack
 from bot.services.digests import TEMPLATE, build_digest
 from bot.services.plain_words import parse

@@ -18,7 +18,8 @@ from bot.clock import Clock
 from bot.domain import DeliveryState, Marking, Platform
 from bot.models import AuditEvent, Channel, Delivery
 from bot.outbox import Pacer, Target, enqueue, retry_failed
-from bot.platforms.messengers import ConsoleMessenger, SlackMessenger
+from bot.platforms.console.messenger import ConsoleMessenger
+from bot.platforms.slack.messenger import SlackMessenger
 from bot.scheduler import make_sender
 from bot.services.digests import run_digest
 from tests.conftest import NOW

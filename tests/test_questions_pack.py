@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from bot.app import ScrutinyApp
 from bot.domain import Marking, QuestionState
 from bot.i18n import Translator
-from bot.messages import markdown_escape
 from bot.models import Delivery, Meeting, Question
+from bot.rendering.escapes import markdown_escape
 from bot.services import question_pack, question_posts, questions
 from bot.services.question_windows import QuestionError
 from bot.visibility import Audience

@@ -23,7 +23,7 @@ from bot.domain import DeliveryState, Platform
 from bot.leader import FileLeaderLock, leader_lock_for
 from bot.models import Channel, Delivery, Reminder
 from bot.outbox import RetryPolicy
-from bot.platforms.messengers import ConsoleMessenger
+from bot.platforms.console.messenger import ConsoleMessenger
 from bot.schedule_time import Schedule
 from bot.scheduler import LocalCronTrigger, Worker, job_specs, make_worker, run_schedules
 from tests.conftest import NOW

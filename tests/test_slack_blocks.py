@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.i18n import Translator
-from bot.messages import mrkdwn_escape
-from bot.platforms.slack_blocks import (
+from bot.rendering.escapes import mrkdwn_escape
+from bot.rendering.slack_blocks import (
     MESSAGE_MAX_BLOCKS,
     MORE_ACTION_ID,
     SECTION_TEXT_MAX,

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.app import ScrutinyApp
-from bot.platforms.slack import DRAFT_SHORTCUT, SlackPlatform
-from bot.platforms.slack_inbound import MAX_BODY_BYTES
+from bot.platforms.slack.app import DRAFT_SHORTCUT, SlackPlatform
+from bot.platforms.slack.inbound import MAX_BODY_BYTES
 from tests import test_slack_http
 from tests.conftest import NOW
 from tests.fakes.slack_api import BOT_USER_ID, FakeSlackApi, SlackSender, SlashCommand

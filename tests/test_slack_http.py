@@ -23,8 +23,8 @@ from bot.db import make_session_factory
 from bot.domain import ActionStatus, Rag
 from bot.messages import Reply
 from bot.models import Action, AuditEvent, Decision, ProcessedEvent
-from bot.platforms.slack import COMMAND, DRAFT_SHORTCUT, EVENTS, SlackPlatform, build_slack
-from bot.platforms.slack_inbound import MAX_BODY_BYTES
+from bot.platforms.slack.app import COMMAND, DRAFT_SHORTCUT, EVENTS, SlackPlatform, build_slack
+from bot.platforms.slack.inbound import MAX_BODY_BYTES
 from bot.settings import PROJECT_ROOT
 from bot.web import create_web_app
 from tests.conftest import NOW
@@ -900,7 +900,7 @@ def test_a_reply_no_route_reaches_is_logged_once_with_the_member_and_command(
 ) -> None:
     fake.fail_next("chat.postEphemeral", 200, error="channel_not_found")
     fake.fail_next("chat.postMessage", 200, error="user_not_found")
-    with caplog.at_level(logging.WARNING, logger="bot.platforms.slack"):
+    with caplog.at_level(logging.WARNING, logger="bot.platforms.slack.app"):
         command_with(slack, TORFAEN, "meetings", fake.unreachable_response_url())
         fake.wait_until(lambda: platform.stats["replies_lost"] == 1)
         fake.wait_until(lambda: platform.health()["working"] == 0)

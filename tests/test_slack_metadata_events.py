@@ -17,7 +17,7 @@ from bot.db import make_session_factory
 from bot.domain import Platform
 from bot.models import PostedMessage
 from bot.outbox import Target
-from bot.platforms.messengers import METADATA_EVENT, SlackMessenger
+from bot.platforms.slack.messenger import METADATA_EVENT, SlackMessenger
 from bot.posted_messages import PostedRegister
 from tests import test_slack_http as served
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, FakeSlackApi, SlackSender

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from bot.app import create_app
 from bot.cli import cli
-from bot.platforms.slack import SlackPlatform, build_slack
+from bot.platforms.slack.app import SlackPlatform, build_slack
 from bot.web import create_web_app
 from tests.conftest import NOW
 from tests.factories import Seed

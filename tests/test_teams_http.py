@@ -20,11 +20,12 @@ from bot.app import ScrutinyApp, create_app
 from bot.domain import Marking, Platform
 from bot.messages import Request
 from bot.models import Channel, Delivery, Meeting, ProcessedEvent, Question
-from bot.platforms.teams import MAX_REQUEST_BYTES, TeamsPlatform, build_teams, signature
+from bot.platforms.teams.webhook import MAX_REQUEST_BYTES, TeamsPlatform, build_teams, signature
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
 from tests.conftest import NOW
 from tests.factories import Seed
+from tests.support.cards import assert_valid_card, card_text
 
 SECRET = base64.b64encode(b"teams outgoing webhook security token!").decode()
 TEAM = "2b1c3d4e-0000-4000-8000-00000000aaaa"
@@ -133,17 +134,22 @@ def claimed(engine: Engine) -> int:
         return conn.scalar(select(func.count()).select_from(ProcessedEvent)) or 0
 
 
-def test_a_member_queries_overdue_actions_by_mention_and_gets_html_within_the_deadline(
+def test_a_member_queries_overdue_actions_by_mention_and_gets_a_card_within_the_deadline(
     client: Client, channel: Channel
 ) -> None:
     response = signed(client, activity("actions overdue torfaen"))
     assert response.status_code == 200
     reply = response.json()
     assert reply["type"] == "message"
-    assert "<code>TP-001</code>" in reply["text"]
-    assert "<b>Actions: overdue · Torfaen County Borough Council</b>" in reply["text"]
+    [attachment] = reply["attachments"]
+    assert_valid_card(attachment["content"])
+    heading = attachment["content"]["body"][0]
+    assert heading["style"] == "heading"
+    assert heading["text"] == "Actions: overdue · Torfaen County Borough Council"
+    text = card_text(reply)
+    assert "- TP-001 " in text
     # The channel is Official and not exempt: the exempt action is only counted.
-    assert "left out because this channel isn't cleared" in reply["text"]
+    assert "left out because this channel isn't cleared" in text
 
 
 @pytest.mark.parametrize(
@@ -173,7 +179,7 @@ def test_a_replayed_message_is_not_run_twice(
 ) -> None:
     first = signed(client, activity("actions overdue torfaen", ident="42"))
     again = signed(client, activity("actions overdue torfaen", ident="42"))
-    assert "TP-001" in first.json()["text"]
+    assert "TP-001" in card_text(first.json())
     assert again.status_code == 200 and again.json()["text"] == ""
     assert claimed(engine) == 1
 
@@ -199,7 +205,7 @@ def test_a_member_submits_a_question_from_teams_through_the_same_handler(
         client, activity("ask business 2026-12-17 When will the file shares move (TP-001)?")
     )
     assert response.status_code == 200
-    assert "Q-BC-2026-12-" in response.json()["text"]
+    assert "Q-BC-2026-12-" in card_text(response.json())
     [question] = session.scalars(select(Question)).all()
     assert question.text.startswith("When will the file shares move")
 
@@ -208,9 +214,9 @@ def test_unknown_people_and_html_in_their_words_are_answered_safely(
     client: Client, channel: Channel
 ) -> None:
     response = signed(client, activity("<b>hi</b> & <script>x</script>", user="nobody"))
-    text = response.json()["text"]
-    assert "<script>" not in text
-    assert text.startswith("<b>")
+    message = response.json()
+    assert "<script>" not in card_text(message)
+    assert message["attachments"][0]["content"]["body"][0]["weight"] == "Bolder"
 
 
 def test_a_slow_command_is_acknowledged_and_its_answer_queued_for_the_channel(
@@ -232,7 +238,7 @@ def test_a_slow_command_is_acknowledged_and_its_answer_queued_for_the_channel(
         Client(create_web_app(teams_app, [slow])), activity("actions overdue torfaen", ident="s1")
     )
     assert response.status_code == 200
-    assert "Working on it" in response.json()["text"]
+    assert "Working on it" in card_text(response.json())
     # Shutting down waits for the command, which queues its answer.
     asyncio.run(slow.shutdown())
     [delivery] = session.scalars(select(Delivery)).all()
@@ -261,7 +267,7 @@ def test_a_conversation_teams_does_not_name_gets_the_narrowest_audience(
         data["conversation"] = {"id": "19:chat@thread.v2", "conversationType": "groupChat"}
     else:
         data["channelData"] = {"tenant": {"id": "72f988bf-0000-0000-0000-000000000000"}}
-    text = signed(client, data).json()["text"]
+    text = card_text(signed(client, data).json())
     assert "Exempt contract renewal" not in text
     assert "not cleared" in text
 
@@ -273,7 +279,7 @@ def test_the_same_member_reads_the_item_in_a_cleared_channel(
     channel.clearance = Marking.OFFICIAL_SENSITIVE
     channel.exempt_access = True
     session.commit()
-    text = signed(client, activity("action TP-003", ident="cleared")).json()["text"]
+    text = card_text(signed(client, activity("action TP-003", ident="cleared")).json())
     assert "Exempt contract renewal" in text
 
 
@@ -329,5 +335,5 @@ def test_a_command_that_fails_inside_is_answered_politely_not_with_500(
         with engine.begin() as conn:
             conn.execute(text("ALTER TABLE processed_events_away RENAME TO processed_events"))
     assert response.status_code == 200
-    assert "Something went wrong on our side" in response.json()["text"]
+    assert "Something went wrong on our side" in card_text(response.json())
     assert platform.stats["failed"] == 1

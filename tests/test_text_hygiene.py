@@ -26,16 +26,15 @@ from bot.domain import Marking, Platform, QuestionState
 from bot.i18n import Translator
 from bot.imports import ImportRejected, import_file
 from bot.messages import Request
-from bot.models import Action, Channel, Decision, Delivery, Meeting, Question, Reminder
-from bot.platforms.console import run_console
-from bot.platforms.graph import (
+from bot.microsoft365.graph import (
     USER_SCOPES,
     GraphMessenger,
-    TeamsMessenger,
-    WebhookMessenger,
     graph_client,
 )
-from bot.platforms.teams import text_to_html
+from bot.models import Action, Channel, Decision, Delivery, Meeting, Question, Reminder
+from bot.platforms.console.app import run_console
+from bot.platforms.teams.messengers import TeamsMessenger, WebhookMessenger
+from bot.rendering.teams_cards import text_card
 from bot.services import question_pack, reminders
 from bot.services.question_windows import QuestionError
 from bot.services.questions import record_answer
@@ -43,6 +42,7 @@ from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.graph_api import FakeCredential, FakeGraph
 from tests.fakes.slack_api import SlackSender
+from tests.support.cards import assert_valid_card
 from tests.test_graph_outbox import TEAM, THREAD, sender
 from tests.test_imports import ACTION_HEADER, DECISION_HEADER, action, write_csv
 from tests.test_questions import NEWPORT, POLICE, SECRETARIAT, TORFAEN, act, ref_of, say
@@ -58,7 +58,6 @@ from tests.test_slack_questions import (
     submitted,
     typed,
 )
-from tests.test_teams_render import assert_valid_card
 
 SB = "strategic 2026-12-03"
 HIDDEN = ("\x00", "\x1b[2J", "\x07", "\x7f", "\x9b", "\u202e", "\u2066")
@@ -588,7 +587,7 @@ def test_markdown_in_a_question_and_answer_is_inert_in_the_posted_teams_card(
     assert any(text.startswith("\\- listed") for text in texts)
 
 
-def test_markdown_in_user_text_is_inert_in_teams_html(
+def test_markdown_in_user_text_is_inert_in_teams_cards(
     app: ScrutinyApp, seed: Seed, session: Session
 ) -> None:
     phish = "[click me](https://evil.example/phish)"
@@ -602,13 +601,14 @@ def test_markdown_in_user_text_is_inert_in_teams_html(
     assert session.scalar(select(Decision.title).where(Decision.decided_on == date(2026, 11, 20)))
     member = seed.members["sian-hughes"].entra_object_id or ""
     request = Request(Platform.TEAMS, member, "decisions strategic", is_direct=True, now=NOW)
-    html = app.dispatch(request, "teams.html").bodies[0]
-    assert phish not in html and "**now**" not in html and "<b>bold</b>" not in html
-    assert "&#91;click me&#93;(https://evil.example/phish) &#42;&#42;now&#42;&#42;" in html
-    assert "&#95;here&#95; &#35;1 &lt;b&gt;bold&lt;/b&gt;" in html
-    # The fallback for replies without a Teams template escapes the same way.
-    fallback = text_to_html(f"Heading\n{title}")
-    assert phish not in fallback and "&#91;click me&#93;" in fallback
+    card = app.dispatch(request, "teams.json").bodies[0]
+    assert phish not in card and "**now**" not in card and "<b>bold</b>" not in card
+    escaped = json.dumps("\\[click me\\](https://evil.example/phish) \\*\\*now\\*\\*")[1:-1]
+    assert escaped in card
+    assert json.dumps("\\_here\\_ \\#1 \\<b\\>bold\\</b\\>")[1:-1] in card
+    # The card of a reply without a Teams template escapes the same way.
+    fallback = json.dumps(text_card(f"Heading\n{title}", Translator("en")))
+    assert phish not in fallback and escaped in fallback
 
 
 def test_a_link_stored_before_links_were_checked_is_left_out_of_every_reply(
@@ -622,4 +622,4 @@ def test_a_link_stored_before_links_were_checked_is_left_out_of_every_reply(
         assert "evil.example" not in "".join(reply.bodies)
     member = seed.members["sian-hughes"].entra_object_id or ""
     request = Request(Platform.TEAMS, member, "decisions strategic", is_direct=True, now=NOW)
-    assert "evil.example" not in app.dispatch(request, "teams.html").bodies[0]
+    assert "evil.example" not in app.dispatch(request, "teams.json").bodies[0]

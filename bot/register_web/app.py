@@ -32,10 +32,10 @@ from bot.context import UserError
 from bot.db import unit_of_work
 from bot.domain import ActionStatus, Rag, Role
 from bot.i18n import LANGUAGES, Translator, translations
-from bot.messages import TEMPLATES_DIR, in_reader_language
 from bot.models import Action, Board, CalendarFeed, Meeting, Member, Partner
 from bot.permalinks import RegisterLinks
 from bot.register_web.oidc import OidcClient, Pending, Provider, SignInFailed
+from bot.rendering import TEMPLATES_DIR, in_reader_language
 from bot.runtime import Runtime
 from bot.services import attendance as attendance_service
 from bot.services import calendar_feeds, queries, register_export, trail

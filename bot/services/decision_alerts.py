@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from bot import outbox
 from bot.domain import AlertKind, Platform
-from bot.messages import Renderer, Reply
+from bot.messages import Reply
 from bot.models import Channel, Decision, Delivery, Partner
+from bot.rendering import Renderer, render_payload
 from bot.scheduled_units import UnitGuard, isolated
 from bot.services.post_items import DECISION_ITEMS
 from bot.services.queries import DecisionView, PartnerView
@@ -77,7 +78,7 @@ def run_due(
         for channel in wanting:
             key = alert_key(decision, channel)
             with isolated(guard, key):
-                payload = outbox.render_payload(
+                payload = render_payload(
                     renderer,
                     Reply("alerts/decision", {"decision": view}, public=True),
                     Platform(channel.platform),

@@ -37,9 +37,10 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.domain import Platform
-from bot.messages import Renderer, Reply
+from bot.messages import Reply
 from bot.models import Channel, Decision, Delivery, RegisterEntry
-from bot.outbox import enqueue_id, render_payload
+from bot.outbox import enqueue_id
+from bot.rendering import Renderer, render_payload
 from bot.schedule_time import LONDON
 from bot.services.attendance import MeetingAttendance, last_meetings_since
 from bot.services.queries import (
@@ -494,7 +495,6 @@ class _RenderMemo(Renderer):
 
     def __init__(self, inner: Renderer) -> None:
         super().__init__(inner.templates_dir, inner.tz, inner.teams_bot_name, inner.links)
-        self.fallbacks = inner.fallbacks
         self._done: dict[tuple[int, str, str, str], str] = {}
 
     def render(

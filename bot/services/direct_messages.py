@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from bot import outbox
 from bot.domain import Platform
-from bot.messages import Renderer, Reply
+from bot.messages import Reply
 from bot.models import DIRECT_CHANNELS, Channel, Member, direct_channel_fields
+from bot.rendering import Renderer, render_payload
 from bot.visibility import Classified, audience_of_member, can_see
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def send_direct(
         log.info("no direct message for %s (%s): no chat identity to reach them", member.slug, key)
         report.unreachable.append(member.slug)
         return report
-    payload = outbox.render_payload(
+    payload = render_payload(
         renderer,
         reply,
         Platform(channel.platform),

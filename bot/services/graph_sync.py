@@ -1,6 +1,6 @@
 """Meetings, decisions and actions from Microsoft 365, upserted exactly as the CSV imports are.
 
-Platform-neutral: a `GraphSource` (in production `bot.platforms.graph.GraphReader`) fetches the
+Platform-neutral: a `GraphSource` (in production `bot.microsoft365.graph.GraphReader`) fetches the
 records; this module maps them through the collaboration file's `graph:` section into the rows
 the importers check, and hands them to `bot.imports.import_table` (same validation, upsert by
 ref, audit entries; nothing is ever deleted: an item gone from a list stays as it was).

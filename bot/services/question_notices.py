@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from bot.domain import QuestionState, Role
 from bot.i18n import Translator
-from bot.messages import Renderer, Reply
+from bot.messages import Reply
 from bot.models import Board, Delivery, Meeting, Member, Question, QuestionSupport
 from bot.models import board_members as board_members_table
+from bot.rendering import Renderer
 from bot.scheduled_units import UnitGuard, isolated
 from bot.services import question_pack, questions
 from bot.services.direct_messages import DirectReport, send_direct

@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from bot.domain import Marking, QuestionState
 from bot.i18n import Translator
-from bot.messages import markdown_escape
 from bot.models import Channel, Meeting, Partner, Question
+from bot.rendering.escapes import markdown_escape
 from bot.services.queries import PartnerView
 from bot.services.question_windows import MeetingInfo
 from bot.services.questions import THEME_LABELS, THEMES, QuestionView, views

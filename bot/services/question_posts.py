@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session, joinedload
 from bot import outbox
 from bot.domain import Platform, QuestionState
 from bot.i18n import Translator
-from bot.messages import Renderer, Reply
+from bot.messages import Reply
 from bot.models import Channel, Delivery, Meeting, Partner, Question, QuestionSupport
+from bot.rendering import Renderer, render_payload
 from bot.scheduled_units import UnitGuard, isolated
 from bot.services import question_notices, question_windows, questions
 from bot.services.post_items import QUESTION_ITEMS
@@ -47,7 +48,7 @@ def _render(
 ) -> dict[str, Any]:
     """`reply` as stored for `channel`, in its language(s); the sender checks the questions
     it shows again at send time."""
-    return outbox.render_payload(
+    return render_payload(
         renderer,
         reply,
         Platform(channel.platform),
@@ -215,7 +216,7 @@ def pack_payload(
     title = " / ".join(
         t._("Question pack: {meeting}").format(meeting=pack.meeting.spec) for t in translators
     )
-    payload = outbox.render_payload(
+    payload = render_payload(
         renderer,
         Reply("questions/pack_post", {"pack": pack}, public=True),
         Platform(channel.platform),

@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session, joinedload
 from bot import text_input
 from bot.domain import Platform
 from bot.i18n import N_
-from bot.messages import Renderer, Reply
+from bot.messages import Reply
 from bot.models import Channel, Delivery, Meeting, Member, Reminder
-from bot.outbox import enqueue_id, render_payload
+from bot.outbox import enqueue_id
+from bot.rendering import Renderer, render_payload
 from bot.schedule_time import LONDON, Fire, Schedule, ScheduleError, parse_when, to_utc
 from bot.scheduled_units import UnitGuard, isolated
 from bot.services import audit

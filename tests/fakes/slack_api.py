@@ -3,7 +3,7 @@
 An aiohttp server in its own thread, in the spirit of bolt-python's `tests/mock_web_api_server`:
 it answers the Web API methods the bot uses, a `response_url` endpoint, and the Socket Mode
 websocket. It validates every posted message and view against Slack's limits on its own
-(independently of `bot.platforms.slack_blocks`) and answers `invalid_blocks` when one is broken.
+(independently of `bot.rendering.slack_blocks`) and answers `invalid_blocks` when one is broken.
 Tests can make it answer 429 with Retry-After, or 500, for the next calls to a method.
 """
 

@@ -1,4 +1,6 @@
-"""Microsoft Graph through `msgraph-sdk`: clients, the Teams messengers, and the sync reader.
+"""Microsoft 365 through `msgraph-sdk`: clients, sign-in, channel posts, and the sync reader.
+
+The one module that imports msgraph, kiota and azure-identity (tests/test_architecture.py).
 
 Two identities, because Graph allows no other way:
 - the app (client credentials: GRAPH_TENANT_ID, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET) reads
@@ -13,8 +15,7 @@ event loop in a daemon thread (`AsyncRunner`) that its client lives on.
 
 Posting: every outbox post becomes one Adaptive Card. Through Graph the card is an attachment
 whose id is derived from the delivery's key, so `find_posted` can look for it in the channel.
-Through a Workflows webhook there is no history to look in: `find_posted` returns None, so a
-post whose webhook call timed out after Teams accepted it can appear twice (docs/teams.md).
+(Teams' Workflows webhooks, which need no Graph, are in `bot.platforms.teams.messengers`.)
 The SDK's own retries are off for posting (the outbox retries after looking for the key) and on
 for reading, where the RetryHandler honours 429/503 Retry-After.
 """
@@ -63,9 +64,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.collaboration import GraphConfig
 from bot.domain import Platform
-from bot.i18n import Translator
-from bot.outbox import Messenger, PermanentError, RateLimited, SendError, Target, TransientError
-from bot.platforms.teams import CARD_CONTENT_TYPE, card_message, text_card
+from bot.outbox import PermanentError, RateLimited, SendError, Target, TransientError
+from bot.rendering.payload import payload_card
+from bot.rendering.teams_cards import CARD_CONTENT_TYPE
 from bot.services.graph_sync import (
     CalendarEvent,
     ListItem,
@@ -255,12 +256,6 @@ def key_attachment_id(key: str) -> str:
     return "scrutiny-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def payload_card(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The Adaptive Card an outbox payload is posted as (its text, within Teams' limits)."""
-    languages = payload.get("languages") or ["en"]
-    return text_card(str(payload.get("text", "")), Translator(str(languages[-1])))
-
-
 def split_target(target: Target) -> tuple[str, str]:
     """(team id, channel id) from a Teams channel's external_id "teamId/channelId"."""
     team, _slash, channel = target.external_id.partition("/")
@@ -349,78 +344,6 @@ class GraphMessenger:
                 return None
             page = self._call(lambda link=link: messages.with_url(link).get())  # type: ignore[misc]
         return None
-
-
-class WebhookMessenger:
-    """Posts cards to a Teams Workflows webhook (a channel's webhook_url)."""
-
-    platform = Platform.TEAMS
-
-    def __init__(self, *, timeout: float = 30.0, client: httpx.Client | None = None) -> None:
-        self.client = client or httpx.Client(timeout=timeout)
-
-    def post(self, target: Target, payload: Mapping[str, Any], *, key: str) -> str:
-        """POST the card message; Workflows answers 202 with no message id, so the id is ours."""
-        if not target.webhook_url:
-            raise PermanentError(f"channel {target.slug} has no webhook_url")
-        try:
-            response = self.client.post(
-                target.webhook_url, json=card_message(payload_card(payload))
-            )
-            response.raise_for_status()
-        except Exception as error:
-            raise classify(error) from error
-        return f"webhook:{key}"
-
-    def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
-        """Always None: a webhook keeps no history we could search."""
-        return None
-
-
-class TeamsMessenger:
-    """The outbox's Teams messenger: the channel's webhook when it has one, else Graph."""
-
-    platform = Platform.TEAMS
-
-    def __init__(self, webhook: Messenger, graph: Messenger | None) -> None:
-        self.webhook = webhook
-        self.graph = graph
-
-    @property
-    def client_timeout(self) -> float:
-        """The longer of its routes' timeouts: the outbox lets an uncertain post settle past
-        it before looking (only Graph channel messages can be searched; webhooks cannot)."""
-        routes = (self.webhook, self.graph)
-        return max(float(getattr(route, "client_timeout", 0.0) or 0.0) for route in routes)
-
-    def _for(self, target: Target) -> Messenger:
-        if target.webhook_url:
-            return self.webhook
-        if self.graph is None:
-            raise PermanentError(
-                f"channel {target.slug} has no webhook_url and no Teams service account is "
-                "signed in (scrutiny-bot teams login)"
-            )
-        return self.graph
-
-    def post(self, target: Target, payload: Mapping[str, Any], *, key: str) -> str:
-        """Post through the channel's route."""
-        return self._for(target).post(target, payload, key=key)
-
-    def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
-        """Look through the channel's route (never found for webhooks)."""
-        return self._for(target).find_posted(target, key, since=since)
-
-
-def teams_messenger(settings: Settings) -> TeamsMessenger:
-    """Webhooks always; Graph too once the service account has signed in."""
-    credential = user_credential(settings)
-    graph = (
-        GraphMessenger(graph_client(credential, USER_SCOPES, settings.graph_api_url, retry=False))
-        if credential is not None
-        else None
-    )
-    return TeamsMessenger(WebhookMessenger(), graph)
 
 
 # -- reading for the sync ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from bot.i18n import Translator
-from bot.messages import mrkdwn_escape
+from bot.rendering.escapes import mrkdwn_escape
 
 Block = dict[str, Any]
 

@@ -1,6 +1,6 @@
-"""Platform senders for the outbox: Slack through `slack_sdk`'s WebClient, and the console.
+"""Slack's sender for the outbox, through `slack_sdk`'s WebClient.
 
-Each implements `bot.outbox.Messenger` and turns the platform's failures into the outbox's
+It implements `bot.outbox.Messenger` and turns the platform's failures into the outbox's
 three kinds: RateLimited (429, with Retry-After), TransientError (5xx, timeouts, dropped
 connections; `maybe_posted` unless the request provably never left) and PermanentError.
 The SDK's own retries are switched off: the outbox retries, after looking in the channel for
@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import base64
 import http.client
-import itertools
-import sys
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any
 from urllib.error import HTTPError, URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import Platform
-from bot.outbox import Messenger, PermanentError, RateLimited, Target, TransientError
-from bot.platforms.slack_blocks import fallback_text, text_blocks
+from bot.outbox import PermanentError, RateLimited, Target, TransientError
 from bot.posted_messages import PostedRegister
+from bot.rendering.slack_blocks import fallback_text, text_blocks
 from bot.settings import Settings
 
 METADATA_EVENT = "scrutiny_delivery"
@@ -219,61 +215,3 @@ class SlackMessenger:
         if found is None or found.files:
             return None
         return found.message_id
-
-
-ShowPost = Callable[[str, str], None]
-"""Shows a scheduled post in the local console: (channel slug, text)."""
-
-
-class ConsoleMessenger:
-    """Prints posts to console channels, framed, or hands them to the console's `show_post`."""
-
-    platform = Platform.CONSOLE
-
-    def __init__(self, show: ShowPost | None = None, stream: TextIO | None = None) -> None:
-        self.show = show
-        self.stream = stream
-        self._posted: dict[str, str] = {}
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-
-    def post(self, target: Target, payload: Mapping[str, Any], *, key: str) -> str:
-        """Show the text rendering; the id is a counter local to this process."""
-        text = str(payload.get("text", ""))
-        if self.show is not None:
-            self.show(target.slug, text)
-        else:
-            stream = self.stream or sys.stdout
-            rule = "─" * 60
-            stream.write(f"\n┌{rule}\n│ {target.name}\n├{rule}\n")
-            stream.write("".join(f"│ {line}\n" for line in text.splitlines()))
-            stream.write(f"└{rule}\n")
-            stream.flush()
-        with self._lock:
-            message_id = f"console-{next(self._ids)}"
-            self._posted[key] = message_id
-        return message_id
-
-    def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
-        """Posts shown by this process (a console has no history beyond it)."""
-        with self._lock:
-            return self._posted.get(key)
-
-
-def messengers_from_settings(
-    settings: Settings, sessions: sessionmaker[Session], *, console: ShowPost | None = None
-) -> dict[Platform, Messenger]:
-    """The messengers this process can use: the console always, Slack when a token is set,
-    Teams when Teams or Graph is configured (Workflows webhooks always; Graph once the service
-    account has signed in with `scrutiny-bot teams login`)."""
-    ready = settings.posting_platforms
-    messengers: dict[Platform, Messenger] = {Platform.CONSOLE: ConsoleMessenger(console)}
-    if Platform.SLACK in ready:
-        messengers[Platform.SLACK] = SlackMessenger.from_settings(
-            settings, PostedRegister(sessions)
-        )
-    if Platform.TEAMS in ready:
-        from bot.platforms.graph import teams_messenger
-
-        messengers[Platform.TEAMS] = teams_messenger(settings)
-    return messengers

@@ -14,7 +14,8 @@ Teams' rules kept here:
   Workflows webhook or Graph) when the command finishes.
 - A message id is claimed in `processed_events` before any work, so a replayed request (the
   signature has no timestamp) is never run twice.
-- Teams' messages hold about 28 KB; longer replies are cut and say how much is shown.
+- Replies are Adaptive Cards (`bot.rendering.teams_cards`) rendered from `*.teams.json.j2`
+  templates; Teams' messages hold about 28 KB, so longer replies are cut and say so.
 
 Channel.external_id of a Teams channel is "<team id>/<channel id>": the team's Microsoft 365
 group id, which Graph needs to post, then the channel's thread id (19:…@thread.tacv2), which
@@ -30,7 +31,6 @@ import binascii
 import hashlib
 import hmac
 import html
-import json
 import logging
 import re
 import threading
@@ -52,20 +52,16 @@ from bot.app import Outcome, ScrutinyApp
 from bot.db import unit_of_work
 from bot.domain import Platform
 from bot.i18n import N_, Translator
-from bot.messages import Request, markdown_escape, teams_html_escape
+from bot.messages import Request
 from bot.models import Channel, ProcessedEvent
-from bot.outbox import PAYLOAD_VERSION, enqueue
+from bot.outbox import enqueue
 from bot.platforms.inbound import BodyRefused, Shape, ShapeError, load_json, read_capped_body
+from bot.rendering import PAYLOAD_VERSION, Payload
+from bot.rendering.teams_cards import Card, card_message, fit_card, join_cards
 
 log = logging.getLogger(__name__)
 
-FORMAT = "teams.html"
-CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-CARD_VERSION = "1.5"
-MAX_MESSAGE_BYTES = 28_000
-"""Teams refuses messages over about 28 KB, envelope included."""
-MAX_BODY_BYTES = 26_000
-"""What the HTML or card itself may take, leaving room for the envelope."""
+FORMAT = "teams.json"
 MAX_REQUEST_BYTES = 256 * 1024
 """Largest request body read: Teams' messages hold about 28 KB, so this leaves ample room."""
 UNKNOWN_CONVERSATION = "teams:unknown-conversation"
@@ -176,109 +172,10 @@ class Activity:
 
 
 # -- rendering --------------------------------------------------------------------------------
-def _html_line(line: str) -> str:
-    escaped = teams_html_escape(line)
-    body = escaped.lstrip(" ")
-    return "&nbsp;" * (len(escaped) - len(body)) + body
-
-
-def text_to_html(text: str) -> str:
-    """The text rendering as Teams HTML: escaped, line breaks kept, the first line in bold.
-
-    The renderer's fallback for templates without a `.teams.html.j2` variant."""
-    lines = text.strip("\n").split("\n")
-    shown = [_html_line(line) for line in lines]
-    if shown and shown[0]:
-        shown[0] = f"<b>{shown[0]}</b>"
-    return "<br>".join(shown)
-
-
-def _shortened(t: Translator, shown: int, total: int) -> str:
-    return t._("Shortened to fit Teams: showing {shown} of {total} lines.").format(
-        shown=shown, total=total
-    )
-
-
-def fit_html(body: str, text: str, t: Translator, limit: int = MAX_BODY_BYTES) -> str:
-    """`body` if it fits in a Teams message, else as many lines of `text` as fit, and a note."""
-    if len(body.encode()) <= limit:
-        return body
-    lines = text.strip("\n").split("\n")
-    shown = len(lines)
-    while shown > 1:
-        candidate = text_to_html("\n".join(lines[:shown]))
-        note = f"<br><i>{html.escape(_shortened(t, shown, len(lines)))}</i>"
-        if len((candidate + note).encode()) <= limit:
-            return candidate + note
-        shown = shown * 9 // 10 if shown > 20 else shown - 1
-    return (
-        text_to_html(lines[0][: limit // 8])
-        + f"<br><i>{html.escape(_shortened(t, 1, len(lines)))}</i>"
-    )
-
-
-def _blocks(lines: list[str]) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    gap = False
-    for line in lines:
-        if not line.strip():
-            gap = True
-            continue
-        # TextBlocks read Markdown: every line is escaped, so user text stays inert.
-        text = markdown_escape(line.strip())
-        block: dict[str, Any] = {"type": "TextBlock", "text": text, "wrap": True}
-        if not blocks:
-            block.update(weight="Bolder", size="Medium")
-        else:
-            block["spacing"] = "Medium" if gap else "None"
-        blocks.append(block)
-        gap = False
-    return blocks
-
-
-def _card(body: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": CARD_VERSION,
-        "body": body,
-    }
-
-
-def text_card(text: str, t: Translator, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    """An Adaptive Card (1.5) showing `text`, a block per line, cut to fit a Teams message."""
-    lines = text.strip("\n").split("\n") or [""]
-    card = _card(_blocks(lines) or [{"type": "TextBlock", "text": " ", "wrap": True}])
-    shown = len(lines)
-    while len(json.dumps(card, ensure_ascii=False).encode()) > limit and shown > 1:
-        shown = shown * 9 // 10 if shown > 20 else shown - 1
-        note = {
-            "type": "TextBlock",
-            "text": _shortened(t, shown, len(lines)),
-            "wrap": True,
-            "isSubtle": True,
-            "spacing": "Medium",
-        }
-        card = _card([*_blocks(lines[:shown]), note])
-    return card
-
-
-def card_message(card: dict[str, Any]) -> dict[str, Any]:
-    """A message carrying one Adaptive Card (Workflows webhooks and outgoing-webhook replies)."""
-    return {
-        "type": "message",
-        "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card}],
-    }
-
-
-def outcome_html(outcome: Outcome, t: Translator) -> str:
-    """One HTML body for every language of an outcome (bilingual: Welsh, a rule, English)."""
-    if outcome.text == "\n\n".join(outcome.bodies):
-        # Rendered as text (an unknown user is answered before a format is chosen).
-        bodies = [text_to_html(body) for body in outcome.bodies]
-    else:
-        bodies = outcome.bodies
-    return fit_html("<hr/>".join(bodies), outcome.text, t)
+def outcome_card(outcome: Outcome, t: Translator) -> Card:
+    """One Adaptive Card for every language of an outcome (bilingual: Welsh, a rule, English),
+    cut to fit a Teams message."""
+    return fit_card(join_cards(outcome.documents), outcome.text, t)
 
 
 # -- the platform -----------------------------------------------------------------------------
@@ -315,7 +212,6 @@ class TeamsPlatform:
         self.reply_within = reply_within
         self.stats: Counter[str] = Counter()
         self._executor: ThreadPoolExecutor | None = None
-        app.renderer.fallbacks[FORMAT] = text_to_html
 
     @property
     def routes(self) -> Sequence[BaseRoute]:
@@ -386,7 +282,7 @@ class TeamsPlatform:
             return JSONResponse({"type": "message", "text": ""})
         self.stats["answered"] += 1
         t = Translator(outcome.languages[0])
-        return JSONResponse({"type": "message", "text": outcome_html(outcome, t)})
+        return JSONResponse(card_message(outcome_card(outcome, t)))
 
     def _say(self, message: str) -> Response:
         """A one-line reply in the bot's language (`message` is a msgid marked with N_)."""
@@ -461,12 +357,13 @@ class TeamsPlatform:
             if channel is None:
                 log.warning("Teams: a late reply for unknown channel %s was dropped", channel_id)
                 return
-            payload = {
-                "v": PAYLOAD_VERSION,
-                "languages": list(outcome.languages),
-                "text": outcome.text,
-                "items": {},
-            }
+            payload = Payload(
+                v=PAYLOAD_VERSION,
+                languages=list(outcome.languages),
+                text=outcome.text,
+                items={},
+                teams=outcome_card(outcome, Translator(outcome.languages[-1])),
+            )
             enqueue(
                 session,
                 key=f"teams-reply:{activity_id or id(outcome)}",

@@ -67,17 +67,7 @@ from bot.i18n import Translator
 from bot.messages import Request
 from bot.models import ProcessedEvent
 from bot.platforms.inbound import BodyRefused, Shape, ShapeError, load_json, read_capped_body
-from bot.platforms.messengers import METADATA_EVENT
-from bot.platforms.slack_blocks import (
-    MORE_ACTION_ID,
-    Block,
-    cut,
-    fit_message,
-    fit_view,
-    join_bodies,
-    text_blocks,
-)
-from bot.platforms.slack_inbound import (
+from bot.platforms.slack.inbound import (
     MAX_BODY_BYTES,
     BlockActions,
     EventCallback,
@@ -95,6 +85,16 @@ from bot.platforms.slack_inbound import (
     decode_body,
     parse_inbound,
     signature_problem,
+)
+from bot.platforms.slack.messenger import METADATA_EVENT
+from bot.rendering.slack_blocks import (
+    MORE_ACTION_ID,
+    Block,
+    cut,
+    fit_message,
+    fit_view,
+    join_bodies,
+    text_blocks,
 )
 from bot.settings import Settings
 
@@ -239,40 +239,28 @@ def field_errors_for(view: View, errors: dict[str, str]) -> dict[str, str]:
     return mapped
 
 
-def _parse_body(body: str) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-
-
 def outcome_blocks(outcome: Outcome) -> list[Block]:
-    """One list of blocks from every language's body (bilingual bodies split by a divider)."""
+    """One list of blocks from every language's document (bilingual: split by a divider)."""
     bodies: list[list[Block]] = []
-    for body in outcome.bodies:
-        data = _parse_body(body)
-        if isinstance(data, dict) and isinstance(data.get("blocks"), list):
-            bodies.append(data["blocks"])
-        elif isinstance(data, list):
-            bodies.append(data)
+    for document in outcome.documents:
+        if isinstance(document, dict) and isinstance(document.get("blocks"), list):
+            bodies.append(document["blocks"])
+        elif isinstance(document, list):
+            bodies.append(document)
         else:
-            # The text rendering (unknown users are answered before any format is chosen).
-            bodies.append(text_blocks(body))
+            # A reply rendered as text (`dispatch` with the text format).
+            bodies.append(text_blocks(str(document)))
     return join_bodies(bodies)
 
 
 def outcome_view(outcome: Outcome, surface: str) -> dict[str, Any] | None:
     """The view a modal or home reply renders to, or None when it has no view of that type."""
-    data = _parse_body(outcome.bodies[0]) if outcome.bodies else None
+    data = outcome.documents[0] if outcome.documents else None
     if isinstance(data, dict) and data.get("type") == surface:
         return dict(data)
     if surface == "home":
         return {"type": "home", "blocks": outcome_blocks(outcome)}
     return None
-
-
-def _blocks_json(text: str) -> str:
-    return json.dumps({"blocks": text_blocks(text)}, ensure_ascii=False)
 
 
 class _NextPart(Shape):
@@ -376,7 +364,6 @@ class SlackPlatform:
         self._quiet = threading.Event()
         self._quiet.set()
         self._session: aiohttp.ClientSession | None = None
-        app.renderer.fallbacks[FORMAT] = _blocks_json
         self.events: dict[str, EventListener[Any]] = {
             "app_mention": EventListener(MentionEvent, self._on_mention),
             "app_home_opened": EventListener(HomeOpenedEvent, self._on_home_opened),
