@@ -26,6 +26,7 @@ from tests.conftest import settings_without_platforms
 from tests.factories import Seed
 from tests.fakes.slack_api import ServedApp
 from tests.outbox_support import add_post
+from tests.support.cards import card_text
 from tests.test_teams_http import SECRET, activity
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -84,7 +85,7 @@ def test_serve_on_a_fresh_database_migrates_and_answers_a_signed_message(tmp_pat
         )
         # An unknown member on an empty register gets the polite refusal, not a 500.
         assert answer.status_code == 200, answer.text
-        assert "secretariat" in answer.json()["text"].lower()
+        assert "secretariat" in card_text(answer.json()).lower()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)

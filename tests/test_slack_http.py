@@ -797,7 +797,7 @@ def test_reply_too_long_for_one_message_is_cut_with_a_next_part_button(
     sections = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"Line {n}"}} for n in range(120)
     ]
-    outcome = Outcome(Reply("x"), ("en",), [json.dumps({"blocks": sections})], "Long reply")
+    outcome = Outcome(Reply("x"), ("en",), [{"blocks": sections}], "Long reply")
     first = platform.message(outcome)
     assert len(first["blocks"]) == 50
     assert "Showing 1–48 of 120" in texts(first)
