@@ -8,7 +8,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.app import ScrutinyApp, create_app
-from bot.collaboration import apply_collaboration, load_collaboration
+from bot.collaboration.apply import apply_collaboration
+from bot.collaboration.load import load_collaboration
 from bot.db import make_engine, migrate, unit_of_work
 from bot.i18n import _
 from bot.imports import import_file

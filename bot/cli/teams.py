@@ -1,0 +1,105 @@
+"""`scrutiny-bot teams` and `scrutiny-bot sync`: Microsoft Teams sign-in and the Microsoft 365
+sync."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from bot.cli.output import echo, refuse_config
+from bot.cli.startup import settings_or_exit
+from bot.i18n import _
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+teams_cli = typer.Typer(help="Microsoft Teams.", no_args_is_help=True)
+sync_cli = typer.Typer(help="Synchronise records from elsewhere.", no_args_is_help=True)
+
+
+def _graph_required(settings: Settings) -> None:
+    if not settings.graph_ready:
+        message = _("Set GRAPH_TENANT_ID and GRAPH_CLIENT_ID first (see docs/teams.md).")
+        echo(message, err=True)
+        raise typer.Exit(2)
+
+
+@teams_cli.command("login")
+def teams_login() -> None:
+    """Sign the Teams service account in (device code) so the bot can post through Graph."""
+
+    from bot.microsoft365.graph import login
+
+    settings = settings_or_exit()
+    _graph_required(settings)
+
+    def show(url: str, code: str, expires: datetime) -> None:
+        echo(
+            _("Sign in as the service account at {url} with the code {code}.").format(
+                url=url, code=code
+            )
+        )
+
+    try:
+        path = login(settings, show)
+    except Exception as error:  # azure-identity reports sign-in failures with assorted types
+        echo(_("Sign-in failed: {error}").format(error=error), err=True)
+        raise typer.Exit(1) from None
+    echo(_("Signed in; the account is recorded in {file}.").format(file=path))
+
+
+@sync_cli.command("graph")
+def sync_graph_command(
+    dry_run: bool = typer.Option(False, "--dry-run", help=_("Check and count; write nothing.")),
+) -> None:
+    """Read meetings, decisions and actions from Microsoft 365 and upsert them by ref."""
+    from bot.collaboration import ConfigError
+    from bot.db import make_engine, make_session_factory, migrate
+    from bot.microsoft365.graph import sync_from_settings
+    from bot.services.graph_sync import SyncFailed, graph_config
+
+    settings = settings_or_exit()
+    _graph_required(settings)
+    try:
+        config = graph_config(settings.scrutiny_config)
+    except ConfigError as error:
+        refuse_config(error.problems, settings.scrutiny_config, err=True)
+    if config is None:
+        echo(
+            _("{file} has no graph: section, so there is nothing to read.").format(
+                file=settings.scrutiny_config
+            ),
+            err=True,
+        )
+        raise typer.Exit(2)
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        report = sync_from_settings(settings, make_session_factory(engine), config, dry_run=dry_run)
+    except SyncFailed as failure:
+        echo(_("Nothing was written: {error}").format(error=failure), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    for kind, done in report.imported.items():
+        echo(
+            _("{kind}: {created} created, {updated} updated, {unchanged} unchanged.").format(
+                kind=kind, created=done.created, updated=done.updated, unchanged=done.unchanged
+            )
+        )
+        for notice in done.problems:
+            echo(_("Note: {notice}").format(notice=notice))
+    for kind, problems in report.refused.items():
+        for problem in problems:
+            echo(str(problem), err=True)
+        echo(
+            _("{kind}: nothing was written ({count} problems).").format(
+                kind=kind, count=len(problems)
+            ),
+            err=True,
+        )
+    if not report.ok:
+        raise typer.Exit(1)
