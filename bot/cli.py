@@ -362,7 +362,7 @@ def _queue_answer_posts(session: Session, settings: Settings) -> int:
     transaction (each once: a repeated import queues nothing more)."""
 
     from bot.runtime import renderer_for
-    from bot.services.question_posts import post_unposted_answers
+    from bot.services.questions.posts import post_unposted_answers
 
     renderer = renderer_for(settings)
     now = CLOCK.now()
@@ -1124,8 +1124,8 @@ def questions_pack(
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.domain import ChannelLanguage
     from bot.i18n import Translator, default_language
-    from bot.services import question_pack
-    from bot.services.question_windows import QuestionError, meeting_named
+    from bot.services.questions import pack as question_pack
+    from bot.services.questions.windows import QuestionError, meeting_named
 
     if fmt not in ("md", "docx"):
         echo(_('Unknown format "{fmt}": use md or docx.').format(fmt=fmt), err=True)
@@ -1172,9 +1172,9 @@ def questions_list(meeting: str = typer.Option(..., "--meeting", help=_MEETING_H
 
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.i18n import Translator, default_language
-    from bot.services import question_pack
-    from bot.services.question_windows import QuestionError, meeting_named
-    from bot.services.questions import STATE_LABELS, list_questions
+    from bot.services.questions import pack as question_pack
+    from bot.services.questions.core import STATE_LABELS, list_questions
+    from bot.services.questions.windows import QuestionError, meeting_named
 
     settings = settings_or_exit()
     t = Translator(default_language(), settings.timezone)

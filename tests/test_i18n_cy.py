@@ -13,9 +13,9 @@ from bot.app import ScrutinyApp
 from bot.i18n import Translator, translations
 from bot.messages import TEMPLATES_DIR, Reply, _environment
 from bot.models import Meeting
-from bot.services import question_pack
 from bot.services.digests import TEMPLATE, build_digest
 from bot.services.plain_words import parse
+from bot.services.questions import pack as question_pack
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.support.lexicon import example_lexicon

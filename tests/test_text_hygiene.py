@@ -36,9 +36,10 @@ from bot.platforms.graph import (
     graph_client,
 )
 from bot.platforms.teams import text_to_html
-from bot.services import question_pack, reminders
-from bot.services.question_windows import QuestionError
-from bot.services.questions import record_answer
+from bot.services import reminders
+from bot.services.questions import pack as question_pack
+from bot.services.questions.core import record_answer
+from bot.services.questions.windows import QuestionError
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.graph_api import FakeCredential, FakeGraph
