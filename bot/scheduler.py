@@ -38,7 +38,8 @@ from bot.outbox import Messenger, Pacer, RetryPolicy, Sender, SendReport
 from bot.runtime import Runtime
 from bot.schedule_time import Schedule, ScheduleError
 from bot.scheduled_units import UnitFailure, UnitGuard, report_failures
-from bot.services import decision_alerts, digests, graph_sync, question_posts, reminders
+from bot.services import decision_alerts, digests, graph_sync, reminders
+from bot.services.questions import posts as question_posts
 
 log = logging.getLogger(__name__)
 

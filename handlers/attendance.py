@@ -13,7 +13,7 @@ from bot.router import Router
 from bot.services import attendance as service
 from bot.services.plain_words import Lexicon, tokens
 from bot.services.queries import MeetingView, board_views, partner_views
-from bot.services.question_windows import find_meeting, read_meeting_words
+from bot.services.questions.windows import find_meeting, read_meeting_words
 from handlers.listing import lexicon
 from handlers.register import parse_words
 

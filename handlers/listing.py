@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.context import Context, UserError
 from bot.domain import ActionStatus, Role
+from bot.fields import not_a_date
 from bot.messages import Reply, Request
 from bot.services import queries, trail
 from bot.services.lexicon import lexicon_of
@@ -67,11 +68,8 @@ def read_query(request: Request, ctx: Context) -> Query:
         if held is not None:
             query = replace(query, since=held, until=held, kinds=query.kinds | {"decisions"})
     if query.bad_dates:
-        raise UserError(
-            ctx.t._("“{value}” is not a date; use YYYY-MM-DD (e.g. {example}).").format(
-                value=query.bad_dates[0], example=ctx.today.isoformat()
-            )
-        )
+        refused = not_a_date("since", query.bad_dates[0], example=ctx.today)
+        raise UserError(refused.sentence(ctx.t._))
     return query
 
 

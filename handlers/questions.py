@@ -28,11 +28,12 @@ from bot.i18n import N_
 from bot.messages import Reply, Request
 from bot.models import Meeting, Question
 from bot.router import Router
-from bot.services import question_pack, question_posts
-from bot.services import question_windows as windows
-from bot.services import questions as service
-from bot.services.question_windows import MeetingInfo, QuestionError
-from bot.services.questions import MAX_LENGTH, THEMES, Duplicate
+from bot.services.questions import core as service
+from bot.services.questions import pack as question_pack
+from bot.services.questions import posts as question_posts
+from bot.services.questions import windows
+from bot.services.questions.core import MAX_LENGTH, THEMES, Duplicate
+from bot.services.questions.windows import MeetingInfo, QuestionError
 from bot.text_input import whole_number
 
 router = Router("questions")

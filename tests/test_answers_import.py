@@ -16,7 +16,7 @@ from bot.app import ScrutinyApp
 from bot.cli import cli
 from bot.domain import QuestionState
 from bot.models import AuditEvent, Delivery, Question
-from bot.services import question_posts
+from bot.services.questions import posts as question_posts
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.test_questions import (

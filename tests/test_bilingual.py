@@ -322,7 +322,7 @@ def test_questions_close_tan_ddydd_gwener_through_the_real_templates(
 
 
 def _info(meeting: Meeting) -> object:
-    from bot.services.question_windows import MeetingInfo
+    from bot.services.questions.windows import MeetingInfo
 
     return MeetingInfo.of(meeting, NOW, Translator("cy").tz)
 

@@ -14,9 +14,9 @@ from bot.i18n import Translator, translations
 from bot.messages import Reply
 from bot.models import Meeting
 from bot.rendering.templates import TEMPLATES_DIR, _environment
-from bot.services import question_pack
 from bot.services.digests import TEMPLATE, build_digest
 from bot.services.plain_words import parse
+from bot.services.questions import pack as question_pack
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.support.lexicon import example_lexicon

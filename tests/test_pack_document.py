@@ -22,7 +22,8 @@ from bot.cli import cli
 from bot.domain import ChannelLanguage, Marking
 from bot.i18n import Translator
 from bot.models import Channel, Delivery, Meeting, Partner
-from bot.services import question_pack, question_posts
+from bot.services.questions import pack as question_pack
+from bot.services.questions import posts as question_posts
 from bot.visibility import Audience
 from tests.factories import Seed
 from tests.test_questions import NEWPORT, POLICE, SECRETARIAT, TORFAEN, ref_of, say

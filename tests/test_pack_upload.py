@@ -15,7 +15,8 @@ from bot.app import ScrutinyApp
 from bot.clock import Clock
 from bot.domain import DeliveryState
 from bot.models import Delivery
-from bot.services import question_notices, question_posts
+from bot.services.questions import notices as question_notices
+from bot.services.questions import posts as question_posts
 from tests.factories import Seed
 from tests.fakes.slack_limits import LimitedSlackApi
 from tests.outbox_support import fake_slack, reload, sender_for, slack_with_events

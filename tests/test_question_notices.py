@@ -15,8 +15,9 @@ from bot.domain import DeliveryState, Marking, Platform, Role
 from bot.i18n import Translator
 from bot.models import DIRECT_CHANNELS, Channel, Delivery, Member, Question, QuestionSupport
 from bot.scheduler import run_question_posts, run_schedules, send_due
-from bot.services import question_posts, questions
 from bot.services.direct_messages import direct_channel
+from bot.services.questions import core as questions
+from bot.services.questions import posts as question_posts
 from bot.visibility import audience_of_member
 from tests.conftest import NOW
 from tests.factories import Seed

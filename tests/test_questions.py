@@ -26,7 +26,8 @@ from bot.i18n import Translator
 from bot.imports import import_file
 from bot.messages import Request
 from bot.models import AuditEvent, Channel, Delivery, Meeting, Question, QuestionSupport
-from bot.services import question_pack, question_posts
+from bot.services.questions import pack as question_pack
+from bot.services.questions import posts as question_posts
 from tests.conftest import NOW
 from tests.factories import Seed
 

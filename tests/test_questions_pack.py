@@ -17,8 +17,10 @@ from bot.domain import Marking, QuestionState
 from bot.i18n import Translator
 from bot.models import Delivery, Meeting, Question
 from bot.rendering.escapes import markdown_escape
-from bot.services import question_pack, question_posts, questions
-from bot.services.question_windows import QuestionError
+from bot.services.questions import core as questions
+from bot.services.questions import pack as question_pack
+from bot.services.questions import posts as question_posts
+from bot.services.questions.windows import QuestionError
 from bot.visibility import Audience
 from tests.conftest import NOW
 from tests.factories import Seed

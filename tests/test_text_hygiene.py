@@ -35,9 +35,10 @@ from bot.models import Action, Channel, Decision, Delivery, Meeting, Question, R
 from bot.platforms.console.app import run_console
 from bot.platforms.teams.messengers import TeamsMessenger, WebhookMessenger
 from bot.rendering.teams_cards import text_card
-from bot.services import question_pack, reminders
-from bot.services.question_windows import QuestionError
-from bot.services.questions import record_answer
+from bot.services import reminders
+from bot.services.questions import pack as question_pack
+from bot.services.questions.core import record_answer
+from bot.services.questions.windows import QuestionError
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.graph_api import FakeCredential, FakeGraph

@@ -38,7 +38,8 @@ def _since_option(value: str | None, settings: Settings) -> datetime | None:
     from datetime import date as date_type
     from datetime import time as time_type
 
-    from bot.imports.cells import at_local, date_example
+    from bot.fields import date_example
+    from bot.imports.cells import at_local
 
     if value is None:
         return None
@@ -47,7 +48,7 @@ def _since_option(value: str | None, settings: Settings) -> datetime | None:
     except ValueError:
         echo(
             _("--since “{value}” is not a date; use YYYY-MM-DD (e.g. {example}).").format(
-                value=value, example=date_example(value)
+                value=value, example=date_example(value).isoformat()
             ),
             err=True,
         )

@@ -43,8 +43,8 @@ def questions_pack(
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.domain import ChannelLanguage
     from bot.i18n import Translator, default_language
-    from bot.services import question_pack
-    from bot.services.question_windows import QuestionError, meeting_named
+    from bot.services.questions import pack as question_pack
+    from bot.services.questions.windows import QuestionError, meeting_named
 
     if fmt not in ("md", "docx"):
         echo(_('Unknown format "{fmt}": use md or docx.').format(fmt=fmt), err=True)
@@ -91,9 +91,9 @@ def questions_list(meeting: str = typer.Option(..., "--meeting", help=_MEETING_H
 
     from bot.db import make_engine, make_session_factory, unit_of_work
     from bot.i18n import Translator, default_language
-    from bot.services import question_pack
-    from bot.services.question_windows import QuestionError, meeting_named
-    from bot.services.questions import STATE_LABELS, list_questions
+    from bot.services.questions import pack as question_pack
+    from bot.services.questions.core import STATE_LABELS, list_questions
+    from bot.services.questions.windows import QuestionError, meeting_named
 
     settings = settings_or_exit()
     t = Translator(default_language(), settings.timezone)

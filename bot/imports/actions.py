@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from sqlalchemy import select
 
 from bot.domain import ActionStatus, Rag
+from bot.fields import partner_lookup
 from bot.i18n import _
 from bot.import_columns import IMPORT_COLUMNS
 from bot.imports.base import (
@@ -16,7 +17,6 @@ from bot.imports.base import (
     by_ref,
     check_marked,
     load_existing,
-    partner_lookup,
 )
 from bot.imports.cells import Cells
 from bot.models import Action, Decision

@@ -1,6 +1,6 @@
 """Answers to joint-scrutiny questions: each row answers one existing question by its ref.
 
-Rows are checked with the same rules as answers given in chat (`bot.services.questions`), and
+Rows are checked with the same rules as answers given in chat (`bot.services.questions.core`), and
 each changed answer is written by `questions.record_answer`, so an imported answer is stored
 and audited exactly like one recorded with `/scrutiny answer`. Posting the answers to the
 partners' channels is the caller's step (`question_posts.post_unposted_answers`).
@@ -17,7 +17,7 @@ from bot.import_columns import IMPORT_COLUMNS
 from bot.imports.base import Kind, Plan, Record, load_existing
 from bot.imports.cells import Cells
 from bot.models import Question
-from bot.services import questions
+from bot.services.questions import core as questions
 from bot.text_input import ANSWER, ANSWERED_BY, QUESTION_REF
 
 

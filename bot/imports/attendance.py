@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.fields import Lookup, board_lookup
 from bot.i18n import _
 from bot.import_columns import IMPORT_COLUMNS
-from bot.imports.base import Existing, Kind, Plan, Record, board_lookup
-from bot.imports.cells import Cells, Lookup
+from bot.imports.base import Existing, Kind, Plan, Record
+from bot.imports.cells import Cells
 from bot.models import Attendance, Meeting, Partner
 from bot.services import attendance
 
@@ -46,7 +47,7 @@ class AttendanceImport(Kind):
         self.boards = board_lookup(self.session)
         expected = attendance.partners_expected(self.session)
         self.partners: Lookup[Partner] = Lookup(
-            _("partner"), expected, lambda p: p.slug, lambda p: (p.name, p.name_cy)
+            "partner", expected, lambda p: p.slug, lambda p: (p.name, p.name_cy)
         )
         self.meetings = _meetings_by_day(self.session, self.zone)
         self.existing = {

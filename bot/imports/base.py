@@ -15,11 +15,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.domain import Marking
-from bot.i18n import _
-from bot.imports.cells import Cells, Lookup
+from bot.fields import Lookup
+from bot.imports.cells import Cells
 from bot.imports.problems import ImportProblem
 from bot.imports.readers import Table, read_table
-from bot.models import Base, Board, Partner
+from bot.models import Base, Partner
 from bot.services.audit import plain, record_many
 
 
@@ -55,18 +55,6 @@ def by_ref(cells: Cells, ref: str, values: dict[str, Any], stored: dict[Any, Exi
         unique=[("ref", ref)],
         current=stored.get(ref),
     )
-
-
-def partner_lookup(session: Session) -> Lookup[Partner]:
-    """Every partner, found by slug or English or Welsh name (one query)."""
-    partners = session.scalars(select(Partner).order_by(Partner.id)).all()
-    return Lookup(_("partner"), partners, lambda p: p.slug, lambda p: (p.name, p.name_cy))
-
-
-def board_lookup(session: Session) -> Lookup[Board]:
-    """Every board, found by slug, ref prefix or English or Welsh name (one query)."""
-    boards = session.scalars(select(Board).order_by(Board.id)).all()
-    return Lookup(_("board"), boards, lambda b: b.slug, lambda b: (b.prefix, b.name, b.name_cy))
 
 
 class Kind(ABC):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import calendar
-import difflib
 import re
-from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from bot.domain import EXEMPT_PARAGRAPHS
+from bot.fields import FieldRefused, Lookup, check_year, parse_date, parse_paragraph, parse_ref
 from bot.i18n import _
 from bot.imports.problems import ImportProblem
 from bot.imports.readers import Row, Table
@@ -20,38 +17,8 @@ from bot.text_input import LINK, REF, TextField, TextRefused, clean, is_web_link
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 
-EARLIEST_YEAR, LATEST_YEAR = 2000, 2099
-"""Dates outside these years are typing slips in a register of this collaboration."""
-
-_UK_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})$")
 _UK_MOMENT = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})([ T]\d.*)$")
-_EXCEL_SERIAL = re.compile(r"^[1-9]\d{4}$")
-EXCEL_EPOCH = date(1899, 12, 30)
-"""Day 0 of Excel's date serial numbers (counting Excel's 1900 leap-year quirk)."""
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _HAS_TIME = re.compile(r"\d[Tt ]\d")
-_PARAGRAPH = re.compile(r"^(?:para(?:graph)?\.?\s*)?(\d{1,3})$", re.IGNORECASE)
-_DATE_EXAMPLE = "2026-02-28"
-
-
-def _valid_example(year: int, month: int, day: int) -> str:
-    month = min(max(month, 1), 12)
-    year = min(max(year, EARLIEST_YEAR), LATEST_YEAR)
-    day = min(max(day, 1), calendar.monthrange(year, month)[1])
-    return date(year, month, day).isoformat()
-
-
-def date_example(raw: str) -> str:
-    """A valid ISO date close to what was typed: '31/02/2026' -> '2026-02-28'."""
-    uk = _UK_DATE.match(raw)
-    if uk:
-        day, month, year = (int(part) for part in uk.groups())
-        return _valid_example(year + 2000 if year < 100 else year, month, day)
-    iso = _ISO_DATE.match(raw)
-    if iso:
-        year, month, day = (int(part) for part in iso.groups())
-        return _valid_example(year, month, day)
-    return _DATE_EXAMPLE
 
 
 def wall_clock(value: datetime, zone: ZoneInfo) -> tuple[datetime | None, str | None]:
@@ -67,23 +34,6 @@ def wall_clock(value: datetime, zone: ZoneInfo) -> tuple[datetime | None, str | 
     return early, None
 
 
-def calendar_date(value: str, *, spreadsheet: bool = False) -> date | None:
-    """A date written YYYY-MM-DD or, as in the UK, DD/MM/YYYY; in a spreadsheet also an Excel
-    date serial number (a date cell that lost its format). None when it is not a real date."""
-    uk = _UK_DATE.match(value)
-    try:
-        if _ISO_DATE.match(value):
-            return date.fromisoformat(value)
-        if uk and len(uk.group(3)) == 4:
-            day, month, year = (int(part) for part in uk.groups())
-            return date(year, month, day)
-        if spreadsheet and _EXCEL_SERIAL.match(value):
-            return EXCEL_EPOCH + timedelta(days=int(value))
-    except (ValueError, OverflowError):
-        return None
-    return None
-
-
 def at_local(day: date, clock: time, zone: ZoneInfo) -> datetime:
     """A wall-clock time on a day in `zone` (used for times that never fall in a gap)."""
     return datetime.combine(day, clock, tzinfo=zone)
@@ -91,44 +41,6 @@ def at_local(day: date, clock: time, zone: ZoneInfo) -> datetime:
 
 def _normal(text: str) -> str:
     return " ".join(text.lower().replace("_", " ").replace("-", " ").split())
-
-
-class Lookup(Generic[T]):
-    """Find a partner or board by slug, prefix or exact English or Welsh name (any case)."""
-
-    def __init__(
-        self,
-        what: str,
-        items: Iterable[T],
-        slug: Callable[[T], str],
-        names: Callable[[T], Iterable[str]],
-    ) -> None:
-        self.what = what
-        self.slug = slug
-        self.items = list(items)
-        self._by_name: dict[str, T] = {}
-        for item in self.items:
-            for name in (slug(item), *names(item)):
-                self._by_name.setdefault(name.strip().lower(), item)
-
-    def find(self, text: str) -> T | None:
-        """The item `text` names, or None."""
-        return self._by_name.get(text.strip().lower())
-
-    def fix(self, text: str) -> str:
-        """How to name one correctly, with the closest match when there is one."""
-        slugs = [self.slug(item) for item in self.items]
-        close = difflib.get_close_matches(
-            text.strip().lower(), list(self._by_name), n=1, cutoff=0.6
-        )
-        listed = _("use one of {slugs}").format(slugs=", ".join(slugs))
-        if close:
-            return (
-                listed
-                + " "
-                + _('(did you mean "{slug}"?)').format(slug=self.slug(self._by_name[close[0]]))
-            )
-        return listed
 
 
 class Cells:
@@ -158,6 +70,11 @@ class Cells:
         shown = self.raw(column) if value is None and column is not None else value
         self._problems.append(self.table.problem(self.line, message, fix, column, shown))
 
+    def refused(self, column: str, refusal: FieldRefused) -> None:
+        """Record a field parser's refusal of this row's cell."""
+        what, fix = refusal.describe(_)
+        self.problem(column, what, fix)
+
     def _given(self, column: str, required: bool) -> str:
         """The cell's text; a blank required cell is a problem."""
         value = self.raw(column)
@@ -181,15 +98,15 @@ class Cells:
             return value
 
     def ref(self, column: str, field: TextField = REF) -> str:
-        """A reference such as TP-014: required, no spaces, stored in upper case."""
-        value = self.text(column, field, required=True).upper()
-        if value and not re.fullmatch(r"[A-Z0-9][A-Z0-9._/\-]*", value):
-            self.problem(
-                column,
-                _("not a valid reference"),
-                _("use letters, digits and hyphens only, e.g. TP-014"),
-            )
-        return value
+        """A reference such as TP-014 (`fields.parse_ref`): required, stored in upper case."""
+        value = self.text(column, field, required=True)
+        if not value:
+            return value
+        try:
+            return parse_ref(value, column)
+        except FieldRefused as refusal:
+            self.refused(column, refusal)
+            return value.upper()
 
     def link(self, column: str) -> str:
         """A web address to papers or a meeting, or blank."""
@@ -203,32 +120,24 @@ class Cells:
         return value
 
     def _plausible_year(self, column: str, year: int) -> bool:
-        if EARLIEST_YEAR <= year <= LATEST_YEAR:
-            return True
-        self.problem(
-            column,
-            _("the year is out of range"),
-            _("use a year from {first} to {last}").format(first=EARLIEST_YEAR, last=LATEST_YEAR),
-        )
-        return False
+        try:
+            check_year(year, self.raw(column), column)
+        except FieldRefused as refusal:
+            self.refused(column, refusal)
+            return False
+        return True
 
     def date(self, column: str, *, required: bool = False) -> date | None:
-        """A calendar date written YYYY-MM-DD or, as in the UK, DD/MM/YYYY (also an Excel
-        date serial number from a spreadsheet cell that lost its date format)."""
+        """A calendar date as `fields.parse_date` reads it (also an Excel date serial number
+        from a spreadsheet cell that lost its date format)."""
         value = self._given(column, required)
         if not value:
             return None
-        parsed = calendar_date(value, spreadsheet=self.table.sheet is not None)
-        if parsed is None:
-            self.problem(
-                column,
-                _("not a date"),
-                _("use YYYY-MM-DD (e.g. {example})").format(example=date_example(value)),
-            )
+        try:
+            return parse_date(value, column, spreadsheet=self.table.sheet is not None)
+        except FieldRefused as refusal:
+            self.refused(column, refusal)
             return None
-        if not self._plausible_year(column, parsed.year):
-            return None
-        return parsed
 
     def moment(self, column: str, *, required: bool = False) -> datetime | None:
         """A date and time: local wall-clock time in the import's zone unless an offset is given.
@@ -306,48 +215,27 @@ class Cells:
         return default
 
     def paragraph(self, column: str) -> int | None:
-        """A Schedule 12A paragraph (12 to 18 in Wales), or blank when the item is open."""
-        value = self.raw(column)
-        if not value:
+        """A Schedule 12A paragraph (`fields.parse_paragraph`), or blank when the item is open."""
+        try:
+            return parse_paragraph(self.raw(column), column)
+        except FieldRefused as refusal:
+            self.refused(column, refusal)
             return None
-        match = _PARAGRAPH.match(value)
-        number = int(match.group(1)) if match else None
-        if number not in EXEMPT_PARAGRAPHS:
-            self.problem(
-                column,
-                _("not a Schedule 12A paragraph that applies in Wales"),
-                _(
-                    "use a number from {first} to {last}, or leave it blank if the item is open"
-                ).format(first=EXEMPT_PARAGRAPHS.start, last=EXEMPT_PARAGRAPHS.stop - 1),
-            )
-            return None
-        return number
 
     def one(self, column: str, lookup: Lookup[T], *, required: bool = True) -> T | None:
         """A partner or board named by slug, prefix or name."""
         value = self._given(column, required)
         if not value:
             return None
-        found = lookup.find(value)
-        if found is None:
-            self.problem(column, _("unknown {what}").format(what=lookup.what), lookup.fix(value))
-        return found
+        try:
+            return lookup.one(value, column)
+        except FieldRefused as refusal:
+            self.refused(column, refusal)
+            return None
 
     def many(self, column: str, lookup: Lookup[T]) -> list[str]:
         """A `;`-separated list of partners, as slugs (duplicates dropped, order kept)."""
-        value = self.raw(column)
-        slugs: list[str] = []
-        for part in (piece.strip() for piece in value.split(";")):
-            if not part:
-                continue
-            found = lookup.find(part)
-            if found is None:
-                fix = (
-                    _("separate partners with ; (semicolons)") if "," in part else lookup.fix(part)
-                )
-                self.problem(
-                    column, _('unknown {what} "{name}"').format(what=lookup.what, name=part), fix
-                )
-            elif lookup.slug(found) not in slugs:
-                slugs.append(lookup.slug(found))
+        slugs, refused = lookup.many(self.raw(column), column, separator=";")
+        for refusal in refused:
+            self.refused(column, refusal)
         return slugs

@@ -12,17 +12,16 @@ from typing import Any, ClassVar
 
 from sqlalchemy import select
 
+from bot.fields import board_lookup, partner_lookup
 from bot.i18n import _
 from bot.import_columns import IMPORT_COLUMNS
 from bot.imports.base import (
     MARKED_DEFAULTS,
     Kind,
     Record,
-    board_lookup,
     by_ref,
     check_marked,
     load_existing,
-    partner_lookup,
 )
 from bot.imports.cells import Cells
 from bot.imports.problems import ImportProblem

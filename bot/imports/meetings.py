@@ -12,9 +12,10 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bot.fields import board_lookup
 from bot.i18n import _
 from bot.import_columns import IMPORT_COLUMNS
-from bot.imports.base import Existing, Kind, Record, board_lookup, load_existing
+from bot.imports.base import Existing, Kind, Record, load_existing
 from bot.imports.cells import Cells, at_local
 from bot.imports.readers import Table, read_ics
 from bot.models import Board, Meeting

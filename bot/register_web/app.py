@@ -39,7 +39,7 @@ from bot.rendering import TEMPLATES_DIR, in_reader_language
 from bot.runtime import Runtime
 from bot.services import attendance as attendance_service
 from bot.services import calendar_feeds, queries, register_export, trail
-from bot.services.question_pack import build_pack
+from bot.services.questions.pack import build_pack
 from bot.services.register import (
     DECISION_FIELDS,
     InvalidInput,

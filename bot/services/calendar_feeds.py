@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 from bot.i18n import Translator
 from bot.models import Board, CalendarFeed, Meeting, Member
 from bot.services import audit
-from bot.services.question_windows import meeting_end
+from bot.services.questions.windows import meeting_end
 
 QUESTION_DEADLINE_LENGTH = timedelta(minutes=15)
 """How long the 'questions close' reminder event lasts in a calendar."""

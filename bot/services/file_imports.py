@@ -18,7 +18,7 @@ from bot.db import unit_of_work
 from bot.imports import ImportReport, import_file
 from bot.models import Board, Partner
 from bot.runtime import renderer_for
-from bot.services.question_posts import post_unposted_answers
+from bot.services.questions.posts import post_unposted_answers
 from bot.settings import Settings
 
 

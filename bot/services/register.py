@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import text_input
 from bot.context import UserError
-from bot.domain import EXEMPT_PARAGRAPHS, ActionStatus, Marking, Rag
+from bot.domain import ActionStatus, Marking, Rag
+from bot.fields import FieldRefused, board_lookup, parse_date, parse_paragraph, partner_lookup
 from bot.i18n import Translator
-from bot.models import Action, Board, Decision, Meeting, Partner
+from bot.models import Action, Board, Decision, Meeting
 from bot.services import audit
 from bot.services.queries import Found, get_action
 from bot.visibility import Audience
@@ -120,18 +121,8 @@ class DecisionForm:
     link: str
 
 
-def _parse_date(raw: str, t: Translator) -> date | str:
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        return t._("“{value}” is not a date; use YYYY-MM-DD (e.g. 2026-11-19).").format(value=raw)
-
-
-def _find_board(session: Session, raw: str) -> Board | None:
-    key = raw.strip().lower()
-    return session.scalar(
-        select(Board).where((func.lower(Board.slug) == key) | (func.lower(Board.prefix) == key))
-    )
+def _refused(refusal: FieldRefused, errors: dict[str, str], t: Translator) -> None:
+    errors[refusal.field] = refusal.sentence(t._)
 
 
 def _check_marking(raw: str, errors: dict[str, str], t: Translator) -> Marking:
@@ -147,29 +138,18 @@ def _check_marking(raw: str, errors: dict[str, str], t: Translator) -> Marking:
 
 
 def _check_paragraph(raw: str, errors: dict[str, str], t: Translator) -> int | None:
-    if not raw:
+    try:
+        return parse_paragraph(raw, "exempt_paragraph")
+    except FieldRefused as refusal:
+        _refused(refusal, errors, t)
         return None
-    number = text_input.whole_number(raw)
-    if number is not None and number in EXEMPT_PARAGRAPHS:
-        return number
-    errors["exempt_paragraph"] = t._(
-        "“{value}” is not a paragraph of Schedule 12A that applies in Wales; "
-        "use a number from 12 to 18, or leave it empty."
-    ).format(value=raw)
-    return None
 
 
 def _check_partners(session: Session, raw: str, errors: dict[str, str], t: Translator) -> list[str]:
-    wanted = [p.strip().lower() for p in raw.split(",") if p.strip()]
-    if not wanted:
-        return []
-    known = list(session.scalars(select(Partner.slug).order_by(Partner.slug)))
-    unknown = [p for p in wanted if p not in known]
-    if unknown:
-        errors["restricted_to"] = t._("“{value}” is not a partner; use {choices}.").format(
-            value=", ".join(unknown), choices=", ".join(known)
-        )
-    return list(dict.fromkeys(wanted))
+    slugs, refused = partner_lookup(session).many(raw, "restricted_to", separator=",")
+    if refused:
+        _refused(refused[0], errors, t)
+    return slugs
 
 
 def _checked(
@@ -194,18 +174,23 @@ def check_decision(
     """Every field of a new decision checked; raises `InvalidInput` listing all problems."""
     errors = unknown_fields(values, DECISION_FIELDS, t)
     raw_board = _clean(values, "board")
-    board = _find_board(session, raw_board) if raw_board else None
-    if board is None:
-        slugs = ", ".join(session.scalars(select(Board.slug).order_by(Board.id)))
-        errors["board"] = (
-            t._("“{value}” is not a board; use {choices}.").format(value=raw_board, choices=slugs)
-            if raw_board
-            else t._("choose a board: {choices}.").format(choices=slugs)
-        )
+    boards = board_lookup(session)
+    board: Board | None = None
+    if raw_board:
+        try:
+            board = boards.one(raw_board, "board")
+        except FieldRefused as refusal:
+            _refused(refusal, errors, t)
+    else:
+        slugs = ", ".join(boards.slug(b) for b in boards.items)
+        errors["board"] = t._("choose a board: {choices}.").format(choices=slugs)
     raw_date = _clean(values, "decided_on")
-    decided_on: date | str = (
-        _parse_date(raw_date, t) if raw_date else t._("give the date decided (YYYY-MM-DD).")
-    )
+    decided_on: date | str = t._("give the date decided (YYYY-MM-DD).")
+    if raw_date:
+        try:
+            decided_on = parse_date(raw_date, "decided_on")
+        except FieldRefused as refusal:
+            decided_on = refusal.sentence(t._)
     if isinstance(decided_on, date) and decided_on > today:
         decided_on = t._("{value} is in the future; record a decision once it is made.").format(
             value=decided_on.isoformat()

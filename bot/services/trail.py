@@ -17,7 +17,7 @@ from bot.domain import QuestionState
 from bot.models import Action, Decision, Meeting, Member, Question
 from bot.services import audit
 from bot.services.queries import ActionView, DecisionView, Found, get_decision
-from bot.services.questions import QuestionView, views
+from bot.services.questions.core import QuestionView, views
 from bot.visibility import Audience, can_see, partition
 
 HIDDEN_STATES = (QuestionState.REJECTED, QuestionState.WITHDRAWN)

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from bot.fields import numeric_date
 from bot.services.welsh_words import radicals
 
 MAX_DAYS = 3_660
@@ -43,8 +44,6 @@ _AHEAD = frozenset({"next", "coming", "upcoming", "following", "nesaf", "nesa"})
 _BACK = frozenset({"last", "past", "previous", "diwethaf", "dwethaf", "diwetha", "dwetha"})
 _THIS = frozenset({"this", "current", "hwn", "hon", "yma", "presennol"})
 _ARTICLES = frozenset({"the", "y", "yr", "'r"})
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_UK_DATE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})$")
 _YEAR = re.compile(r"^(19|20)\d{2}$")
 _YEAR_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _DAY = re.compile(r"^(\d{1,2})(st|nd|rd|th|af|il|ydd|fed|ed|eg|ain)?$")
@@ -125,25 +124,6 @@ def _shift_month(day: date, months: int) -> date:
 
 def _at(words: list[str], i: int) -> str:
     return words[i] if 0 <= i < len(words) else ""
-
-
-def numeric_date(word: str) -> date | bool | None:
-    """A date written in digits (2026-11-19, 19/11/2026); False when date-shaped but impossible,
-    None when not date-shaped."""
-    match = _ISO_DATE.match(word)
-    if match:
-        year, month, day = (int(g) for g in match.groups())
-    else:
-        match = _UK_DATE.match(word)
-        if not match:
-            return None
-        day, month, year = (int(g) for g in match.groups())
-        if year < 100:
-            year += 2000
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return False
 
 
 def _day_month(words: list[str], i: int, today: date) -> Period | None:

@@ -25,9 +25,10 @@ from bot.models import Board, Delivery, Meeting, Member, Question, QuestionSuppo
 from bot.models import board_members as board_members_table
 from bot.rendering import Renderer
 from bot.scheduled_units import UnitGuard, isolated
-from bot.services import question_pack, questions
 from bot.services.direct_messages import DirectReport, send_direct
 from bot.services.post_items import QUESTION_ITEMS
+from bot.services.questions import core as questions
+from bot.services.questions import pack as question_pack
 from bot.visibility import audience_of_member, can_see
 
 log = logging.getLogger(__name__)

@@ -27,10 +27,12 @@ from bot.messages import Reply
 from bot.models import Channel, Delivery, Meeting, Partner, Question, QuestionSupport
 from bot.rendering import Renderer, render_payload
 from bot.scheduled_units import UnitGuard, isolated
-from bot.services import question_notices, question_windows, questions
 from bot.services.post_items import QUESTION_ITEMS
-from bot.services.question_pack import build_pack, file_name, to_docx, to_markdown
-from bot.services.question_windows import MeetingInfo
+from bot.services.questions import core as questions
+from bot.services.questions import notices as question_notices
+from bot.services.questions import windows as question_windows
+from bot.services.questions.pack import build_pack, file_name, to_docx, to_markdown
+from bot.services.questions.windows import MeetingInfo
 from bot.visibility import Audience, audience_of_channel, can_see
 
 CLOSING_REMINDER = timedelta(hours=24)

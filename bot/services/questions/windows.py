@@ -8,7 +8,6 @@ closed. Every change is audited; input is checked first and refused with `Questi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -19,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from bot.context import UserError
+from bot.fields import FieldRefused, numeric_date, parse_clock, parse_date
 from bot.i18n import Translator
 from bot.models import Board, Meeting
 from bot.services import audit
@@ -31,9 +31,6 @@ MEETING_LENGTH = timedelta(hours=3)
 DEFAULT_CLOSE_TIME = time(17, 0)
 """Local time a window closes when only a date is given."""
 DEFAULT_OPEN_TIME = time(9, 0)
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
-_CLOCK = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|yb|yh)?$", re.IGNORECASE)
 
 
 class QuestionError(UserError):
@@ -109,14 +106,11 @@ def _board_word(word: str, boards: Lexicon) -> str | None:
     return matched[0][1] if matched is not None and matched[0][0] == "board" else None
 
 
-def _parse_date(word: str, t: Translator) -> date:
+def _parse_date(word: str, field: str, t: Translator) -> date:
     try:
-        return date.fromisoformat("-".join(part.zfill(2) for part in word.split("-")))
-    except ValueError:
-        raise QuestionError(
-            t._("“{value}” is not a date; use YYYY-MM-DD (e.g. 2026-12-03).").format(value=word),
-            "meeting",
-        ) from None
+        return parse_date(word, field)
+    except FieldRefused as refusal:
+        raise QuestionError(refusal.sentence(t._), field) from None
 
 
 def _meeting_number(word: str, t: Translator) -> int:
@@ -149,8 +143,8 @@ def read_meeting_words(
     if bare and first.isdigit():
         return ("id", _meeting_number(first, t)), list(words[1:])
     board = _board_word(first, boards)
-    if board is not None and len(words) > 1 and _ISO_DATE.match(words[1]):
-        return ("day", (board, _parse_date(words[1], t))), list(words[2:])
+    if board is not None and len(words) > 1 and numeric_date(words[1]) is not None:
+        return ("day", (board, _parse_date(words[1], "meeting", t))), list(words[2:])
     if board is not None and bare:
         return ("next", board), list(words[1:])
     return None, list(words)
@@ -302,32 +296,20 @@ def parse_until(words: Sequence[str], zone: ZoneInfo, t: Translator) -> datetime
     if not rest:
         return None
     example = t._("e.g. until 2026-11-30 17:00")
-    if not _ISO_DATE.match(rest[0]) or len(rest) > 2:
+    if numeric_date(rest[0]) is None or len(rest) > 2:
         raise QuestionError(
             t._("“{value}” is not a closing time; give a date and a time, {example}.").format(
                 value=" ".join(rest), example=example
             ),
             "until",
         )
-    day = _parse_date(rest[0], t)
+    day = _parse_date(rest[0], "until", t)
     clock = DEFAULT_CLOSE_TIME
     if len(rest) == 2:
-        match = _CLOCK.match(rest[1])
-        hour = int(match.group(1)) if match else -1
-        minute = int(match.group(2) or 0) if match else -1
-        period = (match.group(3) or "").lower() if match else ""
-        if period in ("pm", "yh") and hour < 12:
-            hour += 12
-        elif period in ("am", "yb") and hour == 12:
-            hour = 0
-        if not (0 <= hour <= 23 and 0 <= minute <= 59):
-            raise QuestionError(
-                t._("“{value}” is not a time of day; use HH:MM ({example}).").format(
-                    value=rest[1], example=example
-                ),
-                "until",
-            )
-        clock = time(hour, minute)
+        try:
+            clock = parse_clock(rest[1], "until")
+        except FieldRefused as refusal:
+            raise QuestionError(refusal.sentence(t._), "until") from None
     return datetime.combine(day, clock, tzinfo=zone)
 
 

@@ -4,8 +4,8 @@ Every function checks all of its input before it changes anything and raises `Qu
 (a translated `UserError`) naming what is wrong and how to fix it, so nothing is half-stored.
 Every change is audited in the caller's transaction. Reads go through `bot.visibility`:
 a question carries a marking like decisions and actions do (inherited from the items it links).
-Meetings and their windows are in `bot.services.question_windows`; posting (announcements,
-answers) in `bot.services.question_posts`.
+Meetings and their windows are in `bot.services.questions.windows`; posting (announcements,
+answers) in `bot.services.questions.posts`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from bot.i18n import N_, Translator
 from bot.models import Action, Board, Meeting, Member, Partner, Question, QuestionSupport
 from bot.services import audit
 from bot.services.queries import Found, NotFound, PartnerView, get_action, get_decision
-from bot.services.question_windows import (
+from bot.services.questions.windows import (
     MEETING_LENGTH,
     MeetingInfo,
     QuestionError,

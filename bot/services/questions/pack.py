@@ -37,8 +37,8 @@ from bot.i18n import Translator
 from bot.models import Channel, Meeting, Partner, Question
 from bot.rendering.escapes import markdown_escape
 from bot.services.queries import PartnerView
-from bot.services.question_windows import MeetingInfo
-from bot.services.questions import THEME_LABELS, THEMES, QuestionView, views
+from bot.services.questions.core import THEME_LABELS, THEMES, QuestionView, views
+from bot.services.questions.windows import MeetingInfo
 from bot.text_input import pack_safe
 from bot.visibility import Audience, audience_of_channel, audience_of_unknown_channel, partition
 
