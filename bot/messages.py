@@ -25,7 +25,8 @@ from bot.permalinks import RegisterLinks, linked_ref
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
-FORMATS = ("txt", "slack.json", "teams.html")
+FORMATS = ("txt", "slack.json", "teams.html", "teams.json")
+"""`teams.json`: Adaptive Card 1.5 JSON (messages, posts and dialog forms)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,12 @@ def markdown_escape(text: str) -> str:
             line = line.replace(head, head[:-1] + "\\" + head[-1], 1)
         lines.append(line)
     return "  \n".join(lines)
+
+
+def card_text(value: object) -> str:
+    """User text for Adaptive Card markdown (a TextBlock, a FactSet value): as written, never
+    bold, a heading, a list or a link. The one escape of `*.teams.json` templates."""
+    return markdown_escape(str(value))
 
 
 def teams_html_escape(value: object) -> str:
@@ -188,12 +195,17 @@ def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environ
     env.filters["truncate_to"] = _truncate
     env.filters["localised"] = _localised
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+    if fmt == "teams.json":
+        env.filters["card_text"] = card_text
 
     @jinja2.pass_context
     def permalink(
         context: jinja2.runtime.Context, label: object, kind: str, key: object = None
     ) -> str:
         links = context.get("register_links")
+        if fmt == "teams.json":
+            # The label is shown as card markdown; the key (the ref itself) stays as typed.
+            label, key = card_text(label), label if key is None else key
         return linked_ref(str(label), kind, fmt, links, None if key is None else str(key))
 
     env.filters["permalink"] = permalink
@@ -244,7 +256,13 @@ class Renderer:
         cmd = self.command_prefix(platform)
         t = Translator(language, self.tz, cmd)
         return template.render(
-            t=t, language=language, cmd=cmd, register_links=self.links, **reply.context
+            t=t,
+            language=language,
+            cmd=cmd,
+            register_links=self.links,
+            # A refused form's errors by field, for forms that show each under its input.
+            field_errors=reply.field_errors,
+            **reply.context,
         ).strip()
 
     def render_text(

@@ -52,7 +52,9 @@ def linked_ref(
 
     Without `links` (WEB_BASE_URL not set) the label alone, escaped for the format. Slack:
     `<url|label>` (mrkdwn-escaped, the `|` of a label kept out of the link syntax); Teams HTML:
-    an anchor (Markup); text: the label, then the URL in angle brackets (RFC 3986, Appendix C).
+    an anchor (Markup); Adaptive Cards (`teams.json`): a markdown link `[label](url)`, the label
+    already escaped by the renderer's `card_text`; text: the label, then the URL in angle
+    brackets (RFC 3986, Appendix C).
     """
     text = str(label)
     url = links.url(links.path(kind, text if key is None else key)) if links else None
@@ -60,6 +62,9 @@ def linked_ref(
         if url is None:
             return _slack_escape(text)
         return f"<{_slack_escape(url)}|{_slack_escape(text).replace('|', '¦')}>"
+    if fmt == "teams.json":
+        # Path segments are percent-encoded, so only a base URL could hold a parenthesis.
+        return text if url is None else f"[{text}]({url.replace('(', '%28').replace(')', '%29')})"
     if fmt.endswith("html"):
         if url is None:
             return str(escape(text))
