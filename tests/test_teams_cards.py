@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import re
+import string
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -31,6 +33,7 @@ from bot.models import Action
 from bot.permalinks import RegisterLinks, linked_ref
 from bot.scheduler import run_due_reminders
 from bot.services import question_posts
+from bot.services.questions import MAX_LENGTH
 from tests.conftest import NOW
 from tests.factories import Seed, add_action
 from tests.test_questions import BUSINESS, SPEC, add_meeting, add_partner_channels
@@ -428,3 +431,29 @@ def test_register_references_link_to_their_permalinks() -> None:
     reply = Reply("reminder/meeting", {})
     with pytest.raises(Exception, match="meeting"):
         renderer.render(reply, "teams.json", "en")
+
+
+def unlike(n: int, length: int) -> str:
+    """Random words (seeded by `n`), so no two questions read as the same one."""
+    pick = random.Random(n)
+    words = (
+        "".join(pick.choices(string.ascii_lowercase, k=pick.randint(3, 11))) for _ in range(length)
+    )
+    return " ".join(words)[:length]
+
+
+def test_long_question_lists_and_packs_stay_within_the_card_size(
+    app: ScrutinyApp, session: Session, seed: Seed
+) -> None:
+    add_meeting(session, seed, "business-collaboration", BUSINESS)
+    say(app, SECRETARIAT, f"window open {SPEC}")
+    for n in range(40):
+        asked = say(app, POLICE, f"ask! {SPEC} {unlike(n, MAX_LENGTH - 20)}?")
+        assert "Thank you" in asked.text, asked.text
+    moderating = json.dumps(card_of(say(app, SECRETARIAT, "moderate", fmt="teams.json")))
+    assert "more not shown, to keep this card within the size Teams allows" in moderating
+    say(app, SECRETARIAT, "accept " + " ".join(f"Q-BC-2026-12-{n:03}" for n in range(1, 41)))
+    after_close = NOW + timedelta(hours=2)
+    say(app, SECRETARIAT, f"window close {SPEC}", now=NOW + timedelta(hours=1))
+    pack = say(app, SECRETARIAT, f"pack {SPEC}", now=after_close, fmt="teams.json")
+    assert "more not shown" in json.dumps(card_of(pack))
