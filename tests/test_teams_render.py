@@ -81,10 +81,10 @@ def _template_contexts(app: ScrutinyApp, session: Session, seed: Seed) -> dict[s
 def test_every_teams_template_renders_a_valid_card_in_each_language(
     linked: ScrutinyApp, session: Session, seed: Seed
 ) -> None:
-    templates = {
-        str(path.relative_to(TEMPLATES_DIR)).removesuffix(".teams.json.j2")
-        for path in Path(TEMPLATES_DIR).glob("*/*.teams.json.j2")
-    }
+    # The digest and the two lists here; tests/test_teams_cards.py renders every other card
+    # from the replies of the question loop, the register forms and reminders.
+    templates = {"digest/digest", "actions/list", "decisions/list"}
+    assert all((Path(TEMPLATES_DIR) / f"{name}.teams.json.j2").is_file() for name in templates)
     replies = _template_contexts(linked, session, seed)
     assert templates <= set(replies), f"no realistic context for {templates - set(replies)}"
     for template in sorted(templates):

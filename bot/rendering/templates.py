@@ -22,7 +22,7 @@ from bot.messages import Reply
 from bot.permalinks import RegisterLinks, linked_ref
 from bot.rendering.escapes import markdown_escape, markdown_link, mrkdwn_escape
 from bot.rendering.slack_blocks import text_blocks
-from bot.rendering.teams_cards import card, text_card
+from bot.rendering.teams_cards import text_card
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 
@@ -141,7 +141,13 @@ class Renderer:
         cmd = self.command_prefix(platform)
         t = Translator(language, self.tz, cmd)
         return template.render(
-            t=t, language=language, cmd=cmd, register_links=self.links, **reply.context
+            t=t,
+            language=language,
+            cmd=cmd,
+            register_links=self.links,
+            # A refused form's errors by field, for forms that show each under its input.
+            field_errors=reply.field_errors,
+            **reply.context,
         ).strip()
 
     def render(
@@ -168,8 +174,7 @@ class Renderer:
             return self.render(reply, fmt, language, platform)
         if not self.has_template(reply.template, fmt):
             return self.from_text(fmt, self.render(reply, "txt", language, platform), language)
-        data = json.loads(self.render(reply, fmt, language, platform))
-        return card(data["body"]) if fmt == "teams.json" else data
+        return json.loads(self.render(reply, fmt, language, platform))
 
     def from_text(self, fmt: str, text: str, language: str) -> Any:
         """A text rendering as a document of `fmt` (a reply rendered before its format was
