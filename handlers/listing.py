@@ -188,6 +188,7 @@ def _actions_page(
         text=query.search_groups if query.terms else None,
         page=page,
         per_page=per_page,
+        count_up_to=queries.COUNT_UP_TO,
     )
 
 
@@ -204,6 +205,7 @@ def _decisions_page(
         text=query.search_groups if query.terms else None,
         page=page,
         per_page=per_page,
+        count_up_to=queries.COUNT_UP_TO,
     )
 
 

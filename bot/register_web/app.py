@@ -413,6 +413,7 @@ def build_register(app: Runtime, clock: Clock, *, var_dir: Path | None = None) -
             text=words,
             page=_int(q.get("page")),
             per_page=PER_PAGE,
+            count_up_to=queries.COUNT_UP_TO,
         )
         return site.render(
             request,
@@ -497,6 +498,7 @@ def build_register(app: Runtime, clock: Clock, *, var_dir: Path | None = None) -
             text=(q.get("q") or "").strip() or None,
             page=_int(q.get("page")),
             per_page=PER_PAGE,
+            count_up_to=queries.COUNT_UP_TO,
         )
         return site.render(
             request,

@@ -4,7 +4,8 @@ Each list query works in two statements, whatever the size of the register (deci
 one for the partners' names):
 1. one count of the rows matching the filters (and, with text, the full-text match), grouped
    by the visibility rule's SQL form into visible and a content-free count of the withheld by
-   reason;
+   reason; lists members page through stop counting at `COUNT_UP_TO` matches (then one more
+   statement counts the visible up to the cap) and say "more than";
 2. one page of the visible rows, filtered, ranked and paged in SQL (LIMIT/OFFSET) and loaded
    with their relations, turned into frozen, display-ready views (templates never lazy-load).
 Only the rows shown are read; refs are stored upper case, so a ref is one index look-up.
@@ -17,10 +18,21 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, Text, and_, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload
@@ -35,6 +47,9 @@ from bot.text_input import is_web_link
 from bot.visibility import Audience, can_see, visible_to, withheld_reason_of
 
 DEFAULT_PER_PAGE = 10
+COUNT_UP_TO = 1000
+"""Lists and searches members page through count this many matches exactly, then say "more
+than": the count then costs the same whatever the size of the register."""
 CLOSED_STATUSES = tuple(s for s in ActionStatus if s.is_closed)
 
 
@@ -155,9 +170,21 @@ class DecisionView:
     @classmethod
     def of(cls, decision: Decision, partners: Mapping[str, PartnerView]) -> DecisionView:
         """The view of a loaded decision row; `partners` names the partners concerned."""
+        starts_at = decision.meeting.starts_at if decision.meeting else None
+        return cls.of_columns(decision, BoardView.of(decision.board), starts_at, partners)
+
+    @classmethod
+    def of_columns(
+        cls,
+        decision: Any,
+        board: BoardView,
+        meeting_starts_at: datetime | None,
+        partners: Mapping[str, PartnerView],
+    ) -> DecisionView:
+        """The view of a decision's columns (a loaded row, or a Core row of the same names)."""
         return cls(
             ref=decision.ref,
-            board=BoardView.of(decision.board),
+            board=board,
             decided_on=decision.decided_on,
             title=decision.title,
             summary=decision.summary,
@@ -166,7 +193,7 @@ class DecisionView:
             partners=tuple(partners.get(s, PartnerView(s, s, s)) for s in decision.partners or ()),
             # A link stored before links were checked is left out rather than shown.
             link=decision.link if is_web_link(decision.link) else "",
-            meeting_starts_at=decision.meeting.starts_at if decision.meeting else None,
+            meeting_starts_at=meeting_starts_at,
             recorded_at=decision.recorded_at,
             marking=Marking(decision.marking),
             exempt_paragraph=decision.exempt_paragraph,
@@ -235,6 +262,10 @@ class Page(Generic[V]):
     per_page: int
     any_word: bool = False
     """True when no row had every word, so rows matching any of them are shown."""
+    more_than: bool = False
+    """`total_visible` is where counting stopped: more than that many are visible."""
+    withheld_at_least: bool = False
+    """The withheld counts are of the rows counted before stopping: at least that many."""
 
     @property
     def withheld_total(self) -> int:
@@ -317,35 +348,103 @@ def _json_text_postgresql(element: _JsonText, compiler: SQLCompiler, **kw: Any) 
     return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
 
 
+def _candidates(
+    model: type[Row], conditions: Sequence[ColumnElement[bool]], match: Subquery | None
+) -> Select[Any]:
+    statement = cast(
+        "Select[Any]", select(model.marking, model.exempt_paragraph).select_from(model)
+    )
+    if match is not None:
+        statement = statement.join(match, match.c.id == model.id)
+    return statement.where(*conditions)
+
+
 def _counts(
     session: Session,
     model: type[Row],
     conditions: Sequence[ColumnElement[bool]],
     match: Subquery | None,
     audience: Audience,
+    up_to: int | None = None,
 ) -> dict[str | None, int]:
     """Matching rows by withheld reason (None: visible), counted in SQL, no row read.
 
     Rows are first counted per classification (a few distinct ones, found from a covering
-    index), and the rule is applied to those groups rather than to every row.
+    index), and the rule is applied to those groups rather than to every row. With `up_to`,
+    only the first `up_to + 1` matching rows are counted: the counts are exact when they add
+    up to no more than `up_to`, and lower bounds otherwise (the work stays that size).
     """
     restricted = _JsonText(model.restricted_to)
-    classes = select(
-        model.marking,
-        model.exempt_paragraph,
-        restricted.label("restricted_to"),
-        func.count().label("rows"),
-    ).select_from(model)
-    if match is not None:
-        classes = classes.join(match, match.c.id == model.id)
-    grouped = (
-        classes.where(*conditions)
-        .group_by(model.marking, model.exempt_paragraph, restricted)
-        .subquery("classes")
-    )
+    rows = _candidates(model, conditions, match).add_columns(restricted.label("restricted_to"))
+    grouped: Subquery
+    if up_to is None:
+        grouped = (
+            rows.add_columns(func.count().label("rows"))
+            .group_by(model.marking, model.exempt_paragraph, restricted)
+            .subquery("classes")
+        )
+    else:
+        first = rows.limit(up_to + 1).subquery("candidates")
+        grouped = (
+            select(first, func.count().label("rows"))
+            .group_by(first.c.marking, first.c.exempt_paragraph, first.c.restricted_to)
+            .subquery("classes")
+        )
     reason = withheld_reason_of(grouped.c, audience)
     statement = select(reason, func.sum(grouped.c.rows)).group_by(reason)
     return {key: int(count) for key, count in session.execute(statement)}
+
+
+def _visible_up_to(
+    session: Session,
+    model: type[Row],
+    conditions: Sequence[ColumnElement[bool]],
+    match: Subquery | None,
+    audience: Audience,
+    up_to: int,
+) -> int:
+    """How many matching rows the audience may see, counting no further than `up_to + 1`."""
+    first = (
+        _candidates(model, conditions, match)
+        .where(visible_to(model, audience))
+        .limit(up_to + 1)
+        .subquery("visible")
+    )
+    return int(session.scalar(select(func.count()).select_from(first)) or 0)
+
+
+@dataclass(frozen=True)
+class _Tally:
+    visible: int
+    withheld: dict[str, int]
+    more_than: bool
+    """`visible` is a lower bound: more than that many rows are visible."""
+    withheld_at_least: bool
+    """The withheld counts are lower bounds (only the first rows were counted)."""
+
+
+def _tally(
+    session: Session,
+    model: type[Row],
+    conditions: Sequence[ColumnElement[bool]],
+    match: Subquery | None,
+    audience: Audience,
+    up_to: int | None,
+) -> _Tally:
+    """Visible and withheld counts: exact, or with `up_to`, exact up to that many matches.
+
+    Past `up_to` matching rows the visible count says "more than `up_to`" (counted in a second
+    statement that stops there) and the withheld counts those among the first rows, so both
+    cost the size of the cap, not of the register."""
+    counts = _counts(session, model, conditions, match, audience, up_to)
+    visible = counts.pop(None, 0)
+    withheld = {r: n for r, n in counts.items() if r is not None}
+    if up_to is None or visible + sum(withheld.values()) <= up_to:
+        return _Tally(visible, withheld, False, False)
+    visible = _visible_up_to(session, model, conditions, match, audience, up_to)
+    if visible > up_to:
+        return _Tally(up_to, withheld, True, True)
+    return _Tally(visible, withheld, False, True)
 
 
 def _visible_page(
@@ -360,12 +459,14 @@ def _visible_page(
     per_page: int,
     view: Callable[[Row], V],
     *relations: Any,
+    count_up_to: int | None = None,
 ) -> Page[V]:
     """Filter, count, rank and page in SQL: one grouped count, then one page of full rows.
 
     With `text`, rows are joined to the full-text match (rows with every word, else rows
     with any word) and ranked best first. The count tells the page number's bounds, the
     withheld reasons and whether to fall back to any word; only the page's rows are read.
+    With `count_up_to` the count stops past the cap and past the next page (`_tally`).
 
     No oracle: with search words the withheld count is left out. A count of withheld items
     matching the words would let any member test words against the titles of exempt or
@@ -378,24 +479,26 @@ def _visible_page(
     """
     any_word = False
     match: Subquery | None = None
+    per_page = max(1, per_page)
+    # Count far enough to know the next page exists: the count stops past it or at the cap.
+    up_to = None if count_up_to is None else max(count_up_to, (max(1, page) + 1) * per_page)
     if text is not None:
         match = search.match(session, kind, text, scored=False)
         if match is None:
-            return Page((), 0, {}, 1, 1, max(1, per_page))
-    counts = _counts(session, model, conditions, match, audience)
-    if text is not None and not counts.get(None) and len(search.search_groups(text)) >= 2:
+            return Page((), 0, {}, 1, 1, per_page)
+    tally = _tally(session, model, conditions, match, audience, up_to)
+    if text is not None and not tally.visible and len(search.search_groups(text)) >= 2:
         match = search.match(session, kind, text, any_word=True, scored=False)
-        counts = _counts(session, model, conditions, match, audience)
-        any_word = bool(counts.get(None))
-    visible = counts.pop(None, 0)
-    withheld: dict[str, int] = (
-        {} if text is not None else {r: n for r, n in counts.items() if r is not None}
-    )
-    per_page = max(1, per_page)
-    pages = max(1, math.ceil(visible / per_page))
+        tally = _tally(session, model, conditions, match, audience, up_to)
+        any_word = bool(tally.visible)
+    visible = tally.visible
+    withheld = {} if text is not None else tally.withheld
+    # "More than N" has a next page after N: room for one more row.
+    pages = max(1, math.ceil((visible + tally.more_than) / per_page))
     page = min(max(1, page), pages)
+    more_than, at_least = tally.more_than, tally.withheld_at_least and bool(withheld)
     if not visible:
-        return Page((), 0, withheld, page, pages, per_page, any_word)
+        return Page((), 0, withheld, page, pages, per_page, any_word, more_than, at_least)
     statement = select(model).options(*(joinedload(r) for r in relations))
     ranking: list[ColumnElement[Any]] = []
     if text is not None:
@@ -411,7 +514,7 @@ def _visible_page(
     )
     # Checked again in Python on the rows shown: the same rule's other form, as at send time.
     items = tuple(view(row) for row in session.scalars(statement) if can_see(row, audience))
-    return Page(items, visible, withheld, page, pages, per_page, any_word)
+    return Page(items, visible, withheld, page, pages, per_page, any_word, more_than, at_least)
 
 
 def partner_views(session: Session) -> dict[str, PartnerView]:
@@ -440,13 +543,15 @@ def find_actions(
     text: search.SearchText | None = None,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
+    count_up_to: int | None = None,
 ) -> Page[ActionView]:
     """Actions matching every filter given, that `audience` may see, one page at a time.
 
     `partner` is an owner partner slug (or several); `overdue` means due before `today` and
     not done or cancelled; `due_within_days=N` means open and due from today to today+N.
     When both are given either one qualifies. Without `text`, the soonest due come first;
-    with it, the best matches.
+    with it, the best matches. With `count_up_to` (`COUNT_UP_TO` for lists members page
+    through), the counts stop there and the page says "more than".
     """
     conditions: list[ColumnElement[bool]] = []
     partners = _as_set(partner, str)
@@ -496,6 +601,7 @@ def find_actions(
         per_page,
         lambda a: ActionView.of(a, today),
         Action.owner_partner,
+        count_up_to=count_up_to,
     )
 
 
@@ -571,10 +677,11 @@ def find_decisions(
     text: search.SearchText | None = None,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
+    count_up_to: int | None = None,
 ) -> Page[DecisionView]:
     """Decisions matching every filter given, that `audience` may see, newest first (best
     match first with `text`). `partner` filters on the partners a decision concerns;
-    `since`/`until` are inclusive bounds on the date decided."""
+    `since`/`until` are inclusive bounds on the date decided; `count_up_to` as for actions."""
     conditions: list[ColumnElement[bool]] = []
     if board:
         # `=` a scalar subquery, not `IN`: the planner then knows one board and uses its index.
@@ -603,6 +710,7 @@ def find_decisions(
         lambda d: DecisionView.of(d, names),
         Decision.board,
         Decision.meeting,
+        count_up_to=count_up_to,
     )
 
 
@@ -628,22 +736,64 @@ def decisions_by_refs(
     )
 
 
-def _decisions_with_relations() -> Select[Decision]:
-    return select(Decision).options(joinedload(Decision.board), joinedload(Decision.meeting))
+def _decision_by_ref() -> Select[Any]:
+    """One decision by any of its ref variants, with its board and meeting time, as columns.
+
+    Built once: a Core statement of plain columns on the tables skips the ORM's per-call
+    work (entity loading, identity map, eager-load joins), the bulk of a look-up's time; the
+    compiled form is cached by SQLAlchemy, keyed on this one statement."""
+    d, b, m = (cast(Table, model.__table__) for model in (Decision, Board, Meeting))
+    board = (b.c.slug, b.c.prefix, b.c.name, b.c.name_cy)
+    return (
+        select(
+            *(d.c[name] for name in _DECISION_COLUMNS),
+            *(c.label(f"board_{c.name}") for c in board),
+            m.c.starts_at.label("meeting_starts_at"),
+        )
+        .select_from(d.join(b, b.c.id == d.c.board_id).outerjoin(m, m.c.id == d.c.meeting_id))
+        .where(d.c.ref.in_(bindparam("refs", expanding=True)))
+        .order_by(d.c.ref)
+        .limit(1)
+    )
+
+
+_DECISION_COLUMNS = (
+    "ref",
+    "decided_on",
+    "title",
+    "summary",
+    "title_cy",
+    "summary_cy",
+    "partners",
+    "link",
+    "recorded_at",
+    "marking",
+    "exempt_paragraph",
+    "restricted_to",
+)
+_DECISION_BY_REF = _decision_by_ref()
+_PARTNER_NAMES = select(*(cast(Table, Partner.__table__).c[n] for n in ("slug", "name", "name_cy")))
 
 
 def get_decision(session: Session, audience: Audience, ref: str) -> Lookup[DecisionView]:
-    """One decision by ref: found, withheld from this audience (ref only), or not found."""
-    decision = session.scalars(
-        _decisions_with_relations()
-        .where(Decision.ref.in_(_ref_variants(ref)))
-        .order_by(Decision.ref)
-    ).first()
-    if decision is None:
+    """One decision by ref: found, withheld from this audience (ref only), or not found.
+
+    The visibility check is the rule's Python form on the row's classification columns."""
+    session.flush()  # as an ORM query would: a decision added in this unit is found
+    connection = session.connection()
+    row = connection.execute(_DECISION_BY_REF, {"refs": _ref_variants(ref)}).first()
+    if row is None:
         return NotFound(ref.strip().upper())
-    if not can_see(decision, audience):
-        return Withheld(decision.ref)
-    return Found(DecisionView.of(decision, partner_views(session)))
+    if not can_see(row, audience):
+        return Withheld(row.ref)
+    # Only a decision that concerns partners needs their names.
+    names = (
+        {s: PartnerView(s, n, cy) for s, n, cy in connection.execute(_PARTNER_NAMES)}
+        if row.partners
+        else {}
+    )
+    board = BoardView(row.board_slug, row.board_prefix, row.board_name, row.board_name_cy)
+    return Found(DecisionView.of_columns(row, board, row.meeting_starts_at, names))
 
 
 # -- meetings ---------------------------------------------------------------------------------
