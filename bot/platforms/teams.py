@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
@@ -56,6 +57,10 @@ from bot.messages import Request, markdown_escape, teams_html_escape
 from bot.models import Channel, ProcessedEvent
 from bot.outbox import PAYLOAD_VERSION, enqueue
 from bot.platforms.inbound import BodyRefused, Shape, ShapeError, load_json, read_capped_body
+
+# Until this module moves into the bot/platforms/teams/ package (issue 12), let the modules
+# already in that folder (the app package) be imported as bot.platforms.teams.<name>.
+__path__ = [str(Path(__file__).with_suffix(""))]
 
 log = logging.getLogger(__name__)
 
