@@ -57,6 +57,23 @@ class Settings(BaseSettings):
     graph_token_cache_name: str = Field(default="scrutiny-bot", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     """Name of azure-identity's persistent token cache holding its tokens."""
 
+    # The Teams app (bot registration and app package). TEAMS_APP_ID etc. are shared with the
+    # Teams SDK bot; the TEAMS_APP_VERSION and the two notice URLs go into the app package only.
+    teams_app_id: str | None = None
+    """The bot's Microsoft Entra app (client) id, a GUID."""
+    teams_tenant_id: str | None = None
+    teams_client_secret: str | None = None
+    teams_openid_metadata_url: str = (
+        "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    )
+    teams_token_issuer: str = "https://api.botframework.com"
+    teams_app_version: str = Field(default="1.0.0", pattern=r"^\d+\.\d+\.\d+$")
+    """The app package's version; raise it for every package you upload again."""
+    teams_privacy_url: str | None = None
+    """The collaboration's privacy notice, linked from the app's details in Teams."""
+    teams_terms_url: str | None = None
+    """The terms of use, linked from the app's details in Teams."""
+
     port: int = Field(default=3000, ge=1, le=65535)
 
     web_base_url: str = "http://127.0.0.1:3000"
@@ -71,7 +88,13 @@ class Settings(BaseSettings):
     web_slack_client_secret: str | None = None
     web_slack_metadata_url: str = "https://slack.com/.well-known/openid-configuration"
 
-    @field_validator("web_base_url", "web_entra_metadata_url", "web_slack_metadata_url")
+    @field_validator(
+        "web_base_url",
+        "web_entra_metadata_url",
+        "web_slack_metadata_url",
+        "teams_privacy_url",
+        "teams_terms_url",
+    )
     @classmethod
     def _web_url(cls, value: str | None) -> str | None:
         if value is None:

@@ -3,6 +3,7 @@ sync."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -49,6 +50,28 @@ def teams_login() -> None:
         echo(_("Sign-in failed: {error}").format(error=error), err=True)
         raise typer.Exit(1) from None
     echo(_("Signed in; the account is recorded in {file}.").format(file=path))
+
+
+@teams_cli.command("package")
+def teams_package(
+    out: Path = typer.Option(
+        Path("scrutiny-teams-app.zip"), "--out", help=_("Where to write the zip.")
+    ),
+) -> None:
+    """Write the Teams app package (manifest, icons, Welsh strings) an administrator uploads."""
+    from bot.collaboration import ConfigError, load_collaboration
+    from bot.platforms.teams.app_package import PackageRefused, build_package
+
+    settings = settings_or_exit()
+    try:
+        package = build_package(settings, load_collaboration(settings.scrutiny_config))
+    except (PackageRefused, ConfigError) as refused:
+        echo(str(refused), err=True)
+        raise typer.Exit(2) from None
+    out.write_bytes(package)
+    echo(
+        _("Wrote {file}: upload it in the Teams admin centre (see docs/teams.md).").format(file=out)
+    )
 
 
 @sync_cli.command("graph")

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from bot.context import UserError
 from bot.db import unit_of_work
 from bot.domain import ActionStatus, Rag, Role
-from bot.i18n import LANGUAGES, Translator, translations
+from bot.i18n import LANGUAGES, N_, Translator, translations
 from bot.models import Action, Board, CalendarFeed, Meeting, Member, Partner
 from bot.permalinks import RegisterLinks
 from bot.register_web.oidc import OidcClient, Pending, Provider, SignInFailed
@@ -49,6 +49,7 @@ from bot.services.register import (
 )
 from bot.settings import PROJECT_ROOT
 from bot.visibility import Audience, audience_of_member
+from handlers.home import overview
 
 log = logging.getLogger(__name__)
 
@@ -218,13 +219,32 @@ class CsrfRefused(Exception):
     """A form came without this session's token."""
 
 
+TEAMS_FRAME_ANCESTORS = (
+    "https://teams.microsoft.com",
+    "https://*.teams.microsoft.com",
+    "https://*.cloud.microsoft",
+    "https://*.microsoft365.com",
+    "https://*.office.com",
+    "https://outlook.office.com",
+    "https://outlook.office365.com",
+)
+"""Who may show the register in a frame: Microsoft's list of Teams and Microsoft 365 hosts for
+tabs (learn.microsoft.com, "Tab requirements"), so a team can pin it and members open their
+Home tab; any other site is refused (no clickjacking)."""
+TEAMS_JS = {
+    "url": "https://res.cdn.office.net/teams-js/2.23.0/js/MicrosoftTeams.min.js",
+    "integrity": "sha384-08XJvrutoSVYTA8PQeUgetTKn8B7JE73C5BdAfWnHZ5WnSFFQO6g1FGmSqxsrAzb",
+}
+"""Teams' JavaScript library (TeamsJS, 2.19 or later for the cloud.microsoft hosts), pinned
+with the hash Microsoft publishes for it; only the Teams tab pages load it."""
+
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-        "form-action 'self' https:; frame-ancestors 'none'"
+        "script-src 'self' https://res.cdn.office.net; "
+        "form-action 'self' https:; frame-ancestors 'self' " + " ".join(TEAMS_FRAME_ANCESTORS)
     ),
 }
 
@@ -255,6 +275,14 @@ def _date(value: str | None) -> date | None:
         return None
 
 
+REGISTER_TAB_VIEWS = {
+    "decisions": N_("Decisions"),
+    "actions": N_("Actions"),
+    "meetings": N_("Meetings"),
+    "attendance": N_("Attendance"),
+}
+"""What a team's register tab can open on (its configuration page offers these)."""
+
 PageHandler = Callable[[Request, Session, Member, Audience], Response]
 FormHandler = Callable[[Request, Session, Member, dict[str, str]], Response]
 
@@ -272,6 +300,28 @@ def build_register(app: Runtime, clock: Clock, *, var_dir: Path | None = None) -
                 if member is None:
                     return _signin_redirect(request)
                 return handler(request, session, member, audience_of_member(member))
+
+        return endpoint
+
+    def teams_page(handler: PageHandler) -> Callable[[Request], Response]:
+        """A page Teams shows in a tab. Signed out, it offers sign-in in a window of its own:
+        Microsoft's sign-in page refuses to open inside the tab's frame."""
+
+        def endpoint(request: Request) -> Response:
+            with unit_of_work(app.sessions) as session:
+                member = site.member_of(request, session)
+                if member is not None:
+                    return handler(request, session, member, audience_of_member(member))
+            popup = "/signin/entra?next=/teams/signed-in" if "entra" in site.clients else ""
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return site.render(
+                request,
+                "teams_signin",
+                None,
+                next=_safe_next(target),
+                popup_url=popup,
+                teams_js=TEAMS_JS,
+            )
 
         return endpoint
 
@@ -773,6 +823,47 @@ def build_register(app: Runtime, clock: Clock, *, var_dir: Path | None = None) -
     def home(_request: Request) -> Response:
         return RedirectResponse("/decisions", status_code=303)
 
+    # -- Microsoft Teams tabs -------------------------------------------------------------
+    def teams_home(
+        request: Request, session: Session, member: Member, audience: Audience
+    ) -> Response:
+        now = site.now()
+        facts = overview(session, audience, member, today=site.today(), now=now)
+        return site.render(request, "teams_home", member, teams_js=TEAMS_JS, **facts)
+
+    def teams_register(
+        request: Request, _session: Session, _member: Member, _a: Audience
+    ) -> Response:
+        view = request.query_params.get("view", "")
+        board = request.query_params.get("board", "")
+        target = f"/{view}" if view in REGISTER_TAB_VIEWS else "/decisions"
+        if board and target in ("/decisions", "/meetings", "/attendance"):
+            target += f"?board={quote(board)}"
+        return RedirectResponse(target, status_code=303)
+
+    def teams_register_config(
+        request: Request, session: Session, member: Member, _a: Audience
+    ) -> Response:
+        t = Translator(site.language(request, member), site.zone)
+        return site.render(
+            request,
+            "teams_register_config",
+            member,
+            teams_js=TEAMS_JS,
+            views=[(view, t._(label)) for view, label in REGISTER_TAB_VIEWS.items()],
+            boards=queries.board_views(session).values(),
+        )
+
+    def teams_signed_in(request: Request) -> Response:
+        return site.render(request, "teams_signed_in", None, teams_js=TEAMS_JS)
+
+    def teams_script(_request: Request) -> Response:
+        return Response(
+            (WEB_DIR / "teams-tab.js").read_text(encoding="utf-8"),
+            media_type="text/javascript",
+            headers={"Cache-Control": "max-age=3600", **SECURITY_HEADERS},
+        )
+
     def guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
         """Answer a form without this session's CSRF token with 403, changing nothing."""
 
@@ -826,6 +917,11 @@ def build_register(app: Runtime, clock: Clock, *, var_dir: Path | None = None) -
         Route("/calendars/revoke", guarded(member_form(calendar_revoke)), methods=["POST"]),
         Route("/calendars/{token}.ics", calendar_file),
         Route("/export/register.{fmt:str}", member_page(export)),
+        Route("/teams/home", teams_page(teams_home)),
+        Route("/teams/register", teams_page(teams_register)),
+        Route("/teams/register/config", teams_page(teams_register_config)),
+        Route("/teams/signed-in", teams_signed_in),
+        Route("/teams/tab.js", teams_script),
     ]
     middleware = [
         Middleware(
@@ -833,7 +929,10 @@ def build_register(app: Runtime, clock: Clock, *, var_dir: Path | None = None) -
             secret_key=session_secret(app, folder),
             session_cookie=SESSION_COOKIE,
             max_age=SESSION_HOURS * 3600,
-            same_site="lax",
+            # Inside a Teams tab the register is a third-party frame: its cookie goes with
+            # requests there only as SameSite=None (which needs https); every form still
+            # carries the session's CSRF token.
+            same_site="none" if https else "lax",
             https_only=https,
         )
     ]
