@@ -387,9 +387,13 @@ def _serve(app: ScrutinyApp, host: str, port: int | None) -> None:
 
         platforms.append(build_slack(app))
     if settings.teams_enabled:
-        from bot.platforms.teams import build_teams
+        from bot.platforms.teams.webhook import build_teams
 
         platforms.append(build_teams(app))
+    if settings.teams_bot_enabled:
+        from bot.platforms.teams.sdk_bot import build_teams_bot
+
+        platforms.append(build_teams_bot(app))
     uvicorn.run(
         create_web_app(app, platforms),
         host=host,
@@ -428,7 +432,7 @@ def serve(
     """Serve the chat platforms, the register and GET /healthz under uvicorn (Slack: HTTP or
     Socket Mode). Starts with the register alone when sign-in to it is configured."""
     settings = settings_or_exit()
-    chat = _slack_ready(settings) or settings.teams_enabled
+    chat = _slack_ready(settings) or settings.teams_enabled or settings.teams_bot_enabled
     if not chat and not settings.web_signin_configured:
         echo(
             _(
@@ -503,7 +507,7 @@ def run(
     from bot.imports import ImportRejected
 
     settings = settings_or_exit()
-    serving = _slack_ready(settings) or settings.teams_enabled
+    serving = _slack_ready(settings) or settings.teams_enabled or settings.teams_bot_enabled
     if not serving and settings.log_level != "DEBUG":
         # In the console, routine log lines would interleave with replies; warnings still show.
         logging.getLogger().setLevel(logging.WARNING)

@@ -11,7 +11,7 @@ from bot.app import ScrutinyApp
 from bot.domain import Platform
 from bot.messages import Request
 from bot.models import Delivery
-from bot.platforms.teams import TeamsPlatform
+from bot.platforms.teams.webhook import TeamsPlatform
 from bot.services.digests import run_digest
 from tests.conftest import NOW
 from tests.factories import Seed, add_decision

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from bot.app import create_app
 from bot.cli import cli
 from bot.db import head_revision, make_engine, migrate, schema_revision
-from bot.platforms.teams import signature
+from bot.platforms.teams.webhook import signature
 from bot.web import create_web_app
 from tests.conftest import settings_without_platforms
 from tests.factories import Seed

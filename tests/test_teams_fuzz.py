@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from bot.app import ScrutinyApp
 from bot.models import Channel
-from bot.platforms.teams import MAX_REQUEST_BYTES, TeamsPlatform, signature
+from bot.platforms.teams.webhook import MAX_REQUEST_BYTES, TeamsPlatform, signature
 from bot.web import create_web_app
 from tests import test_teams_http
 from tests.fakes.slack_api import ServedApp

@@ -20,7 +20,7 @@ from bot.app import ScrutinyApp, create_app
 from bot.domain import Marking, Platform
 from bot.messages import Request
 from bot.models import Channel, Delivery, Meeting, ProcessedEvent, Question
-from bot.platforms.teams import MAX_REQUEST_BYTES, TeamsPlatform, build_teams, signature
+from bot.platforms.teams.webhook import MAX_REQUEST_BYTES, TeamsPlatform, build_teams, signature
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
 from tests.conftest import NOW

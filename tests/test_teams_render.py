@@ -16,7 +16,7 @@ from bot.app import ScrutinyApp
 from bot.domain import Platform
 from bot.i18n import Translator
 from bot.messages import Reply, Request
-from bot.platforms.teams import (
+from bot.platforms.teams.webhook import (
     MAX_BODY_BYTES,
     TeamsPlatform,
     card_message,

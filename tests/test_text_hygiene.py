@@ -35,7 +35,7 @@ from bot.platforms.graph import (
     WebhookMessenger,
     graph_client,
 )
-from bot.platforms.teams import text_to_html
+from bot.platforms.teams.webhook import text_to_html
 from bot.services import question_pack, reminders
 from bot.services.question_windows import QuestionError
 from bot.services.questions import record_answer

@@ -30,7 +30,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -65,7 +64,8 @@ from bot.collaboration import GraphConfig
 from bot.domain import Platform
 from bot.i18n import Translator
 from bot.outbox import Messenger, PermanentError, RateLimited, SendError, Target, TransientError
-from bot.platforms.teams import CARD_CONTENT_TYPE, card_message, text_card
+from bot.platforms.entra import microsoft_cloud
+from bot.platforms.teams.webhook import CARD_CONTENT_TYPE, card_message, text_card
 from bot.services.graph_sync import (
     CalendarEvent,
     ListItem,
@@ -149,16 +149,6 @@ def app_credential(settings: Settings) -> TokenCredential:
         authority=settings.graph_authority_host,
         disable_instance_discovery=not microsoft_cloud(settings.graph_authority_host),
     )
-
-
-def microsoft_cloud(authority: str) -> bool:
-    """Whether `authority` (a URL or a bare host) is one of Microsoft's own sign-in hosts.
-    MSAL validates any other authority by asking login.microsoftonline.com about it ("instance
-    discovery"), which a private authority (a test's fake, a proxy) must not leak to."""
-    from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS  # type: ignore[import-untyped]
-
-    host = urlsplit(authority if "//" in authority else f"//{authority}").hostname or ""
-    return host.lower() in WELL_KNOWN_AUTHORITY_HOSTS
 
 
 def _device_code(settings: Settings, **options: Any) -> Any:

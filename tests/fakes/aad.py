@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.fakes.graph_api import FAKE_TOKEN, serve_locally
+from tests.fakes.graph_api import FAKE_TOKEN, send_json, serve_locally
 
 USER_ID = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
 USERNAME = "scrutiny-bot@srs.example"
@@ -87,6 +87,8 @@ class FakeEntra:
     folder: Path
     tenant: str
     client_id: str
+    access_token: str = FAKE_TOKEN
+    """What the client-credentials grant hands out."""
     calls: list[EntraCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -125,12 +127,7 @@ class FakeEntra:
         with self._lock:
             self.calls.append(EntraCall(method, path, form))
         status, answer = self._answer(method, path, form)
-        data = json.dumps(answer).encode()
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(data)))
-        request.end_headers()
-        request.wfile.write(data)
+        send_json(request, status, answer)
 
     def _answer(self, method: str, path: str, form: dict[str, str]) -> tuple[int, Any]:
         base = f"{self.authority}/{self.tenant}"
@@ -156,7 +153,8 @@ class FakeEntra:
                 return 400, {"error": "unauthorized_client"}
             grant = form.get("grant_type")
             if grant == "client_credentials":
-                return 200, {"token_type": "Bearer", "expires_in": 3600, "access_token": FAKE_TOKEN}
+                token = self.access_token
+                return 200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token}
             if grant == "urn:ietf:params:oauth:grant-type:device_code":
                 # Entra grants what the device code was asked for (the poll names no scope).
                 return 200, self._user_tokens(self._device_scope)

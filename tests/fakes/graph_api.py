@@ -169,14 +169,7 @@ class FakeGraph:
             status, answer, extra = self._answer(method, path, query, body, headers)
         with self._lock:
             self.calls.append(Call(method, path, query, headers, body, status))
-        data = json.dumps(answer).encode() if answer is not None else b""
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(data)))
-        for name, value in extra.items():
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(data)
+        send_json(request, status, answer, extra)
 
     def _answer(
         self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]
@@ -234,11 +227,28 @@ class FakeGraph:
         return page
 
 
+def send_json(
+    request: BaseHTTPRequestHandler,
+    status: int,
+    answer: Any,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer `request` with `status` and `answer` as JSON (no body when None)."""
+    data = json.dumps(answer).encode() if answer is not None else b""
+    request.send_response(status)
+    request.send_header("Content-Type", "application/json")
+    request.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        request.send_header(name, value)
+    request.end_headers()
+    request.wfile.write(data)
+
+
 def serve_locally(
     handle: Callable[[BaseHTTPRequestHandler, str], None], tls: ssl.SSLContext | None = None
 ) -> ThreadingHTTPServer:
-    """A server on 127.0.0.1 (port 0; HTTPS with `tls`) in a daemon thread, passing each GET
-    and POST to `handle(request, method)`. Shut it down and close it when done."""
+    """A server on 127.0.0.1 (port 0; HTTPS with `tls`) in a daemon thread, passing each GET,
+    POST and PUT to `handle(request, method)`. Shut it down and close it when done."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -246,6 +256,9 @@ def serve_locally(
 
         def do_POST(self) -> None:
             handle(self, "POST")
+
+        def do_PUT(self) -> None:
+            handle(self, "PUT")
 
         def log_message(self, *_args: Any) -> None:
             pass
