@@ -23,7 +23,7 @@ from bot.messages import Request, markdown_escape
 from bot.models import Channel
 from bot.platforms.teams.sdk_bot import MESSAGES_PATH, TeamsBot, build_teams_bot, message_text
 from bot.platforms.teams.webhook import MAX_REQUEST_BYTES
-from bot.settings import load_settings
+from bot.settings import SettingsError, load_settings
 from bot.web import create_web_app
 from tests.conftest import NOW
 from tests.factories import Seed
@@ -344,3 +344,33 @@ def test_a_real_teams_channel_activity_is_answered_in_its_thread(
     assert sent.conversation_id == recorded["conversation"]["id"]
     # The sender is no member here, so the answer is the unknown-member card.
     assert "secretariat" in " ".join(card_lines(sent.cards[0]))
+
+
+# -- settings ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("teams_openid_metadata_url", "https://login.botframework.com/v1/.well-known/keys"),
+        ("teams_openid_metadata_url", "http://login.botframework.com/v1/openidconfiguration"),
+        ("teams_token_issuer", "http://api.botframework.com"),
+        ("teams_authority_host", "http://127.0.0.1:8443"),
+        ("teams_service_url", "ftp://smba.trafficmanager.net/teams"),
+        ("teams_certificate_path", "/nonexistent/bot-certificate.pem"),
+    ],
+)
+def test_a_malformed_teams_setting_stops_the_bot_naming_it(
+    database_url: str, name: str, value: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(database_url=database_url, teams_app_id=APP_ID, **{name: value})
+
+    assert name.upper() in str(refused.value)
+
+
+def test_the_bot_needs_its_app_id_and_a_credential(database_url: str) -> None:
+    assert not load_settings(database_url=database_url, teams_app_id=APP_ID).teams_bot_enabled
+    assert not load_settings(database_url=database_url, teams_client_secret="s").teams_bot_enabled
+    managed = load_settings(
+        database_url=database_url, teams_app_id=APP_ID, teams_managed_identity_client_id="system"
+    )
+    assert (managed.teams_bot_enabled, managed.teams_credential) == (True, "managed identity")

@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tests.fakes.graph_api import send_json, serve_locally
+from tests.fakes.graph_api import LocalServer, send_json
 
 SERVICE_PATH = "/amer/"
 """Teams' service URLs carry a region path (https://smba.trafficmanager.net/amer/)."""
@@ -57,7 +57,7 @@ class _Failure:
 
 
 @dataclass
-class FakeBotConnector:
+class FakeBotConnector(LocalServer):
     """Use as a context manager; `service_url` is the activities' serviceUrl."""
 
     calls: list[ConnectorCall] = field(default_factory=list)
@@ -66,22 +66,11 @@ class FakeBotConnector:
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1700000000001))
     _cond: threading.Condition = field(default_factory=threading.Condition)
-    _server: ThreadingHTTPServer | None = None
-
-    def __enter__(self) -> FakeBotConnector:
-        self._server = serve_locally(self._handle)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
 
     @property
     def service_url(self) -> str:
         """http://127.0.0.1:port/amer/"""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}{SERVICE_PATH}"
+        return self.origin + SERVICE_PATH
 
     # -- what tests use ---------------------------------------------------------------------
     def fail_next(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
@@ -67,8 +67,39 @@ class _Failure:
     method: str | None
 
 
+class LocalServer:
+    """A fake served over HTTP (HTTPS when `_tls` gives a context) on 127.0.0.1, port 0, while
+    its `with` block runs; a subclass answers every request in `_handle`."""
+
+    _server: ThreadingHTTPServer | None = None
+    _scheme = "http"
+
+    def _tls(self) -> ssl.SSLContext | None:
+        return None
+
+    def _handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        tls = self._tls()
+        self._scheme = "https" if tls is not None else "http"
+        self._server = serve_locally(self._handle, tls)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def origin(self) -> str:
+        """http://127.0.0.1:port (https with TLS)."""
+        assert self._server is not None
+        return f"{self._scheme}://127.0.0.1:{self._server.server_address[1]}"
+
+
 @dataclass
-class FakeGraph:
+class FakeGraph(LocalServer):
     """State and scripted behaviour of the fake Graph; run it with `with FakeGraph() as g`."""
 
     page_size: int = 2
@@ -84,23 +115,11 @@ class FakeGraph:
     _failures: list[_Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_000))
-    _server: ThreadingHTTPServer | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-    def __enter__(self) -> FakeGraph:
-        self._server = serve_locally(self._handle)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
 
     @property
     def root(self) -> str:
         """http://127.0.0.1:port"""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     @property
     def url(self) -> str:

@@ -18,16 +18,16 @@ import base64
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.aad import FakeEntra
-from tests.fakes.graph_api import send_json, serve_locally
+from tests.fakes.graph_api import LocalServer, send_json
 
 APP_ID = "0b6fe6d1-fece-44f7-9a48-56465e2d5ab8"
 """The bot's app id (its Entra app registration's client id) in tests: the one of the bot the
@@ -48,7 +48,7 @@ def _new_key() -> rsa.RSAPrivateKey:
 
 
 @dataclass
-class FakeTokenIssuer:
+class FakeTokenIssuer(LocalServer):
     """Run with `with FakeTokenIssuer(folder) as issuer`; `issuer.settings()` are the TEAMS_*
     settings of a bot that trusts it and signs in at it."""
 
@@ -60,28 +60,24 @@ class FakeTokenIssuer:
     key_id: str = "fake-bot-framework-key"
     _key: rsa.RSAPrivateKey = field(default_factory=_new_key)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
     entra: FakeEntra = field(init=False)
 
-    def __enter__(self) -> FakeTokenIssuer:
-        self._server = serve_locally(self._handle)
+    def __enter__(self) -> Self:
+        super().__enter__()
         self.entra = FakeEntra(
             self.folder, self.tenant, self.app_id, access_token=self.outbound_token
         ).__enter__()
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        assert self._server is not None
+    def __exit__(self, *exc: object) -> None:
         self.entra.__exit__()
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
 
     # -- addresses ------------------------------------------------------------------------
     @property
     def url(self) -> str:
         """http://127.0.0.1:port, also the issuer tokens name."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     @property
     def issuer(self) -> str:
