@@ -46,6 +46,31 @@ class Settings(BaseSettings):
     teams_webhook_secret: str | None = None
     teams_bot_name: str = "Scrutiny"
     """The outgoing webhook's name in Teams: replies tell members to type `@<name> ...`."""
+    teams_app_id: str | None = None
+    """The Teams bot's app id (its Entra app registration's client id): the audience every
+    inbound token must name and the client the bot's outbound tokens are issued to."""
+    teams_tenant_id: str | None = None
+    """The tenant the bot's app registration lives in (single-tenant bot)."""
+    teams_client_secret: str | None = None
+    """The app registration's client secret (one of the three credentials)."""
+    teams_certificate_path: Path | None = None
+    """A PEM file holding the app registration's certificate and its private key (instead of a
+    secret)."""
+    teams_managed_identity_client_id: str | None = None
+    """Managed identity instead of a secret or certificate: `system` for the host's
+    system-assigned identity, else a user-assigned identity's client id."""
+    teams_openid_metadata_url: str = (
+        "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    )
+    """The Bot Framework's OpenID metadata; the token keys are at its sibling `/keys`."""
+    teams_token_issuer: str = "https://api.botframework.com"
+    """The issuer every inbound activity token must name."""
+    teams_authority_host: str = "https://login.microsoftonline.com"
+    """Where the bot signs in for its outbound tokens (another cloud's, or a test's fake)."""
+    teams_bot_scope: str = "https://api.botframework.com/.default"
+    """The scope of the bot's outbound tokens (the Bot Connector's)."""
+    teams_service_url: str = "https://smba.trafficmanager.net/teams"
+    """The Bot Connector a post goes to when no activity has named one for its conversation."""
     graph_tenant_id: str | None = None
     graph_client_id: str | None = None
     graph_client_secret: str | None = None
@@ -57,16 +82,7 @@ class Settings(BaseSettings):
     graph_token_cache_name: str = Field(default="scrutiny-bot", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     """Name of azure-identity's persistent token cache holding its tokens."""
 
-    # The Teams app (bot registration and app package). TEAMS_APP_ID etc. are shared with the
-    # Teams SDK bot; the TEAMS_APP_VERSION and the two notice URLs go into the app package only.
-    teams_app_id: str | None = None
-    """The bot's Microsoft Entra app (client) id, a GUID."""
-    teams_tenant_id: str | None = None
-    teams_client_secret: str | None = None
-    teams_openid_metadata_url: str = (
-        "https://login.botframework.com/v1/.well-known/openidconfiguration"
-    )
-    teams_token_issuer: str = "https://api.botframework.com"
+    # The Teams app package (`scrutiny-bot teams package`), beside the bot's TEAMS_APP_ID.
     teams_app_version: str = Field(default="1.0.0", pattern=r"^\d+\.\d+\.\d+$")
     """The app package's version; raise it for every package you upload again."""
     teams_privacy_url: str | None = None
@@ -94,6 +110,9 @@ class Settings(BaseSettings):
         "web_slack_metadata_url",
         "teams_privacy_url",
         "teams_terms_url",
+        "teams_openid_metadata_url",
+        "teams_token_issuer",
+        "teams_service_url",
     )
     @classmethod
     def _web_url(cls, value: str | None) -> str | None:
@@ -148,7 +167,25 @@ class Settings(BaseSettings):
             raise ValueError("use an https URL such as https://graph.microsoft.com/v1.0")
         return value.rstrip("/")
 
-    @field_validator("graph_authority_host")
+    @field_validator("teams_openid_metadata_url")
+    @classmethod
+    def _keys_beside_metadata(cls, value: str) -> str:
+        # The Teams SDK finds the signing keys by replacing this last segment with `keys`.
+        if not value.endswith("/openidconfiguration"):
+            raise ValueError(
+                "must end with /openidconfiguration (the token keys are read from its sibling "
+                "/keys), e.g. https://login.botframework.com/v1/.well-known/openidconfiguration"
+            )
+        return value
+
+    @field_validator("teams_certificate_path")
+    @classmethod
+    def _readable_certificate(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file {str(value)!r}; give the PEM file's path")
+        return value
+
+    @field_validator("graph_authority_host", "teams_authority_host")
     @classmethod
     def _authority_url(cls, value: str) -> str:
         # azure-identity and MSAL accept nothing but https with a host name here.
@@ -178,6 +215,23 @@ class Settings(BaseSettings):
     def teams_enabled(self) -> bool:
         """Teams is on when the outgoing-webhook secret is set."""
         return bool(self.teams_webhook_secret)
+
+    @property
+    def teams_bot_enabled(self) -> bool:
+        """The Teams app's bot is on when its app id and a credential are set."""
+        return bool(self.teams_app_id and self.teams_credential)
+
+    @property
+    def teams_credential(self) -> str | None:
+        """Which credential the Teams bot signs in with: secret, certificate or managed
+        identity (the first one set, in that order), or None."""
+        if self.teams_client_secret:
+            return "secret"
+        if self.teams_certificate_path is not None:
+            return "certificate"
+        if self.teams_managed_identity_client_id:
+            return "managed identity"
+        return None
 
     @property
     def entra_signin_metadata_url(self) -> str | None:

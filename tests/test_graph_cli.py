@@ -18,11 +18,11 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from bot.cli import cli
+from bot.entra import microsoft_cloud
 from bot.microsoft365.graph import (
     AUTH_RECORD,
     _device_code,
     app_credential,
-    microsoft_cloud,
     user_credential,
 )
 from bot.models import Action, AuditEvent, Decision, Meeting

@@ -31,7 +31,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -64,6 +63,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.collaboration import GraphConfig
 from bot.domain import Platform
+from bot.entra import microsoft_cloud
 from bot.outbox import PermanentError, RateLimited, SendError, Target, TransientError
 from bot.rendering.payload import payload_card
 from bot.rendering.teams_cards import CARD_CONTENT_TYPE
@@ -150,16 +150,6 @@ def app_credential(settings: Settings) -> TokenCredential:
         authority=settings.graph_authority_host,
         disable_instance_discovery=not microsoft_cloud(settings.graph_authority_host),
     )
-
-
-def microsoft_cloud(authority: str) -> bool:
-    """Whether `authority` (a URL or a bare host) is one of Microsoft's own sign-in hosts.
-    MSAL validates any other authority by asking login.microsoftonline.com about it ("instance
-    discovery"), which a private authority (a test's fake, a proxy) must not leak to."""
-    from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS  # type: ignore[import-untyped]
-
-    host = urlsplit(authority if "//" in authority else f"//{authority}").hostname or ""
-    return host.lower() in WELL_KNOWN_AUTHORITY_HOSTS
 
 
 def _device_code(settings: Settings, **options: Any) -> Any:

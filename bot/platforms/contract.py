@@ -52,8 +52,9 @@ class ChatPlatform(Protocol):
         """Whether these settings configure its HTTP endpoint (`serve` starts it)."""
         ...
 
-    def endpoint(self, app: ScrutinyApp) -> WebPlatform:
-        """Its routes, health and start/stop hooks for the web app (receive and reply)."""
+    def endpoints(self, app: ScrutinyApp) -> list[WebPlatform]:
+        """Its routes, health and start/stop hooks for the web app (receive and reply), one
+        per way it receives."""
         ...
 
     def messenger(

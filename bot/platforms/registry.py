@@ -35,7 +35,9 @@ def receiving_over_http(settings: Settings) -> list[ChatPlatform]:
 
 def endpoints(app: ScrutinyApp) -> list[WebPlatform]:
     """The HTTP endpoints of every platform configured to receive, for `serve`."""
-    return [chat.endpoint(app) for chat in receiving_over_http(app.settings)]
+    return [
+        endpoint for chat in receiving_over_http(app.settings) for endpoint in chat.endpoints(app)
+    ]
 
 
 def messengers(

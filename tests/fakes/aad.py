@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.fakes.graph_api import FAKE_TOKEN, serve_locally
+from tests.fakes.graph_api import FAKE_TOKEN, LocalServer, send_json
 
 USER_ID = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
 USERNAME = "scrutiny-bot@srs.example"
@@ -80,36 +80,30 @@ class EntraCall:
 
 
 @dataclass
-class FakeEntra:
+class FakeEntra(LocalServer):
     """Run with `with FakeEntra(folder, tenant, client_id) as entra`; `entra.authority` is the
     GRAPH_AUTHORITY_HOST and `entra.ca_file` the certificate to trust."""
 
     folder: Path
     tenant: str
     client_id: str
+    access_token: str = FAKE_TOKEN
+    """What the client-credentials grant hands out."""
     calls: list[EntraCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
     _device_scope: str = ""
     ca_file: Path = field(init=False)
 
-    def __enter__(self) -> FakeEntra:
+    def _tls(self) -> ssl.SSLContext:
         self.ca_file, key_file = self_signed_certificate(self.folder)
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(self.ca_file, key_file)
-        self._server = serve_locally(self._handle, tls)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+        return tls
 
     @property
     def authority(self) -> str:
         """https://127.0.0.1:port"""
-        assert self._server is not None
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     def grants(self) -> list[str]:
         """The grant types of the token requests so far, in order."""
@@ -125,12 +119,7 @@ class FakeEntra:
         with self._lock:
             self.calls.append(EntraCall(method, path, form))
         status, answer = self._answer(method, path, form)
-        data = json.dumps(answer).encode()
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(data)))
-        request.end_headers()
-        request.wfile.write(data)
+        send_json(request, status, answer)
 
     def _answer(self, method: str, path: str, form: dict[str, str]) -> tuple[int, Any]:
         base = f"{self.authority}/{self.tenant}"
@@ -156,7 +145,8 @@ class FakeEntra:
                 return 400, {"error": "unauthorized_client"}
             grant = form.get("grant_type")
             if grant == "client_credentials":
-                return 200, {"token_type": "Bearer", "expires_in": 3600, "access_token": FAKE_TOKEN}
+                token = self.access_token
+                return 200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token}
             if grant == "urn:ietf:params:oauth:grant-type:device_code":
                 # Entra grants what the device code was asked for (the poll names no scope).
                 return 200, self._user_tokens(self._device_scope)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
@@ -67,8 +67,39 @@ class _Failure:
     method: str | None
 
 
+class LocalServer:
+    """A fake served over HTTP (HTTPS when `_tls` gives a context) on 127.0.0.1, port 0, while
+    its `with` block runs; a subclass answers every request in `_handle`."""
+
+    _server: ThreadingHTTPServer | None = None
+    _scheme = "http"
+
+    def _tls(self) -> ssl.SSLContext | None:
+        return None
+
+    def _handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        tls = self._tls()
+        self._scheme = "https" if tls is not None else "http"
+        self._server = serve_locally(self._handle, tls)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def origin(self) -> str:
+        """http://127.0.0.1:port (https with TLS)."""
+        assert self._server is not None
+        return f"{self._scheme}://127.0.0.1:{self._server.server_address[1]}"
+
+
 @dataclass
-class FakeGraph:
+class FakeGraph(LocalServer):
     """State and scripted behaviour of the fake Graph; run it with `with FakeGraph() as g`."""
 
     page_size: int = 2
@@ -84,23 +115,11 @@ class FakeGraph:
     _failures: list[_Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_000))
-    _server: ThreadingHTTPServer | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-    def __enter__(self) -> FakeGraph:
-        self._server = serve_locally(self._handle)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
 
     @property
     def root(self) -> str:
         """http://127.0.0.1:port"""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     @property
     def url(self) -> str:
@@ -169,14 +188,7 @@ class FakeGraph:
             status, answer, extra = self._answer(method, path, query, body, headers)
         with self._lock:
             self.calls.append(Call(method, path, query, headers, body, status))
-        data = json.dumps(answer).encode() if answer is not None else b""
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(data)))
-        for name, value in extra.items():
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(data)
+        send_json(request, status, answer, extra)
 
     def _answer(
         self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]
@@ -234,11 +246,28 @@ class FakeGraph:
         return page
 
 
+def send_json(
+    request: BaseHTTPRequestHandler,
+    status: int,
+    answer: Any,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer `request` with `status` and `answer` as JSON (no body when None)."""
+    data = json.dumps(answer).encode() if answer is not None else b""
+    request.send_response(status)
+    request.send_header("Content-Type", "application/json")
+    request.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        request.send_header(name, value)
+    request.end_headers()
+    request.wfile.write(data)
+
+
 def serve_locally(
     handle: Callable[[BaseHTTPRequestHandler, str], None], tls: ssl.SSLContext | None = None
 ) -> ThreadingHTTPServer:
-    """A server on 127.0.0.1 (port 0; HTTPS with `tls`) in a daemon thread, passing each GET
-    and POST to `handle(request, method)`. Shut it down and close it when done."""
+    """A server on 127.0.0.1 (port 0; HTTPS with `tls`) in a daemon thread, passing each GET,
+    POST and PUT to `handle(request, method)`. Shut it down and close it when done."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -246,6 +275,9 @@ def serve_locally(
 
         def do_POST(self) -> None:
             handle(self, "POST")
+
+        def do_PUT(self) -> None:
+            handle(self, "PUT")
 
         def log_message(self, *_args: Any) -> None:
             pass

@@ -28,9 +28,9 @@ class Console:
         """Never: `run_console` reads the terminal."""
         return False
 
-    def endpoint(self, app: ScrutinyApp) -> WebPlatform:
-        """The console has no HTTP endpoint."""
-        raise ValueError("the console receives in a terminal loop (scrutiny-bot console)")
+    def endpoints(self, app: ScrutinyApp) -> list[WebPlatform]:
+        """None: the console receives in a terminal loop (`scrutiny-bot console`)."""
+        return []
 
     def messenger(
         self,

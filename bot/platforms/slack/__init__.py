@@ -31,11 +31,11 @@ class Slack:
             settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token)
         )
 
-    def endpoint(self, app: ScrutinyApp) -> WebPlatform:
+    def endpoints(self, app: ScrutinyApp) -> list[WebPlatform]:
         """The Bolt app's routes (and its Socket Mode link when SLACK_APP_TOKEN is set)."""
         from bot.platforms.slack.app import build_slack
 
-        return build_slack(app)
+        return [build_slack(app)]
 
     def messenger(
         self,

@@ -1,7 +1,8 @@
-"""Microsoft Teams: the outgoing webhook (`webhook`: @mentions in a channel, answered with
-Adaptive Cards) and the outbox's senders (`messengers`: a channel's Workflows webhook, else
-Graph). Cards are rendering's (`bot.rendering.teams_cards`); Microsoft 365 sync and sign-in
-are `bot.microsoft365`'s."""
+"""Microsoft Teams: the Teams app's bot on the Teams SDK (`sdk_bot`, `auth`: POST
+/api/messages, every activity's token checked), the older outgoing webhook (`webhook`:
+@mentions in a channel, answered with Adaptive Cards), the app package (`app_package`) and the
+outbox's senders (`messengers`). Cards are rendering's (`bot.rendering.teams_cards`); Microsoft
+365 sync and sign-in are `bot.microsoft365`'s."""
 
 from __future__ import annotations
 
@@ -27,14 +28,23 @@ class Teams:
     surfaces = frozenset({MESSAGE})
 
     def receives_over_http(self, settings: Settings) -> bool:
-        """TEAMS_WEBHOOK_SECRET is set."""
-        return settings.teams_enabled
+        """The Teams app's bot (TEAMS_APP_ID and a credential) or the outgoing webhook
+        (TEAMS_WEBHOOK_SECRET) is set up."""
+        return settings.teams_bot_enabled or settings.teams_enabled
 
-    def endpoint(self, app: ScrutinyApp) -> WebPlatform:
-        """POST /teams/messages, the outgoing webhook."""
-        from bot.platforms.teams.webhook import build_teams
+    def endpoints(self, app: ScrutinyApp) -> list[WebPlatform]:
+        """POST /api/messages (the bot) and POST /teams/messages (the outgoing webhook), each
+        when it is set up."""
+        found: list[WebPlatform] = []
+        if app.settings.teams_bot_enabled:
+            from bot.platforms.teams.sdk_bot import build_teams_bot
 
-        return build_teams(app)
+            found.append(build_teams_bot(app))
+        if app.settings.teams_enabled:
+            from bot.platforms.teams.webhook import build_teams
+
+            found.append(build_teams(app))
+        return found
 
     def messenger(
         self,

@@ -44,6 +44,7 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -179,6 +180,26 @@ def outcome_card(outcome: Outcome, t: Translator) -> Card:
 
 
 # -- the platform -----------------------------------------------------------------------------
+def stored_channel_id(sessions: sessionmaker[Session], thread_id: str | None) -> str | None:
+    """The external_id a Teams channel is stored under ("team/thread" or the thread id alone)
+    for the channel thread id Teams sends, or the thread id itself when none is stored."""
+    if not thread_id:
+        return None
+    with unit_of_work(sessions) as session:
+        stored = session.scalar(
+            select(Channel.external_id)
+            .where(
+                Channel.platform == Platform.TEAMS,
+                or_(
+                    Channel.external_id == thread_id,
+                    Channel.external_id.endswith("/" + thread_id, autoescape=True),
+                ),
+            )
+            .order_by(Channel.id)
+        )
+    return stored or thread_id
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     # An abandoned command's failure is logged in the worker; mark it seen for asyncio.
     if not future.cancelled():
@@ -329,22 +350,7 @@ class TeamsPlatform:
         return True
 
     def _stored_channel_id(self, thread_id: str | None) -> str | None:
-        """The external_id a channel is stored under ("team/thread" or the thread id alone)."""
-        if not thread_id:
-            return None
-        with unit_of_work(self.app.sessions) as session:
-            stored = session.scalar(
-                select(Channel.external_id)
-                .where(
-                    Channel.platform == Platform.TEAMS,
-                    or_(
-                        Channel.external_id == thread_id,
-                        Channel.external_id.endswith("/" + thread_id, autoescape=True),
-                    ),
-                )
-                .order_by(Channel.id)
-            )
-        return stored or thread_id
+        return stored_channel_id(self.app.sessions, thread_id)
 
     def _post_late(self, outcome: Outcome, channel_id: str | None, activity_id: str) -> None:
         """Queue a reply that missed Teams' 5 seconds for the worker to post in the channel."""

@@ -1,0 +1,123 @@
+"""The Teams bot's side of Microsoft's sign-in, from settings, for the Teams SDK's `App`.
+
+Inbound, the SDK checks every activity's bearer token itself (`InboundActivityTokenValidator`):
+RS256 signature against the keys at the sibling `/keys` of the OpenID metadata URL, issuer,
+audience (the app id), expiry (with its five minutes' leeway) and the `serviceurl` claim
+against the activity's `serviceUrl`. It reads every endpoint from a `CloudEnvironment`, so
+`cloud()` builds one from our settings (public cloud by default) and nothing else is needed.
+
+Outbound, the SDK signs in with MSAL at the cloud's login host, but MSAL then asks
+login.microsoftonline.com to vouch for any host it does not know ("instance discovery"), which
+a sovereign proxy or a test's fake must not leak to; so for a secret or a certificate the bot
+hands the SDK its own token source (`OutboundTokens`, MSAL with discovery only for Microsoft's
+hosts). A managed identity is left to the SDK, which has no host to point elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msal  # type: ignore[import-untyped]
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
+
+from bot.entra import microsoft_cloud
+from bot.settings import Settings
+
+
+class SignInRefused(Exception):
+    """Entra ID refused the bot a token; the message says why (never the secret)."""
+
+
+def cloud(settings: Settings) -> CloudEnvironment:
+    """Microsoft's endpoints as the settings give them (each defaults to the public cloud)."""
+    return with_overrides(
+        PUBLIC,
+        login_endpoint=settings.teams_authority_host,
+        openid_metadata_url=settings.teams_openid_metadata_url,
+        token_issuer=settings.teams_token_issuer,
+        bot_scope=settings.teams_bot_scope,
+    )
+
+
+def _certificate_credential(path: str) -> dict[str, str]:
+    """MSAL's certificate credential from one PEM file holding the certificate and its key."""
+    pem = open(path, "rb").read()  # noqa: SIM115 - read once at start
+    certificate = x509.load_pem_x509_certificate(pem)
+    key = serialization.load_pem_private_key(pem, password=None)
+    return {
+        "private_key": key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+        # Entra names a certificate by its SHA-1 thumbprint.
+        "thumbprint": certificate.fingerprint(hashes.SHA1()).hex(),
+        "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
+    }
+
+
+class OutboundTokens:
+    """The bot's app-only tokens for the Bot Connector, from its secret or certificate.
+
+    MSAL keeps each token until shortly before it expires, so a post costs a sign-in only
+    about once an hour."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not (settings.teams_app_id and settings.teams_tenant_id):
+            raise ValueError("TEAMS_APP_ID and TEAMS_TENANT_ID must be set")
+        credential: str | dict[str, str]
+        if settings.teams_client_secret:
+            credential = settings.teams_client_secret
+        elif settings.teams_certificate_path is not None:
+            credential = _certificate_credential(str(settings.teams_certificate_path))
+        else:
+            raise ValueError("set TEAMS_CLIENT_SECRET or TEAMS_CERTIFICATE_PATH")
+        host = settings.teams_authority_host
+        self._client = msal.ConfidentialClientApplication(
+            settings.teams_app_id,
+            client_credential=credential,
+            authority=f"{host}/{settings.teams_tenant_id}",
+            instance_discovery=microsoft_cloud(host),
+        )
+
+    def token(self, scope: str | list[str]) -> str:
+        """An access token for `scope` (blocking: MSAL's cache, else a sign-in)."""
+        scopes = [scope] if isinstance(scope, str) else list(scope)
+        result: dict[str, Any] = self._client.acquire_token_for_client(scopes)
+        if "access_token" not in result:
+            # Entra's description runs to trace and correlation ids after its first line.
+            why = (str(result.get("error_description") or "").splitlines() or [""])[0]
+            raise SignInRefused(
+                f"Entra ID refused the Teams bot a token: {result.get('error', 'no token')} {why}"
+            )
+        return str(result["access_token"])
+
+    async def __call__(self, scope: str | list[str], _tenant_id: str | None = None) -> str:
+        """The SDK's token provider: the bot is single-tenant, so the tenant asked is ours."""
+        return await asyncio.to_thread(self.token, scope)
+
+
+def app_options(settings: Settings) -> dict[str, Any]:
+    """The Teams SDK `App` options for these settings: app id, tenant, cloud, credential, and
+    unauthenticated requests refused whatever the environment says."""
+    if not settings.teams_bot_enabled:
+        raise ValueError(
+            "TEAMS_APP_ID and one of TEAMS_CLIENT_SECRET, TEAMS_CERTIFICATE_PATH or "
+            "TEAMS_MANAGED_IDENTITY_CLIENT_ID must be set for the Teams bot"
+        )
+    options: dict[str, Any] = {
+        "client_id": settings.teams_app_id,
+        "tenant_id": settings.teams_tenant_id,
+        "cloud": cloud(settings),
+        # Explicit, so DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS in the environment is ignored.
+        "dangerously_allow_unauthenticated_requests": False,
+        "state": False,
+    }
+    if settings.teams_credential == "managed identity":
+        options["managed_identity_client_id"] = settings.teams_managed_identity_client_id
+    else:
+        options["token"] = OutboundTokens(settings)
+    return options

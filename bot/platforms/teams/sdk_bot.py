@@ -1,0 +1,206 @@
+"""The Teams app's bot at POST /api/messages, on Microsoft's Teams SDK (`microsoft_teams.apps`).
+
+The SDK's `App` does the Bot Framework's part: it checks each activity's bearer token (see
+`bot.platforms.teams.auth`) and answers 401 before any handler runs when the token is missing
+or bad, routes the activity to its handler, and posts replies through its API client to the
+Bot Connector at the activity's `serviceUrl`. This module does ours:
+
+- It is the SDK's HTTP adapter (`RouteAdapter`): the SDK registers its messaging endpoint with
+  it, and the serve process's Starlette app (bot/web.py) mounts that as a route, so Slack, Teams
+  and the register share one server. Before the SDK sees a request its body is read within a
+  cap (413) and decoded safely (400), as for Slack (bot/platforms/inbound.py); an activity
+  without a `serviceUrl` is refused (401), since its token's service URL could not be checked.
+- A message (personal chat, group chat or channel) becomes a neutral `Request` and goes through
+  `ScrutinyApp.dispatch`, like Slack and the console; the bot's own @mention is dropped and
+  other people's are kept as their names. Members are found by their Entra object id.
+- The reply goes back in the same conversation (a channel's thread) as an Adaptive Card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from microsoft_teams.api.activities.message.message import MessageActivity, MessageActivityInput
+from microsoft_teams.api.activities.utils.strip_mentions_text import (
+    StripMentionsTextOptions,
+    strip_mentions_text,
+)
+from microsoft_teams.api.models.attachment.attachment import Attachment
+from microsoft_teams.apps import ActivityContext, App
+from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpRouteHandler
+from starlette.requests import Request as HttpRequestIn
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.app import Outcome, ScrutinyApp
+from bot.domain import Platform
+from bot.i18n import Translator
+from bot.messages import Request
+from bot.platforms.inbound import BodyRefused, ShapeError, load_json, read_capped_body
+from bot.platforms.teams.auth import app_options
+from bot.platforms.teams.webhook import (
+    MAX_REQUEST_BYTES,
+    outcome_card,
+    stored_channel_id,
+    strip_mention,
+)
+from bot.rendering.teams_cards import CARD_CONTENT_TYPE
+
+log = logging.getLogger(__name__)
+
+MESSAGES_PATH = "/api/messages"
+FORMAT = "teams.json"
+"""Replies are Adaptive Cards from each feature's `.teams.json.j2` template."""
+
+Clock = Callable[[], datetime]
+_MENTION = re.compile(r"<at[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+
+
+class RouteAdapter:
+    """The Teams SDK's HTTP server adapter, serving nothing itself: it keeps the handlers the
+    SDK registers so the serve process's Starlette app can mount them."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, HttpRouteHandler] = {}
+
+    def register_route(self, method: HttpMethod, path: str, handler: HttpRouteHandler) -> None:
+        """Called by the SDK for its messaging endpoint."""
+        if method != "POST":
+            raise ValueError(f"unsupported method {method} for {path}")
+        self.handlers[path] = handler
+
+    def serve_static(self, path: str, directory: str) -> None:
+        """The bot serves no static pages through the SDK."""
+        raise NotImplementedError(f"static pages ({path}) are not served through the Teams SDK")
+
+    async def start(self, port: int) -> None:
+        """Never called: `scrutiny-bot serve` runs the server."""
+        raise NotImplementedError("the Teams SDK's routes are served by scrutiny-bot serve")
+
+    async def stop(self) -> None:
+        """Nothing to stop: the serve process owns the server."""
+
+
+def message_text(activity: MessageActivity) -> str:
+    """The words of a message: the bot's own @mention dropped, other mentions kept as the
+    names they show, other markup and HTML entities removed."""
+    without_bot = strip_mentions_text(
+        activity, StripMentionsTextOptions(account_id=activity.recipient.id)
+    )
+    named = _MENTION.sub(lambda mention: mention.group(1), without_bot or "")
+    return strip_mention(named)
+
+
+def neutral_request(
+    activity: MessageActivity, now: datetime, channel_id: Callable[[str], str | None]
+) -> Request:
+    """The neutral request for a message activity. A personal chat is direct; a channel is
+    read as its stored channel (`channel_id` maps Teams' thread id to it); a group chat, or a
+    conversation of a kind Teams did not name, is a channel of its own (unregistered, so read
+    for the narrowest audience)."""
+    conversation = activity.conversation
+    kind = conversation.conversation_type
+    channel: str | None = conversation.id.split(";", 1)[0]
+    if kind == "personal":
+        channel = None
+    elif kind == "channel":
+        data = activity.channel_data
+        named = data.channel.id if data and data.channel else None
+        channel = channel_id(named or channel or "")
+    return Request(
+        platform=Platform.TEAMS,
+        user_id=activity.from_.aad_object_id or "",
+        text=message_text(activity),
+        channel_id=channel,
+        is_direct=kind == "personal",
+        now=now,
+    )
+
+
+def reply_card(outcome: Outcome) -> dict[str, Any]:
+    """The Adaptive Card a reply is sent as: each language's card from the feature's template
+    (Welsh first for a bilingual reader), cut to Teams' size limit with the text's help."""
+    return outcome_card(outcome, Translator(outcome.languages[0]))
+
+
+class TeamsBot:
+    """POST /api/messages: the Teams app's bot, answering through the same handlers as Slack."""
+
+    name = "teams-bot"
+
+    def __init__(self, app: ScrutinyApp, *, clock: Clock | None = None) -> None:
+        self.app = app
+        self.clock = clock or app.clock.now
+        self.stats: Counter[str] = Counter()
+        self.adapter = RouteAdapter()
+        self.sdk = App(
+            **app_options(app.settings),
+            http_server_adapter=self.adapter,
+            messaging_endpoint=MESSAGES_PATH,
+        )
+        self.sdk.on_message(self._on_message)
+
+    @property
+    def routes(self) -> Sequence[BaseRoute]:
+        """POST /api/messages."""
+        return [Route(MESSAGES_PATH, self._endpoint, methods=["POST"])]
+
+    def health(self) -> dict[str, Any]:
+        """Activities answered and refused since start."""
+        return {"mode": "teams-app", **self.stats}
+
+    async def startup(self) -> None:
+        """Let the SDK set up its token check and register its endpoint with the adapter."""
+        await self.sdk.initialize()
+
+    async def shutdown(self) -> None:
+        """Nothing runs in the background between activities."""
+
+    async def _endpoint(self, request: HttpRequestIn) -> Response:
+        handler = self.adapter.handlers.get(MESSAGES_PATH)
+        if handler is None:
+            return JSONResponse({"error": "starting"}, status_code=503)
+        try:
+            body = load_json(await read_capped_body(request, MAX_REQUEST_BYTES))
+        except BodyRefused as refused:
+            self.stats["too_large" if refused.status == 413 else "malformed"] += 1
+            return refused.response()
+        except ShapeError as malformed:
+            self.stats["malformed"] += 1
+            return malformed.response()
+        service_url = body.get("serviceUrl") if isinstance(body, dict) else None
+        if not isinstance(service_url, str) or not service_url:
+            # The SDK checks the token's serviceurl claim only against a serviceUrl it is given.
+            self.stats["refused"] += 1
+            return JSONResponse({"error": "Unauthorized"}, status_code=401)
+        answer = await handler(HttpRequest(body=body, headers=dict(request.headers)))
+        if answer["status"] == 401:
+            self.stats["refused"] += 1
+        if answer.get("body") is None:
+            return Response(status_code=answer["status"])
+        return JSONResponse(answer["body"], status_code=answer["status"])
+
+    async def _on_message(self, ctx: ActivityContext[MessageActivity]) -> None:
+        activity = ctx.activity
+        self.stats["dispatched"] += 1
+        outcome = await asyncio.to_thread(self._answer, activity)
+        card = Attachment(content_type=CARD_CONTENT_TYPE, content=reply_card(outcome))
+        await ctx.send(MessageActivityInput().add_attachments(card))
+        self.stats["answered"] += 1
+
+    def _answer(self, activity: MessageActivity) -> Outcome:
+        request = neutral_request(
+            activity, self.clock(), lambda thread: stored_channel_id(self.app.sessions, thread)
+        )
+        return self.app.dispatch(request, FORMAT)
+
+
+def build_teams_bot(app: ScrutinyApp, *, clock: Clock | None = None) -> TeamsBot:
+    """The Teams app's bot for `app`, from the TEAMS_* settings."""
+    return TeamsBot(app, clock=clock)
