@@ -21,11 +21,11 @@ import markupsafe
 
 from bot.domain import Platform
 from bot.i18n import DEFAULT_COMMAND_PREFIX, Translator, translations, welsh_day_mutations
-from bot.permalinks import RegisterLinks, linked_ref
+from bot.permalinks import PostLinks, RegisterLinks, format_link, linked_ref
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
-FORMATS = ("txt", "slack.json", "teams.html")
+FORMATS = ("txt", "slack.json", "teams.html", "teams.json")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class Request:
     now: datetime | None = None
     values: dict[str, Any] = field(default_factory=dict)
     """Form or button values (modals, buttons); empty for typed commands."""
+    readers: tuple[str, ...] | None = None
+    """Everyone else who will read the reply, by platform user id, in a conversation that is no
+    registered channel (a group DM); the reply is then filtered for all of them together."""
 
 
 @dataclass
@@ -53,7 +56,8 @@ class Reply:
     """True when the reply should be posted for the whole channel rather than just the asker."""
     surface: str = "message"
     """Where a platform that can should show it: "message", "modal" (a form) or "home" (a member's
-    home tab). Platforms without that surface show the text rendering as a message."""
+    home tab), or "none" (nothing to show: a welcome already given). Platforms without that
+    surface show the text rendering as a message."""
     field_errors: dict[str, str] = field(default_factory=dict)
     """A refused form: field name -> what is wrong with it, so a platform can mark each field."""
 
@@ -185,6 +189,7 @@ def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environ
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["mrkdwn"] = mrkdwn_escape
+    env.filters["md"] = markdown_escape  # Adaptive Card TextBlocks read Markdown
     env.filters["truncate_to"] = _truncate
     env.filters["localised"] = _localised
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
@@ -197,6 +202,9 @@ def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environ
         return linked_ref(str(label), kind, fmt, links, None if key is None else str(key))
 
     env.filters["permalink"] = permalink
+
+    # `{{ label | link_to(url) }}`: a link to an earlier post (`Renderer.post_links`).
+    env.filters["link_to"] = lambda label, url: format_link(str(label), url, fmt)
     return env
 
 
@@ -209,10 +217,13 @@ class Renderer:
         tz: ZoneInfo | None = None,
         teams_bot_name: str = "Scrutiny",
         links: RegisterLinks | None = None,
+        post_links: PostLinks | None = None,
     ) -> None:
         self.templates_dir = templates_dir
         self.links = links
         """Permalinks for the `permalink` filter; None leaves references unlinked."""
+        self.post_links = post_links or PostLinks()
+        """Links to the bot's earlier posts, for the `post_link` filter."""
         self.tz = tz or ZoneInfo("Europe/London")
         self.teams_bot_name = teams_bot_name
         self.fallbacks: dict[str, Callable[[str], str]] = {}
@@ -244,7 +255,11 @@ class Renderer:
         cmd = self.command_prefix(platform)
         t = Translator(language, self.tz, cmd)
         return template.render(
-            t=t, language=language, cmd=cmd, register_links=self.links, **reply.context
+            t=t,
+            language=language,
+            cmd=cmd,
+            register_links=self.links,
+            **reply.context,
         ).strip()
 
     def render_text(

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_workspace_url: str | None = None
+    """The workspace's address (https://srs.slack.com): posts link the earlier post they follow
+    up (Slack's message permalinks, built from the stored channel and timestamp)."""
 
     teams_webhook_secret: str | None = None
     teams_bot_name: str = "Scrutiny"
@@ -71,7 +74,9 @@ class Settings(BaseSettings):
     web_slack_client_secret: str | None = None
     web_slack_metadata_url: str = "https://slack.com/.well-known/openid-configuration"
 
-    @field_validator("web_base_url", "web_entra_metadata_url", "web_slack_metadata_url")
+    @field_validator(
+        "web_base_url", "web_entra_metadata_url", "web_slack_metadata_url", "slack_workspace_url"
+    )
     @classmethod
     def _web_url(cls, value: str | None) -> str | None:
         if value is None:
