@@ -5,7 +5,6 @@
   the reply is filtered for all of them together (`Request.readers`). Whether a conversation
   is a group DM comes with `message` events (`channel_type`); an `app_mention` does not say,
   so the bot asks once per conversation (`conversations.info`) and remembers the answer.
-- Permalinks: a post's link (`chat.getPermalink`), for posts that point at an earlier one.
 """
 
 from __future__ import annotations
@@ -107,13 +106,3 @@ class Conversations:
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as problem:
             raise MembersUnknown(f"{channel}: {problem!r}") from problem
         return tuple(dict.fromkeys(m for m in found if m not in leaving_out))
-
-    async def permalink(self, channel: str, ts: str) -> str | None:
-        """The link to one message (`chat.getPermalink`), or None when Slack gives none."""
-        try:
-            response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as problem:
-            log.warning("Slack: no permalink for %s %s: %r", channel, ts, problem)
-            return None
-        link = response.get("permalink")
-        return link if isinstance(link, str) and link.startswith("https://") else None

@@ -458,12 +458,6 @@ class FakeSlackApi:
                 "members": members[start:end],
                 "response_metadata": {"next_cursor": more},
             }
-        if method == "chat.getPermalink":
-            channel, ts = str(body.get("channel", "")), str(body.get("message_ts", ""))
-            if not channel or not ts:
-                return {"ok": False, "error": "message_not_found"}
-            link = f"https://srs.slack.com/archives/{channel}/p{ts.replace('.', '')}"
-            return {"ok": True, "channel": channel, "permalink": link}
         if method == "conversations.history":
             posted = [
                 {"ts": c.body.get("ts", ""), "text": c.body.get("text", "")}
