@@ -72,8 +72,16 @@ def test_an_answer_links_the_channels_call_for_questions(
     shown = texts(answer.blocks)
     assert re.search(rf"<{re.escape(link)}\|[^>]+>", shown), shown
     assert "Yes, within 2%." in shown
-    # The permalink names the very post Slack stored.
-    assert re.fullmatch(r"[0-9]+\.[0-9]{6}", call.ts)
+    # An extension of the window links the same announcement.
+    extend = f"window extend {SPEC} until 2026-12-14 17:00"
+    command(slack, SECRETARY, extend, channel=SECRETARIAT_CHANNEL)
+    worker(slack_app, fake, NOW)
+    [extension] = [
+        m
+        for m in fake.messages_in(TORFAEN_CHANNEL)
+        if (m.key or "").startswith(f"window-extend:{meeting.id}:srs-torfaen")
+    ]
+    assert f"<{link}|" in texts(extension.blocks)
 
 
 def test_post_links_need_the_workspace_and_a_real_timestamp() -> None:
