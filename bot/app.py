@@ -23,9 +23,11 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.text_input import MESSAGE, TextRefused, clean, clean_values
 from bot.visibility import (
+    Audience,
     audience_of_channel,
     audience_of_member,
     audience_of_unknown_channel,
+    together,
 )
 
 log = logging.getLogger(__name__)
@@ -214,7 +216,9 @@ class ScrutinyApp(Runtime):
             return self._render(reply, language, fmt, request.platform, from_text=True)
         channel = None
         audience = audience_of_member(member)
-        if not request.is_direct and request.channel_id is not None:
+        if request.readers is not None:
+            audience = audience.together_with(self._readers_audience(session, request))
+        elif not request.is_direct and request.channel_id is not None:
             channel = session.scalar(
                 select(Channel).where(
                     Channel.platform == request.platform, Channel.external_id == request.channel_id
@@ -230,6 +234,19 @@ class ScrutinyApp(Runtime):
             self, session, member, channel, audience, (member.language,), now, request.platform
         )
 
+    def _readers_audience(self, session: Session, request: Request) -> Audience:
+        """Everyone else in a group conversation; someone the bot does not know reads as an
+        unregistered channel would (lowest clearance, unknown readers)."""
+        audiences = []
+        for user_id in request.readers or ():
+            reader = self.find_member(session, request.platform, user_id)
+            audiences.append(
+                audience_of_member(reader)
+                if reader is not None
+                else audience_of_unknown_channel("unregistered member")
+            )
+        return together(audiences)
+
 
 def _allowed(roles: Iterable[Role], member: Member) -> bool:
     required = set(roles)
@@ -239,15 +256,7 @@ def _allowed(roles: Iterable[Role], member: Member) -> bool:
 
 
 def _with_text(request: Request, text: str) -> Request:
-    return Request(
-        platform=request.platform,
-        user_id=request.user_id,
-        text=text,
-        channel_id=request.channel_id,
-        is_direct=request.is_direct,
-        now=request.now,
-        values=request.values,
-    )
+    return dataclasses.replace(request, text=text)
 
 
 def create_app(

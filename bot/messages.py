@@ -25,6 +25,9 @@ class Request:
     now: datetime | None = None
     values: dict[str, Any] = field(default_factory=dict)
     """Form or button values (modals, buttons); empty for typed commands."""
+    readers: tuple[str, ...] | None = None
+    """Everyone else who will read the reply, by platform user id, in a conversation that is no
+    registered channel (a group DM); the reply is then filtered for all of them together."""
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Reply:
     """True when the reply should be posted for the whole channel rather than just the asker."""
     surface: str = "message"
     """Where a platform that can should show it: "message", "modal" (a form) or "home" (a member's
-    home tab). Platforms without that surface show the text rendering as a message."""
+    home tab), or "none" (nothing to show: a welcome already given). Platforms without that
+    surface show the text rendering as a message."""
     field_errors: dict[str, str] = field(default_factory=dict)
     """A refused form: field name -> what is wrong with it, so a platform can mark each field."""

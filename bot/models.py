@@ -515,6 +515,19 @@ class PostedMessage(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class MemberWelcome(Base):
+    """A member welcomed on a platform (the first time they opened the bot's messages), so
+    the welcome is sent once."""
+
+    __tablename__ = "member_welcomes"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    welcomed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 DIRECT_CHANNELS = "direct_channels"
 """Execution option: `.execution_options(direct_channels=True)` lets a query see members'
 direct-message channels, which every other query never sees."""

@@ -52,13 +52,21 @@ def linked_ref(
 ) -> str:
     """`label` linked to the permalink of item `key` (default: the label) in format `fmt`.
 
-    Without `links` (WEB_BASE_URL not set) the label alone, escaped for the format. Slack:
-    `<url|label>` (mrkdwn-escaped, the `|` of a label kept out of the link syntax); HTML:
-    an anchor (Markup); Teams cards: a Markdown link, the label escaped; text: the label,
-    then the URL in angle brackets (RFC 3986, Appendix C).
+    Without `links` (WEB_BASE_URL not set) the label alone, escaped for the format (see
+    `format_link`).
     """
     text = str(label)
     url = links.url(links.path(kind, text if key is None else key)) if links else None
+    return format_link(text, url, fmt)
+
+
+def format_link(text: str, url: str | None, fmt: str) -> str:
+    """`text` linked to `url` in format `fmt`; without a URL the text alone, escaped.
+
+    Slack: `<url|label>` (mrkdwn-escaped, the `|` of a label kept out of the link syntax);
+    HTML: an anchor (Markup); Teams cards: a Markdown link, the label escaped; text: the
+    label, then the URL in angle brackets (RFC 3986, Appendix C).
+    """
     if fmt == "slack.json":
         if url is None:
             return _slack_escape(text)
@@ -70,3 +78,33 @@ def linked_ref(
             return str(escape(text))
         return Markup('<a href="{}">{}</a>').format(url, text)
     return text if url is None else f"{text} <{url}>"
+
+
+@dataclass(frozen=True)
+class PostRef:
+    """An earlier post of the bot's: where it is and its platform message id (Slack's ts)."""
+
+    platform: str
+    channel: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class PostLinks:
+    """Links to the bot's own earlier posts, for the platforms whose addresses are known."""
+
+    slack_workspace_url: str | None = None
+
+    def url(self, post: PostRef | None) -> str | None:
+        """The post's permalink, or None (no post, or no address known for its platform).
+
+        Slack's permalink is `{workspace}/archives/{channel}/p{ts without its dot}`, the form
+        `chat.getPermalink` answers with."""
+        if post is None:
+            return None
+        if post.platform == "slack" and self.slack_workspace_url:
+            stamp = post.message_id.replace(".", "")
+            if not stamp.isdigit():
+                return None
+            return f"{self.slack_workspace_url.rstrip('/')}/archives/{quote(post.channel)}/p{stamp}"
+        return None

@@ -13,7 +13,7 @@ from bot.clock import CLOCK, Clock
 from bot.db import make_engine, make_session_factory
 from bot.domain import Platform
 from bot.models import Channel, Member, Partner
-from bot.permalinks import RegisterLinks
+from bot.permalinks import PostLinks, RegisterLinks
 from bot.rendering import Renderer
 from bot.settings import Settings
 
@@ -25,6 +25,7 @@ def renderer_for(settings: Settings) -> Renderer:
         tz=settings.timezone,
         teams_bot_name=settings.teams_bot_name,
         links=RegisterLinks(links) if links else None,
+        post_links=PostLinks(settings.slack_workspace_url),
     )
 
 

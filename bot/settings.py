@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_workspace_url: str | None = None
+    """The workspace's address (https://srs.slack.com): posts link the earlier post they follow
+    up (Slack's message permalinks, built from the stored channel and timestamp)."""
 
     teams_webhook_secret: str | None = None
     teams_bot_name: str = "Scrutiny"
@@ -113,6 +116,7 @@ class Settings(BaseSettings):
         "teams_openid_metadata_url",
         "teams_token_issuer",
         "teams_service_url",
+        "slack_workspace_url",
     )
     @classmethod
     def _web_url(cls, value: str | None) -> str | None:

@@ -303,6 +303,15 @@ def audience_of_channel(channel: Channel, all_partners: Iterable[str]) -> Audien
     )
 
 
+def together(audiences: Iterable[Audience]) -> Audience:
+    """Everyone in `audiences` reading one message (a group DM): never wider than any of them.
+    No audience at all is an unknown one."""
+    combined: Audience | None = None
+    for audience in audiences:
+        combined = audience if combined is None else combined.together_with(audience)
+    return combined if combined is not None else audience_of_unknown_channel("nobody")
+
+
 def audience_of_unknown_channel(label: str = "unregistered channel") -> Audience:
     """A channel the bot has no record of: lowest clearance, readers unknown."""
     return Audience(

@@ -15,6 +15,7 @@ from handlers import (
     questions,
     register,
     remind,
+    welcome,
 )
 
 ROUTERS: list[Router] = [
@@ -29,4 +30,5 @@ ROUTERS: list[Router] = [
     remind.router,
     questions.router,
     history.router,
+    welcome.router,
 ]

@@ -23,7 +23,14 @@ from bot.db import make_session_factory
 from bot.domain import ActionStatus, Rag
 from bot.messages import Reply
 from bot.models import Action, AuditEvent, Decision, ProcessedEvent
-from bot.platforms.slack.app import COMMAND, DRAFT_SHORTCUT, EVENTS, SlackPlatform, build_slack
+from bot.platforms.slack.app import (
+    ASK_SHORTCUT,
+    COMMAND,
+    DRAFT_SHORTCUT,
+    EVENTS,
+    SlackPlatform,
+    build_slack,
+)
 from bot.platforms.slack.inbound import MAX_BODY_BYTES
 from bot.settings import PROJECT_ROOT
 from bot.web import create_web_app
@@ -918,7 +925,8 @@ def test_manifest_asks_for_what_the_app_listens_to_and_no_more() -> None:
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == COMMAND
     events = manifest["settings"]["event_subscriptions"]["bot_events"]
-    assert sorted(events) == sorted("message.im" if e == "message" else e for e in EVENTS)
+    expanded = [e for e in EVENTS if e != "message"] + ["message.im", "message.mpim"]
+    assert sorted(events) == sorted(expanded)
     scopes = manifest["oauth_config"]["scopes"]["bot"]
     assert sorted(scopes) == [
         "app_mentions:read",
@@ -927,9 +935,11 @@ def test_manifest_asks_for_what_the_app_listens_to_and_no_more() -> None:
         "files:write",
         "im:history",
         "metadata.message:read",
+        "mpim:history",
+        "mpim:read",
     ]
-    (shortcut,) = manifest["features"]["shortcuts"]
-    assert (shortcut["type"], shortcut["callback_id"]) == ("message", DRAFT_SHORTCUT)
+    shortcuts = {(s["type"], s["callback_id"]) for s in manifest["features"]["shortcuts"]}
+    assert shortcuts == {("message", DRAFT_SHORTCUT), ("global", ASK_SHORTCUT)}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is False
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True

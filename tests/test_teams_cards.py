@@ -37,6 +37,7 @@ from bot.scheduler import run_due_reminders
 from bot.services.digests import TEMPLATE, build_digest
 from bot.services.questions import posts as question_posts
 from bot.services.questions.core import MAX_LENGTH
+from handlers.welcome import WELCOME
 from tests.conftest import NOW
 from tests.factories import Seed, add_action
 from tests.test_questions import BUSINESS, SPEC, add_meeting, add_partner_channels
@@ -275,6 +276,8 @@ def the_whole_loop(app: ScrutinyApp, session: Session, seed: Seed, clock: Clock)
     ]:
         say(app, user, text)
     say(app, TORFAEN, "action TP-003", channel="C0TOR00001")
+    # The welcome a member gets the first time they open the bot.
+    act(app, TORFAEN, WELCOME, {}, fmt="teams.json")
     # A partner channel's digest, rendered as the outbox renders a post.
     digest = build_digest(session, seed.channels["srs-torfaen"], now=NOW)
     app.renderer.render(Reply(TEMPLATE, digest.context()), "teams.json", "en", Platform.TEAMS)

@@ -19,7 +19,7 @@ import markupsafe
 from bot.domain import Platform
 from bot.i18n import DEFAULT_COMMAND_PREFIX, Translator, translations, welsh_day_mutations
 from bot.messages import Reply
-from bot.permalinks import RegisterLinks, linked_ref
+from bot.permalinks import PostLinks, RegisterLinks, format_link, linked_ref
 from bot.rendering.escapes import markdown_escape, markdown_link, mrkdwn_escape
 from bot.rendering.slack_blocks import text_blocks
 from bot.rendering.teams_cards import text_card
@@ -101,6 +101,8 @@ def _environment(fmt: str, language: str, templates_dir: Path) -> jinja2.Environ
         return linked_ref(str(label), kind, fmt, links, None if key is None else str(key))
 
     env.filters["permalink"] = permalink
+    # `{{ label | link_to(url) }}`: a link to an earlier post (`Renderer.post_links`).
+    env.filters["link_to"] = lambda label, url: format_link(str(label), url, fmt)
     return env
 
 
@@ -118,10 +120,14 @@ class Renderer:
         tz: ZoneInfo | None = None,
         teams_bot_name: str = "Scrutiny",
         links: RegisterLinks | None = None,
+        post_links: PostLinks | None = None,
     ) -> None:
         self.templates_dir = templates_dir
         self.links = links
         """Permalinks for the `permalink` filter; None leaves references unlinked."""
+        self.post_links = post_links or PostLinks()
+        """Links to the bot's earlier posts (services pass `post_links.url(...)` to templates,
+        which show it with the `link_to` filter)."""
         self.tz = tz or ZoneInfo("Europe/London")
         self.teams_bot_name = teams_bot_name
 

@@ -214,6 +214,10 @@ class FakeSlackApi:
         self._sockets: list[web.WebSocketResponse] = []
         self._ts = itertools.count(1)
         self.port = 0
+        self.group_dms: dict[str, list[str]] = {}
+        """Group DM (mpim) id -> its members (the bot among them), for conversations.*."""
+        self.members_page = 2
+        """Members per conversations.members page, whatever limit is asked (to page)."""
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> FakeSlackApi:
@@ -436,6 +440,24 @@ class FakeSlackApi:
             if problems:
                 return {"ok": False, "error": "invalid_blocks", "errors": problems}
             return {"ok": True, "view": {"id": "V0VIEW0001", **body["view"]}}
+        if method == "conversations.info":
+            channel = str(body.get("channel", ""))
+            return {
+                "ok": True,
+                "channel": {"id": channel, "is_mpim": channel in self.group_dms, "is_im": False},
+            }
+        if method == "conversations.members":
+            members = self.group_dms.get(str(body.get("channel", "")))
+            if members is None:
+                return {"ok": False, "error": "channel_not_found"}
+            start = int(body.get("cursor") or 0)
+            end = start + self.members_page
+            more = str(end) if end < len(members) else ""
+            return {
+                "ok": True,
+                "members": members[start:end],
+                "response_metadata": {"next_cursor": more},
+            }
         if method == "conversations.history":
             posted = [
                 {"ts": c.body.get("ts", ""), "text": c.body.get("text", "")}

@@ -67,10 +67,12 @@ from bot.i18n import Translator
 from bot.messages import Request
 from bot.models import ProcessedEvent
 from bot.platforms.inbound import BodyRefused, Shape, ShapeError, load_json, read_capped_body
+from bot.platforms.slack.conversations import Conversations, MembersUnknown, mentions
 from bot.platforms.slack.inbound import (
     MAX_BODY_BYTES,
     BlockActions,
     EventCallback,
+    GlobalShortcut,
     HomeOpenedEvent,
     MentionEvent,
     MessageEvent,
@@ -97,6 +99,7 @@ from bot.rendering.slack_blocks import (
     text_blocks,
 )
 from bot.settings import Settings
+from handlers.welcome import WELCOME
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,9 @@ EVENTS = ("app_mention", "app_home_opened", "message", "message_metadata_posted"
 """Events the bot subscribes to (the manifest lists `message` as `message.im`)."""
 DRAFT_SHORTCUT = "question.draft"
 """Callback id of the message shortcut "Ask as a scrutiny question" (the manifest's too)."""
+ASK_SHORTCUT = "question.ask"
+"""Callback id of the global shortcut "Ask a scrutiny question" (the manifest's too): the same
+ask form as the message shortcut, empty."""
 PAGE_ACTION_ID = "page"
 """Buttons whose value is the command text of the next page of a list."""
 RETRIES = 3
@@ -133,6 +139,7 @@ Ack = Callable[..., Awaitable[Any]]
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound=Shape)
 _E = TypeVar("_E", bound=SlackEvent)
+_M = TypeVar("_M", bound=MentionEvent)
 
 
 def retry_handlers() -> list[AsyncRetryHandler]:
@@ -317,6 +324,8 @@ class _Where:
     trigger_id: str | None = None
     thread_ts: str | None = None
     replace: bool = False
+    readers: tuple[str, ...] | None = None
+    """Everyone else in a group DM, who read the reply too."""
 
 
 class Undeliverable(Exception):
@@ -354,6 +363,7 @@ class SlackPlatform:
         self.clock = clock or app.clock.now
         self.response_url_timeout = response_url_timeout
         self.parts = _Parts()
+        self.conversations = Conversations(self.client)
         self._socket: AsyncSocketModeHandler | None = None
         self.stats: Counter[str] = Counter()
         """Events handled and duplicates skipped, requests refused (401), too large (413) and
@@ -497,6 +507,8 @@ class SlackPlatform:
             raise ShapeError(f"command: only {COMMAND} is served here")
         if isinstance(inbound, MessageShortcut) and inbound.callback_id != DRAFT_SHORTCUT:
             raise ShapeError(f"callback_id: only the shortcut {DRAFT_SHORTCUT} is served here")
+        if isinstance(inbound, GlobalShortcut) and inbound.callback_id != ASK_SHORTCUT:
+            raise ShapeError(f"callback_id: only the shortcut {ASK_SHORTCUT} is served here")
 
     # -- listeners ---------------------------------------------------------------------
     def _register(self) -> None:
@@ -506,6 +518,9 @@ class SlackPlatform:
             bolt.event(event)(self._event_listener(self.events[event]))
         bolt.shortcut({"type": "message_action", "callback_id": DRAFT_SHORTCUT})(
             self._listener(MessageShortcut, self._on_message_shortcut)
+        )
+        bolt.shortcut({"type": "shortcut", "callback_id": ASK_SHORTCUT})(
+            self._listener(GlobalShortcut, self._on_global_shortcut)
         )
         bolt.block_action(re.compile(".*"))(self._listener(BlockActions, self._on_block_action))
         bolt.view_submission(re.compile(".*"))(
@@ -574,6 +589,7 @@ class SlackPlatform:
             is_direct=where.direct,
             now=self.clock(),
             values=values or {},
+            readers=where.readers,
         )
 
     async def _on_command(self, command: SlashCommand, _ack: Ack) -> None:
@@ -587,7 +603,7 @@ class SlackPlatform:
         )
         await self._guard(where, self._dispatch_and_deliver(where, command.text))
 
-    async def _on_mention(self, delivery: EventCallback[MentionEvent], request: Any) -> None:
+    async def _on_mention(self, delivery: EventCallback[_M], request: Any) -> None:
         event = delivery.event
         if event.bot_id:
             return  # a bot's message (our own included) is never a member's question
@@ -601,18 +617,30 @@ class SlackPlatform:
         )
         if not where.user_id:
             return
+        bot = delivery.bot_user_id
         await self._once(
-            delivery, request, lambda: self._guard(where, self._dispatch_and_deliver(where, text))
+            delivery, request, lambda: self._guard(where, self._answer_mention(where, event, bot))
         )
 
     async def _on_message(self, delivery: EventCallback[MessageEvent], request: Any) -> None:
         # Direct messages to the bot (App Home's Messages tab); channel chatter is not for us.
         event = delivery.event
+        if (
+            event.channel_type == "mpim"
+            and not event.subtype
+            and mentions(event.text, delivery.bot_user_id)
+        ):
+            await self._on_mention(delivery, request)  # a group DM's twin of app_mention
+            return
         if event.channel_type != "im" or event.subtype or event.bot_id or not event.user:
             return
         text = strip_mention(event.text)
         where = _Where(
-            user_id=event.user, channel_id=event.channel, direct=True, asked=f"message {text}"
+            user_id=event.user,
+            channel_id=event.channel,
+            direct=True,
+            asked=f"message {text}",
+            thread_ts=event.thread_ts,  # a message in a thread is answered in that thread
         )
         await self._once(
             delivery, request, lambda: self._guard(where, self._dispatch_and_deliver(where, text))
@@ -644,6 +672,14 @@ class SlackPlatform:
 
     async def _on_home_opened(self, delivery: EventCallback[HomeOpenedEvent], request: Any) -> None:
         user = delivery.event.user
+        if delivery.event.tab == "messages" and user:
+            where = _Where(
+                user_id=user, channel_id=delivery.event.channel, direct=True, asked="Messages tab"
+            )
+            await self._once(
+                delivery, request, lambda: self._guard(where, self._welcome(where), tell=False)
+            )
+            return
         if delivery.event.tab != "home" or not user:
             return
         where = _Where(user_id=user, channel_id=None, direct=True, asked="App Home")
@@ -687,6 +723,17 @@ class SlackPlatform:
         )
         text = shortcut.message.text if shortcut.message else ""
         await self._guard(where, self._interact_and_deliver(where, DRAFT_SHORTCUT, text, {}))
+
+    async def _on_global_shortcut(self, shortcut: GlobalShortcut, _ack: Ack) -> None:
+        """ "Ask a scrutiny question" from anywhere: the message shortcut's form, empty."""
+        where = _Where(
+            user_id=shortcut.user.id,
+            channel_id=None,
+            direct=True,
+            asked=f"shortcut {shortcut.callback_id}",
+            trigger_id=shortcut.trigger_id,
+        )
+        await self._guard(where, self._interact_and_deliver(where, DRAFT_SHORTCUT, "", {}))
 
     async def _on_view_submission(self, submission: ViewSubmission, ack: Ack) -> None:
         view = submission.view
@@ -785,6 +832,34 @@ class SlackPlatform:
                 )
         return True
 
+    async def _answer_mention(self, where: _Where, event: MentionEvent, bot: str | None) -> None:
+        """Answer an @mention; in a group DM for everyone in it, and once per message (Slack
+        may send the message as both `app_mention` and `message.mpim`)."""
+        text = strip_mention(event.text)
+        if not where.direct and await self.conversations.is_group_dm(
+            event.channel, event.channel_type
+        ):
+            claim = f"slack:message:{event.channel}:{event.ts}"
+            if event.ts and not await self._in_worker(self._claim, claim):
+                return
+            if not bot:
+                bot = await self.conversations.bot_user_id()
+            try:
+                where.readers = await self.conversations.members(
+                    event.channel or "", leaving_out=(where.user_id, bot or "")
+                )
+            except MembersUnknown as problem:
+                # Default deny: without the readers nothing is answered there.
+                log.warning("Slack: group DM members unknown, not answered: %s", problem)
+                t = Translator(self.app.settings.scrutiny_language)
+                said = t._(
+                    "I could not see who is in this conversation, so I have not answered here. "
+                    "Ask me in a direct message instead."
+                )
+                await self._send(fit_message(text_blocks(said), said, t), where)
+                return
+        await self._dispatch_and_deliver(where, text)
+
     async def _dispatch_and_deliver(self, where: _Where, text: str) -> None:
         outcome = await self._in_worker(self.app.dispatch, self._request(where, text), FORMAT)
         await self.deliver(outcome, where)
@@ -816,6 +891,16 @@ class SlackPlatform:
             more=lambda end: json.dumps({"k": key, "o": end}),
         )
         await self._send(message, where)
+
+    async def _welcome(self, where: _Where) -> None:
+        """The welcome, the first time a member opens the Messages tab (the handler remembers)."""
+        outcome = await self._in_worker(
+            self.app.interact, WELCOME, self._request(where, ""), FORMAT
+        )
+        # Nothing on later visits, nor for someone the bot does not know (it cannot remember
+        # them, and would tell them who to ask on every visit).
+        if outcome.reply.surface == "message" and outcome.reply.template == "welcome/welcome":
+            await self.deliver(outcome, where)
 
     async def publish_home(self, user_id: str) -> None:
         """Render the member's App Home and publish it."""

@@ -247,6 +247,7 @@ class HomeOpenedEvent(SlackEvent):
 
     user: str = ""
     tab: str = "home"
+    channel: str | None = None
 
 
 class MetadataPostedEvent(SlackEvent):
@@ -260,6 +261,14 @@ class MetadataPostedEvent(SlackEvent):
     metadata: Any = None
 
 
+class Authorization(Shape):
+    """Who an event was delivered for: with a bot token, the bot user (how a group DM's
+    message is known to mention the bot)."""
+
+    user_id: str | None = None
+    is_bot: bool = False
+
+
 class EventCallback(Shape, Generic[_E]):
     """An Events API delivery: its id (a retry carries the same) and the event."""
 
@@ -267,6 +276,12 @@ class EventCallback(Shape, Generic[_E]):
     event: _E
     event_id: str | None = None
     api_app_id: str | None = None
+    authorizations: list[Authorization] = Field(default_factory=list)
+
+    @property
+    def bot_user_id(self) -> str | None:
+        """The bot's own user id, when the delivery names it."""
+        return next((a.user_id for a in self.authorizations if a.is_bot and a.user_id), None)
 
 
 class BlockActions(Shape):
@@ -317,6 +332,15 @@ class MessageShortcut(Shape):
     trigger_id: str | None = None
 
 
+class GlobalShortcut(Shape):
+    """A global shortcut ("Ask a scrutiny question" from the shortcuts menu, anywhere)."""
+
+    type: Literal["shortcut"]
+    callback_id: str
+    user: Ref
+    trigger_id: str | None = None
+
+
 class UrlVerification(Shape):
     """The challenge Slack sends when the request URL is set."""
 
@@ -335,6 +359,7 @@ INTERACTIONS: dict[str, type[Shape]] = {
     "view_submission": ViewSubmission,
     "view_closed": ViewClosed,
     "message_action": MessageShortcut,
+    "shortcut": GlobalShortcut,
 }
 IGNORED_TYPES = ("app_rate_limited",)
 """Well-formed deliveries with nothing to do (Slack telling us it dropped events)."""

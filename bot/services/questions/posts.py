@@ -27,6 +27,7 @@ from bot.messages import Reply
 from bot.models import Channel, Delivery, Meeting, Partner, Question, QuestionSupport
 from bot.rendering import Renderer, render_payload
 from bot.scheduled_units import UnitGuard, isolated
+from bot.services import earlier_posts
 from bot.services.post_items import QUESTION_ITEMS
 from bot.services.questions import core as questions
 from bot.services.questions import notices as question_notices
@@ -67,6 +68,15 @@ def _post(
     return (
         outbox.enqueue_id(session, key=key, channel=channel, kind=kind, payload=payload) is not None
     )
+
+
+def _call_url(
+    session: Session, renderer: Renderer, meeting: Meeting, channel: Channel
+) -> str | None:
+    """The link to the channel's announcement of the meeting's call for questions, if it was
+    posted and its platform's addresses are known."""
+    post = earlier_posts.sent_post(session, earlier_posts.window_call_key(meeting.id, channel.slug))
+    return renderer.post_links.url(post)
 
 
 def _queued(session: Session, keys: Sequence[str]) -> set[str]:
@@ -160,22 +170,26 @@ def announce_window(
     prefix = {"open": "window-open", "extend": "window-extend", "closing": "window-closing"}[kind]
 
     def key_of(channel: Channel) -> str:
-        base = f"{prefix}:{meeting.id}:{channel.slug}"
+        base = (
+            earlier_posts.window_call_key(meeting.id, channel.slug)
+            if kind == "open"
+            else f"{prefix}:{meeting.id}:{channel.slug}"
+        )
         # A new closing time deserves its own extension notice and its own reminder.
         return base if kind == "open" else f"{base}:{_stamp(close)}"
 
     done = _queued(session, [key_of(c) for c in channels])
-    reply = Reply(
-        "questions/window_post",
-        {"meeting": MeetingInfo.of(meeting, now, zone), "kind": kind},
-        public=True,
-    )
+    info = MeetingInfo.of(meeting, now, zone)
     posted = []
     for channel in channels:
         key = key_of(channel)
         if key in done:
             continue
         with isolated(guard, key):
+            # An extension or last call links the announcement it follows up.
+            call_url = None if kind == "open" else _call_url(session, renderer, meeting, channel)
+            context = {"meeting": info, "kind": kind, "call_url": call_url}
+            reply = Reply("questions/window_post", context, public=True)
             payload = _render(renderer, channel, reply)
             if _post(session, channel, key=key, kind=KIND_WINDOW, payload=payload):
                 posted.append(channel.name)
@@ -288,7 +302,9 @@ def post_answer(
             result.not_cleared.append(channel.name)
         else:
             with isolated(guard, keys[channel.id]):
-                reply = Reply("questions/answer_post", {"question": shown}, public=True)
+                call_url = _call_url(session, renderer, question.meeting, channel)
+                context = {"question": shown, "call_url": call_url}
+                reply = Reply("questions/answer_post", context, public=True)
                 payload = _render(renderer, channel, reply, [question.ref])
                 key = keys[channel.id]
                 if _post(session, channel, key=key, kind=KIND_ANSWER, payload=payload):
