@@ -306,6 +306,10 @@ def post_answer(
                 context = {"question": shown, "call_url": call_url}
                 reply = Reply("questions/answer_post", context, public=True)
                 payload = _render(renderer, channel, reply, [question.ref])
+                # In the thread of the call for questions, where a platform can reply in one.
+                payload[outbox.THREAD_OF] = earlier_posts.window_call_key(
+                    question.meeting.id, channel.slug
+                )
                 key = keys[channel.id]
                 if _post(session, channel, key=key, kind=KIND_ANSWER, payload=payload):
                     result.posted.append(channel.name)
