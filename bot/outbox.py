@@ -47,6 +47,17 @@ NOTICE_KIND = "notice"
 """Failure notices to the secretariat; one that fails itself is only logged (no loops)."""
 
 
+THREAD_OF = "thread_of"
+"""Payload field: the key of an earlier delivery whose thread this post replies in (a
+messenger that can reply in threads does so when it knows that post; others ignore it)."""
+UPDATE_OF = "update_of"
+"""Payload field: the key of an earlier delivery whose message this one replaces in place."""
+THREAD_ID = "thread_id"
+UPDATE_ID = "update_id"
+"""What the sender adds for the messenger: the platform message id of the post named by
+`thread_of` (when it was sent) and of the one named by `update_of`."""
+
+
 # -- what messengers raise ------------------------------------------------------------------
 class SendError(Exception):
     """A post did not go through; subclasses say whether and when to try again."""
@@ -510,8 +521,39 @@ class Sender:
             report.deferred += 1
         return True
 
+    def _earlier_ids(self, row: _Claimed) -> dict[str, Any] | None:
+        """The payload with the message ids of the posts it replies to or updates; None
+        while a post to update has not been sent."""
+        named = {f: str(row.payload[f]) for f in (THREAD_OF, UPDATE_OF) if f in row.payload}
+        if not named:
+            return row.payload
+        with unit_of_work(self.sessions) as session:
+            sent = dict(
+                session.execute(
+                    select(Delivery.idempotency_key, Delivery.platform_message_id).where(
+                        Delivery.idempotency_key.in_(list(named.values())),
+                        Delivery.state == DeliveryState.SENT,
+                    )
+                )
+                .tuples()
+                .all()
+            )
+        payload = dict(row.payload)
+        for field_name, id_name in ((THREAD_OF, THREAD_ID), (UPDATE_OF, UPDATE_ID)):
+            if sent.get(named.get(field_name, "")):
+                payload[id_name] = sent[named[field_name]]
+        if UPDATE_OF in named and UPDATE_ID not in payload:
+            return None
+        return payload
+
     def _send_one(self, row: _Claimed, report: SendReport) -> None:
         messenger = self.messengers[row.target.platform]
+        payload = self._earlier_ids(row)
+        if payload is None:
+            # Retried with backoff; after max_attempts the secretariat is told.
+            problem = TransientError("the post to update is not sent", maybe_posted=False)
+            self._retry_later(row, problem, report)
+            return
         if row.maybe_posted:
             since = row.created_at - self.policy.history_lookback
             try:
@@ -535,7 +577,7 @@ class Sender:
         if wait > 0:
             self.sleep(wait)
         try:
-            message_id = messenger.post(row.target, row.payload, key=row.key)
+            message_id = messenger.post(row.target, payload, key=row.key)
         except RateLimited as limited:
             self.pacer.hold(row.target.platform, row.target.external_id, limited.retry_after)
             self._release(

@@ -18,6 +18,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import CLOCK
+from bot.db import unit_of_work
 from bot.domain import Platform
 from bot.models import PostedMessage
 
@@ -65,6 +67,20 @@ class PostedRegister:
     """Looks up the posts recorded from the platform's events (what messengers are given)."""
 
     sessions: sessionmaker[Session]
+
+    def remember(self, platform: Platform, channel: str, message_id: str, key: str) -> None:
+        """Record a post of ours as it succeeds (for a platform that reports no events of
+        its posts and cannot be searched: Teams' Bot Connector)."""
+        with unit_of_work(self.sessions) as session:
+            record(
+                session,
+                platform=platform,
+                channel=channel,
+                message_id=message_id,
+                key=key,
+                files=(),
+                at=CLOCK.now(),
+            )
 
     def find(self, platform: Platform, channel: str, key: str) -> Found | None:
         """The earliest recorded post carrying `key` in `channel`, if any.

@@ -269,7 +269,7 @@ class Settings(BaseSettings):
         ready = {Platform.CONSOLE}
         if self.slack_bot_token:
             ready.add(Platform.SLACK)
-        if self.teams_enabled or self.graph_ready:
+        if self.teams_bot_enabled or self.teams_enabled or self.graph_ready:
             ready.add(Platform.TEAMS)
         return frozenset(ready)
 

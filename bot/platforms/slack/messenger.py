@@ -23,7 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain import Platform
-from bot.outbox import PermanentError, RateLimited, Target, TransientError
+from bot.outbox import THREAD_ID, UPDATE_ID, PermanentError, RateLimited, Target, TransientError
 from bot.posted_messages import PostedRegister
 from bot.rendering.slack_blocks import fallback_text, text_blocks
 from bot.settings import Settings
@@ -104,6 +104,15 @@ def _classify(error: SlackApiError) -> Exception:
     return TransientError(f"Slack error {code or status}", maybe_posted=True)
 
 
+def _slack_message(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The stored Block Kit message, or (an older payload) its text in blocks."""
+    stored: Mapping[str, Any] = payload.get("slack") or {
+        "blocks": text_blocks(str(payload.get("text", ""))),
+        "text": fallback_text(str(payload.get("text", ""))),
+    }
+    return stored
+
+
 class SlackMessenger:
     """Posts through the Web API with the key in message metadata; finds an earlier post by
     its key among those Slack reported to our events endpoint (`message_metadata_posted`),
@@ -164,15 +173,15 @@ class SlackMessenger:
         afterwards, all in one files_upload_v2 call. If that fails the post is retried as
         "maybe posted": the message is found by its key and the files are uploaded again.
         """
+        if UPDATE_ID in payload:
+            return self._update(target, payload, str(payload[UPDATE_ID]))
         files = payload_files(payload)
         names = [f.filename for f in files]
         found = self.register.find(Platform.SLACK, target.external_id, key) if files else None
         ts = found.message_id if found is not None else None
         if ts is None:
-            slack = payload.get("slack") or {
-                "blocks": text_blocks(str(payload.get("text", ""))),
-                "text": fallback_text(str(payload.get("text", ""))),
-            }
+            slack = _slack_message(payload)
+            thread = {"thread_ts": str(payload[THREAD_ID])} if THREAD_ID in payload else {}
             event: dict[str, Any] = {"key": key, **({"files": names} if names else {})}
             response = self._call(
                 self.client.chat_postMessage,
@@ -182,6 +191,7 @@ class SlackMessenger:
                 metadata={"event_type": METADATA_EVENT, "event_payload": event},
                 unfurl_links=False,
                 unfurl_media=False,
+                **thread,
             )
             ts = str(response["ts"])
         if files:
@@ -192,6 +202,19 @@ class SlackMessenger:
             except PermanentError as problem:
                 # The message is there: retrying (after finding it) can still add the files.
                 raise TransientError(str(problem), maybe_posted=True) from problem
+        return ts
+
+    def _update(self, target: Target, payload: Mapping[str, Any], ts: str) -> str:
+        """chat.update of our earlier message `ts` with the payload's blocks (updating twice is
+        harmless, so an update's own key needs no record)."""
+        slack = _slack_message(payload)
+        self._call(
+            self.client.chat_update,
+            channel=target.external_id,
+            ts=ts,
+            text=slack["text"],
+            blocks=slack["blocks"],
+        )
         return ts
 
     def _upload(self, target: Target, ts: str, files: list[PostFile]) -> None:

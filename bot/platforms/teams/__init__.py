@@ -53,9 +53,15 @@ class Teams:
         *,
         show_post: ShowPost | None = None,
     ) -> Messenger | None:
-        """Workflows webhooks always, Graph once signed in, when Teams or Graph is set up."""
+        """The bot posting as the app through the Bot Connector when the bot is set up (its
+        app id and a secret or certificate); else Workflows webhooks, and Graph once signed in."""
         if Platform.TEAMS not in settings.posting_platforms:
             return None
+        if settings.teams_bot_enabled and settings.teams_credential != "managed identity":
+            from bot.platforms.teams.connector_messenger import ConnectorMessenger
+            from bot.posted_messages import PostedRegister
+
+            return ConnectorMessenger.from_settings(settings, PostedRegister(sessions))
         from bot.platforms.teams.messengers import teams_messenger
 
         return teams_messenger(settings)

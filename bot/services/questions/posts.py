@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from bot import outbox
-from bot.domain import Platform, QuestionState
+from bot.domain import DeliveryState, Platform, QuestionState
 from bot.i18n import Translator
 from bot.messages import Reply
 from bot.models import Channel, Delivery, Meeting, Partner, Question, QuestionSupport
@@ -43,6 +43,7 @@ PACK_LOOKBACK = timedelta(days=7)
 KIND_WINDOW = "question-window"
 KIND_ANSWER = "question-answer"
 KIND_PACK = "question-pack"
+KIND_PACK_UPDATE = "question-pack-update"
 
 
 # -- the one place that writes a post -------------------------------------------------------
@@ -255,6 +256,65 @@ def pack_payload(
     return payload
 
 
+def _last_change(session: Session, meeting: Meeting) -> datetime | None:
+    """When a fact the pack shows last changed: a question's state (accepted, rejected,
+    answered, merged) or a new supporter."""
+    changed = session.scalar(
+        select(func.max(Question.updated_at)).where(Question.meeting_id == meeting.id)
+    )
+    supported = session.scalar(
+        select(func.max(QuestionSupport.created_at))
+        .join(Question, Question.id == QuestionSupport.question_id)
+        .where(Question.meeting_id == meeting.id)
+    )
+    moments = [m for m in (changed, supported) if m is not None]
+    return max(moments) if moments else None
+
+
+def refresh_packs(
+    session: Session,
+    meeting: Meeting,
+    renderer: Renderer,
+    *,
+    now: datetime,
+    guard: UnitGuard | None = None,
+) -> list[str]:
+    """Queue an update in place of each pack post sent before the meeting's questions last
+    changed, keyed `update:{pack key}:{change}` so each change updates each post once. The
+    summary is re-rendered from the current facts; the files in its thread stay as posted."""
+    changed = _last_change(session, meeting)
+    if changed is None:
+        return []
+    sent = session.scalars(
+        select(Delivery)
+        .options(joinedload(Delivery.channel))
+        .where(
+            Delivery.kind == KIND_PACK,
+            Delivery.idempotency_key.like(f"question-pack:{meeting.id}:%"),
+            Delivery.state == DeliveryState.SENT,
+            Delivery.sent_at < changed,
+        )
+        .order_by(Delivery.id)
+    ).all()
+    keys = {p.id: f"update:{p.idempotency_key}:{_stamp(changed)}" for p in sent}
+    done = _queued(session, list(keys.values()))
+    updated = []
+    for pack in sent:
+        if keys[pack.id] in done:
+            continue
+        with isolated(guard, keys[pack.id]):
+            payload = pack_payload(session, meeting, pack.channel, renderer, now=now)
+            # No files (they stay in the thread) and no rebuild (a rebuilt pack is a new post).
+            payload.pop("files", None)
+            payload.pop("rebuild", None)
+            payload[outbox.UPDATE_OF] = pack.idempotency_key
+            if _post(
+                session, pack.channel, key=keys[pack.id], kind=KIND_PACK_UPDATE, payload=payload
+            ):
+                updated.append(pack.channel.name)
+    return updated
+
+
 def rebuild_pack(session: Session, delivery: Delivery, renderer: Renderer) -> dict[str, Any] | None:
     """The pack post rebuilt at send time, for what its channel may see now (outbox rebuilder)."""
     info = delivery.payload.get("rebuild") or {}
@@ -306,6 +366,10 @@ def post_answer(
                 context = {"question": shown, "call_url": call_url}
                 reply = Reply("questions/answer_post", context, public=True)
                 payload = _render(renderer, channel, reply, [question.ref])
+                # In the thread of the call for questions, where a platform can reply in one.
+                payload[outbox.THREAD_OF] = earlier_posts.window_call_key(
+                    question.meeting.id, channel.slug
+                )
                 key = keys[channel.id]
                 if _post(session, channel, key=key, kind=KIND_ANSWER, payload=payload):
                     result.posted.append(channel.name)
@@ -377,6 +441,8 @@ class DueReport:
     announced: int = 0
     reminded: int = 0
     packs: int = 0
+    packs_updated: int = 0
+    """Pack posts queued to be updated in place after their questions changed."""
     carried: int = 0
     answers: int = 0
     notices: int = 0
@@ -426,6 +492,7 @@ def run_due(
     )
     for meeting in list(closed):
         report.packs += len(post_pack(session, meeting, renderer, now=now, zone=zone, guard=guard))
+        report.packs_updated += len(refresh_packs(session, meeting, renderer, now=now, guard=guard))
         to_board = question_notices.send_pack_to_board(
             session, meeting, renderer, now=now, zone=zone, guard=guard
         )
