@@ -25,7 +25,7 @@ from tests.fakes.slack_api import ServedApp
 from tests.fakes.token_issuer import FakeTokenIssuer
 from tests.support.cards import assert_valid_card
 from tests.test_questions import BUSINESS, SPEC, add_meeting, add_partner_channels
-from tests.test_teams_bot import PERSONAL, SIAN, activity, post
+from tests.test_teams_bot import BOT, PERSONAL, SIAN, activity, post
 
 # The Teams bot's fixtures: the token issuer, the Bot Connector, the app and the served bot.
 issuer, connector, teams_app, bot, served = (
@@ -312,3 +312,122 @@ def test_reject_with_a_reason_and_answer_through_dialogs(
     assert (
         session.scalar(select(Question.state).where(Question.ref == ref)) == QuestionState.REJECTED
     )
+
+
+# -- the message extension ----------------------------------------------------------------------
+def message_payload(html: str) -> dict[str, Any]:
+    """`messagePayload` of a message action, as Microsoft documents it."""
+    return {
+        "id": "1700000000060",
+        "replyToId": None,
+        "createdDateTime": "2026-11-23T08:55:00.000Z",
+        "importance": "normal",
+        "locale": "en-GB",
+        "body": {"contentType": "html", "content": html},
+        "from": {"user": {"id": "29:1rhys-evans", "displayName": "Rhys Evans"}},
+        "attachments": [],
+        "mentions": [],
+        "reactions": [],
+    }
+
+
+def test_ask_about_a_message_opens_the_ask_form_with_its_words_and_submits_it(
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    served: ServedApp,
+    teams_app: ScrutinyApp,
+    session: Session,
+    seed: Seed,
+) -> None:
+    open_window(teams_app, session, seed)
+    html = "<p>When will the <b>file shares</b> move to SharePoint &amp; Teams?</p>"
+    value = {
+        "commandId": "askQuestion",
+        "commandContext": "message",
+        "context": {"theme": "default"},
+        "messagePayload": message_payload(html),
+    }
+
+    form = dialog_card(
+        send(served, issuer, connector, invoke(connector, "composeExtension/fetchTask", value))
+    )
+
+    typed = {e["id"]: e.get("value") for e in elements(form) if e["type"].startswith("Input.")}
+    assert typed["question"] == "When will the file shares move to SharePoint & Teams?"
+    (meeting,) = [e for e in elements(form) if e.get("id") == "meeting"]
+    choice = meeting["choices"][0]["value"]
+
+    empty = submitted(form, {"meeting": choice, "question": ""})
+    submit = {**value, "data": empty}
+    again = dialog_card(
+        send(served, issuer, connector, invoke(connector, "composeExtension/submitAction", submit))
+    )
+    assert errors_shown(again)
+
+    done = {**value, "data": submitted(form, {"meeting": choice})}
+    answer = send(
+        served, issuer, connector, invoke(connector, "composeExtension/submitAction", done)
+    ).json()
+    assert answer["task"]["type"] == "message"
+    assert "Thank you. Your question is" in answer["task"]["value"]
+    assert session.scalar(select(Question.text)) == typed["question"]
+    assert connector.calls == []
+
+
+def find_records(
+    served: ServedApp,
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    words: str,
+    user: str,
+) -> list[dict[str, Any]]:
+    value = {
+        "commandId": "findRecord",
+        "parameters": [{"name": "words", "value": words}],
+        "queryOptions": {"skip": 0, "count": 25},
+    }
+    body = invoke(connector, "composeExtension/query", value, user=user)
+    result = send(served, issuer, connector, body).json()["composeExtension"]
+    assert (result["type"], result["attachmentLayout"]) == ("result", "list")
+    for attachment in result["attachments"]:
+        assert attachment["contentType"] == CARD
+        assert_valid_card(attachment["content"])
+        assert attachment["preview"]["content"]["title"]
+    return result["attachments"]  # type: ignore[no-any-return]
+
+
+def test_the_search_offers_records_the_member_may_see_and_no_more(
+    issuer: FakeTokenIssuer, connector: FakeBotConnector, served: ServedApp
+) -> None:
+    cleared = find_records(served, issuer, connector, "sensitive cyber assessment", SIAN)
+    assert [a["preview"]["content"]["title"] for a in cleared] == ["TP-006"]
+    assert "Sensitive cyber assessment" in text_of(cleared[0]["content"])
+
+    # Eleri has OFFICIAL clearance only: the OFFICIAL-SENSITIVE action is never offered to her.
+    for words in ("sensitive cyber assessment", "TP-006", "cyber"):
+        offered = find_records(served, issuer, connector, words, ELERI)
+        assert all("TP-006" not in str(a) for a in offered), words
+        assert all("Sensitive cyber" not in str(a) for a in offered), words
+
+    decisions = find_records(served, issuer, connector, "data centre move", ELERI)
+    assert "SB-2026-031" in [a["preview"]["content"]["title"] for a in decisions]
+    assert connector.calls == []
+
+
+# -- the welcome --------------------------------------------------------------------------------
+def test_installing_the_app_welcomes_the_member_once(
+    issuer: FakeTokenIssuer, connector: FakeBotConnector, served: ServedApp
+) -> None:
+    body = activity(connector, "personal", "")
+    del body["text"], body["textFormat"], body["entities"]
+    installed = {**body, "type": "installationUpdate", "action": "add"}
+    added = {**body, "type": "conversationUpdate", "membersAdded": [{"id": BOT}]}
+
+    send(served, issuer, connector, installed)
+    send(served, issuer, connector, added)
+    send(served, issuer, connector, installed)
+
+    [welcome] = connector.calls
+    assert (welcome.kind, welcome.conversation_id) == ("send", PERSONAL)
+    assert_valid_card(welcome.cards[0])
+    assert "Sian Hughes" in text_of(welcome.cards[0])
