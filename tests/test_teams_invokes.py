@@ -431,3 +431,33 @@ def test_installing_the_app_welcomes_the_member_once(
     assert (welcome.kind, welcome.conversation_id) == ("send", PERSONAL)
     assert_valid_card(welcome.cards[0])
     assert "Sian Hughes" in text_of(welcome.cards[0])
+
+
+def test_answering_a_question_through_its_dialog(
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    served: ServedApp,
+    teams_app: ScrutinyApp,
+    session: Session,
+    seed: Seed,
+) -> None:
+    open_window(teams_app, session, seed)
+    ref = ask(teams_app, "U0TOR00001", "When will the file shares move to SharePoint Online?")
+    for command in (f"accept {ref}", f"window close {SPEC}"):
+        teams_app.dispatch(Request(Platform.SLACK, "U0SEC00001", command, None, True, NOW))
+    send(served, issuer, connector, activity(connector, "personal", f"questions {SPEC}", user=CERI))
+    answer = next(
+        e["data"]
+        for e in elements(connector.calls[0].cards[0])
+        if e.get("data", {}).get("verb") == "question.answer_form"
+    )
+    form = dialog_card(
+        send(served, issuer, connector, invoke(connector, "task/fetch", task(answer), user=CERI))
+    )
+    done = submitted(form, {"answer": "The migration finishes in March 2027."})
+    send(served, issuer, connector, invoke(connector, "task/submit", task(done), user=CERI))
+
+    assert "Recorded the answer" in text_of(connector.calls[-1].cards[0])
+    assert session.scalar(select(Question.state).where(Question.ref == ref)) == (
+        QuestionState.ANSWERED
+    )
