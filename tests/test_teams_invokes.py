@@ -60,6 +60,17 @@ def send(
     return response
 
 
+def say(
+    served: ServedApp, issuer: FakeTokenIssuer, connector: FakeBotConnector, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Send a message and wait for the bot's reply (sent after the HTTP answer); its card."""
+    before = len(connector.calls)
+    send(served, issuer, connector, body)
+    connector.wait_until(lambda: len(connector.calls) > before)
+    [card] = connector.calls[-1].cards
+    return card
+
+
 def elements(node: Any) -> list[dict[str, Any]]:
     """Every element and action of a card, depth first."""
     found: list[dict[str, Any]] = []
@@ -122,7 +133,7 @@ def errors_shown(form: dict[str, Any]) -> list[str]:
 def test_a_command_form_opens_as_a_dialog_shows_field_errors_and_posts_when_done(
     issuer: FakeTokenIssuer, connector: FakeBotConnector, served: ServedApp
 ) -> None:
-    send(served, issuer, connector, activity(connector, "personal", "remind", user=CERI))
+    say(served, issuer, connector, activity(connector, "personal", "remind", user=CERI))
     [offered] = connector.calls
     assert_valid_card(offered.cards[0])
     data = opener_of(offered.cards[0])
@@ -158,7 +169,7 @@ def test_a_command_form_opens_as_a_dialog_shows_field_errors_and_posts_when_done
 def test_recording_a_decision_through_its_dialog(
     issuer: FakeTokenIssuer, connector: FakeBotConnector, served: ServedApp
 ) -> None:
-    send(served, issuer, connector, activity(connector, "personal", "decision new", user=CERI))
+    say(served, issuer, connector, activity(connector, "personal", "decision new", user=CERI))
     data = opener_of(connector.calls[0].cards[0])
     form = dialog_card(
         send(served, issuer, connector, invoke(connector, "task/fetch", task(data), user=CERI))
@@ -184,7 +195,7 @@ def test_recording_a_decision_through_its_dialog(
 def test_a_card_button_opens_the_update_action_dialog(
     issuer: FakeTokenIssuer, connector: FakeBotConnector, served: ServedApp, session: Session
 ) -> None:
-    send(served, issuer, connector, activity(connector, "personal", "action TP-002", user=CERI))
+    say(served, issuer, connector, activity(connector, "personal", "action TP-002", user=CERI))
     detail = connector.calls[0].cards[0]
     # The template's Action.Execute is sent as a button that opens a dialog.
     assert not [e for e in elements(detail) if e["type"] == "Action.Execute"]
@@ -287,7 +298,7 @@ def test_reject_with_a_reason_and_answer_through_dialogs(
 ) -> None:
     open_window(teams_app, session, seed)
     ref = ask(teams_app, "U0TOR00001", "When will the file shares move to SharePoint Online?")
-    send(served, issuer, connector, activity(connector, "personal", "moderate", user=CERI))
+    say(served, issuer, connector, activity(connector, "personal", "moderate", user=CERI))
     listing = connector.calls[0].cards[0]
     reject = next(
         e["data"]
@@ -445,7 +456,7 @@ def test_answering_a_question_through_its_dialog(
     ref = ask(teams_app, "U0TOR00001", "When will the file shares move to SharePoint Online?")
     for command in (f"accept {ref}", f"window close {SPEC}"):
         teams_app.dispatch(Request(Platform.SLACK, "U0SEC00001", command, None, True, NOW))
-    send(served, issuer, connector, activity(connector, "personal", f"questions {SPEC}", user=CERI))
+    say(served, issuer, connector, activity(connector, "personal", f"questions {SPEC}", user=CERI))
     answer = next(
         e["data"]
         for e in elements(connector.calls[0].cards[0])

@@ -155,6 +155,7 @@ class TeamsBot:
             http_server_adapter=self.adapter,
             messaging_endpoint=MESSAGES_PATH,
         )
+        self._replies: set[asyncio.Task[None]] = set()
         self.sdk.on_message(self._on_message)
         Invokes(app, self._request).register(self.sdk)
 
@@ -172,7 +173,9 @@ class TeamsBot:
         await self.sdk.initialize()
 
     async def shutdown(self) -> None:
-        """Nothing runs in the background between activities."""
+        """Let the replies still being worked on finish."""
+        if self._replies:
+            await asyncio.gather(*self._replies, return_exceptions=True)
 
     async def _endpoint(self, request: HttpRequestIn) -> Response:
         handler = self.adapter.handlers.get(MESSAGES_PATH)
@@ -199,8 +202,15 @@ class TeamsBot:
         return JSONResponse(answer["body"], status_code=answer["status"])
 
     async def _on_message(self, ctx: ActivityContext[MessageActivity]) -> None:
-        activity = ctx.activity
+        """A message is answered after the HTTP request is (acknowledged first, as Slack's
+        are), so Teams never waits on the command's work or the Bot Connector."""
         self.stats["dispatched"] += 1
+        reply = asyncio.create_task(self._reply(ctx))
+        self._replies.add(reply)
+        reply.add_done_callback(self._replied)
+
+    async def _reply(self, ctx: ActivityContext[MessageActivity]) -> None:
+        activity = ctx.activity
         request = self._request(activity, message_text(activity), {})
         outcome = await asyncio.to_thread(self.app.dispatch, request, FORMAT)
         card = Attachment(
@@ -208,6 +218,12 @@ class TeamsBot:
         )
         await ctx.send(MessageActivityInput().add_attachments(card))
         self.stats["answered"] += 1
+
+    def _replied(self, reply: asyncio.Task[None]) -> None:
+        self._replies.discard(reply)
+        if not reply.cancelled() and (problem := reply.exception()) is not None:
+            self.stats["failed"] += 1
+            log.error("Teams: a reply could not be sent", exc_info=problem)
 
     def _request(self, activity: Activity, text: str, values: dict[str, Any]) -> Request:
         return activity_request(
