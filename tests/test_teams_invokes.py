@@ -7,6 +7,7 @@ welcome on install, once. Payload shapes follow Microsoft's documentation of eac
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from bot.messages import Request
 from bot.models import Action, Question
 from tests import test_teams_bot as base
 from tests.conftest import NOW
-from tests.factories import Seed
+from tests.factories import Seed, add_action
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
 from tests.fakes.token_issuer import FakeTokenIssuer
@@ -472,3 +473,28 @@ def test_answering_a_question_through_its_dialog(
     assert session.scalar(select(Question.state).where(Question.ref == ref)) == (
         QuestionState.ANSWERED
     )
+
+
+def test_a_see_all_button_shows_the_list_in_place(
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    served: ServedApp,
+    session: Session,
+    seed: Seed,
+) -> None:
+    for number in range(10, 25):
+        add_action(session, seed, f"TP-{number:03}", "torfaen", date(2026, 12, 1))
+    session.commit()
+    home = say(served, issuer, connector, activity(connector, "personal", "home"))
+    next_page = next(e for e in elements(home) if e.get("verb") == "page")
+
+    answer = send(
+        served,
+        issuer,
+        connector,
+        invoke(connector, "adaptiveCard/action", execute("page", next_page["data"])),
+    ).json()
+
+    assert (answer["statusCode"], answer["type"]) == (200, CARD)
+    assert_valid_card(answer["value"])
+    assert "showing 1–10 of" in text_of(answer["value"])
