@@ -6,7 +6,9 @@ the local Bot Connector from tests/fakes, run in this process's threads. The bar
 every message with a fixed Adaptive Card; ours dispatches it through the handlers and answers
 with the reply's card. The client sends activities with tokens signed as the Bot Framework
 signs them, 10 at a time, alternating rounds between the two apps, and reports p50/p99 of the
-time to the HTTP answer (the SDK answers after the reply reached the connector, in both).
+time to the HTTP answer. The bare app answers after its reply reached the connector (the SDK's
+way); ours answers first and sends the reply after, as Slack's acknowledgement does; every round
+waits for all replies to arrive before the next is measured.
 
     .venv/bin/python bench/teams_ack.py [--requests 1000] [--concurrency 10] [--text "help"]
 """
@@ -42,7 +44,7 @@ def _serve(kind: str, config: dict[str, Any]) -> None:
     from bot.app import create_app
     from bot.platforms.teams.auth import app_options
     from bot.platforms.teams.sdk_bot import build_teams_bot
-    from bot.platforms.teams.webhook import CARD_CONTENT_TYPE
+    from bot.rendering.teams_cards import CARD_CONTENT_TYPE
     from bot.settings import load_settings
     from bot.web import create_web_app
     from tests.fakes.slack_api import ServedApp
@@ -148,15 +150,28 @@ async def _measure(
 
     results: dict[str, list[float]] = {"ours": [], "bare": []}
     limits = httpx.Limits(max_connections=args.concurrency * 2)
+    sent = 0
+
+    async def replied() -> None:
+        # Ours answers the HTTP request before its reply is sent: each round waits for every
+        # reply, so none is still being worked on while the other app is measured.
+        await asyncio.to_thread(connector.wait_until, lambda: len(connector.calls) >= sent, 300)
+
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         for port in ports.values():  # warm up: imports, keys, the outbound sign-in
             await _round(client, f"http://127.0.0.1:{port}/api/messages", requests(50), 10)
+            sent += 50
+            await replied()
         rounds = 4
         for _ in range(rounds):
             for kind, port in ports.items():
                 url = f"http://127.0.0.1:{port}/api/messages"
                 share = requests(args.requests // rounds)
                 results[kind] += await _round(client, url, share, args.concurrency)
+                sent += len(share)
+                await replied()
+    failed = [call for call in connector.calls if call.status >= 300]
+    print(f"replies delivered: {len(connector.calls) - len(failed)} of {sent}")
     print(
         f"Teams message {args.text!r}: {args.requests} activities per app, "
         f"{args.concurrency} concurrent"

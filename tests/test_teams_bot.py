@@ -230,6 +230,7 @@ def test_a_personal_chat_question_is_answered_as_a_card(
     response = post(served, body, issuer.token(connector.service_url))
 
     assert response.status_code == 200
+    connector.wait_until(lambda: bool(connector.calls))
     [sent] = connector.calls
     assert sent.kind == "send"
     assert sent.conversation_id == PERSONAL
@@ -254,6 +255,7 @@ def test_a_group_chat_question_is_answered_in_the_group_chat(
     response = post(served, body, issuer.token(connector.service_url))
 
     assert response.status_code == 200
+    connector.wait_until(lambda: bool(connector.calls))
     [sent] = connector.calls
     assert (sent.kind, sent.conversation_id) == ("send", GROUP_CHAT)
     # A group chat is no registered channel: it is read for the narrowest audience.
@@ -278,6 +280,7 @@ def test_a_channel_mention_is_answered_in_its_thread(
     response = post(served, body, issuer.token(connector.service_url))
 
     assert response.status_code == 200
+    connector.wait_until(lambda: bool(connector.calls))
     [sent] = connector.calls
     assert sent.conversation_id == f"{THREAD};messageid=1700000000050"
     request = Request(
@@ -294,6 +297,7 @@ def test_a_stranger_is_told_to_ask_the_secretariat(
     response = post(served, body, issuer.token(connector.service_url))
 
     assert response.status_code == 200
+    connector.wait_until(lambda: bool(connector.calls))
     [sent] = connector.calls
     assert "secretariat" in " ".join(card_lines(sent.cards[0]))
 
@@ -339,6 +343,7 @@ def test_a_real_teams_channel_activity_is_answered_in_its_thread(
 
     assert response.status_code == 200
     assert message_text(MessageActivity.model_validate(recorded)) == "reply to thread"
+    connector.wait_until(lambda: bool(connector.calls))
     [sent] = connector.calls
     assert sent.conversation_id == recorded["conversation"]["id"]
     # The sender is no member here, so the answer is the unknown-member card.

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -31,6 +30,7 @@ from microsoft_teams.api.activities.utils.strip_mentions_text import (
     StripMentionsTextOptions,
     strip_mentions_text,
 )
+from microsoft_teams.api.models.activity import Activity
 from microsoft_teams.api.models.attachment.attachment import Attachment
 from microsoft_teams.apps import ActivityContext, App
 from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpRouteHandler
@@ -44,6 +44,7 @@ from bot.i18n import Translator
 from bot.messages import Request
 from bot.platforms.inbound import BodyRefused, ShapeError, load_json, read_capped_body
 from bot.platforms.teams.auth import app_options
+from bot.platforms.teams.invokes import Invokes, message_card, named_mentions
 from bot.platforms.teams.webhook import (
     MAX_REQUEST_BYTES,
     outcome_card,
@@ -59,7 +60,6 @@ FORMAT = "teams.json"
 """Replies are Adaptive Cards from each feature's `.teams.json.j2` template."""
 
 Clock = Callable[[], datetime]
-_MENTION = re.compile(r"<at[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 
 
 class RouteAdapter:
@@ -93,17 +93,27 @@ def message_text(activity: MessageActivity) -> str:
     without_bot = strip_mentions_text(
         activity, StripMentionsTextOptions(account_id=activity.recipient.id)
     )
-    named = _MENTION.sub(lambda mention: mention.group(1), without_bot or "")
-    return strip_mention(named)
+    return strip_mention(named_mentions(without_bot or ""))
 
 
 def neutral_request(
     activity: MessageActivity, now: datetime, channel_id: Callable[[str], str | None]
 ) -> Request:
-    """The neutral request for a message activity. A personal chat is direct; a channel is
-    read as its stored channel (`channel_id` maps Teams' thread id to it); a group chat, or a
-    conversation of a kind Teams did not name, is a channel of its own (unregistered, so read
-    for the narrowest audience)."""
+    """The neutral request for a message activity (see `activity_request`)."""
+    return activity_request(activity, message_text(activity), {}, now, channel_id)
+
+
+def activity_request(
+    activity: Activity,
+    text: str,
+    values: dict[str, Any],
+    now: datetime,
+    channel_id: Callable[[str], str | None],
+) -> Request:
+    """The neutral request for an activity (a message, a button, a dialog): who, where, the
+    words and the values. A personal chat is direct; a channel is read as its stored channel
+    (`channel_id` maps Teams' thread id to it); a group chat, or a conversation of a kind Teams
+    did not name, is a channel of its own (unregistered, so read for the narrowest audience)."""
     conversation = activity.conversation
     kind = conversation.conversation_type
     channel: str | None = conversation.id.split(";", 1)[0]
@@ -116,10 +126,11 @@ def neutral_request(
     return Request(
         platform=Platform.TEAMS,
         user_id=activity.from_.aad_object_id or "",
-        text=message_text(activity),
+        text=text,
         channel_id=channel,
         is_direct=kind == "personal",
         now=now,
+        values=values,
     )
 
 
@@ -144,7 +155,9 @@ class TeamsBot:
             http_server_adapter=self.adapter,
             messaging_endpoint=MESSAGES_PATH,
         )
+        self._replies: set[asyncio.Task[None]] = set()
         self.sdk.on_message(self._on_message)
+        Invokes(app, self._request).register(self.sdk)
 
     @property
     def routes(self) -> Sequence[BaseRoute]:
@@ -160,7 +173,9 @@ class TeamsBot:
         await self.sdk.initialize()
 
     async def shutdown(self) -> None:
-        """Nothing runs in the background between activities."""
+        """Let the replies still being worked on finish."""
+        if self._replies:
+            await asyncio.gather(*self._replies, return_exceptions=True)
 
     async def _endpoint(self, request: HttpRequestIn) -> Response:
         handler = self.adapter.handlers.get(MESSAGES_PATH)
@@ -187,18 +202,37 @@ class TeamsBot:
         return JSONResponse(answer["body"], status_code=answer["status"])
 
     async def _on_message(self, ctx: ActivityContext[MessageActivity]) -> None:
-        activity = ctx.activity
+        """A message is answered after the HTTP request is (acknowledged first, as Slack's
+        are), so Teams never waits on the command's work or the Bot Connector."""
         self.stats["dispatched"] += 1
-        outcome = await asyncio.to_thread(self._answer, activity)
-        card = Attachment(content_type=CARD_CONTENT_TYPE, content=reply_card(outcome))
+        reply = asyncio.create_task(self._reply(ctx))
+        self._replies.add(reply)
+        reply.add_done_callback(self._replied)
+
+    async def _reply(self, ctx: ActivityContext[MessageActivity]) -> None:
+        activity = ctx.activity
+        request = self._request(activity, message_text(activity), {})
+        outcome = await asyncio.to_thread(self.app.dispatch, request, FORMAT)
+        card = Attachment(
+            content_type=CARD_CONTENT_TYPE, content=message_card(outcome, request.text)
+        )
         await ctx.send(MessageActivityInput().add_attachments(card))
         self.stats["answered"] += 1
 
-    def _answer(self, activity: MessageActivity) -> Outcome:
-        request = neutral_request(
-            activity, self.clock(), lambda thread: stored_channel_id(self.app.sessions, thread)
+    def _replied(self, reply: asyncio.Task[None]) -> None:
+        self._replies.discard(reply)
+        if not reply.cancelled() and (problem := reply.exception()) is not None:
+            self.stats["failed"] += 1
+            log.error("Teams: a reply could not be sent", exc_info=problem)
+
+    def _request(self, activity: Activity, text: str, values: dict[str, Any]) -> Request:
+        return activity_request(
+            activity,
+            text,
+            values,
+            self.clock(),
+            lambda thread: stored_channel_id(self.app.sessions, thread),
         )
-        return self.app.dispatch(request, FORMAT)
 
 
 def build_teams_bot(app: ScrutinyApp, *, clock: Clock | None = None) -> TeamsBot:
