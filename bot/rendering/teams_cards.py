@@ -88,14 +88,19 @@ def text_card(text: str, t: Translator, limit: int = MAX_BODY_BYTES) -> Card:
 
 
 def join_cards(cards: Sequence[Card]) -> Card:
-    """One card holding every language's card in turn (Welsh first), a rule between them."""
+    """One card holding every language's card in turn (Welsh first), a rule between them; the
+    card's own buttons (support, accept, next page) once, in the first language."""
     body: list[dict[str, Any]] = []
     for index, one in enumerate(cards):
         elements = [dict(element) for element in one.get("body", [])]
         if index and elements:
             elements[0].update(separator=True, spacing="ExtraLarge")
         body.extend(elements)
-    return card(body or [{"type": "TextBlock", "text": " ", "wrap": True}])
+    joined = card(body or [{"type": "TextBlock", "text": " ", "wrap": True}])
+    actions = cards[0].get("actions") if cards else None
+    if actions:
+        joined["actions"] = list(actions)
+    return joined
 
 
 def fit_card(rendered: Card, text: str, t: Translator, limit: int = MAX_BODY_BYTES) -> Card:

@@ -48,6 +48,7 @@ from bot.outbox import (
     Target,
     TransientError,
 )
+from bot.platforms.teams.invokes import dialog_buttons
 from bot.posted_messages import PostedRegister
 from bot.rendering.payload import payload_card
 from bot.rendering.teams_cards import CARD_CONTENT_TYPE
@@ -157,7 +158,9 @@ class ConnectorMessenger:
 
     @staticmethod
     def _activity(payload: Mapping[str, Any]) -> MessageActivityInput:
-        card = Attachment(content_type=CARD_CONTENT_TYPE, content=payload_card(payload))
+        card = Attachment(
+            content_type=CARD_CONTENT_TYPE, content=dialog_buttons(payload_card(payload))
+        )
         return MessageActivityInput().add_attachments(card)
 
     def _conversation_of(self, target: Target, activity_id: str) -> str:

@@ -131,12 +131,7 @@ def message_card(outcome: Outcome, command: str) -> Card:
     form as a dialog."""
     t = Translator(outcome.languages[0])
     if outcome.reply.surface != "modal":
-        joined = join_cards(outcome.documents)
-        # A card's own buttons (support, accept, next page) go once, in the first language.
-        actions = outcome.documents[0].get("actions") if outcome.documents else None
-        if actions:
-            joined["actions"] = actions
-        return dialog_buttons(fit_card(joined, outcome.text, t))
+        return dialog_buttons(fit_card(join_cards(outcome.documents), outcome.text, t))
     shown = text_card(outcome.text, t)
     shown["actions"] = [
         {
