@@ -506,8 +506,8 @@ class PostedMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
-    channel: Mapped[str] = mapped_column(String(64))
-    message_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str] = mapped_column(String(255))
     key: Mapped[str] = mapped_column(String(255), index=True)
     """The idempotency key of the delivery the message carried."""
     files: Mapped[list[str]] = mapped_column(JSON, default=list)
