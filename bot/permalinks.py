@@ -83,9 +83,9 @@ def format_link(text: str, url: str | None, fmt: str) -> str:
 
 
 TEAMS_MESSAGE_LINK = "https://teams.microsoft.com/l/message"
-CHANNEL_THREAD_SUFFIXES = ("@thread.tacv2", "@thread.skype")
-"""Teams channel conversation ids end so; group chats end `@thread.v2`, one-to-one chats
-`@unq.gbl.spaces`."""
+CHAT_SUFFIXES = ("@thread.v2", "@unq.gbl.spaces")
+"""Teams chat ids end so (group chats, one-to-one chats); channels' end `@thread.tacv2` (or
+`@thread.skype`, which older group chats share, so such an id alone is no chat's)."""
 ROOT_MARK = ";messageid="
 """A channel thread's conversation id is the channel's, then this, then the root's id."""
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -132,10 +132,11 @@ def teams_message_url(post: PostRef, tenant_id: str | None) -> str | None:
     """Microsoft's deep link to a Teams message (learn.microsoft.com, "Deep link to Teams
     chat"), or None where Teams documents none or a part is unknown.
 
-    A channel ("<team group id>/<channel id>"): `/l/message/{channel}/{message}?tenantId=
-    &groupId=&parentMessageId={thread's first post}&createdTime={message}` (a channel
-    message's id is its creation time in milliseconds); it needs the tenant and the team's
-    Entra group id. A group or one-to-one chat: `/l/message/{chat}/{message}?context=
+    A channel, stored as "<team group id>/<channel id>" (as the sender needs it):
+    `/l/message/{channel}/{message}?tenantId=&groupId=&parentMessageId={thread's first
+    post}&createdTime={message}` (a channel message's id is its creation time in ms); it
+    needs the tenant and the team's Entra group id, so a channel given by its id alone gets
+    none. A group or one-to-one chat: `/l/message/{chat}/{message}?context=
     {"contextType":"chat"}`. A personal conversation the Bot Connector names `a:...` is not
     a chat id Teams can open, so it gets no link."""
     team, slash, conversation = post.channel.partition("/")
@@ -146,7 +147,9 @@ def teams_message_url(post: PostRef, tenant_id: str | None) -> str | None:
     if not (message and conversation.startswith("19:")):
         return None
     address = f"{TEAMS_MESSAGE_LINK}/{quote(conversation, safe=':@')}/{quote(message, safe='')}"
-    if not conversation.endswith(CHANNEL_THREAD_SUFFIXES):
+    if not slash:
+        if not conversation.endswith(CHAT_SUFFIXES):
+            return None
         chat = json.dumps({"contextType": "chat"}, separators=(",", ":"))
         return f"{address}?{urlencode({'context': chat}, quote_via=quote)}"
     if not (tenant_id and _GUID.match(team) and message.isdigit()):

@@ -219,6 +219,7 @@ def test_ids_are_escaped_so_they_cannot_break_the_address() -> None:
         (PostRef("teams", f"{GROUP}/{THREAD}", "not-a-time"), LINKS),
         # The Bot Connector's id of a personal conversation is no chat id Teams can open.
         (PostRef("teams", PERSONAL, "1712"), LINKS),
+        (PostRef("teams", "19:old-group-chat-or-channel@thread.skype", "1712"), LINKS),
         (PostRef("teams", GROUP_CHAT, ""), LINKS),
         (None, LINKS),
     ],
