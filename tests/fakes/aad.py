@@ -16,6 +16,7 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
@@ -89,6 +90,9 @@ class FakeEntra(LocalServer):
     client_id: str
     access_token: str = FAKE_TOKEN
     """What the client-credentials grant hands out."""
+    client_credentials: Callable[[dict[str, str], str], tuple[int, Any]] | None = None
+    """When set, answers the client-credentials grant instead (the form, the token endpoint's
+    address): to check the client's secret or signed assertion."""
     calls: list[EntraCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _device_scope: str = ""
@@ -144,6 +148,8 @@ class FakeEntra(LocalServer):
             if form.get("client_id") != self.client_id:
                 return 400, {"error": "unauthorized_client"}
             grant = form.get("grant_type")
+            if grant == "client_credentials" and self.client_credentials is not None:
+                return self.client_credentials(form, f"{base}/oauth2/v2.0/token")
             if grant == "client_credentials":
                 token = self.access_token
                 return 200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token}
