@@ -49,15 +49,15 @@ def claims(token: str) -> dict[str, Any]:
 
 
 def teams_settings(
-    database_url: str, issuer: FakeTokenIssuer, connector: FakeBotConnector, **credential: Any
+    database_url: str, entra: FakeTokenIssuer, bot_connector: FakeBotConnector, **credential: Any
 ) -> Settings:
-    """The TEAMS_* settings of a bot trusting `issuer`, with `credential` instead of a secret."""
+    """The TEAMS_* settings of a bot trusting `entra`, with `credential` instead of a secret."""
     return load_settings(
         database_url=database_url,
         slack_bot_token=None,
         slack_signing_secret=None,
-        teams_service_url=connector.service_url.rstrip("/"),
-        **{**issuer.settings(), "teams_client_secret": None, **credential},
+        teams_service_url=bot_connector.service_url.rstrip("/"),
+        **{**entra.settings(), "teams_client_secret": None, **credential},
     )
 
 
