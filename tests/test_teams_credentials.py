@@ -1,8 +1,9 @@
 """The Teams bot's outbound credential, other than a client secret: a certificate (a client
-assertion signed with its key, checked by the local Entra ID) for the outbox's posts through
-the Bot Connector, and a managed identity (App Service's endpoint, which MSAL finds through
-IDENTITY_ENDPOINT and IDENTITY_HEADER) for the bot's replies through the Teams SDK. Each post
-at the local connector carries the token got with that credential, and nothing else."""
+assertion signed with its key, checked by the local Entra ID) and a managed identity (App
+Service's endpoint on 127.0.0.1, which MSAL finds through IDENTITY_ENDPOINT and
+IDENTITY_HEADER: the identity's own token, or its token as the app's federated credential).
+Each post at the local Bot Connector, from the outbox or from the bot's replies through the
+Teams SDK, carries the token got with that credential."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from bot.platforms.registry import messengers
 from bot.platforms.teams.auth import OutboundTokens, SignInRefused
 from bot.platforms.teams.connector_messenger import ConnectorMessenger
 from bot.platforms.teams.sdk_bot import build_teams_bot
+from bot.posted_messages import PostedRegister
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
 from tests.conftest import NOW
@@ -34,6 +36,8 @@ from tests.fakes.token_issuer import (
     CERTIFICATE,
     JWT_BEARER,
     MSI_PATH,
+    TOKEN_EXCHANGE,
+    USER_IDENTITY,
     FakeTokenIssuer,
     certificate_file,
 )
@@ -108,23 +112,63 @@ def test_a_certificate_entra_does_not_know_is_refused_with_its_reason(
 
 
 @pytest.fixture
+def identity_host(issuer: FakeTokenIssuer, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """An App Service host whose managed identity endpoint is the issuer's."""
+    for name, value in issuer.managed_identity_env().items():
+        monkeypatch.setenv(name, value)
+    # MSAL would take Service Fabric's endpoint for App Service's with this set.
+    monkeypatch.delenv("IDENTITY_SERVER_THUMBPRINT", raising=False)
+
+
+@pytest.mark.parametrize("identity", [APP_ID, "system", USER_IDENTITY])
+def test_an_outbox_post_carries_a_token_got_with_the_managed_identity(
+    app: ScrutinyApp,
+    session: Session,
+    teams_channel: Channel,  # noqa: F811
+    issuer: FakeTokenIssuer,  # noqa: F811
+    connector: FakeBotConnector,  # noqa: F811
+    identity_host: None,
+    identity: str,
+) -> None:
+    settings = teams_settings(
+        app.settings.database_url, issuer, connector, teams_managed_identity_client_id=identity
+    )
+    assert settings.teams_credential == "managed identity"
+    messenger = ConnectorMessenger.from_settings(settings, PostedRegister(app.sessions))
+    enqueue(session, key="digest", channel=teams_channel, kind="test", payload=card("Digest"))
+    session.commit()
+
+    assert send(app, messenger).sent == 1
+
+    [created] = connector.calls_of("create")
+    [asked] = issuer.identity_requests
+    assert asked.get("client_id", "system") == identity
+    if identity == APP_ID:
+        # The identity is the app: its own token, for the connector, and Entra never asked.
+        assert asked["resource"] == "https://api.botframework.com"
+        assert created.bearer == issuer.identity_token(APP_ID, asked["resource"])
+        assert issuer.entra.grants() == []
+    else:
+        # The identity's token for the token exchange is the app's credential at Entra ID.
+        assert asked["resource"] == TOKEN_EXCHANGE
+        [signin] = [c for c in issuer.entra.calls if c.path.endswith("/token")]
+        assert signin.form["client_assertion"] == issuer.identity_token(identity, TOKEN_EXCHANGE)
+        assert claims(created.bearer)["xms_ficid"] == f"/fake/identities/{identity}"
+        assert claims(created.bearer)["appid"] == APP_ID
+
+
+@pytest.fixture
 def managed_identity_app(
     database_url: str,
     engine: Engine,
     seed: Seed,
     issuer: FakeTokenIssuer,  # noqa: F811
     connector: FakeBotConnector,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    identity_host: None,
 ) -> Iterator[ScrutinyApp]:
-    for name, value in issuer.managed_identity_env().items():
-        monkeypatch.setenv(name, value)
-    # The SDK would take these from the environment before a managed identity.
-    for name in ("CLIENT_SECRET", "MANAGED_IDENTITY_CLIENT_ID", "IDENTITY_SERVER_THUMBPRINT"):
-        monkeypatch.delenv(name, raising=False)
     settings = teams_settings(
         database_url, issuer, connector, teams_managed_identity_client_id=APP_ID
     )
-    assert settings.teams_credential == "managed identity"
     yield create_app(settings, engine)
 
 
@@ -142,11 +186,11 @@ def test_a_reply_through_the_sdk_carries_the_managed_identitys_token(
 
     [sent] = connector.calls
     assert (sent.kind, sent.conversation_id, sent.status) == ("send", PERSONAL, 201)
-    assert sent.bearer == issuer.managed_identity_token
     # Asked of the managed identity endpoint, for the connector, as the app's identity; Entra
     # ID itself was never asked.
     [asked] = issuer.identity_requests
     assert asked["resource"] == "https://api.botframework.com"
     assert asked["client_id"] == APP_ID
+    assert sent.bearer == issuer.identity_token(APP_ID, asked["resource"])
     assert MSI_PATH in issuer.requests
     assert issuer.entra.grants() == []

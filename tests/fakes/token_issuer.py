@@ -11,7 +11,9 @@ credential as Entra does: the client secret, or a client assertion (a JWT signed
 of the certificate `certificate_file()` made, naming it by thumbprint, for the token endpoint).
 Each token it hands out says which credential got it (`appidacr`: 1 secret, 2 certificate).
 A managed identity's token comes from the App Service style endpoint at `MSI_PATH` (what MSAL
-calls when IDENTITY_ENDPOINT and IDENTITY_HEADER are set), which wants the header's secret.
+calls when IDENTITY_ENDPOINT and IDENTITY_HEADER are set), which wants the header's secret and
+knows the host's system-assigned identity, the app itself as an identity, and `USER_IDENTITY`;
+Entra takes such a token, for `api://AzureADTokenExchange`, as a federated credential.
 
 Plain HTTP for the keys (the SDK reads them with urllib, which trusts no test certificate);
 every request is recorded, so a test can show nothing went elsewhere.
@@ -49,6 +51,9 @@ MSI_PATH = "/msi/token"
 """The managed identity endpoint (IDENTITY_ENDPOINT) on the issuer's own address."""
 IDENTITY_HEADER = "fake-app-service-identity-header"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+USER_IDENTITY = "7c4d2e1f-0a9b-4c8d-9e7f-6a5b4c3d2e1f"
+"""A user-assigned managed identity (not the app) the app trusts as a federated credential."""
+TOKEN_EXCHANGE = "api://AzureADTokenExchange"
 SECRET, CERTIFICATE = "1", "2"
 """`appidacr` of a token got with a client secret, with a certificate."""
 
@@ -205,10 +210,23 @@ class FakeTokenIssuer(LocalServer):
             headers={"kid": self.key_id},
         )
 
-    @property
-    def managed_identity_token(self) -> str:
-        """The token the managed identity endpoint hands out (`xms_mirid` names the identity)."""
-        return self.connector_token(xms_mirid=f"/fake/userAssignedIdentities/{self.app_id}")
+    def identity_token(self, identity: str, resource: str) -> str:
+        """What the managed identity endpoint hands `identity` for `resource` (`xms_mirid`
+        names the identity)."""
+        return jwt.encode(
+            {
+                "iss": self.issuer,
+                "aud": resource,
+                "sub": identity,
+                "appid": self.app_id if identity == self.app_id else identity,
+                "tid": self.tenant,
+                "exp": 4102444800,
+                "xms_mirid": f"/fake/identities/{identity}",
+            },
+            self._key,
+            algorithm="RS256",
+            headers={"kid": self.key_id},
+        )
 
     def managed_identity_env(self) -> dict[str, str]:
         """IDENTITY_ENDPOINT and IDENTITY_HEADER, as App Service sets them, for this issuer."""
@@ -222,10 +240,28 @@ class FakeTokenIssuer(LocalServer):
             return 200, self._granted(SECRET)
         if form.get("client_assertion_type") != JWT_BEARER or "client_assertion" not in form:
             return 401, {"error": "invalid_client", "error_description": "no credential"}
-        problem = self._assertion_problem(form["client_assertion"], endpoint)
+        assertion = form["client_assertion"]
+        if not {"x5t", "x5t#S256"} & set(jwt.get_unverified_header(assertion)):
+            return self._federated(assertion)
+        problem = self._assertion_problem(assertion, endpoint)
         if problem:
             return 401, {"error": "invalid_client", "error_description": problem}
         return 200, self._granted(CERTIFICATE)
+
+    def _federated(self, assertion: str) -> tuple[int, Any]:
+        """A managed identity's token as the app's federated credential."""
+        try:
+            identity = jwt.decode(
+                assertion,
+                self._key.public_key(),
+                algorithms=["RS256"],
+                audience=TOKEN_EXCHANGE,
+                issuer=self.issuer,
+            )
+        except jwt.InvalidTokenError as error:
+            return 401, {"error": "invalid_client", "error_description": f"AADSTS70021: {error}"}
+        token = self.connector_token(appidacr=CERTIFICATE, xms_ficid=identity["xms_mirid"])
+        return 200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token}
 
     def _assertion_problem(self, assertion: str, endpoint: str) -> str | None:
         """Why Entra would refuse the client assertion, or None."""
@@ -260,14 +296,15 @@ class FakeTokenIssuer(LocalServer):
         """App Service's managed identity endpoint (api-version 2019-08-01)."""
         if header != IDENTITY_HEADER:
             return 401, {"statusCode": 401, "message": "X-IDENTITY-HEADER is missing or wrong"}
-        if query.get("client_id") != self.app_id:
+        identity = query.get("client_id", "system")
+        if identity not in ("system", self.app_id, USER_IDENTITY):
             return 400, {"statusCode": 400, "message": "no identity with that client id"}
         return 200, {
-            "access_token": self.managed_identity_token,
+            "access_token": self.identity_token(identity, query.get("resource", "")),
             "expires_on": str(int(time.time()) + 3600),
             "resource": query.get("resource", ""),
             "token_type": "Bearer",
-            "client_id": self.app_id,
+            "client_id": identity,
         }
 
     @staticmethod
