@@ -194,3 +194,31 @@ def test_a_reply_through_the_sdk_carries_the_managed_identitys_token(
     assert sent.bearer == issuer.identity_token(APP_ID, asked["resource"])
     assert MSI_PATH in issuer.requests
     assert issuer.entra.grants() == []
+
+
+def test_only_the_identity_that_is_the_app_signs_in_without_the_tenant(
+    database_url: str,
+    issuer: FakeTokenIssuer,  # noqa: F811
+    connector: FakeBotConnector,  # noqa: F811
+    identity_host: None,
+) -> None:
+    itself = teams_settings(
+        database_url,
+        issuer,
+        connector,
+        teams_tenant_id=None,
+        teams_managed_identity_client_id=APP_ID,
+    )
+    scope = itself.teams_bot_scope
+    assert OutboundTokens(itself).token(scope) == issuer.identity_token(
+        APP_ID, "https://api.botframework.com"
+    )
+    federated = teams_settings(
+        database_url,
+        issuer,
+        connector,
+        teams_tenant_id=None,
+        teams_managed_identity_client_id="system",
+    )
+    with pytest.raises(ValueError, match="TEAMS_TENANT_ID must be set"):
+        OutboundTokens(federated)

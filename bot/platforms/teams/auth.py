@@ -87,8 +87,8 @@ class OutboundTokens:
     about once an hour."""
 
     def __init__(self, settings: Settings) -> None:
-        if not (settings.teams_app_id and settings.teams_tenant_id):
-            raise ValueError("TEAMS_APP_ID and TEAMS_TENANT_ID must be set")
+        if not settings.teams_app_id:
+            raise ValueError("TEAMS_APP_ID must be set")
         identity = settings.teams_managed_identity_client_id
         self._identity: Any = None
         credential: str | dict[str, Any]
@@ -107,6 +107,9 @@ class OutboundTokens:
                 "set TEAMS_CLIENT_SECRET, TEAMS_CERTIFICATE_PATH or "
                 "TEAMS_MANAGED_IDENTITY_CLIENT_ID"
             )
+        if not settings.teams_tenant_id:
+            # Only the identity that is the app itself signs in without the app's tenant.
+            raise ValueError("TEAMS_TENANT_ID must be set to sign in as the app")
         host = settings.teams_authority_host
         self._client = msal.ConfidentialClientApplication(
             settings.teams_app_id,
