@@ -25,7 +25,7 @@ import base64
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Self
@@ -35,9 +35,8 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
-from tests.fakes.aad import FakeEntra
+from tests.fakes.aad import FakeEntra, self_signed
 from tests.fakes.graph_api import LocalServer, send_json
 
 APP_ID = "0b6fe6d1-fece-44f7-9a48-56465e2d5ab8"
@@ -75,18 +74,7 @@ def certificate_file(path: Path, key: rsa.RSAPrivateKey | None = None) -> x509.C
     """A self-signed certificate and its key in one PEM file at `path`, as an app registration's
     certificate credential is kept (TEAMS_CERTIFICATE_PATH)."""
     key = key or _new_key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scrutiny bot")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    certificate = self_signed(key, "scrutiny bot", timedelta(days=1))
     path.write_bytes(
         certificate.public_bytes(serialization.Encoding.PEM)
         + key.private_bytes(
