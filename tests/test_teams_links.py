@@ -21,13 +21,13 @@ from bot.permalinks import PostLinks, PostRef, format_link
 from bot.platforms.registry import messengers
 from bot.platforms.teams.connector_messenger import ConnectorMessenger
 from bot.services import earlier_posts
-from bot.settings import load_settings
 from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
-from tests.fakes.token_issuer import TENANT_ID, FakeTokenIssuer
+from tests.fakes.token_issuer import CLIENT_SECRET, TENANT_ID, FakeTokenIssuer
 from tests.support.cards import assert_valid_card
 from tests.test_questions import BUSINESS, SECRETARIAT, SPEC, TORFAEN, add_meeting, ref_of, say
 from tests.test_teams_bot import GROUP_CHAT, PERSONAL, THREAD
+from tests.test_teams_credentials import teams_settings
 from tests.test_teams_outbox import connector, issuer, send  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -44,15 +44,7 @@ def teams_app(
     issuer: FakeTokenIssuer,  # noqa: F811
     connector: FakeBotConnector,  # noqa: F811
 ) -> Iterator[ScrutinyApp]:
-    settings = load_settings(
-        database_url=database_url,
-        slack_bot_token=None,
-        slack_signing_secret=None,
-        slack_app_token=None,
-        teams_webhook_secret=None,
-        teams_service_url=connector.service_url.rstrip("/"),
-        **issuer.settings(),
-    )
+    settings = teams_settings(database_url, issuer, connector, teams_client_secret=CLIENT_SECRET)
     yield create_app(settings, engine)
 
 
