@@ -513,6 +513,8 @@ class PostedMessage(Base):
     files: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Names of the files the message announced (uploaded into its thread after it)."""
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    thread_id: Mapped[str | None] = mapped_column(String(255))
+    """The id of the first post of the thread the message replied in (None: it began one)."""
 
 
 class MemberWelcome(Base):

@@ -41,6 +41,7 @@ def record(
     key: str,
     files: Sequence[str],
     at: datetime,
+    thread_id: str | None = None,
 ) -> bool:
     """Remember a post of ours; False when it was already known (events can arrive twice)."""
     table = PostedMessage.__table__
@@ -55,6 +56,7 @@ def record(
             key=key,
             files=list(files),
             received_at=at,
+            thread_id=thread_id,
         )
         .on_conflict_do_nothing(index_elements=["platform", "channel", "message_id"])
         .returning(table.c.id)
@@ -68,9 +70,18 @@ class PostedRegister:
 
     sessions: sessionmaker[Session]
 
-    def remember(self, platform: Platform, channel: str, message_id: str, key: str) -> None:
+    def remember(
+        self,
+        platform: Platform,
+        channel: str,
+        message_id: str,
+        key: str,
+        *,
+        thread_id: str | None = None,
+    ) -> None:
         """Record a post of ours as it succeeds (for a platform that reports no events of
-        its posts and cannot be searched: Teams' Bot Connector)."""
+        its posts and cannot be searched: Teams' Bot Connector), with the first post of the
+        thread it replied in, which a link to it names."""
         with unit_of_work(self.sessions) as session:
             record(
                 session,
@@ -80,6 +91,7 @@ class PostedRegister:
                 key=key,
                 files=(),
                 at=CLOCK.now(),
+                thread_id=thread_id,
             )
 
     def find(self, platform: Platform, channel: str, key: str) -> Found | None:

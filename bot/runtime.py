@@ -25,7 +25,7 @@ def renderer_for(settings: Settings) -> Renderer:
         tz=settings.timezone,
         teams_bot_name=settings.teams_bot_name,
         links=RegisterLinks(links) if links else None,
-        post_links=PostLinks(settings.slack_workspace_url),
+        post_links=PostLinks(settings.slack_workspace_url, settings.teams_tenant_id),
     )
 
 

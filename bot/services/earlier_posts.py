@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from bot.domain import DeliveryState, Platform
-from bot.models import Delivery
+from bot.models import Delivery, PostedMessage
 from bot.permalinks import PostRef
 
 
@@ -26,8 +26,19 @@ def sent_post(session: Session, key: str) -> PostRef | None:
     if delivery is None or not delivery.platform_message_id:
         return None
     channel = delivery.channel
+    # The sender records the thread a reply went into (Teams' links name it).
+    thread = session.scalar(
+        select(PostedMessage.thread_id).where(
+            PostedMessage.platform == channel.platform.value,
+            PostedMessage.channel == channel.external_id,
+            PostedMessage.message_id == delivery.platform_message_id,
+        )
+    )
     return PostRef(
-        Platform(channel.platform).value, channel.external_id, delivery.platform_message_id
+        Platform(channel.platform).value,
+        channel.external_id,
+        delivery.platform_message_id,
+        thread=thread,
     )
 
 

@@ -16,6 +16,7 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
@@ -26,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 from tests.fakes.graph_api import FAKE_TOKEN, LocalServer, send_json
@@ -34,25 +36,39 @@ USER_ID = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
 USERNAME = "scrutiny-bot@srs.example"
 
 
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """A throwaway key and certificate for IP 127.0.0.1; (certificate, key) PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake entra")])
+def self_signed(
+    key: CertificateIssuerPrivateKeyTypes,
+    common_name: str,
+    valid_for: timedelta,
+    *extensions: tuple[x509.ExtensionType, bool],
+) -> x509.Certificate:
+    """A certificate for `key`, signed with it, valid from five minutes ago for `valid_for`;
+    each extension given with whether it is critical."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.now(UTC)
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        .not_valid_after(now + valid_for)
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(key, hashes.SHA256())
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A throwaway key and certificate for IP 127.0.0.1; (certificate, key) PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = self_signed(
+        key,
+        "fake entra",
+        timedelta(hours=1),
+        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False),
+        (x509.BasicConstraints(ca=True, path_length=None), True),
     )
     cert_path, key_path = folder / "fake-entra.pem", folder / "fake-entra.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
@@ -89,6 +105,9 @@ class FakeEntra(LocalServer):
     client_id: str
     access_token: str = FAKE_TOKEN
     """What the client-credentials grant hands out."""
+    client_credentials: Callable[[dict[str, str], str], tuple[int, Any]] | None = None
+    """When set, answers the client-credentials grant instead (the form, the token endpoint's
+    address): to check the client's secret or signed assertion."""
     calls: list[EntraCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _device_scope: str = ""
@@ -144,6 +163,8 @@ class FakeEntra(LocalServer):
             if form.get("client_id") != self.client_id:
                 return 400, {"error": "unauthorized_client"}
             grant = form.get("grant_type")
+            if grant == "client_credentials" and self.client_credentials is not None:
+                return self.client_credentials(form, f"{base}/oauth2/v2.0/token")
             if grant == "client_credentials":
                 token = self.access_token
                 return 200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token}

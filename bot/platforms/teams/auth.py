@@ -8,9 +8,14 @@ against the activity's `serviceUrl`. It reads every endpoint from a `CloudEnviro
 
 Outbound, the SDK signs in with MSAL at the cloud's login host, but MSAL then asks
 login.microsoftonline.com to vouch for any host it does not know ("instance discovery"), which
-a sovereign proxy or a test's fake must not leak to; so for a secret or a certificate the bot
-hands the SDK its own token source (`OutboundTokens`, MSAL with discovery only for Microsoft's
-hosts). A managed identity is left to the SDK, which has no host to point elsewhere.
+a sovereign proxy or a test's fake must not leak to (the SDK's own managed identity sign-in
+does so too); so the bot hands the SDK its own token source (`OutboundTokens`, MSAL with
+discovery only for Microsoft's hosts), which the outbox's sender uses as well. With a managed
+identity it does what the SDK would: the identity's own token when the identity is the bot's
+app (TEAMS_MANAGED_IDENTITY_CLIENT_ID = TEAMS_APP_ID), else the app's token got with the
+identity's token as a federated credential (`system` for the host's system-assigned identity).
+MSAL finds the identity's endpoint from the host (IDENTITY_ENDPOINT and IDENTITY_HEADER on App
+Service and Container Apps, else the instance metadata service).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 from typing import Any
 
 import msal  # type: ignore[import-untyped]
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
@@ -59,22 +65,51 @@ def _certificate_credential(path: str) -> dict[str, str]:
     }
 
 
+TOKEN_EXCHANGE = "api://AzureADTokenExchange"
+"""The audience of a managed identity's token used as a federated credential."""
+
+
+def _identity_client(client_id: str) -> Any:
+    """MSAL's client of a managed identity: `system`, else a user-assigned identity's id."""
+    identity = (
+        msal.SystemAssignedManagedIdentity()
+        if client_id == "system"
+        else msal.UserAssignedManagedIdentity(client_id=client_id)
+    )
+    return msal.ManagedIdentityClient(identity, http_client=requests.Session())
+
+
 class OutboundTokens:
-    """The bot's app-only tokens for the Bot Connector, from its secret or certificate.
+    """The bot's app-only tokens for the Bot Connector, from its secret, its certificate or a
+    managed identity (see the module).
 
     MSAL keeps each token until shortly before it expires, so a post costs a sign-in only
     about once an hour."""
 
     def __init__(self, settings: Settings) -> None:
-        if not (settings.teams_app_id and settings.teams_tenant_id):
-            raise ValueError("TEAMS_APP_ID and TEAMS_TENANT_ID must be set")
-        credential: str | dict[str, str]
+        if not settings.teams_app_id:
+            raise ValueError("TEAMS_APP_ID must be set")
+        identity = settings.teams_managed_identity_client_id
+        self._identity: Any = None
+        credential: str | dict[str, Any]
         if settings.teams_client_secret:
             credential = settings.teams_client_secret
         elif settings.teams_certificate_path is not None:
             credential = _certificate_credential(str(settings.teams_certificate_path))
+        elif identity:
+            self._identity = _identity_client(identity)
+            if identity == settings.teams_app_id:
+                self._client = None
+                return
+            credential = {"client_assertion": self._federated_assertion}
         else:
-            raise ValueError("set TEAMS_CLIENT_SECRET or TEAMS_CERTIFICATE_PATH")
+            raise ValueError(
+                "set TEAMS_CLIENT_SECRET, TEAMS_CERTIFICATE_PATH or "
+                "TEAMS_MANAGED_IDENTITY_CLIENT_ID"
+            )
+        if not settings.teams_tenant_id:
+            # Only the identity that is the app itself signs in without the app's tenant.
+            raise ValueError("TEAMS_TENANT_ID must be set to sign in as the app")
         host = settings.teams_authority_host
         self._client = msal.ConfidentialClientApplication(
             settings.teams_app_id,
@@ -83,10 +118,29 @@ class OutboundTokens:
             instance_discovery=microsoft_cloud(host),
         )
 
+    def _identity_token(self, resource: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._identity.acquire_token_for_client(resource=resource)
+        return result
+
+    def _federated_assertion(self) -> str:
+        """The managed identity's token, which Entra takes in place of the app's secret."""
+        result = self._identity_token(TOKEN_EXCHANGE)
+        if "access_token" not in result:
+            raise SignInRefused(
+                "the managed identity got no token for the federated credential: "
+                f"{result.get('error', 'no token')} {result.get('error_description', '')}"
+            )
+        return str(result["access_token"])
+
     def token(self, scope: str | list[str]) -> str:
         """An access token for `scope` (blocking: MSAL's cache, else a sign-in)."""
         scopes = [scope] if isinstance(scope, str) else list(scope)
-        result: dict[str, Any] = self._client.acquire_token_for_client(scopes)
+        result: dict[str, Any]
+        if self._client is None:
+            # The identity is the app: its own token, for the resource the scope names.
+            result = self._identity_token(scopes[0].removesuffix("/.default"))
+        else:
+            result = self._client.acquire_token_for_client(scopes)
         if "access_token" not in result:
             # Entra's description runs to trace and correlation ids after its first line.
             why = (str(result.get("error_description") or "").splitlines() or [""])[0]
@@ -116,8 +170,5 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "dangerously_allow_unauthenticated_requests": False,
         "state": False,
     }
-    if settings.teams_credential == "managed identity":
-        options["managed_identity_client_id"] = settings.teams_managed_identity_client_id
-    else:
-        options["token"] = OutboundTokens(settings)
+    options["token"] = OutboundTokens(settings)
     return options

@@ -12,10 +12,11 @@ SDK's API client (`microsoft_teams.api.ApiClient`) and the bot's own app-only to
   (PUT .../activities/{id}, the id the sender adds as `update_id`).
 
 The connector has no search, so each post's activity id is recorded under its delivery key
-(`bot.posted_messages`) the moment it succeeds, and `find_posted` looks the key up there. A
-post whose answer never came (a timeout, a 5xx) is `maybe_posted`: if its id was not recorded
-the outbox posts again, so only a post whose answer was lost after Teams took it can appear
-twice (docs/teams.md).
+(`bot.posted_messages`) the moment it succeeds, with the thread a reply went into (a link to
+the post names it: `bot.permalinks.teams_message_url`), and `find_posted` looks the key up
+there. A post whose answer never came (a timeout, a 5xx) is `maybe_posted`: if its id was not
+recorded the outbox posts again, so only a post whose answer was lost after Teams took it can
+appear twice (docs/teams.md).
 
 Errors: 429 is RateLimited with the connector's Retry-After; 5xx and timeouts are transient;
 other 4xx are permanent. The Bot Framework limits a bot per conversation (thread) to about
@@ -181,6 +182,7 @@ class ConnectorMessenger:
             )
             # The update's own key is not recorded: updating again is harmless.
             return earlier
+        root: str | None = None
         if THREAD_ID in payload:
             root = str(payload[THREAD_ID])
             sent = self._call(
@@ -202,7 +204,7 @@ class ConnectorMessenger:
             sent = self._call(self.api.conversations.activities(conversation).create(activity))
             activity_id = sent.id
         # Recorded at once: the connector cannot be searched for it later.
-        self.register.remember(self.platform, target.external_id, activity_id, key)
+        self.register.remember(self.platform, target.external_id, activity_id, key, thread_id=root)
         return activity_id
 
     def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
