@@ -5,9 +5,7 @@ without a second post, and a post whose answer was lost is found by its key."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,42 +21,28 @@ from bot.platforms.teams.connector_messenger import ConnectorMessenger
 from bot.posted_messages import PostedRegister
 from bot.scheduler import make_sender
 from bot.services.digests import run_digest
-from bot.settings import load_settings
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.token_issuer import FakeTokenIssuer
 from tests.outbox_support import quick_policy
+from tests.support import teams
 from tests.support.cards import assert_valid_card
-from tests.test_teams_bot import TEAM, THREAD
+from tests.support.teams import TEAM, THREAD, bot_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture
-def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTokenIssuer]:
-    with FakeTokenIssuer(tmp_path) as fake:
-        # MSAL (through requests) trusts the fake Entra ID's certificate.
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.entra.ca_file))
-        yield fake
-
-
-@pytest.fixture
-def connector() -> Iterator[FakeBotConnector]:
-    with FakeBotConnector() as fake:
-        yield fake
+# The Teams bot's fixtures: the token issuer and the Bot Connector.
+issuer, connector = teams.issuer, teams.connector
 
 
 @pytest.fixture
 def messenger(
     app: ScrutinyApp, issuer: FakeTokenIssuer, connector: FakeBotConnector
 ) -> ConnectorMessenger:
-    settings = load_settings(
-        database_url=app.settings.database_url,
-        slack_bot_token=None,
-        slack_signing_secret=None,
-        teams_service_url=connector.service_url.rstrip("/"),
-        **issuer.settings(),
+    settings = bot_settings(
+        app.settings.database_url, issuer, teams_service_url=connector.service_url.rstrip("/")
     )
     found = messengers(settings, app.sessions)[Platform.TEAMS]
     assert isinstance(found, ConnectorMessenger)

@@ -38,19 +38,13 @@ from starlette.requests import Request as HttpRequestIn
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.app import Outcome, ScrutinyApp
+from bot.app import ScrutinyApp
 from bot.domain import Platform
-from bot.i18n import Translator
 from bot.messages import Request
 from bot.platforms.inbound import BodyRefused, ShapeError, load_json, read_capped_body
+from bot.platforms.teams.activities import MAX_REQUEST_BYTES, message_words
 from bot.platforms.teams.auth import app_options
-from bot.platforms.teams.invokes import Invokes, message_card, named_mentions
-from bot.platforms.teams.webhook import (
-    MAX_REQUEST_BYTES,
-    outcome_card,
-    stored_channel_id,
-    strip_mention,
-)
+from bot.platforms.teams.invokes import Invokes, message_card
 from bot.rendering.teams_cards import CARD_CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -93,27 +87,17 @@ def message_text(activity: MessageActivity) -> str:
     without_bot = strip_mentions_text(
         activity, StripMentionsTextOptions(account_id=activity.recipient.id)
     )
-    return strip_mention(named_mentions(without_bot or ""))
-
-
-def neutral_request(
-    activity: MessageActivity, now: datetime, channel_id: Callable[[str], str | None]
-) -> Request:
-    """The neutral request for a message activity (see `activity_request`)."""
-    return activity_request(activity, message_text(activity), {}, now, channel_id)
+    return message_words(without_bot)
 
 
 def activity_request(
-    activity: Activity,
-    text: str,
-    values: dict[str, Any],
-    now: datetime,
-    channel_id: Callable[[str], str | None],
+    activity: Activity, text: str, values: dict[str, Any], now: datetime
 ) -> Request:
     """The neutral request for an activity (a message, a button, a dialog): who, where, the
-    words and the values. A personal chat is direct; a channel is read as its stored channel
-    (`channel_id` maps Teams' thread id to it); a group chat, or a conversation of a kind Teams
-    did not name, is a channel of its own (unregistered, so read for the narrowest audience)."""
+    words and the values. A personal chat is direct; a channel is named by its thread id,
+    which the dispatcher matches to the stored channel ("<team id>/<thread id>"); a group
+    chat, or a conversation of a kind Teams did not name, is a channel of its own
+    (unregistered, so read for the narrowest audience)."""
     conversation = activity.conversation
     kind = conversation.conversation_type
     channel: str | None = conversation.id.split(";", 1)[0]
@@ -122,7 +106,7 @@ def activity_request(
     elif kind == "channel":
         data = activity.channel_data
         named = data.channel.id if data and data.channel else None
-        channel = channel_id(named or channel or "")
+        channel = named or channel
     return Request(
         platform=Platform.TEAMS,
         user_id=activity.from_.aad_object_id or "",
@@ -132,12 +116,6 @@ def activity_request(
         now=now,
         values=values,
     )
-
-
-def reply_card(outcome: Outcome) -> dict[str, Any]:
-    """The Adaptive Card a reply is sent as: each language's card from the feature's template
-    (Welsh first for a bilingual reader), cut to Teams' size limit with the text's help."""
-    return outcome_card(outcome, Translator(outcome.languages[0]))
 
 
 class TeamsBot:
@@ -226,13 +204,7 @@ class TeamsBot:
             log.error("Teams: a reply could not be sent", exc_info=problem)
 
     def _request(self, activity: Activity, text: str, values: dict[str, Any]) -> Request:
-        return activity_request(
-            activity,
-            text,
-            values,
-            self.clock(),
-            lambda thread: stored_channel_id(self.app.sessions, thread),
-        )
+        return activity_request(activity, text, values, self.clock())
 
 
 def build_teams_bot(app: ScrutinyApp, *, clock: Clock | None = None) -> TeamsBot:
