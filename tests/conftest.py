@@ -132,7 +132,6 @@ def settings_without_platforms(database_url: str) -> Settings:
         slack_bot_token=None,
         slack_signing_secret=None,
         slack_app_token=None,
-        teams_webhook_secret=None,
     )
 
 

@@ -15,20 +15,17 @@ from sqlalchemy.orm import Session
 from bot.app import ScrutinyApp
 from bot.domain import DeliveryState, Marking, Platform
 from bot.models import Channel, Delivery
-from bot.outbox import THREAD_OF, UPDATE_OF, Pacer, Target, enqueue
-from bot.platforms.registry import messengers
+from bot.outbox import THREAD_OF, UPDATE_OF, Target, enqueue
 from bot.platforms.teams.connector_messenger import ConnectorMessenger
 from bot.posted_messages import PostedRegister
-from bot.scheduler import make_sender
 from bot.services.digests import run_digest
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.token_issuer import FakeTokenIssuer
-from tests.outbox_support import quick_policy
 from tests.support import teams
 from tests.support.cards import assert_valid_card
-from tests.support.teams import TEAM, THREAD, bot_settings
+from tests.support.teams import TEAM, THREAD, connector_messenger, send
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -41,12 +38,7 @@ issuer, connector = teams.issuer, teams.connector
 def messenger(
     app: ScrutinyApp, issuer: FakeTokenIssuer, connector: FakeBotConnector
 ) -> ConnectorMessenger:
-    settings = bot_settings(
-        app.settings.database_url, issuer, teams_service_url=connector.service_url.rstrip("/")
-    )
-    found = messengers(settings, app.sessions)[Platform.TEAMS]
-    assert isinstance(found, ConnectorMessenger)
-    return found
+    return connector_messenger(app, issuer, connector)
 
 
 @pytest.fixture
@@ -63,16 +55,6 @@ def teams_channel(session: Session, seed: Seed) -> Channel:
     session.add(channel)
     session.commit()
     return channel
-
-
-def send(app: ScrutinyApp, messenger: ConnectorMessenger) -> Any:
-    sender = make_sender(
-        app,
-        {Platform.TEAMS: messenger},
-        policy=quick_policy(),
-        pacer=Pacer(per_channel=0, per_second=0),
-    )
-    return sender.send_due()
 
 
 def card(text: str) -> dict[str, Any]:
@@ -165,6 +147,30 @@ def test_a_429_is_waited_out_and_the_post_goes_once(
     assert send(app, messenger).sent == 1
     assert len(connector.calls_of("create")) == 1
     assert len(connector.calls_of("create", ok=False)) == 2
+
+
+def test_an_uncertain_post_settles_past_the_client_timeout_before_it_is_looked_up(
+    app: ScrutinyApp,
+    session: Session,
+    teams_channel: Channel,
+    messenger: ConnectorMessenger,
+    connector: FakeBotConnector,
+    clock: Any,
+) -> None:
+    row = enqueue(session, key="digest", channel=teams_channel, kind="test", payload=card("D"))
+    session.commit()
+    assert row is not None
+    connector.fail_next("create", 500)
+    assert send(app, messenger).retrying == 1
+    session.refresh(row)
+    # The same rule as Slack's: three client timeouts, so a slow post has landed by then.
+    settle = timedelta(seconds=3 * messenger.client_timeout)
+    assert row.maybe_posted and row.next_try_at == NOW + settle
+    clock.advance(settle - timedelta(seconds=1))
+    assert send(app, messenger).handled == 0
+    clock.advance(timedelta(seconds=1))
+    assert send(app, messenger).sent == 1
+    assert len(connector.calls_of("create")) == 1
 
 
 def test_after_a_lost_answer_the_post_is_found_by_its_key_not_posted_again(

@@ -106,5 +106,3 @@ def join_cards(cards: Sequence[Card]) -> Card:
 def fit_card(rendered: Card, text: str, t: Translator, limit: int = MAX_BODY_BYTES) -> Card:
     """`rendered` if it fits in a Teams message, else the text rendering as a card, cut to fit."""
     return rendered if _size(rendered) <= limit else text_card(text, t, limit)
-
-

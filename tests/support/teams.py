@@ -18,7 +18,12 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.app import ScrutinyApp, create_app
+from bot.domain import Platform
+from bot.outbox import Pacer, SendReport
+from bot.platforms.registry import messengers
+from bot.platforms.teams.connector_messenger import ConnectorMessenger
 from bot.platforms.teams.sdk_bot import MESSAGES_PATH, TeamsBot, build_teams_bot
+from bot.scheduler import make_sender
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
 from tests.conftest import NOW
@@ -26,6 +31,7 @@ from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
 from tests.fakes.token_issuer import APP_ID, TENANT_ID, FakeTokenIssuer
+from tests.outbox_support import quick_policy
 
 BOT = f"28:{APP_ID}"
 SIAN = "00000000-0000-0000-0000-000000R00001"
@@ -45,6 +51,30 @@ def bot_settings(database_url: str, issuer: FakeTokenIssuer, **more: Any) -> Set
         **issuer.settings(),
         **more,
     )
+
+
+def connector_messenger(
+    app: ScrutinyApp, issuer: FakeTokenIssuer, connector: FakeBotConnector
+) -> ConnectorMessenger:
+    """The outbox's Teams sender for a bot signed in at `issuer`, posting to `connector`, as
+    the platform registry builds it from the settings."""
+    settings = bot_settings(
+        app.settings.database_url, issuer, teams_service_url=connector.service_url.rstrip("/")
+    )
+    found = messengers(settings, app.sessions)[Platform.TEAMS]
+    assert isinstance(found, ConnectorMessenger)
+    return found
+
+
+def send(app: ScrutinyApp, messenger: ConnectorMessenger) -> SendReport:
+    """Run the outbox's sender once for Teams, unpaced and with quick retries."""
+    sender = make_sender(
+        app,
+        {Platform.TEAMS: messenger},
+        policy=quick_policy(),
+        pacer=Pacer(per_channel=0, per_second=0),
+    )
+    return sender.send_due()
 
 
 @pytest.fixture
