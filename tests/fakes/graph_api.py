@@ -22,7 +22,6 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
-
 FAKE_TOKEN = "fake-graph-token"
 
 
