@@ -134,6 +134,30 @@ def test_a_body_that_is_not_json_is_refused(
     assert bot.stats["dispatched"] == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("timestamp", [None, 1]), ("textFormat", ["plain"]), ("conversation", "x"), ("from", None)],
+)
+def test_a_signed_body_that_is_not_a_teams_activity_gets_400_and_nothing_runs(
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    served: ServedApp,
+    bot: TeamsBot,
+    field: str,
+    value: object,
+) -> None:
+    body = {**activity(connector, "personal", "help"), field: value}
+
+    response = post(served, body, issuer.token(connector.service_url))
+
+    assert response.status_code == 400
+    assert field in response.json()["detail"]
+    assert bot.stats["dispatched"] == 0 and bot.stats["malformed"] == 1
+    assert connector.calls == []
+    # Unsigned, the same body is refused for its token, saying nothing of its shape.
+    assert post(served, body, None).status_code == 401
+
+
 # -- answers ------------------------------------------------------------------------------------
 def test_a_personal_chat_question_is_answered_as_a_card(
     issuer: FakeTokenIssuer,

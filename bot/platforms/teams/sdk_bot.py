@@ -9,7 +9,9 @@ Bot Connector at the activity's `serviceUrl`. This module does ours:
   it, and the serve process's Starlette app (bot/web.py) mounts that as a route, so Slack, Teams
   and the register share one server. Before the SDK sees a request its body is read within a
   cap (413) and decoded safely (400), as for Slack (bot/platforms/inbound.py); an activity
-  without a `serviceUrl` is refused (401), since its token's service URL could not be checked.
+  without a `serviceUrl` is refused (401), since its token's service URL could not be checked;
+  one whose token holds but that is no activity the SDK can read gets 400 naming the fields,
+  where the SDK itself would answer 500 (tests/test_teams_bot_fuzz.py).
 - A message (personal chat, group chat or channel) becomes a neutral `Request` and goes through
   `ScrutinyApp.dispatch`, like Slack and the console; the bot's own @mention is dropped and
   other people's are kept as their names. Members are found by their Entra object id.
@@ -25,6 +27,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from microsoft_teams.api.activities import ActivityTypeAdapter
 from microsoft_teams.api.activities.message.message import MessageActivity, MessageActivityInput
 from microsoft_teams.api.activities.utils.strip_mentions_text import (
     StripMentionsTextOptions,
@@ -33,7 +36,9 @@ from microsoft_teams.api.activities.utils.strip_mentions_text import (
 from microsoft_teams.api.models.activity import Activity
 from microsoft_teams.api.models.attachment.attachment import Attachment
 from microsoft_teams.apps import ActivityContext, App
+from microsoft_teams.apps.events import CoreActivity
 from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpRouteHandler
+from pydantic import ValidationError
 from starlette.requests import Request as HttpRequestIn
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -41,7 +46,13 @@ from starlette.routing import BaseRoute, Route
 from bot.app import ScrutinyApp
 from bot.domain import Platform
 from bot.messages import Request
-from bot.platforms.inbound import BodyRefused, ShapeError, load_json, read_capped_body
+from bot.platforms.inbound import (
+    MAX_PROBLEMS,
+    BodyRefused,
+    ShapeError,
+    load_json,
+    read_capped_body,
+)
 from bot.platforms.teams.activities import MAX_REQUEST_BYTES, message_words
 from bot.platforms.teams.auth import app_options
 from bot.platforms.teams.invokes import Invokes, message_card
@@ -88,6 +99,20 @@ def message_text(activity: MessageActivity) -> str:
         activity, StripMentionsTextOptions(account_id=activity.recipient.id)
     )
     return message_words(without_bot)
+
+
+def activity_problem(body: dict[str, Any]) -> ShapeError | None:
+    """Why the Teams SDK cannot read `body` as an activity, checked the way it reads one (the
+    core fields, then the activity of its type), or None. Asked before the SDK's own answer,
+    which is a 500 for such a body once its token holds."""
+    try:
+        core = CoreActivity.model_validate(body)
+        ActivityTypeAdapter.validate_python(core.model_dump(by_alias=True, exclude_none=True))
+    except ValidationError as problem:
+        errors = problem.errors(include_url=False, include_input=False)
+        where = ", ".join(".".join(str(part) for part in e["loc"]) for e in errors[:MAX_PROBLEMS])
+        return ShapeError(f"not a Teams activity ({len(errors)} problems: {where})")
+    return None
 
 
 def activity_request(
@@ -172,9 +197,15 @@ class TeamsBot:
             # The SDK checks the token's serviceurl claim only against a serviceUrl it is given.
             self.stats["refused"] += 1
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
+        malformed = activity_problem(body)
         answer = await handler(HttpRequest(body=body, headers=dict(request.headers)))
         if answer["status"] == 401:
             self.stats["refused"] += 1
+        elif malformed is not None:
+            # The token held, then the SDK failed on the activity's shape (its answer is a 500)
+            # before routing it: no handler ran, and the sender is told what is wrong.
+            self.stats["malformed"] += 1
+            return malformed.response()
         if answer.get("body") is None:
             return Response(status_code=answer["status"])
         return JSONResponse(answer["body"], status_code=answer["status"])
