@@ -197,15 +197,15 @@ class TeamsBot:
             # The SDK checks the token's serviceurl claim only against a serviceUrl it is given.
             self.stats["refused"] += 1
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
-        malformed = activity_problem(body)
+        shape = activity_problem(body)
         answer = await handler(HttpRequest(body=body, headers=dict(request.headers)))
         if answer["status"] == 401:
             self.stats["refused"] += 1
-        elif malformed is not None:
+        elif shape is not None:
             # The token held, then the SDK failed on the activity's shape (its answer is a 500)
             # before routing it: no handler ran, and the sender is told what is wrong.
             self.stats["malformed"] += 1
-            return malformed.response()
+            return shape.response()
         if answer.get("body") is None:
             return Response(status_code=answer["status"])
         return JSONResponse(answer["body"], status_code=answer["status"])
