@@ -242,6 +242,20 @@ def test_a_stranger_is_told_to_ask_the_secretariat(
     assert "secretariat" in " ".join(card_lines(sent.cards[0]))
 
 
+def test_the_channel_thread_id_teams_sends_finds_the_stored_channel(
+    teams_app: ScrutinyApp, session: Session, channel: Channel, seed: Seed
+) -> None:
+    # Stored as "<team>/<thread>"; Teams names the thread alone. The dispatcher's own lookup
+    # matches it, in the unit of work it already has.
+    assert teams_app.find_channel(session, Platform.TEAMS, THREAD) is channel
+    assert teams_app.find_channel(session, Platform.TEAMS, channel.external_id) is channel
+    # A wildcard is no wildcard, a part of the thread id is not the thread, and another
+    # platform's channel is never matched by a Teams suffix.
+    assert teams_app.find_channel(session, Platform.TEAMS, "%") is None
+    assert teams_app.find_channel(session, Platform.TEAMS, THREAD[5:]) is None
+    assert teams_app.find_channel(session, Platform.SLACK, THREAD) is None
+
+
 # -- mentions ---------------------------------------------------------------------------------
 def _message(connector: FakeBotConnector, text: str, *mentions: tuple[str, str]) -> MessageActivity:
     return MessageActivity.model_validate(activity(connector, "channel", text, mentions=mentions))
