@@ -26,19 +26,9 @@ from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
 from tests.fakes.token_issuer import APP_ID, FakeTokenIssuer
-from tests.support import teams
 from tests.support.teams import BOT, GROUP_CHAT, PERSONAL, SIAN, TEAM, THREAD, activity, post
 
 DATA = Path(__file__).parent / "data" / "teams"
-
-# The Teams bot's fixtures: the token issuer, the Bot Connector, the app and the served bot.
-issuer, connector, teams_app, bot, served = (
-    teams.issuer,
-    teams.connector,
-    teams.teams_app,
-    teams.bot,
-    teams.served,
-)
 
 
 @pytest.fixture

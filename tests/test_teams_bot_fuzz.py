@@ -28,7 +28,6 @@ from bot.platforms.teams.sdk_bot import MESSAGES_PATH, TeamsBot
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
 from tests.fakes.token_issuer import FakeTokenIssuer
-from tests.support import teams
 from tests.support.teams import activity
 from tests.support.webhook_fuzz import (
     REQUESTS,
@@ -42,15 +41,6 @@ from tests.support.webhook_fuzz import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-# The Teams bot's fixtures: the token issuer, the Bot Connector, the app and the served bot.
-issuer, connector, teams_app, bot, served = (
-    teams.issuer,
-    teams.connector,
-    teams.teams_app,
-    teams.bot,
-    teams.served,
-)
 
 
 def _bearer(token: str) -> dict[str, bytes]:

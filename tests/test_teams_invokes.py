@@ -23,19 +23,9 @@ from tests.factories import Seed, add_action
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
 from tests.fakes.token_issuer import FakeTokenIssuer
-from tests.support import teams
 from tests.support.cards import assert_valid_card
 from tests.support.teams import BOT, PERSONAL, SIAN, activity, post
 from tests.test_questions import BUSINESS, SPEC, add_meeting, add_partner_channels
-
-# The Teams bot's fixtures: the token issuer, the Bot Connector, the app and the served bot.
-issuer, connector, teams_app, bot, served = (
-    teams.issuer,
-    teams.connector,
-    teams.teams_app,
-    teams.bot,
-    teams.served,
-)
 
 CERI = "00000000-0000-0000-0000-000000C00001"
 """Ceri Morgan (secretariat, OFFICIAL-SENSITIVE)."""

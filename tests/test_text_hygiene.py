@@ -38,7 +38,6 @@ from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import SlackSender
 from tests.fakes.token_issuer import FakeTokenIssuer
-from tests.support import teams
 from tests.support.cards import assert_valid_card
 from tests.support.teams import TEAM, THREAD, connector_messenger, send
 from tests.test_imports import ACTION_HEADER, DECISION_HEADER, action, write_csv
@@ -539,10 +538,6 @@ def test_a_search_that_only_withheld_items_match_still_falls_back_to_any_word(
 
 
 # -- Teams: user Markdown stays inert -----------------------------------------------------------
-# The Teams bot's fixtures: the token issuer (the bot signs in at it) and the Bot Connector.
-issuer, connector = teams.issuer, teams.connector
-
-
 def test_markdown_in_a_question_and_answer_is_inert_in_the_posted_teams_card(
     app: ScrutinyApp,
     seed: Seed,

@@ -3,8 +3,8 @@ Framework's keys and tokens, and Entra ID for the bot's own sign-in), a local Bo
 app with the bot's settings, the bot served by the real web app under uvicorn, and activities
 as Teams sends them.
 
-A test module takes the fixtures by naming them at its top (`issuer, connector, ... =
-teams.issuer, teams.connector, ...`), as pytest finds fixtures by the module's names."""
+tests/conftest.py makes the fixtures (`issuer`, `connector`, `teams_app`, `bot`, `served`)
+every test's; a module may still define its own of the same name."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from bot.platforms.teams.sdk_bot import MESSAGES_PATH, TeamsBot, build_teams_bot
 from bot.scheduler import make_sender
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
-from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
@@ -100,7 +99,8 @@ def teams_app(
 
 @pytest.fixture
 def bot(teams_app: ScrutinyApp) -> TeamsBot:
-    return build_teams_bot(teams_app, clock=lambda: NOW)
+    # On the app's clock: the program's, standing at NOW in tests.
+    return build_teams_bot(teams_app)
 
 
 @pytest.fixture
