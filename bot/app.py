@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bot.clock import CLOCK, Clock
@@ -17,7 +17,7 @@ from bot.context import Command, Context, Interaction, UserError
 from bot.db import unit_of_work
 from bot.domain import Platform, Role
 from bot.messages import Reply, Request
-from bot.models import Channel, Member
+from bot.models import Member
 from bot.router import Router
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -219,11 +219,7 @@ class ScrutinyApp(Runtime):
         if request.readers is not None:
             audience = audience.together_with(self._readers_audience(session, request))
         elif not request.is_direct and request.channel_id is not None:
-            channel = session.scalar(
-                select(Channel).where(
-                    Channel.platform == request.platform, Channel.external_id == request.channel_id
-                )
-            )
+            channel = self.find_channel(session, request.platform, request.channel_id)
             if channel is None:
                 audience = audience.together_with(audience_of_unknown_channel(request.channel_id))
             else:

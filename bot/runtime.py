@@ -6,7 +6,7 @@ handlers as well (`bot.app.ScrutinyApp` adds them), so a worker never loads a ch
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import CLOCK, Clock
@@ -53,6 +53,21 @@ class Runtime:
             Platform.CONSOLE: Member.slug,
         }[platform]
         return session.scalar(select(Member).where(column == user_id, Member.active.is_(True)))
+
+    @staticmethod
+    def find_channel(session: Session, platform: Platform, channel_id: str) -> Channel | None:
+        """The registered channel a request names. A Teams channel is stored as "<team
+        id>/<thread id>" (posting to it needs the team) while Teams' activities name the
+        thread id alone, so for Teams a stored id ending in "/<thread id>" matches too."""
+        named = Channel.external_id == channel_id
+        if platform is Platform.TEAMS:
+            named = or_(named, Channel.external_id.endswith("/" + channel_id, autoescape=True))
+        return session.scalar(
+            select(Channel)
+            .where(Channel.platform == platform, named)
+            .order_by(Channel.external_id != channel_id, Channel.id)
+            .limit(1)
+        )
 
     @staticmethod
     def partner_slugs(session: Session) -> list[str]:

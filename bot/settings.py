@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,9 +44,9 @@ class Settings(BaseSettings):
     """The workspace's address (https://srs.slack.com): posts link the earlier post they follow
     up (Slack's message permalinks, built from the stored channel and timestamp)."""
 
-    teams_webhook_secret: str | None = None
     teams_bot_name: str = "Scrutiny"
-    """The outgoing webhook's name in Teams: replies tell members to type `@<name> ...`."""
+    """The bot's name in Teams (the app package's short name): replies tell members in a
+    channel to type `@<name> ...`."""
     teams_app_id: str | None = None
     """The Teams bot's app id (its Entra app registration's client id): the audience every
     inbound token must name and the client the bot's outbound tokens are issued to."""
@@ -81,7 +79,8 @@ class Settings(BaseSettings):
     graph_authority_host: str = "https://login.microsoftonline.com"
     """Microsoft Entra sign-in host (another cloud's, e.g. https://login.microsoftonline.us)."""
     graph_token_cache: Path = PROJECT_ROOT / "var" / "graph"
-    """Folder for the Teams service account's AuthenticationRecord (`teams login`)."""
+    """Folder for the AuthenticationRecord of the account that reads group calendars
+    (`calendar login`)."""
     graph_token_cache_name: str = Field(default="scrutiny-bot", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     """Name of azure-identity's persistent token cache holding its tokens."""
 
@@ -150,20 +149,6 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
 
-    @field_validator("teams_webhook_secret")
-    @classmethod
-    def _base64_secret(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError(
-                "not base64: paste the security token Teams showed when the outgoing "
-                "webhook was created"
-            ) from None
-        return value
-
     @field_validator("graph_api_url")
     @classmethod
     def _graph_url(cls, value: str) -> str:
@@ -216,11 +201,6 @@ class Settings(BaseSettings):
         return bool(self.slack_bot_token and self.slack_signing_secret)
 
     @property
-    def teams_enabled(self) -> bool:
-        """Teams is on when the outgoing-webhook secret is set."""
-        return bool(self.teams_webhook_secret)
-
-    @property
     def teams_bot_enabled(self) -> bool:
         """The Teams app's bot is on when its app id and a credential are set."""
         return bool(self.teams_app_id and self.teams_credential)
@@ -269,7 +249,9 @@ class Settings(BaseSettings):
         ready = {Platform.CONSOLE}
         if self.slack_bot_token:
             ready.add(Platform.SLACK)
-        if self.teams_bot_enabled or self.teams_enabled or self.graph_ready:
+        # The bot signs in for the Bot Connector itself with a secret or a certificate; a
+        # managed identity is left to the Teams SDK, which only answers activities with it.
+        if self.teams_app_id and self.teams_credential in ("secret", "certificate"):
             ready.add(Platform.TEAMS)
         return frozenset(ready)
 

@@ -23,6 +23,10 @@ from bot.db import make_engine, make_session_factory, migrate
 from bot.models import Base
 from bot.settings import Settings, load_settings
 from tests.factories import Seed, seed_collaboration
+from tests.support.teams import bot, connector, issuer, served, teams_app
+
+__all__ = ["bot", "connector", "issuer", "served", "teams_app"]
+"""The Teams bot's fixtures (tests/support/teams.py), for every test module."""
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -132,7 +136,6 @@ def settings_without_platforms(database_url: str) -> Settings:
         slack_bot_token=None,
         slack_signing_secret=None,
         slack_app_token=None,
-        teams_webhook_secret=None,
     )
 
 

@@ -339,13 +339,13 @@ CASES = [
         "lowercase",
     ),
     (
-        "webhook on slack",
+        "a Workflows webhook",
         "C0TORF0001\n",
         "C0TORF0001\n    webhook_url: https://srs.webhook.office.com/x\n",
         "channels[1].webhook_url",
         "webhook_url:",
-        "only used by Teams channels",
-        "platform: teams",
+        "no longer used",
+        "add the Teams app",
     ),
     (
         "unknown key",

@@ -1,5 +1,5 @@
 """Replies say how to type a command on the reader's platform: `/scrutiny ...` in Slack and the
-console, `@Scrutiny ...` (the outgoing webhook's name) in Teams."""
+console, `@Scrutiny ...` (the bot's name in Teams) in a Teams channel."""
 
 from __future__ import annotations
 

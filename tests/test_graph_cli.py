@@ -1,5 +1,5 @@
 """GRAPH_AUTHORITY_HOST: validated, given to both azure-identity credentials, and used end to
-end: `teams login` and `sync graph` through the real CLI, azure-identity, MSAL and msgraph-sdk
+end: `calendar login` and `sync graph` through the real CLI, azure-identity, MSAL and msgraph-sdk
 against a fake Entra ID (HTTPS, self-signed for 127.0.0.1) and the fake Graph.
 """
 
@@ -23,7 +23,7 @@ from bot.microsoft365.graph import (
     AUTH_RECORD,
     _device_code,
     app_credential,
-    user_credential,
+    calendar_credential,
 )
 from bot.models import Action, AuditEvent, Decision, Meeting
 from bot.settings import SettingsError, load_settings
@@ -57,7 +57,7 @@ def test_app_credential_signs_in_at_the_configured_authority() -> None:
     assert app_credential(settings)._authority == SOVEREIGN  # type: ignore[attr-defined]
 
 
-def test_service_account_signs_in_at_the_configured_authority(tmp_path: Path) -> None:
+def test_the_calendar_account_signs_in_at_the_configured_authority(tmp_path: Path) -> None:
     settings = load_settings(
         graph_tenant_id="tenant",
         graph_client_id="client",
@@ -65,9 +65,9 @@ def test_service_account_signs_in_at_the_configured_authority(tmp_path: Path) ->
         graph_token_cache=tmp_path,
         graph_token_cache_name="scrutiny-test",
     )
-    # `teams login` builds this credential (and then asks Entra for a device code).
+    # `calendar login` builds this credential (and then asks Entra for a device code).
     assert _device_code(settings)._authority == SOVEREIGN
-    assert user_credential(settings) is None
+    assert calendar_credential(settings) is None
 
 
 def test_signed_in_account_keeps_the_authority_it_signed_in_at(tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_signed_in_account_keeps_the_authority_it_signed_in_at(tmp_path: Path) -
     )
     record = AuthenticationRecord("tenant", "client", SOVEREIGN, "home.account", "svc@example")
     (tmp_path / AUTH_RECORD).write_text(record.serialize(), encoding="utf-8")
-    credential = user_credential(settings)
+    credential = calendar_credential(settings)
     assert credential is not None
     assert credential._authority == SOVEREIGN  # type: ignore[attr-defined]
 
@@ -201,9 +201,18 @@ def test_login_then_sync_through_the_real_cli_and_identity_libraries(
         loaded = runner.invoke(cli, ["config", "load"])
         assert loaded.exit_code == 0, loaded.output
 
-        signed_in = runner.invoke(cli, ["teams", "login"])
+        signed_in = runner.invoke(cli, ["calendar", "login"])
         assert signed_in.exit_code == 0, signed_in.output
         assert f"at {entra.authority}/devicelogin with the code FAKE-CODE" in signed_in.stdout
+        assert "never posts" in signed_in.stdout
+        # Read-only: the one delegated permission (MSAL adds the sign-in's own scopes).
+        [asked] = [c.form["scope"] for c in entra.calls if c.path.endswith("/devicecode")]
+        assert sorted(asked.split()) == [
+            "https://graph.microsoft.com/Group.Read.All",
+            "offline_access",
+            "openid",
+            "profile",
+        ]
         record = AuthenticationRecord.deserialize((tmp_path / "graph" / AUTH_RECORD).read_text())
         assert (record.authority, record.tenant_id, record.username) == (
             urlsplit(entra.authority).netloc,

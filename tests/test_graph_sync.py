@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
 from bot.collaboration import GraphConfig, check_collaboration
-from bot.microsoft365.graph import APP_SCOPES, USER_SCOPES, GraphReader, graph_client
+from bot.microsoft365.graph import APP_SCOPES, CALENDAR_SCOPES, GraphReader, graph_client
 from bot.models import Action, AuditEvent, Decision, Meeting
 from bot.services.graph_sync import SyncFailed, SyncReport, claim_slot, sync_graph
 from tests.conftest import NOW
@@ -100,7 +100,7 @@ def reader(fake: FakeGraph) -> Iterator[GraphReader]:
     credential = FakeCredential()
     found = GraphReader(
         graph_client(credential, APP_SCOPES, fake.url, retry=True),
-        graph_client(credential, USER_SCOPES, fake.url, retry=True),
+        graph_client(credential, CALENDAR_SCOPES, fake.url, retry=True),
     )
     yield found
     found.close()

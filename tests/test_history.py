@@ -264,9 +264,9 @@ def test_cli_deliveries_has_headers_filters_show_and_a_credentials_warning(
 def test_posting_platforms_follow_the_credentials(seed: Seed, session: Session) -> None:
     from bot.settings import load_settings
 
-    bare = load_settings(slack_bot_token=None, teams_webhook_secret=None, graph_tenant_id=None)
+    bare = load_settings(slack_bot_token=None, teams_app_id=None, graph_tenant_id=None)
     assert bare.posting_platforms == {Platform.CONSOLE}
-    slack = load_settings(slack_bot_token="xoxb-test", teams_webhook_secret=None)
+    slack = load_settings(slack_bot_token="xoxb-test", teams_app_id=None)
     assert Platform.SLACK in slack.posting_platforms
     channel = session.scalar(select(Channel).where(Channel.slug == "srs-torfaen"))
     assert channel is not None and channel.platform is Platform.SLACK

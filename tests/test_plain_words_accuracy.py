@@ -49,7 +49,6 @@ def example_app(database_url: str) -> ScrutinyApp:
         slack_bot_token=None,
         slack_signing_secret=None,
         slack_app_token=None,
-        teams_webhook_secret=None,
     )
     return prepare(settings, say=lambda _line: None)
 

@@ -3,7 +3,6 @@ GET /healthz answers 503 with the reason while the schema is behind or the datab
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -20,14 +19,14 @@ from typer.testing import CliRunner
 from bot.app import create_app
 from bot.cli import cli
 from bot.db import head_revision, make_engine, migrate, schema_revision
-from bot.platforms.teams.webhook import signature
 from bot.web import create_web_app
 from tests.conftest import settings_without_platforms
 from tests.factories import Seed
+from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
+from tests.fakes.token_issuer import FakeTokenIssuer
 from tests.outbox_support import add_post
-from tests.support.cards import card_text
-from tests.test_teams_http import SECRET, activity
+from tests.support.teams import activity, post
 
 PROJECT = Path(__file__).resolve().parent.parent
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nowhere"
@@ -41,54 +40,55 @@ def _free_port() -> int:
         return port
 
 
-def test_serve_on_a_fresh_database_migrates_and_answers_a_signed_message(tmp_path: Path) -> None:
+def test_serve_on_a_fresh_database_migrates_and_answers_a_signed_activity(
+    tmp_path: Path,
+) -> None:
     database = f"sqlite:///{tmp_path / 'fresh.db'}"
     port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database,
-        "TEAMS_WEBHOOK_SECRET": SECRET,
-        "SLACK_BOT_TOKEN": "",
-        "SLACK_SIGNING_SECRET": "",
-        "SLACK_APP_TOKEN": "",
-        "LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "scrutiny-bot"), "serve", "--port", str(port)],
-        env=env,
-        cwd=PROJECT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        health = None
-        while health is None:
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "serve did not start"
-            try:
-                health = httpx.get(base + "/healthz", timeout=2)
-            except httpx.TransportError:
-                time.sleep(0.1)
-        assert health.status_code == 200 and health.json()["status"] == "ok"
-        body = json.dumps(activity("help")).encode()
-        answer = httpx.post(
-            base + "/teams/messages",
-            content=body,
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"HMAC {signature(SECRET, body)}",
-            },
-            timeout=10,
+    with FakeTokenIssuer(tmp_path) as issuer, FakeBotConnector() as connector:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database,
+            **{name.upper(): value for name, value in issuer.settings().items()},
+            # MSAL (through requests) trusts the fake Entra ID's certificate.
+            "REQUESTS_CA_BUNDLE": str(issuer.entra.ca_file),
+            "SLACK_BOT_TOKEN": "",
+            "SLACK_SIGNING_SECRET": "",
+            "SLACK_APP_TOKEN": "",
+            "LOG_LEVEL": "WARNING",
+        }
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "scrutiny-bot"), "serve", "--port", str(port)],
+            env=env,
+            cwd=PROJECT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        # An unknown member on an empty register gets the polite refusal, not a 500.
-        assert answer.status_code == 200, answer.text
-        assert "secretariat" in card_text(answer.json()).lower()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            health = None
+            while health is None:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "serve did not start"
+                try:
+                    health = httpx.get(base + "/healthz", timeout=2)
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert health.status_code == 200 and health.json()["status"] == "ok"
+            body = activity(connector, "personal", "help")
+            answer = post(base, body, issuer.token(connector.service_url))
+            assert answer.status_code == 200, answer.text
+            # An unknown member on an empty register gets the polite refusal, not a 500.
+            connector.wait_until(lambda: bool(connector.calls))
+            [sent] = connector.calls
+            assert "secretariat" in " ".join(
+                block["text"] for block in sent.cards[0]["body"] if block["type"] == "TextBlock"
+            )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
     assert schema_revision(make_engine(database)) == head_revision()
 
 

@@ -118,7 +118,7 @@ def test_serve_refuses_to_start_without_slack_teams_or_register_signin(
         "SLACK_BOT_TOKEN",
         "SLACK_SIGNING_SECRET",
         "SLACK_APP_TOKEN",
-        "TEAMS_WEBHOOK_SECRET",
+        "TEAMS_APP_ID",
         "WEB_ENTRA_CLIENT_ID",
         "WEB_SLACK_CLIENT_ID",
     ):

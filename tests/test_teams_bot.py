@@ -7,76 +7,28 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from microsoft_teams.api import MessageActivity
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from bot.app import ScrutinyApp, create_app
+from bot.app import ScrutinyApp
 from bot.domain import Marking, Platform
 from bot.messages import Request
 from bot.models import Channel
-from bot.platforms.teams.sdk_bot import MESSAGES_PATH, TeamsBot, build_teams_bot, message_text
-from bot.platforms.teams.webhook import MAX_REQUEST_BYTES
+from bot.platforms.teams.activities import MAX_REQUEST_BYTES
+from bot.platforms.teams.sdk_bot import TeamsBot, message_text
 from bot.settings import SettingsError, load_settings
-from bot.web import create_web_app
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
-from tests.fakes.token_issuer import APP_ID, TENANT_ID, FakeTokenIssuer
+from tests.fakes.token_issuer import APP_ID, FakeTokenIssuer
+from tests.support.teams import BOT, GROUP_CHAT, PERSONAL, SIAN, TEAM, THREAD, activity, post
 
 DATA = Path(__file__).parent / "data" / "teams"
-BOT = f"28:{APP_ID}"
-SIAN = "00000000-0000-0000-0000-000000R00001"
-"""Sian Hughes (Torfaen, scrutiny member), by her Entra object id in the seed."""
-TEAM = "19:torfaenteam000000000000000000000@thread.tacv2"
-THREAD = "19:torfaen0000000000000000000000000@thread.tacv2"
-GROUP_CHAT = "19:meeting-prep-5f0c1a0e9b7d4c2a@thread.v2"
-PERSONAL = "a:1personal-chat-with-sian-hughes"
-
-
-@pytest.fixture
-def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTokenIssuer]:
-    with FakeTokenIssuer(tmp_path) as fake:
-        # MSAL (through requests) trusts the fake Entra ID's certificate and nothing else new.
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.entra.ca_file))
-        yield fake
-
-
-@pytest.fixture
-def connector() -> Iterator[FakeBotConnector]:
-    with FakeBotConnector() as fake:
-        yield fake
-
-
-@pytest.fixture
-def teams_app(
-    database_url: str, engine: Engine, seed: Seed, issuer: FakeTokenIssuer
-) -> ScrutinyApp:
-    settings = load_settings(
-        database_url=database_url,
-        slack_bot_token=None,
-        slack_signing_secret=None,
-        **issuer.settings(),
-    )
-    return create_app(settings, engine)
-
-
-@pytest.fixture
-def bot(teams_app: ScrutinyApp) -> TeamsBot:
-    return build_teams_bot(teams_app, clock=lambda: NOW)
-
-
-@pytest.fixture
-def served(teams_app: ScrutinyApp, bot: TeamsBot) -> Iterator[ServedApp]:
-    with ServedApp(create_web_app(teams_app, [bot])) as server:
-        yield server
 
 
 @pytest.fixture
@@ -92,52 +44,6 @@ def channel(session: Session, seed: Seed) -> Channel:
     session.add(found)
     session.commit()
     return found
-
-
-def activity(
-    connector: FakeBotConnector,
-    kind: str,
-    text: str,
-    *,
-    user: str = SIAN,
-    mentions: tuple[tuple[str, str], ...] = (),
-) -> dict[str, Any]:
-    """A message activity as Teams sends one (`mentions`: (id, name) of each @mention)."""
-    conversation = {"personal": PERSONAL, "groupChat": GROUP_CHAT, "channel": THREAD}[kind]
-    channel_data: dict[str, Any] = {"tenant": {"id": TENANT_ID}}
-    if kind == "channel":
-        conversation += ";messageid=1700000000050"
-        channel_data |= {"teamsChannelId": THREAD, "channel": {"id": THREAD}, "team": {"id": TEAM}}
-    return {
-        "type": "message",
-        "id": "1700000000050",
-        "channelId": "msteams",
-        "serviceUrl": connector.service_url,
-        "timestamp": "2026-11-23T09:00:00.000Z",
-        "from": {"id": "29:1sian-hughes", "name": "Sian Hughes", "aadObjectId": user},
-        "recipient": {"id": BOT, "name": "Scrutiny"},
-        "conversation": {
-            "id": conversation,
-            "conversationType": kind,
-            "tenantId": TENANT_ID,
-            **({"isGroup": True} if kind != "personal" else {}),
-        },
-        "channelData": channel_data,
-        "text": text,
-        "textFormat": "plain",
-        "entities": [
-            {"type": "mention", "mentioned": {"id": who, "name": name}, "text": f"<at>{name}</at>"}
-            for who, name in mentions
-        ],
-    }
-
-
-def post(served: ServedApp, body: dict[str, Any] | bytes, token: str | None) -> httpx.Response:
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return httpx.post(served.url + MESSAGES_PATH, content=content, headers=headers, timeout=30)
 
 
 def card_lines(card: dict[str, Any]) -> list[str]:
@@ -216,6 +122,30 @@ def test_a_body_that_is_not_json_is_refused(
 
     assert response.status_code == 400
     assert bot.stats["dispatched"] == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("timestamp", [None, 1]), ("textFormat", ["plain"]), ("conversation", "x"), ("from", None)],
+)
+def test_a_signed_body_that_is_not_a_teams_activity_gets_400_and_nothing_runs(
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    served: ServedApp,
+    bot: TeamsBot,
+    field: str,
+    value: object,
+) -> None:
+    body = {**activity(connector, "personal", "help"), field: value}
+
+    response = post(served, body, issuer.token(connector.service_url))
+
+    assert response.status_code == 400
+    assert field in response.json()["detail"]
+    assert bot.stats["dispatched"] == 0 and bot.stats["malformed"] == 1
+    assert connector.calls == []
+    # Unsigned, the same body is refused for its token, saying nothing of its shape.
+    assert post(served, body, None).status_code == 401
 
 
 # -- answers ------------------------------------------------------------------------------------
@@ -300,6 +230,20 @@ def test_a_stranger_is_told_to_ask_the_secretariat(
     connector.wait_until(lambda: bool(connector.calls))
     [sent] = connector.calls
     assert "secretariat" in " ".join(card_lines(sent.cards[0]))
+
+
+def test_the_channel_thread_id_teams_sends_finds_the_stored_channel(
+    teams_app: ScrutinyApp, session: Session, channel: Channel, seed: Seed
+) -> None:
+    # Stored as "<team>/<thread>"; Teams names the thread alone. The dispatcher's own lookup
+    # matches it, in the unit of work it already has.
+    assert teams_app.find_channel(session, Platform.TEAMS, THREAD) is channel
+    assert teams_app.find_channel(session, Platform.TEAMS, channel.external_id) is channel
+    # A wildcard is no wildcard, a part of the thread id is not the thread, and another
+    # platform's channel is never matched by a Teams suffix.
+    assert teams_app.find_channel(session, Platform.TEAMS, "%") is None
+    assert teams_app.find_channel(session, Platform.TEAMS, THREAD[5:]) is None
+    assert teams_app.find_channel(session, Platform.SLACK, THREAD) is None
 
 
 # -- mentions ---------------------------------------------------------------------------------

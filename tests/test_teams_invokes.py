@@ -18,24 +18,14 @@ from bot.app import ScrutinyApp
 from bot.domain import Platform, QuestionState
 from bot.messages import Request
 from bot.models import Action, Question
-from tests import test_teams_bot as base
 from tests.conftest import NOW
 from tests.factories import Seed, add_action
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
 from tests.fakes.token_issuer import FakeTokenIssuer
 from tests.support.cards import assert_valid_card
+from tests.support.teams import BOT, PERSONAL, SIAN, activity, post
 from tests.test_questions import BUSINESS, SPEC, add_meeting, add_partner_channels
-from tests.test_teams_bot import BOT, PERSONAL, SIAN, activity, post
-
-# The Teams bot's fixtures: the token issuer, the Bot Connector, the app and the served bot.
-issuer, connector, teams_app, bot, served = (
-    base.issuer,
-    base.connector,
-    base.teams_app,
-    base.bot,
-    base.served,
-)
 
 CERI = "00000000-0000-0000-0000-000000C00001"
 """Ceri Morgan (secretariat, OFFICIAL-SENSITIVE)."""

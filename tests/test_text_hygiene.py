@@ -26,14 +26,8 @@ from bot.domain import Marking, Platform, QuestionState
 from bot.i18n import Translator
 from bot.imports import ImportRejected, import_file
 from bot.messages import Request
-from bot.microsoft365.graph import (
-    USER_SCOPES,
-    GraphMessenger,
-    graph_client,
-)
 from bot.models import Action, Channel, Decision, Delivery, Meeting, Question, Reminder
 from bot.platforms.console.app import run_console
-from bot.platforms.teams.messengers import TeamsMessenger, WebhookMessenger
 from bot.rendering.teams_cards import text_card
 from bot.services import reminders
 from bot.services.questions import pack as question_pack
@@ -41,10 +35,11 @@ from bot.services.questions.core import record_answer
 from bot.services.questions.windows import QuestionError
 from tests.conftest import NOW
 from tests.factories import Seed
-from tests.fakes.graph_api import FakeCredential, FakeGraph
+from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import SlackSender
+from tests.fakes.token_issuer import FakeTokenIssuer
 from tests.support.cards import assert_valid_card
-from tests.test_graph_outbox import TEAM, THREAD, sender
+from tests.support.teams import TEAM, THREAD, connector_messenger, send
 from tests.test_imports import ACTION_HEADER, DECISION_HEADER, action, write_csv
 from tests.test_questions import NEWPORT, POLICE, SECRETARIAT, TORFAEN, act, ref_of, say
 from tests.test_slack_questions import (
@@ -544,7 +539,11 @@ def test_a_search_that_only_withheld_items_match_still_falls_back_to_any_word(
 
 # -- Teams: user Markdown stays inert -----------------------------------------------------------
 def test_markdown_in_a_question_and_answer_is_inert_in_the_posted_teams_card(
-    app: ScrutinyApp, seed: Seed, session: Session
+    app: ScrutinyApp,
+    seed: Seed,
+    session: Session,
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
 ) -> None:
 
     session.add(
@@ -570,15 +569,10 @@ def test_markdown_in_a_question_and_answer_is_inert_in_the_posted_teams_card(
     # Due now, whatever the machine's clock says.
     delivery.next_try_at = NOW - timedelta(minutes=1)
     session.commit()
-    with FakeGraph() as fake:
-        graph = GraphMessenger(graph_client(FakeCredential(), USER_SCOPES, fake.url, retry=False))
-        messenger = TeamsMessenger(WebhookMessenger(timeout=5), graph)
-        try:
-            sender(app, messenger).send_due(NOW)
-        finally:
-            graph.runner.close()
-        [posted] = fake.messages[(TEAM, THREAD)]
-    card = json.loads(posted["attachments"][0]["content"])
+    assert send(app, connector_messenger(app, issuer, connector)).sent == 1
+    [posted] = connector.calls_of("create")
+    assert posted.body["channelData"] == {"channel": {"id": THREAD}}
+    [card] = posted.cards
     assert_valid_card(card)
     texts = [block["text"] for block in card["body"]]
     assert not any(phish in text for text in texts)

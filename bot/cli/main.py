@@ -17,7 +17,7 @@ from bot.cli.logs import audit_log, deliveries_cli
 from bot.cli.questions import questions_cli
 from bot.cli.remind import remind_cli
 from bot.cli.serving import console, run, serve, worker
-from bot.cli.teams import sync_cli, teams_cli
+from bot.cli.teams import calendar_cli, sync_cli, teams_cli
 
 cli = typer.Typer(
     name="scrutiny-bot",
@@ -39,6 +39,7 @@ cli.add_typer(deliveries_cli, name="deliveries")
 cli.command("audit")(audit_log)
 cli.add_typer(questions_cli, name="questions")
 cli.add_typer(teams_cli, name="teams")
+cli.add_typer(calendar_cli, name="calendar")
 cli.add_typer(sync_cli, name="sync")
 cli.add_typer(i18n_cli, name="i18n")
 

@@ -71,7 +71,8 @@ def serve(
             _(
                 "Nothing to serve: neither a chat platform nor sign-in to the register is "
                 "configured. Set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN "
-                "for Socket Mode) - see docs/slack.md - or TEAMS_WEBHOOK_SECRET for Teams; or "
+                "for Socket Mode) - see docs/slack.md - or TEAMS_APP_ID and TEAMS_CLIENT_SECRET "
+                "for Teams - see docs/teams.md; or "
                 "WEB_ENTRA_CLIENT_ID or WEB_SLACK_CLIENT_ID to serve the register alone. To try "
                 "the register on this machine, use scrutiny-bot run."
             ),

@@ -1,5 +1,5 @@
-"""`scrutiny-bot teams` and `scrutiny-bot sync`: Microsoft Teams sign-in and the Microsoft 365
-sync."""
+"""`scrutiny-bot teams`, `calendar` and `sync`: the Teams app package, the sign-in that reads
+group calendars, and the Microsoft 365 sync."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 
 teams_cli = typer.Typer(help="Microsoft Teams.", no_args_is_help=True)
+calendar_cli = typer.Typer(
+    help="Reading Microsoft 365 group calendars for the sync.", no_args_is_help=True
+)
 sync_cli = typer.Typer(help="Synchronise records from elsewhere.", no_args_is_help=True)
 
 
@@ -28,9 +31,10 @@ def _graph_required(settings: Settings) -> None:
         raise typer.Exit(2)
 
 
-@teams_cli.command("login")
-def teams_login() -> None:
-    """Sign the Teams service account in (device code) so the bot can post through Graph."""
+@calendar_cli.command("login")
+def calendar_login() -> None:
+    """Sign in once (device code) as the account whose group calendars `sync graph` reads:
+    read-only (Group.Read.All); the bot never posts as it."""
 
     from bot.microsoft365.graph import login
 
@@ -39,9 +43,11 @@ def teams_login() -> None:
 
     def show(url: str, code: str, expires: datetime) -> None:
         echo(
-            _("Sign in as the service account at {url} with the code {code}.").format(
-                url=url, code=code
-            )
+            _(
+                "Sign in at {url} with the code {code}, as an account that is a member of "
+                "the groups whose calendars the sync reads. The bot only reads their "
+                "calendars with it (Group.Read.All); it never posts as this account."
+            ).format(url=url, code=code)
         )
 
     try:
@@ -49,7 +55,11 @@ def teams_login() -> None:
     except Exception as error:  # azure-identity reports sign-in failures with assorted types
         echo(_("Sign-in failed: {error}").format(error=error), err=True)
         raise typer.Exit(1) from None
-    echo(_("Signed in; the account is recorded in {file}.").format(file=path))
+    echo(
+        _(
+            "Signed in; sync graph reads group calendars as this account, recorded in {file}."
+        ).format(file=path)
+    )
 
 
 @teams_cli.command("package")

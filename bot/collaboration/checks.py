@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.collaboration.problems import KeyPath, Report, did_you_mean, hints, key_text, quoted
 from bot.collaboration.schema import GRAPH_COLUMNS, SECTIONS
-from bot.domain import Platform, Role
+from bot.domain import Role
 from bot.i18n import _
 
 
@@ -159,14 +159,16 @@ def cross_check(data: Mapping[str, Any], report: Report) -> None:
             reference(("channels", index, "partner"), entry.get("partner"), "partners")
         if entry.get("board") is not None:
             reference(("channels", index, "board"), entry.get("board"), "boards")
-        platform = entry.get("platform")
-        if entry.get("webhook_url") is not None and platform != Platform.TEAMS.value:
+        if entry.get("webhook_url") is not None:
+            # Teams' Workflows webhooks posted "via Workflows" as whoever made them, and
+            # stopped when that person left; the Teams app's bot posts as itself instead.
             report.add(
                 ("channels", index, "webhook_url"),
-                _("webhook_url is only used by Teams channels; this one is on {platform}").format(
-                    platform=quoted(platform)
+                _(
+                    "webhook_url is no longer used: the bot posts to Teams as the Teams app "
+                    "(docs/teams.md)"
                 ),
-                _("remove webhook_url, or set platform: teams"),
+                _("remove webhook_url, and add the Teams app to the channel's team"),
             )
 
     _check_graph(data.get("graph"), reference, report)

@@ -1,30 +1,23 @@
-"""Microsoft 365 through `msgraph-sdk`: clients, sign-in, channel posts, and the sync reader.
+"""Microsoft 365 through `msgraph-sdk`: clients, sign-in and the sync's reader. It only reads;
+the bot posts to Teams as the app through the Bot Connector (bot.platforms.teams).
 
 The one module that imports msgraph, kiota and azure-identity (tests/test_architecture.py).
 
 Two identities, because Graph allows no other way:
 - the app (client credentials: GRAPH_TENANT_ID, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET) reads
   SharePoint lists (application permission Sites.Read.All, or Sites.Selected);
-- a service account signed in once with `scrutiny-bot teams login` (device code; token cache
-  persisted, refreshed by azure-identity) posts channel messages (ChannelMessage.Send), reads
-  them back to find a delivery's key (ChannelMessage.Read.All), and reads group calendars
-  (Group.Read.All): Graph offers application permissions for none of these.
+- an account signed in once with `scrutiny-bot calendar login` (device code; token cache
+  persisted, refreshed by azure-identity) reads group calendars: Graph's group calendar API
+  takes only the delegated Group.Read.All, never an application permission. The sign-in asks
+  for nothing else (MSAL adds offline_access itself, for the refresh token).
 
-The SDK is asynchronous; the outbox and the sync are not. Each messenger and reader owns an
-event loop in a daemon thread (`AsyncRunner`) that its client lives on.
-
-Posting: every outbox post becomes one Adaptive Card. Through Graph the card is an attachment
-whose id is derived from the delivery's key, so `find_posted` can look for it in the channel.
-(Teams' Workflows webhooks, which need no Graph, are in `bot.platforms.teams.messengers`.)
-The SDK's own retries are off for posting (the outbox retries after looking for the key) and on
-for reading, where the RetryHandler honours 429/503 Retry-After.
+The SDK is asynchronous; the sync is not. The reader owns an event loop in a daemon thread
+(`AsyncRunner`) that its clients live on; the SDK's RetryHandler honours 429/503 Retry-After.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -45,15 +38,8 @@ from kiota_http.middleware.options import RetryHandlerOption
 from msgraph.generated.groups.item.calendar.calendar_view.calendar_view_request_builder import (
     CalendarViewRequestBuilder,
 )
-from msgraph.generated.models.body_type import BodyType
-from msgraph.generated.models.chat_message import ChatMessage
-from msgraph.generated.models.chat_message_attachment import ChatMessageAttachment
-from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.sites.item.lists.item.items.items_request_builder import (
     ItemsRequestBuilder,
-)
-from msgraph.generated.teams.item.channels.item.messages.messages_request_builder import (
-    MessagesRequestBuilder,
 )
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_request_adapter import options as graph_options
@@ -62,11 +48,8 @@ from msgraph_core import GraphClientFactory  # type: ignore[import-untyped]
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.collaboration import GraphConfig
-from bot.domain import Platform
 from bot.entra import microsoft_cloud
-from bot.outbox import PermanentError, RateLimited, SendError, Target, TransientError
-from bot.rendering.payload import payload_card
-from bot.rendering.teams_cards import CARD_CONTENT_TYPE
+from bot.outbox import PermanentError, RateLimited, SendError, TransientError
 from bot.services.graph_sync import (
     CalendarEvent,
     ListItem,
@@ -80,15 +63,11 @@ log = logging.getLogger(__name__)
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 APP_SCOPES = [f"{GRAPH_RESOURCE}/.default"]
-USER_SCOPES = [
-    f"{GRAPH_RESOURCE}/{name}"
-    for name in ("ChannelMessage.Send", "ChannelMessage.Read.All", "Group.Read.All")
-]
-"""Delegated permissions of the service account, asked for at `teams login`."""
+CALENDAR_SCOPES = [f"{GRAPH_RESOURCE}/Group.Read.All"]
+"""The one delegated permission asked for at `calendar login`: reading group calendars."""
 AUTH_RECORD = "authentication-record.json"
 SYNC_ACTOR = "graph-sync"
 READ_RETRIES = 3
-HISTORY_PAGES = 3
 PAGE_LIMIT = 500
 """Pages followed per collection at most: a nextLink loop must not run forever."""
 
@@ -176,12 +155,13 @@ def _device_code(settings: Settings, **options: Any) -> Any:
 
 
 def login(settings: Settings, prompt: Callable[[str, str, datetime], None]) -> Path:
-    """Sign the service account in with a device code; save its AuthenticationRecord (not a
-    secret: it names the account whose tokens the persistent cache holds). Returns its path."""
+    """Sign in, with a device code, the account that reads group calendars; save its
+    AuthenticationRecord (not a secret: it names the account whose tokens the persistent cache
+    holds). Returns its path."""
     credential = _device_code(settings, prompt_callback=prompt)
     # The SDK's auth provider asks for CAE tokens, which azure-identity caches apart from the
     # others ("<name>.cae"): a sign-in without CAE would leave the bot's cache empty.
-    record = credential.authenticate(scopes=USER_SCOPES, enable_cae=True)
+    record = credential.authenticate(scopes=CALENDAR_SCOPES, enable_cae=True)
     folder = settings.graph_token_cache
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / AUTH_RECORD
@@ -189,8 +169,9 @@ def login(settings: Settings, prompt: Callable[[str, str, datetime], None]) -> P
     return path
 
 
-def user_credential(settings: Settings) -> TokenCredential | None:
-    """The signed-in service account, or None before `scrutiny-bot teams login`."""
+def calendar_credential(settings: Settings) -> TokenCredential | None:
+    """The account signed in to read group calendars, or None before `scrutiny-bot calendar
+    login`."""
     from azure.identity import AuthenticationRecord
 
     path = settings.graph_token_cache / AUTH_RECORD
@@ -214,7 +195,7 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
 
 
 def classify(error: BaseException) -> SendError:
-    """A Graph or webhook failure as the outbox's RateLimited, TransientError or PermanentError."""
+    """A Graph failure as a RateLimited, TransientError or PermanentError (which say why)."""
     if isinstance(error, SendError):
         return error
     status: int | None = None
@@ -236,104 +217,10 @@ def classify(error: BaseException) -> SendError:
         return TransientError(f"{type(error).__name__}: {error}", maybe_posted=True)
     if isinstance(error, ClientAuthenticationError):
         return PermanentError(
-            f"the Teams service account cannot sign in ({error}); run: scrutiny-bot teams login"
+            f"the account that reads group calendars cannot sign in ({error}); "
+            "run: scrutiny-bot calendar login"
         )
     return TransientError(f"{type(error).__name__}: {error}", maybe_posted=True)
-
-
-def key_attachment_id(key: str) -> str:
-    """The attachment id carrying a delivery's key (Graph keeps attachment ids as given)."""
-    return "scrutiny-" + hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def split_target(target: Target) -> tuple[str, str]:
-    """(team id, channel id) from a Teams channel's external_id "teamId/channelId"."""
-    team, _slash, channel = target.external_id.partition("/")
-    if not channel or not team:
-        raise PermanentError(
-            f"channel {target.slug}: external_id must be <team id>/<channel id> to post "
-            "through Graph, or the channel needs a webhook_url"
-        )
-    return team, channel
-
-
-# -- messengers -------------------------------------------------------------------------------
-class GraphMessenger:
-    """Posts cards with Graph `POST /teams/{team}/channels/{channel}/messages`."""
-
-    platform = Platform.TEAMS
-
-    def __init__(
-        self,
-        client: GraphServiceClient,
-        runner: AsyncRunner | None = None,
-        *,
-        timeout: float = 60.0,
-        history_pages: int = HISTORY_PAGES,
-    ) -> None:
-        self.client = client
-        self.runner = runner or AsyncRunner("graph-messenger")
-        self.timeout = timeout
-        self.history_pages = history_pages
-
-    @property
-    def client_timeout(self) -> float:
-        """Seconds a Graph call may take; an uncertain post settles well past it before the
-        channel's messages are searched for it (the same rule as Slack's)."""
-        return self.timeout
-
-    def _call(self, work: Callable[[], Awaitable[_T]]) -> _T:
-        async def run() -> _T:
-            return await work()
-
-        try:
-            return self.runner.run(run(), self.timeout)
-        except Exception as error:
-            raise classify(error) from error
-
-    def _messages(self, target: Target) -> MessagesRequestBuilder:
-        team, channel = split_target(target)
-        return self.client.teams.by_team_id(team).channels.by_channel_id(channel).messages
-
-    def post(self, target: Target, payload: Mapping[str, Any], *, key: str) -> str:
-        """One message whose only content is the card; the message id."""
-        messages = self._messages(target)
-        attachment = key_attachment_id(key)
-        message = ChatMessage(
-            body=ItemBody(
-                content_type=BodyType.Html, content=f'<attachment id="{attachment}"></attachment>'
-            ),
-            attachments=[
-                ChatMessageAttachment(
-                    id=attachment,
-                    content_type=CARD_CONTENT_TYPE,
-                    content=json.dumps(payload_card(payload), ensure_ascii=False),
-                )
-            ],
-        )
-        posted = self._call(lambda: messages.post(message))
-        if posted is None or not posted.id:
-            raise TransientError("Graph accepted the message but returned no id", maybe_posted=True)
-        return str(posted.id)
-
-    def find_posted(self, target: Target, key: str, *, since: datetime) -> str | None:
-        """The id of a recent channel message carrying the key's attachment (newest pages)."""
-        messages = self._messages(target)
-        attachment = key_attachment_id(key)
-        query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(top=50)
-        config = RequestConfiguration(query_parameters=query)
-        page = self._call(lambda: messages.get(request_configuration=config))
-        for _ in range(self.history_pages):
-            if page is None:
-                return None
-            for message in page.value or []:
-                if any(a.id == attachment for a in message.attachments or []):
-                    return str(message.id)
-            link = page.odata_next_link
-            if not link:
-                return None
-            page = self._call(lambda link=link: messages.with_url(link).get())  # type: ignore[misc]
-        return None
 
 
 # -- reading for the sync ---------------------------------------------------------------------
@@ -366,7 +253,7 @@ async def _every_page(
 
 
 class GraphReader:
-    """Reads group calendars (as the service account) and SharePoint lists (as the app)."""
+    """Reads group calendars (as the signed-in account) and SharePoint lists (as the app)."""
 
     def __init__(
         self,
@@ -391,8 +278,8 @@ class GraphReader:
         """Every event overlapping [start, end) in the group's calendar, following nextLink."""
         if self.user_client is None:
             raise SyncFailed(
-                "group calendars are read as the Teams service account: "
-                "run scrutiny-bot teams login"
+                "group calendars are read as a signed-in account (Graph has no application "
+                "permission for them): run scrutiny-bot calendar login"
             )
         view = self.user_client.groups.by_group_id(group_id).calendar.calendar_view
         query = CalendarViewRequestBuilder.CalendarViewRequestBuilderGetQueryParameters(
@@ -449,10 +336,10 @@ def reader_from_settings(settings: Settings) -> GraphReader:
         if settings.graph_client_secret
         else None
     )
-    user = user_credential(settings)
+    user = calendar_credential(settings)
     return GraphReader(
         app,
-        graph_client(user, USER_SCOPES, settings.graph_api_url, retry=True) if user else None,
+        graph_client(user, CALENDAR_SCOPES, settings.graph_api_url, retry=True) if user else None,
     )
 
 

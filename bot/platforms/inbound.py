@@ -1,10 +1,11 @@
-"""What every webhook does with a request before trusting it: read the body within a cap, then
-(once the platform has checked the signature) decode it and check its shape.
+"""What every endpoint does with a request before trusting it: read the body within a cap, then
+decode it and check its shape.
 
-Both webhooks (Slack's and Teams') read their body through `read_capped_body`: the declared
-Content-Length is checked first, and the body is streamed and abandoned as soon as it passes
-the cap, so an oversized request costs at most the cap in memory, signed or not. Only after
-the signature matches is the body decoded (`load_json`) and checked against a `Shape`: a
+Both endpoints (Slack's webhook and the Teams bot's) read their body through `read_capped_body`:
+the declared Content-Length is checked first, and the body is streamed and abandoned as soon as
+it passes the cap, so an oversized request costs at most the cap in memory, signed or not. For
+Slack, only after the signature matches is the body decoded (`load_json`) and checked against a
+`Shape`; the Teams SDK checks a bearer token, which does not sign the body (sdk_bot). A `Shape` is a
 pydantic model of exactly the fields the bot reads, so a listener never meets a list where it
 expects an object, a string where it expects a number, or a field that is missing.
 """

@@ -2,7 +2,7 @@
 a bilingual reader, the text-to-card fallback, and cutting a card to fit a Teams message.
 
 Pure Python (no Teams SDK): a card is a plain dict, so the outbox can store it and any Teams
-sender (Graph, a Workflows webhook, the Bot Connector) can post it as it is.
+sender (the Bot Connector's, bot.platforms.teams.connector_messenger) can post it as it is.
 """
 
 from __future__ import annotations
@@ -106,11 +106,3 @@ def join_cards(cards: Sequence[Card]) -> Card:
 def fit_card(rendered: Card, text: str, t: Translator, limit: int = MAX_BODY_BYTES) -> Card:
     """`rendered` if it fits in a Teams message, else the text rendering as a card, cut to fit."""
     return rendered if _size(rendered) <= limit else text_card(text, t, limit)
-
-
-def card_message(content: Card) -> dict[str, Any]:
-    """A message carrying one Adaptive Card (Workflows webhooks and outgoing-webhook replies)."""
-    return {
-        "type": "message",
-        "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": content}],
-    }

@@ -1,8 +1,7 @@
-"""A fake Microsoft Graph on 127.0.0.1 (port 0) for the endpoints the bot uses, and a fake
-Teams Workflows webhook receiver.
+"""A fake Microsoft Graph on 127.0.0.1 (port 0) for the endpoints the bot reads.
 
-Graph endpoints (under `/v1.0`): a group calendar's `calendarView`, SharePoint list items with
-`$expand=fields`, and a channel's messages (POST, and GET newest first). Collections are served
+Graph endpoints (under `/v1.0`): a group calendar's `calendarView` and SharePoint list items
+with `$expand=fields`. Collections are served
 in pages of `page_size` with `@odata.nextLink`. Tests script failures for the next calls whose
 path contains a string: 429 or 503 with Retry-After, 500, or "persistent" failures; every call is
 recorded. `FakeCredential` stands in for azure-identity so the real msgraph-sdk runs unchanged.
@@ -10,7 +9,6 @@ recorded. `FakeCredential` stands in for azure-identity so the real msgraph-sdk 
 
 from __future__ import annotations
 
-import itertools
 import json
 import ssl
 import threading
@@ -23,8 +21,6 @@ from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
-
-from bot.clock import CLOCK
 
 FAKE_TOKEN = "fake-graph-token"
 
@@ -107,14 +103,9 @@ class FakeGraph(LocalServer):
     """Group id -> calendar events (Graph JSON)."""
     items: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     """(site id, list id) -> list items (Graph JSON, with `fields`)."""
-    messages: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
-    """(team id, channel id) -> posted messages, oldest first."""
-    webhooks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    """Workflows webhook name -> posted bodies."""
     calls: list[Call] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_000))
 
     @property
     def root(self) -> str:
@@ -125,10 +116,6 @@ class FakeGraph(LocalServer):
     def url(self) -> str:
         """The GRAPH_API_URL to use."""
         return f"{self.root}/v1.0"
-
-    def webhook_url(self, name: str) -> str:
-        """A Workflows webhook URL on the fake."""
-        return f"{self.root}/workflows/{name}"
 
     # -- scripting ----------------------------------------------------------------------------
     def fail(
@@ -194,10 +181,6 @@ class FakeGraph(LocalServer):
         self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]
     ) -> tuple[int, Any, dict[str, str]]:
         segments = path.strip("/").split("/")
-        if segments[0] == "workflows" and method == "POST":
-            with self._lock:
-                self.webhooks.setdefault(segments[1], []).append(body)
-            return 202, None, {}
         if segments[0] != "v1.0":
             return 404, {"error": {"code": "notFound"}}, {}
         if headers.get("authorization") != f"Bearer {FAKE_TOKEN}":
@@ -220,20 +203,6 @@ class FakeGraph(LocalServer):
             if found is None:
                 return 404, {"error": {"code": "itemNotFound"}}, {}
             return 200, self._page(path, query, found), {}
-        if rest[:1] == ["teams"] and rest[2:3] == ["channels"] and rest[4:] == ["messages"]:
-            key = (rest[1], rest[3])
-            if method == "POST":
-                with self._lock:
-                    message = {
-                        "id": str(next(self._ids)),
-                        "createdDateTime": CLOCK.now().isoformat(),
-                        **body,
-                    }
-                    self.messages.setdefault(key, []).append(message)
-                return 201, message, {}
-            with self._lock:
-                newest_first = list(reversed(self.messages.get(key, [])))
-            return 200, self._page(path, query, newest_first), {}
         return 404, {"error": {"code": "notFound", "message": path}}, {}
 
     def _page(self, path: str, query: dict[str, str], rows: list[dict[str, Any]]) -> Any:

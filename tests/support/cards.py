@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 
-from bot.rendering.teams_cards import MAX_MESSAGE_BYTES, card_message
+from bot.rendering.teams_cards import CARD_CONTENT_TYPE, MAX_MESSAGE_BYTES
 
 SCHEMA = Path(__file__).resolve().parent.parent / "data" / "schemas" / "adaptive-card-1.5.json"
 
@@ -23,7 +23,12 @@ def assert_valid_card(card: dict[str, Any]) -> None:
     """The card validates against Adaptive Cards 1.5 and fits a Teams message."""
     errors = sorted(card_validator().iter_errors(card), key=str)
     assert not errors, [e.message for e in errors[:3]]
-    assert len(json.dumps(card_message(card)).encode()) < MAX_MESSAGE_BYTES
+    # The message activity the Bot Connector is sent, as the Teams SDK serialises it.
+    message = {
+        "type": "message",
+        "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": card}],
+    }
+    assert len(json.dumps(message).encode()) < MAX_MESSAGE_BYTES
 
 
 def card_text(message: dict[str, Any]) -> str:

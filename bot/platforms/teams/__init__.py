@@ -1,8 +1,8 @@
-"""Microsoft Teams: the Teams app's bot on the Teams SDK (`sdk_bot`, `auth`: POST
-/api/messages, every activity's token checked), the older outgoing webhook (`webhook`:
-@mentions in a channel, answered with Adaptive Cards), the app package (`app_package`) and the
-outbox's senders (`messengers`). Cards are rendering's (`bot.rendering.teams_cards`); Microsoft
-365 sync and sign-in are `bot.microsoft365`'s."""
+"""Microsoft Teams: the Teams app's bot on the Teams SDK (`sdk_bot`, `auth`, `activities`: POST
+/api/messages, every activity's token checked; `invokes`: dialogs, buttons, the message
+extension), the app package (`app_package`) and the outbox's sender, posting as the app through
+the Bot Connector (`connector_messenger`). Cards are rendering's (`bot.rendering.teams_cards`);
+the Microsoft 365 sync is `bot.microsoft365`'s."""
 
 from __future__ import annotations
 
@@ -28,23 +28,16 @@ class Teams:
     surfaces = frozenset({MESSAGE})
 
     def receives_over_http(self, settings: Settings) -> bool:
-        """The Teams app's bot (TEAMS_APP_ID and a credential) or the outgoing webhook
-        (TEAMS_WEBHOOK_SECRET) is set up."""
-        return settings.teams_bot_enabled or settings.teams_enabled
+        """The Teams app's bot is set up: TEAMS_APP_ID and a credential."""
+        return settings.teams_bot_enabled
 
     def endpoints(self, app: ScrutinyApp) -> list[WebPlatform]:
-        """POST /api/messages (the bot) and POST /teams/messages (the outgoing webhook), each
-        when it is set up."""
-        found: list[WebPlatform] = []
-        if app.settings.teams_bot_enabled:
-            from bot.platforms.teams.sdk_bot import build_teams_bot
+        """POST /api/messages, the Teams app's bot."""
+        if not app.settings.teams_bot_enabled:
+            return []
+        from bot.platforms.teams.sdk_bot import build_teams_bot
 
-            found.append(build_teams_bot(app))
-        if app.settings.teams_enabled:
-            from bot.platforms.teams.webhook import build_teams
-
-            found.append(build_teams(app))
-        return found
+        return [build_teams_bot(app)]
 
     def messenger(
         self,
@@ -53,18 +46,14 @@ class Teams:
         *,
         show_post: ShowPost | None = None,
     ) -> Messenger | None:
-        """The bot posting as the app through the Bot Connector when the bot is set up (its
-        app id and a secret or certificate); else Workflows webhooks, and Graph once signed in."""
+        """The bot posting as the app through the Bot Connector, when it has an app id and a
+        secret or certificate to sign in with."""
         if Platform.TEAMS not in settings.posting_platforms:
             return None
-        if settings.teams_bot_enabled and settings.teams_credential != "managed identity":
-            from bot.platforms.teams.connector_messenger import ConnectorMessenger
-            from bot.posted_messages import PostedRegister
+        from bot.platforms.teams.connector_messenger import ConnectorMessenger
+        from bot.posted_messages import PostedRegister
 
-            return ConnectorMessenger.from_settings(settings, PostedRegister(sessions))
-        from bot.platforms.teams.messengers import teams_messenger
-
-        return teams_messenger(settings)
+        return ConnectorMessenger.from_settings(settings, PostedRegister(sessions))
 
 
 TEAMS = Teams()

@@ -29,7 +29,6 @@ import asyncio
 import copy
 import dataclasses
 import logging
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,8 +77,8 @@ from bot.app import Outcome, ScrutinyApp
 from bot.domain import Platform
 from bot.i18n import Translator
 from bot.messages import Request
+from bot.platforms.teams.activities import message_words
 from bot.platforms.teams.app_package import ASK_COMMAND_ID, FIND_COMMAND_ID, FIND_PARAMETER
-from bot.platforms.teams.webhook import strip_mention
 from bot.rendering.teams_cards import CARD_CONTENT_TYPE, Card, fit_card, join_cards, text_card
 from handlers.questions import ANSWER_FORM, ASK_FORM, DRAFT, REJECT_FORM
 from handlers.register import OPEN_UPDATE_FORM
@@ -96,7 +95,6 @@ TASK_FETCH = {"type": "task/fetch"}
 MAX_FOUND = 10
 """Search results offered by the message extension (Teams shows a short list)."""
 
-_MENTION = re.compile(r"<at[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 Where = Callable[[Any, str, dict[str, Any]], Request]
 """Builds the neutral request for an activity, its text and its values."""
 
@@ -178,17 +176,6 @@ def _form_values(data: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
     opener = values.pop(OPENER, None)
     form = str(values.pop("form", "") or "")
     return form, values, opener if isinstance(opener, dict) else {}
-
-
-def named_mentions(text: str) -> str:
-    """`text` with each `<at>name</at>` mention replaced by the name it shows."""
-    return _MENTION.sub(lambda mention: mention.group(1), text)
-
-
-def message_words(content: str | None) -> str:
-    """A message's words from its HTML body: mentions kept as the names they show, tags and
-    entities removed."""
-    return strip_mention(named_mentions(content or ""))
 
 
 class Invokes:

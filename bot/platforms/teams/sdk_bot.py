@@ -9,7 +9,9 @@ Bot Connector at the activity's `serviceUrl`. This module does ours:
   it, and the serve process's Starlette app (bot/web.py) mounts that as a route, so Slack, Teams
   and the register share one server. Before the SDK sees a request its body is read within a
   cap (413) and decoded safely (400), as for Slack (bot/platforms/inbound.py); an activity
-  without a `serviceUrl` is refused (401), since its token's service URL could not be checked.
+  without a `serviceUrl` is refused (401), since its token's service URL could not be checked;
+  one whose token holds but that is no activity the SDK can read gets 400 naming the fields,
+  where the SDK itself would answer 500 (tests/test_teams_bot_fuzz.py).
 - A message (personal chat, group chat or channel) becomes a neutral `Request` and goes through
   `ScrutinyApp.dispatch`, like Slack and the console; the bot's own @mention is dropped and
   other people's are kept as their names. Members are found by their Entra object id.
@@ -25,6 +27,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from microsoft_teams.api.activities import ActivityTypeAdapter
 from microsoft_teams.api.activities.message.message import MessageActivity, MessageActivityInput
 from microsoft_teams.api.activities.utils.strip_mentions_text import (
     StripMentionsTextOptions,
@@ -33,24 +36,26 @@ from microsoft_teams.api.activities.utils.strip_mentions_text import (
 from microsoft_teams.api.models.activity import Activity
 from microsoft_teams.api.models.attachment.attachment import Attachment
 from microsoft_teams.apps import ActivityContext, App
+from microsoft_teams.apps.events import CoreActivity
 from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpRouteHandler
+from pydantic import ValidationError
 from starlette.requests import Request as HttpRequestIn
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.app import Outcome, ScrutinyApp
+from bot.app import ScrutinyApp
 from bot.domain import Platform
-from bot.i18n import Translator
 from bot.messages import Request
-from bot.platforms.inbound import BodyRefused, ShapeError, load_json, read_capped_body
-from bot.platforms.teams.auth import app_options
-from bot.platforms.teams.invokes import Invokes, message_card, named_mentions
-from bot.platforms.teams.webhook import (
-    MAX_REQUEST_BYTES,
-    outcome_card,
-    stored_channel_id,
-    strip_mention,
+from bot.platforms.inbound import (
+    MAX_PROBLEMS,
+    BodyRefused,
+    ShapeError,
+    load_json,
+    read_capped_body,
 )
+from bot.platforms.teams.activities import MAX_REQUEST_BYTES, message_words
+from bot.platforms.teams.auth import app_options
+from bot.platforms.teams.invokes import Invokes, message_card
 from bot.rendering.teams_cards import CARD_CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -93,27 +98,31 @@ def message_text(activity: MessageActivity) -> str:
     without_bot = strip_mentions_text(
         activity, StripMentionsTextOptions(account_id=activity.recipient.id)
     )
-    return strip_mention(named_mentions(without_bot or ""))
+    return message_words(without_bot)
 
 
-def neutral_request(
-    activity: MessageActivity, now: datetime, channel_id: Callable[[str], str | None]
-) -> Request:
-    """The neutral request for a message activity (see `activity_request`)."""
-    return activity_request(activity, message_text(activity), {}, now, channel_id)
+def activity_problem(body: dict[str, Any]) -> ShapeError | None:
+    """Why the Teams SDK cannot read `body` as an activity, checked the way it reads one (the
+    core fields, then the activity of its type), or None. Asked before the SDK's own answer,
+    which is a 500 for such a body once its token holds."""
+    try:
+        core = CoreActivity.model_validate(body)
+        ActivityTypeAdapter.validate_python(core.model_dump(by_alias=True, exclude_none=True))
+    except ValidationError as problem:
+        errors = problem.errors(include_url=False, include_input=False)
+        where = ", ".join(".".join(str(part) for part in e["loc"]) for e in errors[:MAX_PROBLEMS])
+        return ShapeError(f"not a Teams activity ({len(errors)} problems: {where})")
+    return None
 
 
 def activity_request(
-    activity: Activity,
-    text: str,
-    values: dict[str, Any],
-    now: datetime,
-    channel_id: Callable[[str], str | None],
+    activity: Activity, text: str, values: dict[str, Any], now: datetime
 ) -> Request:
     """The neutral request for an activity (a message, a button, a dialog): who, where, the
-    words and the values. A personal chat is direct; a channel is read as its stored channel
-    (`channel_id` maps Teams' thread id to it); a group chat, or a conversation of a kind Teams
-    did not name, is a channel of its own (unregistered, so read for the narrowest audience)."""
+    words and the values. A personal chat is direct; a channel is named by its thread id,
+    which the dispatcher matches to the stored channel ("<team id>/<thread id>"); a group
+    chat, or a conversation of a kind Teams did not name, is a channel of its own
+    (unregistered, so read for the narrowest audience)."""
     conversation = activity.conversation
     kind = conversation.conversation_type
     channel: str | None = conversation.id.split(";", 1)[0]
@@ -122,7 +131,7 @@ def activity_request(
     elif kind == "channel":
         data = activity.channel_data
         named = data.channel.id if data and data.channel else None
-        channel = channel_id(named or channel or "")
+        channel = named or channel
     return Request(
         platform=Platform.TEAMS,
         user_id=activity.from_.aad_object_id or "",
@@ -132,12 +141,6 @@ def activity_request(
         now=now,
         values=values,
     )
-
-
-def reply_card(outcome: Outcome) -> dict[str, Any]:
-    """The Adaptive Card a reply is sent as: each language's card from the feature's template
-    (Welsh first for a bilingual reader), cut to Teams' size limit with the text's help."""
-    return outcome_card(outcome, Translator(outcome.languages[0]))
 
 
 class TeamsBot:
@@ -194,9 +197,15 @@ class TeamsBot:
             # The SDK checks the token's serviceurl claim only against a serviceUrl it is given.
             self.stats["refused"] += 1
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
+        shape = activity_problem(body)
         answer = await handler(HttpRequest(body=body, headers=dict(request.headers)))
         if answer["status"] == 401:
             self.stats["refused"] += 1
+        elif shape is not None:
+            # The token held, then the SDK failed on the activity's shape (its answer is a 500)
+            # before routing it: no handler ran, and the sender is told what is wrong.
+            self.stats["malformed"] += 1
+            return shape.response()
         if answer.get("body") is None:
             return Response(status_code=answer["status"])
         return JSONResponse(answer["body"], status_code=answer["status"])
@@ -226,13 +235,7 @@ class TeamsBot:
             log.error("Teams: a reply could not be sent", exc_info=problem)
 
     def _request(self, activity: Activity, text: str, values: dict[str, Any]) -> Request:
-        return activity_request(
-            activity,
-            text,
-            values,
-            self.clock(),
-            lambda thread: stored_channel_id(self.app.sessions, thread),
-        )
+        return activity_request(activity, text, values, self.clock())
 
 
 def build_teams_bot(app: ScrutinyApp, *, clock: Clock | None = None) -> TeamsBot:
