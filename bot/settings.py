@@ -249,9 +249,9 @@ class Settings(BaseSettings):
         ready = {Platform.CONSOLE}
         if self.slack_bot_token:
             ready.add(Platform.SLACK)
-        # The bot signs in for the Bot Connector itself with a secret or a certificate; a
-        # managed identity is left to the Teams SDK, which only answers activities with it.
-        if self.teams_app_id and self.teams_credential in ("secret", "certificate"):
+        # The bot's own token source (OutboundTokens) signs in with any of the three
+        # credentials, for replies and outbox posts alike.
+        if self.teams_bot_enabled:
             ready.add(Platform.TEAMS)
         return frozenset(ready)
 

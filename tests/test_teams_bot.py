@@ -322,3 +322,5 @@ def test_the_bot_needs_its_app_id_and_a_credential(database_url: str) -> None:
         database_url=database_url, teams_app_id=APP_ID, teams_managed_identity_client_id="system"
     )
     assert (managed.teams_bot_enabled, managed.teams_credential) == (True, "managed identity")
+    # The bot's own token source signs in with the managed identity for outbox posts too.
+    assert Platform.TEAMS in managed.posting_platforms

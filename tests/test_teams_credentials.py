@@ -41,8 +41,8 @@ from tests.fakes.token_issuer import (
     FakeTokenIssuer,
     certificate_file,
 )
-from tests.test_teams_bot import PERSONAL, activity, post
-from tests.test_teams_outbox import card, connector, issuer, send, teams_channel  # noqa: F401
+from tests.support.teams import PERSONAL, activity, post, send
+from tests.test_teams_outbox import card, teams_channel  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

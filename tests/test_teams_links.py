@@ -26,9 +26,8 @@ from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.token_issuer import CLIENT_SECRET, TENANT_ID, FakeTokenIssuer
 from tests.support.cards import assert_valid_card
 from tests.test_questions import BUSINESS, SECRETARIAT, SPEC, TORFAEN, add_meeting, ref_of, say
-from tests.test_teams_bot import GROUP_CHAT, PERSONAL, THREAD
+from tests.support.teams import GROUP_CHAT, PERSONAL, THREAD, send
 from tests.test_teams_credentials import teams_settings
-from tests.test_teams_outbox import connector, issuer, send  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
