@@ -69,8 +69,8 @@ def test_a_post_through_the_connector_carries_a_token_got_with_the_certificate(
     app: ScrutinyApp,
     session: Session,
     teams_channel: Channel,  # noqa: F811
-    issuer: FakeTokenIssuer,  # noqa: F811
-    connector: FakeBotConnector,  # noqa: F811
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
     tmp_path: Path,
 ) -> None:
     pem = tmp_path / "bot-certificate.pem"
@@ -98,8 +98,8 @@ def test_a_post_through_the_connector_carries_a_token_got_with_the_certificate(
 
 def test_a_certificate_entra_does_not_know_is_refused_with_its_reason(
     database_url: str,
-    issuer: FakeTokenIssuer,  # noqa: F811
-    connector: FakeBotConnector,  # noqa: F811
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
     tmp_path: Path,
 ) -> None:
     issuer.certificate = certificate_file(tmp_path / "registered.pem")
@@ -112,7 +112,7 @@ def test_a_certificate_entra_does_not_know_is_refused_with_its_reason(
 
 
 @pytest.fixture
-def identity_host(issuer: FakeTokenIssuer, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def identity_host(issuer: FakeTokenIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
     """An App Service host whose managed identity endpoint is the issuer's."""
     for name, value in issuer.managed_identity_env().items():
         monkeypatch.setenv(name, value)
@@ -125,8 +125,8 @@ def test_an_outbox_post_carries_a_token_got_with_the_managed_identity(
     app: ScrutinyApp,
     session: Session,
     teams_channel: Channel,  # noqa: F811
-    issuer: FakeTokenIssuer,  # noqa: F811
-    connector: FakeBotConnector,  # noqa: F811
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
     identity_host: None,
     identity: str,
 ) -> None:
@@ -162,8 +162,8 @@ def managed_identity_app(
     database_url: str,
     engine: Engine,
     seed: Seed,
-    issuer: FakeTokenIssuer,  # noqa: F811
-    connector: FakeBotConnector,  # noqa: F811
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
     identity_host: None,
 ) -> Iterator[ScrutinyApp]:
     settings = teams_settings(
@@ -174,8 +174,8 @@ def managed_identity_app(
 
 def test_a_reply_through_the_sdk_carries_the_managed_identitys_token(
     managed_identity_app: ScrutinyApp,
-    issuer: FakeTokenIssuer,  # noqa: F811
-    connector: FakeBotConnector,  # noqa: F811
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
 ) -> None:
     bot = build_teams_bot(managed_identity_app, clock=lambda: NOW)
     with ServedApp(create_web_app(managed_identity_app, [bot])) as served:
@@ -198,8 +198,8 @@ def test_a_reply_through_the_sdk_carries_the_managed_identitys_token(
 
 def test_only_the_identity_that_is_the_app_signs_in_without_the_tenant(
     database_url: str,
-    issuer: FakeTokenIssuer,  # noqa: F811
-    connector: FakeBotConnector,  # noqa: F811
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
     identity_host: None,
 ) -> None:
     itself = teams_settings(

@@ -25,8 +25,8 @@ from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.token_issuer import CLIENT_SECRET, TENANT_ID, FakeTokenIssuer
 from tests.support.cards import assert_valid_card
-from tests.test_questions import BUSINESS, SECRETARIAT, SPEC, TORFAEN, add_meeting, ref_of, say
 from tests.support.teams import GROUP_CHAT, PERSONAL, THREAD, send
+from tests.test_questions import BUSINESS, SECRETARIAT, SPEC, TORFAEN, add_meeting, ref_of, say
 from tests.test_teams_credentials import teams_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -40,8 +40,8 @@ LINK = "https://teams.microsoft.com/l/message/"
 def teams_app(
     database_url: str,
     engine: Engine,
-    issuer: FakeTokenIssuer,  # noqa: F811
-    connector: FakeBotConnector,  # noqa: F811
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
 ) -> Iterator[ScrutinyApp]:
     settings = teams_settings(database_url, issuer, connector, teams_client_secret=CLIENT_SECRET)
     yield create_app(settings, engine)
@@ -88,7 +88,7 @@ def teams_links(card: dict[str, Any]) -> list[str]:
 def test_an_answer_links_the_call_for_questions_in_a_channel_thread_and_a_group_chat(
     teams_app: ScrutinyApp,
     messenger: ConnectorMessenger,
-    connector: FakeBotConnector,  # noqa: F811
+    connector: FakeBotConnector,
     seed: Seed,
     session: Session,
 ) -> None:
