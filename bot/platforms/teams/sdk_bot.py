@@ -7,8 +7,9 @@ Bot Connector at the activity's `serviceUrl`. This module does ours:
 
 - It is the SDK's HTTP adapter (`RouteAdapter`): the SDK registers its messaging endpoint with
   it, and the serve process's Starlette app (bot/web.py) mounts that as a route, so Slack, Teams
-  and the register share one server. Before the SDK sees a request its body is read within a
-  cap (413) and decoded safely (400), as for Slack (bot/platforms/inbound.py); an activity
+  and the register share one server. A request with no bearer token is refused (401) before
+  its body is read. Before the SDK sees a request its body is read within a cap (413) and
+  decoded safely (400), as for Slack (bot/platforms/inbound.py); an activity
   without a `serviceUrl` is refused (401), since its token's service URL could not be checked;
   one whose token holds but that is no activity the SDK can read gets 400 naming the fields,
   where the SDK itself would answer 500 (tests/test_teams_bot_fuzz.py).
@@ -184,6 +185,11 @@ class TeamsBot:
         handler = self.adapter.handlers.get(MESSAGES_PATH)
         if handler is None:
             return JSONResponse({"error": "starting"}, status_code=503)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            # No token at all: refused before the body is read, whatever it holds.
+            self.stats["refused"] += 1
+            return JSONResponse({"error": "Unauthorized"}, status_code=401)
         try:
             body = load_json(await read_capped_body(request, MAX_REQUEST_BYTES))
         except BodyRefused as refused:
