@@ -179,7 +179,6 @@ class Channel(Base):
     name: Mapped[str] = mapped_column(String(200))
     platform: Mapped[Platform] = mapped_column(_enum(Platform, "platform"))
     external_id: Mapped[str] = mapped_column(String(255))
-    webhook_url: Mapped[str | None] = mapped_column(String(1000))
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
     board_id: Mapped[int | None] = mapped_column(ForeignKey("boards.id"))
     secretariat: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -91,7 +91,6 @@ class Target:
     external_id: str
     slug: str
     name: str
-    webhook_url: str | None = None
 
     @classmethod
     def of(cls, channel: Channel) -> Target:
@@ -101,7 +100,6 @@ class Target:
             channel.external_id,
             channel.slug,
             channel.name,
-            channel.webhook_url,
         )
 
 

@@ -43,7 +43,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "slack_user_id", "entra_object_id", "active",
     ),
     "channel": (
-        "slug", "name", "platform", "external_id", "webhook_url", "partner", "board",
+        "slug", "name", "platform", "external_id", "partner", "board",
         "secretariat", "language", "clearance", "exempt_access", "digest_cron",
         "digest_timezone", "skip_bank_holidays", "post_empty_digest", "due_soon_days",
         "alerts",
@@ -334,7 +334,6 @@ class _Apply:
             "name": spec.name,
             "platform": spec.platform,
             "external_id": spec.external_id,
-            "webhook_url": spec.webhook_url,
             "partner": targets["partner"][spec.partner] if spec.partner else None,
             "board": targets["board"][spec.board] if spec.board else None,
             "secretariat": spec.secretariat,
