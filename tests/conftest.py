@@ -34,6 +34,20 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 _pg_engine: Engine | None = None
 
+DATABASE_FIXTURE = "database_url"
+"""The one fixture through which a test reaches the test database: `engine`, `session`, `app`,
+`settings`, `seed` and every module's own database fixtures depend on it."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `database` every test whose fixtures reach the test database (directly or through
+    other fixtures), and every `postgres` test. Only these can behave differently on PostgreSQL,
+    so CI's PostgreSQL leg runs `-m database`; the rest use no database or their own SQLite file."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if DATABASE_FIXTURE in fixtures or item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.database)
+
 
 @pytest.fixture(autouse=True)
 def clock() -> Iterator[Clock]:
