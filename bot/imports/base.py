@@ -44,6 +44,7 @@ from bot.imports.problems import ImportProblem
 from bot.imports.readers import Table, read_table
 from bot.models import AuditEvent, Base, Partner
 from bot.services.audit import plain, record_many
+from bot.services.search import index_filled_once
 
 
 @dataclass
@@ -172,7 +173,8 @@ def write(session: Session, kind: Kind, todo: Plan, actor: str) -> None:
         defaults, stamp = kind.defaults(), kind.stamp(created=True)
         rows = [{**record.identity, **defaults, **record.values} for record in todo.creates]
         table = cast(SqlTable, kind.model.__table__)
-        insert_rows(connection, table, [{**row, **stamp} for row in rows])
+        with index_filled_once(connection, table):
+            insert_rows(connection, table, [{**row, **stamp} for row in rows])
         if _audited_in_sql(table, rows):
             _audit_created(connection, kind, actor, list(rows[0]), [r["ref"] for r in rows])
         else:
