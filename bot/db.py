@@ -139,7 +139,10 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, A
     if compiled.positiontup is not None:
         parameters = list(zip(*(columns[key] for key in compiled.positiontup), strict=True))
     else:
-        parameters = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values())]
+        parameters = [
+            dict(zip(columns, values, strict=True))
+            for values in zip(*columns.values(), strict=True)
+        ]
     connection.exec_driver_sql(compiled.string, parameters)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +35,6 @@ from sqlalchemy.orm import Session
 
 from bot.clock import CLOCK
 from bot.db import insert_rows
-
 from bot.domain import Marking
 from bot.fields import Lookup
 from bot.imports.cells import Cells
