@@ -158,7 +158,7 @@ def search_results(session: Session) -> dict[str, list[tuple[str, float]]]:
         "gwent",
         "cables replaced",
         "dafydd",
-        "TP-512",
+        "survey",
         "seiber",
         "canolfan ddata",
         "telephony",
@@ -205,7 +205,7 @@ def test_first_import_indexes_for_search_as_the_per_row_triggers_do(
         session.commit()
         index_is_sound(session)
         assert search_results(session) == filled_once
-    assert all(filled_once.values())
+    assert [words for words, found in filled_once.items() if not found] == []
     # The trigger is back: a row added later is found.
     rows = [*actions(40), {**actions(1)[0], "ref": "TP-900", "title": "Quokka census"}]
     with unit_of_work(sessions) as session:

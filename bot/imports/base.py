@@ -278,9 +278,8 @@ def _audit_created(
         .where(new_rows)
         .order_by(table.c.id)
     )
-    written = connection.execute(
-        insert(audit).from_select([*fixed, "entity_ref", "after"], query)
-    ).rowcount
+    statement = insert(audit).from_select([*fixed, "entity_ref", "after"], query)
+    written = connection.execute(statement.execution_options(preserve_rowcount=True)).rowcount
     if written != len(refs):
         raise RuntimeError(f"audited {written} of {len(refs)} new {kind.name} rows")
 
