@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Generic, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
@@ -42,6 +43,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Subquery
 
+from bot.db import DriverSelect
 from bot.domain import ActionStatus, Marking, Rag
 from bot.models import Action, Board, Decision, Meeting, Partner
 from bot.services import search
@@ -787,7 +789,9 @@ _DECISION_COLUMNS = (
     "exempt_paragraph",
     "restricted_to",
 )
-_DECISION_BY_REF = {dialect: _decision_by_ref(dialect) for dialect in ("sqlite", "postgresql")}
+_DECISION_BY_REF = {
+    dialect: DriverSelect(_decision_by_ref(dialect)) for dialect in ("sqlite", "postgresql")
+}
 
 
 def get_decision(session: Session, audience: Audience, ref: str) -> Lookup[DecisionView]:
@@ -799,10 +803,11 @@ def get_decision(session: Session, audience: Audience, ref: str) -> Lookup[Decis
     variants = _ref_variants(ref)
     # Repeating the last spelling fills the fixed binds without widening the match.
     variants += variants[-1:] * (_REF_VARIANTS - len(variants))
-    statement = _DECISION_BY_REF[connection.dialect.name]
-    row = connection.execute(statement, {f"ref{i}": v for i, v in enumerate(variants)}).first()
-    if row is None:
+    lookup = _DECISION_BY_REF[connection.dialect.name]
+    found = lookup.first(connection, {f"ref{i}": v for i, v in enumerate(variants)})
+    if found is None:
         return NotFound(ref.strip().upper())
+    row = SimpleNamespace(**found)
     if not can_see(row, audience):
         return Withheld(row.ref)
     names = {s: PartnerView(s, n, cy) for s, n, cy in row.partner_names or ()}
