@@ -755,12 +755,14 @@ def _decision_by_ref(dialect: str) -> Select[Any]:
     d, b, m, p = (cast(Table, model.__table__) for model in (Decision, Board, Meeting, Partner))
     board = (b.c.slug, b.c.prefix, b.c.name, b.c.name_cy)
     if dialect == "postgresql":
-        named = p.c.slug.in_(select(func.json_array_elements_text(d.c.partners)))
+        each = func.json_array_elements_text(d.c.partners).table_valued("value")
         names = func.json_agg(func.json_build_array(p.c.slug, p.c.name, p.c.name_cy))
     else:
-        named = p.c.slug.in_(select(func.json_each(d.c.partners).table_valued("value")))
+        each = func.json_each(d.c.partners).table_valued("value")
         names = func.json_group_array(func.json_array(p.c.slug, p.c.name, p.c.name_cy))
-    partner_names = select(type_coerce(names, JSON)).where(named).scalar_subquery()
+    # Correlated to the decision row: only the partners it names.
+    named = p.c.slug.in_(select(each.c.value).correlate(d))
+    partner_names = select(type_coerce(names, JSON)).where(named).correlate(d).scalar_subquery()
     return (
         select(
             *(d.c[name] for name in _DECISION_COLUMNS),
