@@ -168,7 +168,7 @@ class DriverSelect:
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        self.names = [column.key for column in statement.selected_columns]
+        self.names = [str(column.key) for column in statement.selected_columns]
         self._prepared: dict[str, tuple[str, Callable[[dict[str, Any]], Any], list[Any]]] = {}
 
     def _prepare(self, dialect: Dialect) -> tuple[str, Callable[[dict[str, Any]], Any], list[Any]]:

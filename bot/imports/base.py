@@ -19,6 +19,7 @@ from sqlalchemy import (
     Enum,
     FromClause,
     Integer,
+    Select,
     String,
     any_,
     bindparam,
@@ -254,8 +255,9 @@ def _audit_created(
                 value = func.json(column)  # SQLite keeps JSON as text; embed it as JSON
             pairs += [literal_column(f"'{key}'"), value]
     after = (func.json_object if sqlite else func.json_build_object)(*pairs)
+    new_rows: ColumnElement[bool]
     if sqlite:
-        refs_given = select(column_name("value")).select_from(
+        refs_given: Select[Any] = select(column_name("value")).select_from(
             func.json_each(bindparam("refs", json.dumps(refs)))
         )
         new_rows = table.c.ref.in_(refs_given)
