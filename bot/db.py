@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Select,
+    Table,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -105,6 +116,94 @@ def unit_of_work(factory: sessionmaker[Session], *, writes: bool = True) -> Iter
         raise
     finally:
         session.close()
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows that all have the same keys, in one executemany on the driver.
+
+    Each column's values are converted once, column by column, with the same bind processors
+    a Core insert uses (so the stored values are identical), and the statement is compiled
+    once; what this skips is Core's per-row parameter bookkeeping, most of a bulk insert's
+    Python time.
+    """
+    if not rows:
+        return
+    dialect = connection.dialect
+    given = list(rows[0])
+    compiled = insert(table).compile(dialect=dialect, column_keys=given, for_executemany=True)
+    # Core adds the columns with a Python-side default the rows leave out; fill them the same
+    # way (a callable default once per row, as an executemany does).
+    columns: dict[str, list[Any]] = {}
+    for key, bind in compiled.binds.items():
+        column = table.c[key]
+        if key in rows[0]:
+            values = [row[key] for row in rows]
+        elif column.default is not None and column.default.is_scalar:
+            values = [column.default.arg] * len(rows)  # type: ignore[attr-defined]
+        elif column.default is not None and column.default.is_callable:
+            values = [column.default.arg(None) for _ in rows]  # type: ignore[attr-defined]
+        else:
+            raise ValueError(f"insert_rows: no value or Python default for {table.name}.{key}")
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        columns[bind.key] = values if process is None else [process(v) for v in values]
+    parameters: list[Any]
+    if compiled.positiontup is not None:
+        parameters = list(zip(*(columns[key] for key in compiled.positiontup), strict=True))
+    else:
+        parameters = [
+            dict(zip(columns, values, strict=True))
+            for values in zip(*columns.values(), strict=True)
+        ]
+    connection.exec_driver_sql(compiled.string, parameters)
+
+
+class DriverSelect:
+    """A SELECT run as SQL the driver takes as it is: compiled once per dialect, its values
+    converted with the column types' own result processors (the rows are typed as Core's).
+
+    For a look-up run on every command: a compiled Core statement still pays, per call, for
+    the compiled-cache key, the parameter processing and the result's metadata, several times
+    the work of the query itself. Binds must need no conversion (strings, integers).
+    """
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self.names = [str(column.key) for column in statement.selected_columns]
+        self._prepared: dict[str, tuple[str, Callable[[dict[str, Any]], Any], list[Any]]] = {}
+
+    def _prepare(self, dialect: Dialect) -> tuple[str, Callable[[dict[str, Any]], Any], list[Any]]:
+        compiled = self.statement.compile(dialect=dialect)
+        fixed = compiled.params  # the LIMIT, say
+        order = compiled.positiontup
+        if order is not None:
+
+            def parameters(given: dict[str, Any]) -> Any:
+                return tuple(given[name] if name in given else fixed[name] for name in order)
+        else:
+
+            def parameters(given: dict[str, Any]) -> Any:
+                return {**fixed, **given}
+
+        processors = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in self.statement.selected_columns
+        ]
+        return compiled.string, parameters, processors
+
+    def first(self, connection: Connection, parameters: dict[str, Any]) -> dict[str, Any] | None:
+        """The first row as a dict of typed values, or None."""
+        dialect = connection.dialect
+        prepared = self._prepared.get(dialect.name)
+        if prepared is None:
+            prepared = self._prepared[dialect.name] = self._prepare(dialect)
+        sql, bind, processors = prepared
+        row = connection.exec_driver_sql(sql, bind(parameters)).first()
+        if row is None:
+            return None
+        return {
+            name: value if process is None else process(value)
+            for name, process, value in zip(self.names, processors, row, strict=True)
+        }
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

@@ -365,3 +365,25 @@ def test_statements_per_page_do_not_grow_with_rows(
     many = _statements_for(engine, session, seed, 5, 50)
     assert few == many
     assert few[0] <= 4 and few[1] <= 6
+
+
+def test_get_decision_names_only_the_partners_it_concerns(session: Session, seed: Seed) -> None:
+    add_decision(session, seed, "FG-2026-050", "finance-governance", date(2026, 11, 2))
+    add_decision(
+        session,
+        seed,
+        "FG-2026-051",
+        "finance-governance",
+        date(2026, 11, 3),
+        partners=["torfaen", "nowhere", "newport"],
+    )
+    session.commit()
+    found = queries.get_decision(session, PUBLIC, "fg-2026-51")
+    assert isinstance(found, Found)
+    assert [(p.slug, p.name, p.name_cy) for p in found.item.partners] == [
+        ("torfaen", "Torfaen County Borough Council", "Cyngor Bwrdeistref Sirol Torfaen"),
+        ("nowhere", "nowhere", "nowhere"),
+        ("newport", "Newport City Council", "Cyngor Dinas Casnewydd"),
+    ]
+    alone = queries.get_decision(session, PUBLIC, "FG-2026-050")
+    assert isinstance(alone, Found) and alone.item.partners == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
@@ -10,17 +11,39 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Date,
+    Enum,
+    FromClause,
+    Integer,
+    Select,
+    String,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy import Table as SqlTable
-from sqlalchemy import insert, select, update
+from sqlalchemy import column as column_name
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from bot.clock import CLOCK
+from bot.db import insert_rows
 from bot.domain import Marking
 from bot.fields import Lookup
 from bot.imports.cells import Cells
 from bot.imports.problems import ImportProblem
 from bot.imports.readers import Table, read_table
-from bot.models import Base, Partner
+from bot.models import AuditEvent, Base, Partner
 from bot.services.audit import plain, record_many
+from bot.services.search import index_filled_once
 
 
 @dataclass
@@ -143,25 +166,28 @@ def plan(records: list[Record]) -> Plan:
 
 def write(session: Session, kind: Kind, todo: Plan, actor: str) -> None:
     """Bulk insert, bulk update by primary key, and one audit event per created or changed row."""
+    connection = session.connection()
     events: list[dict[str, Any]] = []
     if todo.creates:
         defaults, stamp = kind.defaults(), kind.stamp(created=True)
         rows = [{**record.identity, **defaults, **record.values} for record in todo.creates]
-        # A Core executemany on the table: every row has the same keys, so it is one batch,
-        # without the ORM's bulk bookkeeping (nothing here needs the new rows as objects).
         table = cast(SqlTable, kind.model.__table__)
-        session.connection().execute(insert(table), [{**row, **stamp} for row in rows])
-        events.extend(
-            {
-                "actor": actor,
-                "verb": "import.create",
-                "entity": kind.entity,
-                "entity_ref": record.label,
-                "before": None,
-                "after": kind.audit_view(row),
-            }
-            for record, row in zip(todo.creates, rows, strict=True)
-        )
+        with index_filled_once(connection, table):
+            insert_rows(connection, table, [{**row, **stamp} for row in rows])
+        if _audited_in_sql(table, rows):
+            _audit_created(connection, kind, actor, list(rows[0]), [r["ref"] for r in rows])
+        else:
+            events.extend(
+                {
+                    "actor": actor,
+                    "verb": "import.create",
+                    "entity": kind.entity,
+                    "entity_ref": record.label,
+                    "before": None,
+                    "after": kind.audit_view(row),
+                }
+                for record, row in zip(todo.creates, rows, strict=True)
+            )
     if todo.updates:
         stamp = kind.stamp(created=False)
         session.execute(
@@ -186,6 +212,78 @@ def write(session: Session, kind: Kind, todo: Plan, actor: str) -> None:
                 }
             )
     record_many(session, events)
+
+
+_AUDITED_IN_SQL = (String, Integer, Date, Enum, JSON)
+"""Column types whose stored form reads back, in SQL, as `audit_view` shows the value (a
+datetime would not: SQLite stores it in its own text form)."""
+
+
+def _audited_in_sql(table: SqlTable, rows: list[dict[str, Any]]) -> bool:
+    """Whether the new rows' audit events can be written from the stored rows in one statement:
+    rows matched by ref (the event's label), all with the same keys, of types that read back
+    as `audit_view` shows them."""
+    keys = rows[0].keys()
+    return (
+        "ref" in keys
+        and all(row.keys() == keys for row in rows)
+        and all(isinstance(table.c[key].type, _AUDITED_IN_SQL) for key in keys)
+    )
+
+
+def _audit_created(
+    connection: Connection, kind: Kind, actor: str, keys: list[str], refs: list[str]
+) -> None:
+    """One "import.create" event per new row, built by the database from the rows just
+    inserted: the same events, in the same order, with the same `after` as `audit_view` gives,
+    without building each one in Python."""
+    table = cast(SqlTable, kind.model.__table__)
+    audit = cast(SqlTable, AuditEvent.__table__)
+    sqlite = connection.dialect.name == "sqlite"
+    source: FromClause = table
+    pairs: list[ColumnElement[Any]] = []
+    for key in keys:
+        column = table.c[key]
+        if key in kind.references:
+            # Foreign keys appear by slug, under the reference's name.
+            target = next(iter(column.foreign_keys)).column.table.alias(f"ref_{key}")
+            source = source.outerjoin(target, target.c.id == column)
+            pairs += [literal_column(f"'{kind.references[key]}'"), target.c.slug]
+        else:
+            value: ColumnElement[Any] = column
+            if sqlite and isinstance(column.type, JSON):
+                value = func.json(column)  # SQLite keeps JSON as text; embed it as JSON
+            pairs += [literal_column(f"'{key}'"), value]
+    after = (func.json_object if sqlite else func.json_build_object)(*pairs)
+    new_rows: ColumnElement[bool]
+    if sqlite:
+        refs_given: Select[Any] = select(column_name("value")).select_from(
+            func.json_each(bindparam("refs", json.dumps(refs)))
+        )
+        new_rows = table.c.ref.in_(refs_given)
+    else:
+        new_rows = table.c.ref == any_(bindparam("refs", refs, type_=ARRAY(String)))
+    fixed = {
+        "at": CLOCK.now(),
+        "actor": actor,
+        "verb": "import.create",
+        "entity": kind.entity,
+        "before": None,
+    }
+    query = (
+        select(
+            *(bindparam(name, value, type_=audit.c[name].type) for name, value in fixed.items()),
+            table.c.ref,
+            after,
+        )
+        .select_from(source)
+        .where(new_rows)
+        .order_by(table.c.id)
+    )
+    statement = insert(audit).from_select([*fixed, "entity_ref", "after"], query)
+    written = connection.execute(statement.execution_options(preserve_rowcount=True)).rowcount
+    if written != len(refs):
+        raise RuntimeError(f"audited {written} of {len(refs)} new {kind.name} rows")
 
 
 def load_existing(

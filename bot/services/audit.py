@@ -7,10 +7,11 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from bot.clock import CLOCK
+from bot.db import insert_rows
 from bot.models import AuditEvent
 
 
@@ -63,7 +64,8 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
     """Write many audit events at once (imports); each dict has AuditEvent's column names."""
     if events:
         stamp = CLOCK.now()
-        # Core executemany: one batch, without the ORM's bulk bookkeeping.
-        session.connection().execute(
-            insert(cast(Table, AuditEvent.__table__)), [{"at": stamp, **event} for event in events]
+        insert_rows(
+            session.connection(),
+            cast(Table, AuditEvent.__table__),
+            [{"at": stamp, **event} for event in events],
         )

@@ -18,10 +18,12 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Generic, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Select,
     Table,
@@ -32,6 +34,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
@@ -40,6 +43,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Subquery
 
+from bot.db import DriverSelect
 from bot.domain import ActionStatus, Marking, Rag
 from bot.models import Action, Board, Decision, Meeting, Partner
 from bot.services import search
@@ -736,22 +740,38 @@ def decisions_by_refs(
     )
 
 
-def _decision_by_ref() -> Select[Any]:
-    """One decision by any of its ref variants, with its board and meeting time, as columns.
+_REF_VARIANTS = 6
+"""How many spellings of a ref `_ref_variants` gives at most (the look-up has that many binds)."""
 
-    Built once: a Core statement of plain columns on the tables skips the ORM's per-call
-    work (entity loading, identity map, eager-load joins), the bulk of a look-up's time; the
-    compiled form is cached by SQLAlchemy, keyed on this one statement."""
-    d, b, m = (cast(Table, model.__table__) for model in (Decision, Board, Meeting))
+
+def _decision_by_ref(dialect: str) -> Select[Any]:
+    """One decision by any of its ref variants, with its board, meeting time and the names of
+    the partners it concerns, as columns of one row.
+
+    A Core statement of plain columns on the tables skips the ORM's per-call work (entity
+    loading, identity map, eager-load joins); a fixed number of ref binds (not an expanding
+    IN) lets the compiled form be reused as it is; and the partner names come in the same
+    round trip, as a JSON list of [slug, name, name_cy], only for the partners named."""
+    d, b, m, p = (cast(Table, model.__table__) for model in (Decision, Board, Meeting, Partner))
     board = (b.c.slug, b.c.prefix, b.c.name, b.c.name_cy)
+    if dialect == "postgresql":
+        each = func.json_array_elements_text(d.c.partners).table_valued("value")
+        names = func.json_agg(func.json_build_array(p.c.slug, p.c.name, p.c.name_cy))
+    else:
+        each = func.json_each(d.c.partners).table_valued("value")
+        names = func.json_group_array(func.json_array(p.c.slug, p.c.name, p.c.name_cy))
+    # Correlated to the decision row: only the partners it names.
+    named = p.c.slug.in_(select(each.c.value).correlate(d))
+    partner_names = select(type_coerce(names, JSON)).where(named).correlate(d).scalar_subquery()
     return (
         select(
             *(d.c[name] for name in _DECISION_COLUMNS),
             *(c.label(f"board_{c.name}") for c in board),
             m.c.starts_at.label("meeting_starts_at"),
+            partner_names.label("partner_names"),
         )
         .select_from(d.join(b, b.c.id == d.c.board_id).outerjoin(m, m.c.id == d.c.meeting_id))
-        .where(d.c.ref.in_(bindparam("refs", expanding=True)))
+        .where(d.c.ref.in_([bindparam(f"ref{i}") for i in range(_REF_VARIANTS)]))
         .order_by(d.c.ref)
         .limit(1)
     )
@@ -771,8 +791,9 @@ _DECISION_COLUMNS = (
     "exempt_paragraph",
     "restricted_to",
 )
-_DECISION_BY_REF = _decision_by_ref()
-_PARTNER_NAMES = select(*(cast(Table, Partner.__table__).c[n] for n in ("slug", "name", "name_cy")))
+_DECISION_BY_REF = {
+    dialect: DriverSelect(_decision_by_ref(dialect)) for dialect in ("sqlite", "postgresql")
+}
 
 
 def get_decision(session: Session, audience: Audience, ref: str) -> Lookup[DecisionView]:
@@ -781,17 +802,17 @@ def get_decision(session: Session, audience: Audience, ref: str) -> Lookup[Decis
     The visibility check is the rule's Python form on the row's classification columns."""
     session.flush()  # as an ORM query would: a decision added in this unit is found
     connection = session.connection()
-    row = connection.execute(_DECISION_BY_REF, {"refs": _ref_variants(ref)}).first()
-    if row is None:
+    variants = _ref_variants(ref)
+    # Repeating the last spelling fills the fixed binds without widening the match.
+    variants += variants[-1:] * (_REF_VARIANTS - len(variants))
+    lookup = _DECISION_BY_REF[connection.dialect.name]
+    found = lookup.first(connection, {f"ref{i}": v for i, v in enumerate(variants)})
+    if found is None:
         return NotFound(ref.strip().upper())
+    row = SimpleNamespace(**found)
     if not can_see(row, audience):
         return Withheld(row.ref)
-    # Only a decision that concerns partners needs their names.
-    names = (
-        {s: PartnerView(s, n, cy) for s, n, cy in connection.execute(_PARTNER_NAMES)}
-        if row.partners
-        else {}
-    )
+    names = {s: PartnerView(s, n, cy) for s, n, cy in row.partner_names or ()}
     board = BoardView(row.board_slug, row.board_prefix, row.board_name, row.board_name_cy)
     return Found(DecisionView.of_columns(row, board, row.meeting_starts_at, names))
 

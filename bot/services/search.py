@@ -16,10 +16,22 @@ person are searched for as words (or ignored) and can never break or widen the q
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
-from sqlalchemy import Float, Integer, Select, case, func, literal_column, select, text
+from sqlalchemy import (
+    Connection,
+    Float,
+    Integer,
+    Select,
+    Table,
+    case,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
@@ -191,3 +203,38 @@ def ranked_ids(
         return []
     statement = select(subquery.c.id).order_by(subquery.c.score.desc(), subquery.c.id).limit(limit)
     return list(session.scalars(statement))
+
+
+@contextmanager
+def index_filled_once(connection: Connection, table: Table) -> Iterator[None]:
+    """Rows inserted in the block into an empty table are indexed once at its end, not one by
+    one (on SQLite, inside a transaction; elsewhere the block runs as it is).
+
+    FTS5's 'rebuild' builds the index of an external-content table from the table itself: the
+    same index the per-row insert trigger would have built, in a fraction of the time. The
+    trigger is dropped for the block and created again from its stored SQL whatever happens;
+    both are part of the caller's transaction, so no other connection ever sees it missing.
+    Outside a transaction (the sqlite3 module's own handling) the DDL would commit on its own,
+    so the trigger is left alone there.
+    """
+    trigger = f"{table.name}_fts_insert"
+    if (
+        connection.dialect.name != "sqlite"
+        or not connection.connection.dbapi_connection.in_transaction  # type: ignore[union-attr]
+    ):
+        yield
+        return
+    created = connection.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (trigger,)
+    ).scalar()
+    if created is None or connection.execute(select(select(table.c.id).exists())).scalar():
+        yield
+        return
+    connection.exec_driver_sql(f'DROP TRIGGER "{trigger}"')
+    try:
+        yield
+        connection.exec_driver_sql(
+            f"INSERT INTO {table.name}_fts({table.name}_fts) VALUES ('rebuild')"
+        )
+    finally:
+        connection.exec_driver_sql(created)
