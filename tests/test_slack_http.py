@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
-import time
+import socket
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import yaml
@@ -324,21 +323,72 @@ def test_a_command_for_another_app_gets_400(slack: SlackSender, fake: FakeSlackA
     assert fake.web_api_calls() == []
 
 
-def test_reply_work_waits_while_requests_await_their_ack(platform: SlackPlatform) -> None:
-    order: list[str] = []
-    platform._quiet.clear()  # a request is waiting for its acknowledgement
-    worker = threading.Thread(
-        target=platform._when_quiet, args=(time.monotonic() + 60, order.append, "reply work")
+def _start_request(url: str, body: str) -> socket.socket:
+    """A signed request Slack has begun but not finished sending (half its body): the bot
+    cannot acknowledge it until the rest arrives."""
+    parts = urlsplit(url)
+    stamp = int(NOW.timestamp())
+    data = body.encode()
+    head = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n"
+        f"X-Slack-Request-Timestamp: {stamp}\r\n"
+        f"X-Slack-Signature: {slack_signature(SECRET, stamp, body)}\r\n\r\n"
     )
-    worker.start()
-    order.append("acknowledged")
-    platform._quiet.set()
-    worker.join(30)
-    assert order == ["acknowledged", "reply work"]
-    # Work that has waited long enough goes ahead even in a burst.
-    platform._quiet.clear()
-    platform._when_quiet(time.monotonic() - 1, order.append, "overdue work")
-    assert order[-1] == "overdue work"
+    pending = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    pending.sendall(head.encode() + data[: len(data) // 2])
+    return pending
+
+
+def test_a_reply_is_sent_while_another_request_still_awaits_its_ack(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    form = SlashCommand(TORFAEN, "meetings", response_url=fake.response_url("slow")).form()
+    body = urlencode(form)
+    with _start_request(slack.url, body) as pending:
+        # The member's reply does not wait for anyone else's acknowledgement.
+        assert "TP-001" in texts(reply_to(slack, TORFAEN, "actions overdue torfaen").body)
+        pending.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            pending.recv(1)  # the other request is still unanswered
+        pending.setblocking(True)
+        pending.sendall(body.encode()[len(body.encode()) // 2 :])
+        answer = b"".join(iter(lambda: pending.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 200")
+    fake.wait_until(lambda: any(c.path == "/respond/slow" for c in fake.calls))
+    (late,) = [c for c in fake.calls if c.path == "/respond/slow"]
+    assert "Strategic Board" in texts(late.body)
+
+
+def test_clicks_on_one_message_are_answered_in_the_order_they_came(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    message = fake.response_url("one-message")
+    # A long answer first, then shorter ones: none may overtake the one before.
+    pages = ("actions torfaen", "find data centre", "decisions", "actions overdue torfaen")
+    for words in pages:
+        assert slack.button(TORFAEN, "page", words, response_url=message).status_code == 200
+    said = [texts(call.body) for call in fake.wait_for("response_url", 4)]
+    assert "Actions: open" in said[0]
+    assert "Results:" in said[1]
+    assert "Decisions" in said[2] and "Actions" not in said[2]
+    assert "Actions: overdue" in said[3]
+
+
+def test_a_reply_job_that_fails_tells_the_member_and_the_next_one_is_answered(
+    slack: SlackSender, fake: FakeSlackApi, engine: Engine
+) -> None:
+    # A real failure in the reply's work: the table of members is gone when it runs.
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE members RENAME TO members_gone")
+    try:
+        failed = reply_to(slack, TORFAEN, "actions overdue torfaen")
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE members_gone RENAME TO members")
+    assert "Something went wrong on our side; nothing was changed" in texts(failed.body)
+    assert "TP-001" in texts(reply_to(slack, TORFAEN, "actions overdue torfaen").body)
 
 
 def test_url_verification_challenge_is_answered(slack: SlackSender) -> None:

@@ -5,10 +5,13 @@ Slack's rules kept here:
   over the cap gets 413; a missing or wrong signature, or a timestamp that is not a number or
   is more than five minutes from the clock, gets 401; a signed body that is not one of the
   requests the bot handles, field by field, gets 400. No listener runs for any of them.
-- Every request is acknowledged at once; the work (`ScrutinyApp.dispatch`, which is
-  synchronous and touches the database) runs in a worker thread after the ack, and the reply
-  goes back through the `response_url` or the Web API. Modal submissions are the exception:
-  their ack must carry any field errors, so they are checked before acknowledging.
+- Every request is acknowledged at once, with no database work on the way; the work
+  (`ScrutinyApp.dispatch`, which is synchronous and touches the database) starts straight
+  after the ack in one of a few worker threads, and the reply goes back through the
+  `response_url` or the Web API. Nothing holds a reply back for other requests' acks (a
+  read-only command takes no write lock, so it waits on no one). Replies to one response_url
+  (buttons on one message) go in the order the requests came. Modal submissions are the
+  exception: their ack must carry any field errors, so they are checked before acknowledging.
 - Events are claimed by `event_id` in the `processed_events` table before any work, so a
   retried delivery (`X-Slack-Retry-Num`) or a duplicate is never answered twice.
 - Every message and view passes `slack_blocks` (Block Kit limits, paging, escaping).
@@ -25,13 +28,12 @@ import json
 import logging
 import re
 import secrets
-import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -126,13 +128,8 @@ PRUNE_EVERY = 500
 """Every so many events, event ids older than KEEP_EVENT_IDS are forgotten."""
 WORKERS = 2
 """Threads running dispatches after the ack. Few on purpose: each competes with the event
-loop for the GIL, and the loop must stay free to acknowledge within Slack's 3 seconds."""
-ACKS_FIRST = 2.0
-"""Seconds a reply's work may wait for a quiet moment while other requests await their ack.
-
-Acknowledgements have a hard deadline (3 s, or Slack shows an error and retries); replies
-do not (a response_url stays valid for 30 minutes). So under a burst, work starts only when
-no request is waiting for its ack, or once it has waited this long."""
+loop for the GIL, and the loop must stay free to acknowledge within Slack's 3 seconds (the
+benchmark, bench/slack_ack.py, measures both)."""
 
 Clock = Callable[[], datetime]
 Ack = Callable[..., Awaitable[Any]]
@@ -328,6 +325,14 @@ class _Where:
     """Everyone else in a group DM, who read the reply too."""
 
 
+@dataclass
+class _Turn:
+    """The queue for one response_url: its lock, and how many requests hold or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    holders: int = 0
+
+
 class Undeliverable(Exception):
     """A reply that no route reached (the response_url and the Web API all failed)."""
 
@@ -369,10 +374,8 @@ class SlackPlatform:
         """Events handled and duplicates skipped, requests refused (401), too large (413) and
         malformed (400) since start (shown by /healthz)."""
         self._executor: ThreadPoolExecutor | None = None
-        self._in_flight = 0
         self._busy = 0
-        self._quiet = threading.Event()
-        self._quiet.set()
+        self._turns: dict[str, _Turn] = {}
         self._session: aiohttp.ClientSession | None = None
         self.events: dict[str, EventListener[Any]] = {
             "app_mention": EventListener(MentionEvent, self._on_mention),
@@ -397,16 +400,6 @@ class SlackPlatform:
         return [Route("/slack/events", self._endpoint, methods=["POST"])]
 
     async def _endpoint(self, request: HttpRequest) -> Response:
-        self._in_flight += 1
-        self._quiet.clear()
-        try:
-            return await self._take(request)
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._quiet.set()
-
-    async def _take(self, request: HttpRequest) -> Response:
         """Check a request in the order that costs an attacker most: size, signature, then body
         and shape (see `slack_inbound`); only a request that passed reaches Bolt."""
         try:
@@ -491,14 +484,24 @@ class SlackPlatform:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="slack")
         loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + ACKS_FIRST
-        work = functools.partial(self._when_quiet, deadline, function, *args)
-        return await loop.run_in_executor(self._executor, work)
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
 
-    def _when_quiet(self, deadline: float, function: Callable[..., _T], *args: Any) -> _T:
-        # In the worker thread: let acknowledgements in progress finish first (see ACKS_FIRST).
-        self._quiet.wait(max(0.0, deadline - time.monotonic()))
-        return function(*args)
+    @asynccontextmanager
+    async def _turn(self, response_url: str | None) -> AsyncIterator[None]:
+        """Hold the turn of one response_url: work for the same URL (clicks on one message)
+        runs, and replies, in the order the requests came; other work does not wait."""
+        if response_url is None:
+            yield
+            return
+        turn = self._turns.setdefault(response_url, _Turn())
+        turn.holders += 1
+        try:
+            async with turn.lock:  # asyncio.Lock wakes its waiters first come, first served
+                yield
+        finally:
+            turn.holders -= 1
+            if not turn.holders:
+                del self._turns[response_url]
 
     @staticmethod
     def _check_served(inbound: Shape | None) -> None:
@@ -769,7 +772,11 @@ class SlackPlatform:
     async def _guard(self, where: _Where, work: Awaitable[None], *, tell: bool = True) -> None:
         """Run the work; on failure log it and (when `tell`) tell the member nothing was done.
         A reply that cannot be delivered at all is logged once, naming the member and what they
-        asked."""
+        asked. Work for one response_url waits its turn (`_turn`)."""
+        async with self._turn(where.response_url):
+            await self._tell_on_failure(where, work, tell=tell)
+
+    async def _tell_on_failure(self, where: _Where, work: Awaitable[None], *, tell: bool) -> None:
         try:
             await work
             return
