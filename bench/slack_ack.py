@@ -19,7 +19,7 @@ bare app's turn. With `--runs 3` the servers stay up and the whole measurement i
 the min–max over the runs is printed at the end.
 
     .venv/bin/python bench/slack_ack.py [--requests 1000 3000] [--runs 3] [--concurrency 10]
-        [--text "actions overdue torfaen"] [--timeout 1800]
+        [--text "actions overdue torfaen"] [--processes 0 2] [--timeout 1800]
 
 It never hangs: servers that do not start within a minute, replies that do not all arrive
 within `--reply-timeout` and a whole run past `--timeout` stop it with a message saying what
@@ -70,7 +70,7 @@ def _exit_with_parent() -> None:
     os._exit(0)
 
 
-def _serve(kind: str, api_url: str, database_url: str) -> None:
+def _serve(kind: str, api_url: str, database_url: str, processes: int) -> None:
     """Child process: serve one app (or the fake API), print its port, run until the parent
     ends."""
     threading.Thread(target=_exit_with_parent, daemon=True).start()
@@ -93,6 +93,7 @@ def _serve(kind: str, api_url: str, database_url: str) -> None:
         slack_app_token=None,
         slack_api_url=api_url,
         log_level="WARNING",
+        slack_reply_processes=processes,
     )
     if kind == "ours":
         app = create_app(settings)
@@ -119,9 +120,13 @@ def _prepare_database(path: Path) -> str:
     return url
 
 
-def _start(kind: str, api_url: str, database_url: str) -> tuple[subprocess.Popen[str], int]:
+def _start(
+    kind: str, api_url: str, database_url: str, processes: int = 0
+) -> tuple[subprocess.Popen[str], int]:
+    command = [sys.executable, __file__, "--serve", kind, "--api-url", api_url]
+    command += ["--db", database_url, "--processes", str(processes)]
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind, "--api-url", api_url, "--db", database_url],
+        command,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -197,10 +202,11 @@ class Measured:
     """One run at one count: ack times of both apps, reply times of ours."""
 
     count: int
-    acks: dict[str, list[float]] = field(default_factory=lambda: {"bare": [], "ours": []})
-    replies: list[float] = field(default_factory=list)
-    busy: float = 0.0
-    """Seconds from the first request of ours' bursts to its last reply, summed."""
+    acks: dict[str, list[float]] = field(default_factory=dict)
+    """App (`bare`, or a variant of ours) → ack times."""
+    replies: dict[str, list[float]] = field(default_factory=dict)
+    busy: dict[str, float] = field(default_factory=dict)
+    """Variant of ours → seconds from the first request of its bursts to their last reply."""
 
 
 class Bench:
@@ -234,22 +240,25 @@ class Bench:
         rounds = self.args.rounds
         for index in range(rounds):
             share = count // rounds + (1 if index < count % rounds else 0)
-            for kind in ("bare", "ours"):
+            for kind in self.ports:
                 burst = await self.run(client, kind, share)
-                measured.acks[kind] += burst.acks
-                if kind == "ours":
-                    times = await _replies(client, self.api_port, burst, self.args.reply_timeout)
-                    measured.replies += times
-                    first = min(burst.sent.values())
-                    measured.busy += max(s + t for s, t in zip(burst.sent.values(), times))
-                    measured.busy -= first
+                measured.acks.setdefault(kind, []).extend(burst.acks)
+                if kind == "bare":
+                    continue
+                times = await _replies(client, self.api_port, burst, self.args.reply_timeout)
+                measured.replies.setdefault(kind, []).extend(times)
+                last = max(
+                    sent + time for sent, time in zip(burst.sent.values(), times, strict=True)
+                )
+                busy = last - min(burst.sent.values())
+                measured.busy[kind] = measured.busy.get(kind, 0.0) + busy
         return measured
 
     async def warm_up(self, client: httpx.AsyncClient) -> None:
         """Imports, auth.test, connections, the first queries: not measured."""
-        for kind in ("bare", "ours"):
+        for kind in self.ports:
             burst = await self.run(client, kind, 50)
-            if kind == "ours":
+            if kind != "bare":
                 await _replies(client, self.api_port, burst, self.args.reply_timeout)
 
 
@@ -258,34 +267,33 @@ def _print_run(run: int, measured: Measured, args: argparse.Namespace) -> None:
         f"run {run}: {measured.count} signed requests per app ({args.rounds} bursts, "
         f"{args.concurrency} concurrent), /scrutiny {args.text!r} from {MEMBER}"
     )
-    print(latency_line("ack   bare Bolt AsyncApp", measured.acks["bare"]))
-    print(latency_line("ack   scrutiny-bot", measured.acks["ours"]))
-    print(ratio_line(measured.acks["ours"], measured.acks["bare"], ACK_TARGET))
-    print(latency_line("reply scrutiny-bot", measured.replies))
-    p99 = percentile(measured.replies, 0.99)
-    verdict = "within" if p99 <= REPLY_TARGET else "OUTSIDE"
-    rate = len(measured.replies) / measured.busy if measured.busy else 0.0
-    print(
-        f"  {'reply p99':<26} {p99:.2f} s ({verdict} the {REPLY_TARGET:g} s target); "
-        f"replies sent at {rate:.0f}/s while busy"
-    )
+    bare = measured.acks["bare"]
+    print(latency_line("ack   bare Bolt AsyncApp", bare))
+    for kind, replies in measured.replies.items():
+        print(latency_line(f"ack   {kind}", measured.acks[kind]))
+        print(ratio_line(measured.acks[kind], bare, ACK_TARGET))
+        print(latency_line(f"reply {kind}", replies))
+        p99 = percentile(replies, 0.99)
+        verdict = "within" if p99 <= REPLY_TARGET else "OUTSIDE"
+        rate = len(replies) / measured.busy[kind]
+        print(
+            f"  {'reply p99':<26} {p99:.2f} s ({verdict} the {REPLY_TARGET:g} s target); "
+            f"{rate:.0f} replies/s while replying"
+        )
 
 
 def _print_spread(results: list[Measured]) -> None:
-    print(f"over {len(results)} runs at {results[0].count} requests, min–max:")
-
-    def each(figure: object) -> list[float]:
-        return [figure(m) for m in results]  # type: ignore[operator]
-
-    for kind, label in (("bare", "bare"), ("ours", "ours")):
+    print(f"over {len(results)} runs at {results[0].count} requests per app, min–max:")
+    for kind in results[0].acks:
         for fraction, name in ((0.5, "p50"), (0.99, "p99")):
-            values = each(lambda m, k=kind, f=fraction: percentile(m.acks[k], f) * 1000)
-            print(spread_line(f"ack {name} {label}", values))
-    print(spread_line("ack p99 ratio ours/bare", each(lambda m: ratios(*m.acks.values())[1]), "x"))
-    for fraction, name in ((0.5, "p50"), (0.99, "p99")):
-        values = each(lambda m, f=fraction: percentile(m.replies, f) * 1000)
-        print(spread_line(f"reply {name}", values))
-    print(spread_line("reply max", each(lambda m: max(m.replies) * 1000)))
+            values = [percentile(m.acks[kind], fraction) * 1000 for m in results]
+            print(spread_line(f"ack {name} {kind}", values))
+    for kind in results[0].replies:
+        ratio99 = [ratios(m.acks[kind], m.acks["bare"])[1] for m in results]
+        print(spread_line(f"ack p99 ratio {kind}/bare", ratio99, "x"))
+        for fraction, name in ((0.5, "p50"), (0.99, "p99"), (1.0, "max")):
+            values = [percentile(m.replies[kind], fraction) * 1000 for m in results]
+            print(spread_line(f"reply {name} {kind}", values))
 
 
 async def _measure(args: argparse.Namespace, api_port: int, ports: dict[str, int]) -> None:
@@ -314,12 +322,19 @@ def main() -> None:
     parser.add_argument("--text", default="actions overdue torfaen")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds for everything")
     parser.add_argument("--reply-timeout", type=float, default=300.0, help="seconds per burst")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="SLACK_REPLY_PROCESSES of ours (0: threads); several compare them in one run",
+    )
     parser.add_argument("--serve", choices=("fake", "ours", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--db", default="", help="DATABASE_URL for our app (default: temp SQLite)")
     args = parser.parse_args()
     if args.serve:
-        _serve(args.serve, args.api_url, args.db)
+        _serve(args.serve, args.api_url, args.db, args.processes[0])
         return
     # A last resort should anything block outside the event loop: show where, and exit.
     faulthandler.dump_traceback_later(args.timeout + 120, exit=True)
@@ -330,10 +345,13 @@ def main() -> None:
             fake, api_port = _start("fake", "", "")
             processes.append(fake)
             api_url = f"http://127.0.0.1:{api_port}/api/"
-            ports: dict[str, int] = {}
-            for kind in ("bare", "ours"):
-                process, ports[kind] = _start(kind, api_url, database_url)
+            process, port = _start("bare", api_url, database_url)
+            processes.append(process)
+            ports = {"bare": port}
+            for count in args.processes:
+                process, port = _start("ours", api_url, database_url, count)
                 processes.append(process)
+                ports[f"ours, {count} processes" if count else "ours, threads"] = port
             asyncio.run(asyncio.wait_for(_measure(args, api_port, ports), args.timeout))
         except TimeoutError:
             sys.exit(f"gave up: the benchmark took longer than --timeout {args.timeout:g} s")

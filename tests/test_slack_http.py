@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -68,13 +71,22 @@ def platform(slack_app: ScrutinyApp) -> SlackPlatform:
     return build_slack(slack_app, clock=lambda: NOW)
 
 
+@contextmanager
+def served(platform: SlackPlatform, fake: FakeSlackApi) -> Iterator[SlackSender]:
+    """The bot's web app under uvicorn (its startup and shutdown run), and Slack to send to it."""
+    with ServedApp(create_web_app(platform.app, [platform])) as app:
+        sender = SlackSender(app.url + "/slack/events", SECRET, fake, NOW.timestamp)
+        try:
+            yield sender
+        finally:
+            sender.close()
+    assert fake.violations == [], "the bot sent something Slack would refuse"
+
+
 @pytest.fixture
 def slack(platform: SlackPlatform, fake: FakeSlackApi, seed: Seed) -> Iterator[SlackSender]:
-    with ServedApp(create_web_app(platform.app, [platform])) as served:
-        sender = SlackSender(served.url + "/slack/events", SECRET, fake, NOW.timestamp)
+    with served(platform, fake) as sender:
         yield sender
-        sender.close()
-    assert fake.violations == [], "the bot sent something Slack would refuse"
 
 
 @pytest.fixture
@@ -993,3 +1005,72 @@ def test_manifest_asks_for_what_the_app_listens_to_and_no_more() -> None:
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is False
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
+# -- replies built in worker processes (SLACK_REPLY_PROCESSES) --------------------------------
+@pytest.fixture
+def pooled_platform(database_url: str, engine: Engine, fake: FakeSlackApi) -> SlackPlatform:
+    """The bot with one reply worker process (started with the app, stopped with it)."""
+    app = create_app(slack_settings(database_url, fake, slack_reply_processes=1), engine)
+    return build_slack(app, clock=lambda: NOW)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_reply_processes_start_with_the_app_answer_and_stop_with_it(
+    pooled_platform: SlackPlatform, fake: FakeSlackApi, seed: Seed
+) -> None:
+    platform = pooled_platform
+    with served(platform, fake) as slack:
+        assert platform._replies is not None
+        (worker,) = platform._replies.pids  # started before the first request
+        assert worker != os.getpid() and _alive(worker)
+        assert "TP-001" in texts(reply_to(slack, TORFAEN, "actions overdue torfaen").body)
+        assert platform.health()["reply_processes"] == 1
+    assert not _alive(worker)
+
+
+@contextmanager
+def _database_held(engine: Engine) -> Iterator[None]:
+    """Another connection holding what a writing command needs, until the block ends: SQLite's
+    write lock, or PostgreSQL's lock on the decisions table."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "sqlite":
+            cursor.execute("BEGIN IMMEDIATE")
+        else:
+            cursor.execute("LOCK TABLE decisions IN ACCESS EXCLUSIVE MODE")
+        yield
+    finally:
+        raw.rollback()
+        raw.close()
+
+
+def test_a_reply_worker_that_dies_mid_job_is_reported_to_the_member_and_replaced(
+    pooled_platform: SlackPlatform, fake: FakeSlackApi, seed: Seed, db: Session
+) -> None:
+    platform = pooled_platform
+    record = 'record-decision board=FG decided_on=2026-11-20 title="Set the 2027/28 budget"'
+    with served(platform, fake) as slack:
+        assert platform._replies is not None
+        (worker,) = platform._replies.pids
+        with _database_held(platform.app.engine):
+            # The worker takes the job and waits for the database; then it is killed.
+            response = slack.command(SECRETARY, record, channel_id=SECRETARIAT_CHANNEL)
+            assert response.status_code == 200
+            os.kill(worker, signal.SIGKILL)
+            (told,) = fake.wait_for("response_url")
+        assert "Something went wrong on our side; nothing was changed" in texts(told.body)
+        assert count(db, Decision) == 4  # nothing recorded, and the job is not run again
+        assert platform.health()["reply_processes_restarted"] == 1
+        # A new worker answers what comes next.
+        again = reply_to(slack, SECRETARY, record, channel_id=SECRETARIAT_CHANNEL)
+        assert "Recorded FG-2026-045" in texts(again.body)
+        assert len(fake.calls_to("response_url")) == 2

@@ -100,6 +100,7 @@ from bot.rendering.slack_blocks import (
     join_bodies,
     text_blocks,
 )
+from bot.reply_pool import ReplyPool, Work
 from bot.settings import Settings
 from handlers.welcome import WELCOME
 
@@ -359,7 +360,9 @@ class SlackPlatform:
         app_token: str | None = None,
         clock: Clock | None = None,
         response_url_timeout: float = RESPONSE_URL_TIMEOUT,
+        processes: int = 0,
     ) -> None:
+        """`processes`: build replies in that many worker processes (0: in worker threads)."""
         self.app = app
         self.bolt = bolt
         self.client: AsyncWebClient = bolt.client
@@ -374,6 +377,7 @@ class SlackPlatform:
         """Events handled and duplicates skipped, requests refused (401), too large (413) and
         malformed (400) since start (shown by /healthz)."""
         self._executor: ThreadPoolExecutor | None = None
+        self._replies = ReplyPool(app.settings, processes) if processes else None
         self._busy = 0
         self._turns: dict[str, _Turn] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -447,6 +451,8 @@ class SlackPlatform:
         facts: dict[str, Any] = {
             "mode": "socket" if self.socket_mode else "http",
             "working": self._busy,
+            "reply_processes": self._replies.processes if self._replies else 0,
+            "reply_processes_restarted": self._replies.restarts if self._replies else 0,
             **self.stats,
         }
         if self._socket is not None:
@@ -458,6 +464,8 @@ class SlackPlatform:
         # One pooled session instead of slack_sdk's new session (and connection) per call.
         self._session = aiohttp.ClientSession()
         self.client.session = self._session
+        if self._replies is not None:
+            await self._replies.start()
         if self.app_token:
             self._socket = AsyncSocketModeHandler(self.bolt, self.app_token)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
@@ -475,6 +483,8 @@ class SlackPlatform:
         if self._executor is not None:
             executor, self._executor = self._executor, None
             await asyncio.to_thread(executor.shutdown, wait=True)
+        if self._replies is not None:
+            await self._replies.stop()
 
     async def _in_worker(self, function: Callable[..., _T], *args: Any, urgent: bool = False) -> _T:
         """Run blocking work (database, rendering) in the platform's worker threads; `urgent`
@@ -485,6 +495,14 @@ class SlackPlatform:
             self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="slack")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+    async def _reply_work(self, work: Work, *args: Any) -> Outcome:
+        """`app.dispatch` or `app.interact`: in the reply processes when there are any (they
+        cannot hold the GIL the loop acknowledges with), else in the worker threads."""
+        if self._replies is not None:
+            return await self._replies.run(work, *args)
+        method = self.app.dispatch if work == "dispatch" else self.app.interact
+        return await self._in_worker(method, *args)
 
     @asynccontextmanager
     async def _turn(self, response_url: str | None) -> AsyncIterator[None]:
@@ -868,14 +886,14 @@ class SlackPlatform:
         await self._dispatch_and_deliver(where, text)
 
     async def _dispatch_and_deliver(self, where: _Where, text: str) -> None:
-        outcome = await self._in_worker(self.app.dispatch, self._request(where, text), FORMAT)
+        outcome = await self._reply_work("dispatch", self._request(where, text), FORMAT)
         await self.deliver(outcome, where)
 
     async def _interact_and_deliver(
         self, where: _Where, action_id: str, text: str, values: dict[str, Any]
     ) -> None:
         request = self._request(where, text, values)
-        outcome = await self._in_worker(self.app.interact, action_id, request, FORMAT)
+        outcome = await self._reply_work("interact", action_id, request, FORMAT)
         await self.deliver(outcome, where)
 
     async def _next_part(self, where: _Where, value: str) -> None:
@@ -901,9 +919,7 @@ class SlackPlatform:
 
     async def _welcome(self, where: _Where) -> None:
         """The welcome, the first time a member opens the Messages tab (the handler remembers)."""
-        outcome = await self._in_worker(
-            self.app.interact, WELCOME, self._request(where, ""), FORMAT
-        )
+        outcome = await self._reply_work("interact", WELCOME, self._request(where, ""), FORMAT)
         # Nothing on later visits, nor for someone the bot does not know (it cannot remember
         # them, and would tell them who to ask on every visit).
         if outcome.reply.surface == "message" and outcome.reply.template == "welcome/welcome":
@@ -912,7 +928,7 @@ class SlackPlatform:
     async def publish_home(self, user_id: str) -> None:
         """Render the member's App Home and publish it."""
         where = _Where(user_id=user_id, channel_id=None, direct=True, asked="App Home")
-        outcome = await self._in_worker(self.app.dispatch, self._request(where, "home"), FORMAT)
+        outcome = await self._reply_work("dispatch", self._request(where, "home"), FORMAT)
         view = outcome_view(outcome, "home") or {"type": "home", "blocks": outcome_blocks(outcome)}
         t = Translator(outcome.languages[0])
         await self.client.views_publish(user_id=user_id, view=fit_view(view, t, outcome.text))
@@ -1055,6 +1071,7 @@ def build_slack(app: ScrutinyApp, *, clock: Clock | None = None) -> SlackPlatfor
         signing_secret=settings.slack_signing_secret or "",
         app_token=settings.slack_app_token,
         clock=clock,
+        processes=settings.slack_reply_processes,
     )
 
 
