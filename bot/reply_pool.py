@@ -88,8 +88,7 @@ class ReplyPool:
         self.processes = processes
         self.restarts = 0
         """Pools started again after a worker died."""
-        self.pids: list[int] = []
-        """The workers' process ids, as `start` found them."""
+        self._started: list[Future[int]] = []
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -123,17 +122,14 @@ class ReplyPool:
             pool = self._current()
             return pool, pool.submit(function, *args)
 
-    async def start(self) -> list[int]:
-        """Start every worker now (each builds its app), so the first replies do not wait;
-        the workers' process ids."""
-        pids: set[int] = set()
-        for _ in range(self.processes * 4):
-            futures = [asyncio.wrap_future(self._submit(_pid)[1]) for _ in range(self.processes)]
-            pids.update(await asyncio.gather(*futures))
-            if len(pids) >= self.processes:
-                break
-        self.pids = sorted(pids)
-        return self.pids
+    def start(self) -> None:
+        """Start the workers now, without waiting for them (each builds its app, which takes
+        seconds on a busy machine): the first replies find them ready or queue for them."""
+        self._started = [self._submit(_pid)[1] for _ in range(self.processes)]
+
+    def pids(self, timeout: float = 60.0) -> list[int]:
+        """The process ids of the workers that answered `start` (waiting for them)."""
+        return sorted({started.result(timeout) for started in self._started})
 
     async def run(self, work: Work, *args: Any) -> Outcome:
         """The outcome of `app.<work>(*args)`, computed in a worker process."""

@@ -1029,7 +1029,7 @@ def test_reply_processes_start_with_the_app_answer_and_stop_with_it(
     platform = pooled_platform
     with served(platform, fake) as slack:
         assert platform._replies is not None
-        (worker,) = platform._replies.pids  # started before the first request
+        (worker,) = platform._replies.pids()  # started with the app
         assert worker != os.getpid() and _alive(worker)
         assert "TP-001" in texts(reply_to(slack, TORFAEN, "actions overdue torfaen").body)
         assert platform.health()["reply_processes"] == 1
@@ -1060,7 +1060,7 @@ def test_a_reply_worker_that_dies_mid_job_is_reported_to_the_member_and_replaced
     record = 'record-decision board=FG decided_on=2026-11-20 title="Set the 2027/28 budget"'
     with served(platform, fake) as slack:
         assert platform._replies is not None
-        (worker,) = platform._replies.pids
+        (worker,) = platform._replies.pids()
         with _database_held(platform.app.engine):
             # The worker takes the job and waits for the database; then it is killed.
             response = slack.command(SECRETARY, record, channel_id=SECRETARIAT_CHANNEL)

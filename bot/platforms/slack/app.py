@@ -465,7 +465,7 @@ class SlackPlatform:
         self._session = aiohttp.ClientSession()
         self.client.session = self._session
         if self._replies is not None:
-            await self._replies.start()
+            self._replies.start()
         if self.app_token:
             self._socket = AsyncSocketModeHandler(self.bolt, self.app_token)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
