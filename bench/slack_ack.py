@@ -37,7 +37,6 @@ import select
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,23 +63,21 @@ class GaveUp(Exception):
     """The benchmark stopped waiting; the message says for what."""
 
 
-def _exit_with_parent() -> None:
-    # The parent holds our stdin open; when it ends (even killed) the read returns.
+def _until_parent_ends() -> None:
+    # The parent holds our stdin open; when it closes it or ends (even killed), this returns.
     sys.stdin.read()
-    os._exit(0)
 
 
 def _serve(kind: str, api_url: str, database_url: str, processes: int) -> None:
     """Child process: serve one app (or the fake API), print its port, run until the parent
-    ends."""
-    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    ends; then stop as the app stops (its reply processes with it)."""
     from tests.fakes.slack_api import FakeSlackApi, ServedApp
 
     if kind == "fake":
         with FakeSlackApi() as fake:
             print(f"PORT {fake.port}", flush=True)
-            while True:
-                time.sleep(3600)
+            _until_parent_ends()
+        return
     from bot.app import create_app
     from bot.platforms.slack.app import bare_web_app, build_slack
     from bot.settings import load_settings
@@ -102,8 +99,7 @@ def _serve(kind: str, api_url: str, database_url: str, processes: int) -> None:
         asgi = bare_web_app(settings)
     with ServedApp(asgi) as served:
         print(f"PORT {served.port}", flush=True)
-        while True:
-            time.sleep(3600)
+        _until_parent_ends()
 
 
 def _prepare_database(path: Path) -> str:
@@ -359,8 +355,14 @@ def main() -> None:
             sys.exit(f"gave up: {stopped}")
         finally:
             for process in processes:
-                process.kill()
-                process.wait(10)
+                assert process.stdin is not None
+                process.stdin.close()  # the servers stop when their stdin closes
+            for process in processes:
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)
 
 
 if __name__ == "__main__":

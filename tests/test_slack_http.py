@@ -62,8 +62,17 @@ def fake() -> Iterator[FakeSlackApi]:
 
 
 @pytest.fixture
-def slack_app(database_url: str, engine: Engine, fake: FakeSlackApi) -> ScrutinyApp:
-    return create_app(slack_settings(database_url, fake), engine)
+def reply_processes() -> int:
+    """SLACK_REPLY_PROCESSES: threads here; tests that parametrize it run with processes."""
+    return 0
+
+
+@pytest.fixture
+def slack_app(
+    database_url: str, engine: Engine, fake: FakeSlackApi, reply_processes: int
+) -> ScrutinyApp:
+    settings = slack_settings(database_url, fake, slack_reply_processes=reply_processes)
+    return create_app(settings, engine)
 
 
 @pytest.fixture
@@ -353,6 +362,10 @@ def _start_request(url: str, body: str) -> socket.socket:
     return pending
 
 
+BOTH_POOLS = pytest.mark.parametrize("reply_processes", [0, 1], ids=["threads", "processes"])
+
+
+@BOTH_POOLS
 def test_a_reply_is_sent_while_another_request_still_awaits_its_ack(
     slack: SlackSender, fake: FakeSlackApi
 ) -> None:
@@ -373,6 +386,7 @@ def test_a_reply_is_sent_while_another_request_still_awaits_its_ack(
     assert "Strategic Board" in texts(late.body)
 
 
+@BOTH_POOLS
 def test_clicks_on_one_message_are_answered_in_the_order_they_came(
     slack: SlackSender, fake: FakeSlackApi
 ) -> None:
@@ -388,6 +402,7 @@ def test_clicks_on_one_message_are_answered_in_the_order_they_came(
     assert "Actions: overdue" in said[3]
 
 
+@BOTH_POOLS
 def test_a_reply_job_that_fails_tells_the_member_and_the_next_one_is_answered(
     slack: SlackSender, fake: FakeSlackApi, engine: Engine
 ) -> None:
@@ -1008,13 +1023,6 @@ def test_manifest_asks_for_what_the_app_listens_to_and_no_more() -> None:
 
 
 # -- replies built in worker processes (SLACK_REPLY_PROCESSES) --------------------------------
-@pytest.fixture
-def pooled_platform(database_url: str, engine: Engine, fake: FakeSlackApi) -> SlackPlatform:
-    """The bot with one reply worker process (started with the app, stopped with it)."""
-    app = create_app(slack_settings(database_url, fake, slack_reply_processes=1), engine)
-    return build_slack(app, clock=lambda: NOW)
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -1023,10 +1031,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.parametrize("reply_processes", [1])
 def test_reply_processes_start_with_the_app_answer_and_stop_with_it(
-    pooled_platform: SlackPlatform, fake: FakeSlackApi, seed: Seed
+    platform: SlackPlatform, fake: FakeSlackApi, seed: Seed
 ) -> None:
-    platform = pooled_platform
     with served(platform, fake) as slack:
         assert platform._replies is not None
         (worker,) = platform._replies.pids()  # started with the app
@@ -1053,10 +1061,10 @@ def _database_held(engine: Engine) -> Iterator[None]:
         raw.close()
 
 
+@pytest.mark.parametrize("reply_processes", [1])
 def test_a_reply_worker_that_dies_mid_job_is_reported_to_the_member_and_replaced(
-    pooled_platform: SlackPlatform, fake: FakeSlackApi, seed: Seed, db: Session
+    platform: SlackPlatform, fake: FakeSlackApi, seed: Seed, db: Session
 ) -> None:
-    platform = pooled_platform
     record = 'record-decision board=FG decided_on=2026-11-20 title="Set the 2027/28 budget"'
     with served(platform, fake) as slack:
         assert platform._replies is not None

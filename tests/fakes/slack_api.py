@@ -731,13 +731,16 @@ class ServedApp:
 
 
 def slack_settings(database_url: str, fake: FakeSlackApi, **overrides: Any) -> Settings:
-    """Settings for a bot talking to `fake`: HTTP mode unless `slack_app_token` is given."""
+    """Settings for a bot talking to `fake`: HTTP mode unless `slack_app_token` is given;
+    replies built in threads unless `slack_reply_processes` is given (processes take seconds
+    to start)."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
         "slack_app_token": None,
         "slack_api_url": fake.url,
+        "slack_reply_processes": 0,
         **overrides,
     }
     return load_settings(**values)
