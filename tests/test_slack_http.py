@@ -85,6 +85,10 @@ def served(platform: SlackPlatform, fake: FakeSlackApi) -> Iterator[SlackSender]
     """The bot's web app under uvicorn (its startup and shutdown run), and Slack to send to it."""
     with ServedApp(create_web_app(platform.app, [platform])) as app:
         sender = SlackSender(app.url + "/slack/events", SECRET, fake, NOW.timestamp)
+        if platform._replies is not None:
+            # Reply processes take seconds to start on a busy machine: wait, so no reply in a
+            # test waits for them.
+            platform._replies.pids()
         try:
             yield sender
         finally:

@@ -7,8 +7,9 @@ Slack's rules kept here:
   requests the bot handles, field by field, gets 400. No listener runs for any of them.
 - Every request is acknowledged at once, with no database work on the way; the work
   (`ScrutinyApp.dispatch`, which is synchronous and touches the database) starts straight
-  after the ack in one of a few worker threads, and the reply goes back through the
-  `response_url` or the Web API. Nothing holds a reply back for other requests' acks (a
+  after the ack in a reply worker process (SLACK_REPLY_PROCESSES, `bot.reply_pool`; or in a
+  worker thread when that is 0), and the reply goes back through the `response_url` or the
+  Web API. Nothing holds a reply back for other requests' acks (a
   read-only command takes no write lock, so it waits on no one). Replies to one response_url
   (buttons on one message) go in the order the requests came. Modal submissions are the
   exception: their ack must carry any field errors, so they are checked before acknowledging.
@@ -128,9 +129,10 @@ MAX_KEY = 255
 PRUNE_EVERY = 500
 """Every so many events, event ids older than KEEP_EVENT_IDS are forgotten."""
 WORKERS = 2
-"""Threads running dispatches after the ack. Few on purpose: each competes with the event
-loop for the GIL, and the loop must stay free to acknowledge within Slack's 3 seconds (the
-benchmark, bench/slack_ack.py, measures both)."""
+"""Threads running database work after the ack (event claims; dispatches too when there are
+no reply processes). Few on purpose: each competes with the event loop for the GIL, and the
+loop must stay free to acknowledge within Slack's 3 seconds (bench/slack_ack.py measures
+both)."""
 
 Clock = Callable[[], datetime]
 Ack = Callable[..., Awaitable[Any]]
