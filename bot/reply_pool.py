@@ -111,6 +111,7 @@ class ReplyPool:
             self.restarts += 1
         log.error("a reply worker process died; starting new ones")
         broken.shutdown(wait=False, cancel_futures=True)
+        self.start()
 
     def _submit(self, function: Any, *args: Any) -> tuple[ProcessPoolExecutor, Future[Any]]:
         pool = self._current()

@@ -1082,7 +1082,9 @@ def test_a_reply_worker_that_dies_mid_job_is_reported_to_the_member_and_replaced
         assert "Something went wrong on our side; nothing was changed" in texts(told.body)
         assert count(db, Decision) == 4  # nothing recorded, and the job is not run again
         assert platform.health()["reply_processes_restarted"] == 1
-        # A new worker answers what comes next.
+        # A new worker, started at once, answers what comes next.
+        (replacement,) = platform._replies.pids()
+        assert replacement != worker
         again = reply_to(slack, SECRETARY, record, channel_id=SECRETARIAT_CHANNEL)
         assert "Recorded FG-2026-045" in texts(again.body)
         assert len(fake.calls_to("response_url")) == 2
