@@ -322,7 +322,7 @@ def main() -> None:
         "--processes",
         type=int,
         nargs="+",
-        default=[0],
+        default=[2],
         help="SLACK_REPLY_PROCESSES of ours (0: threads); several compare them in one run",
     )
     parser.add_argument("--serve", choices=("fake", "ours", "bare"), help=argparse.SUPPRESS)
