@@ -62,12 +62,6 @@ def fake() -> Iterator[FakeSlackApi]:
 
 
 @pytest.fixture
-def reply_processes() -> int:
-    """SLACK_REPLY_PROCESSES: threads here; tests that parametrize it run with processes."""
-    return 0
-
-
-@pytest.fixture
 def slack_app(
     database_url: str, engine: Engine, fake: FakeSlackApi, reply_processes: int
 ) -> ScrutinyApp:
