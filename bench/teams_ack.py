@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.report import latency_line, ratio_line  # noqa: E402
 
 SIAN = "00000000-0000-0000-0000-000000R00001"
 
@@ -102,11 +103,6 @@ def _start(kind: str, config: dict[str, Any], env: dict[str, str]) -> tuple[Any,
     return process, int(line.split()[1])
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 async def _round(
     client: httpx.AsyncClient, url: str, requests: list[tuple[bytes, str]], concurrency: int
 ) -> list[float]:
@@ -176,20 +172,9 @@ async def _measure(
         f"Teams message {args.text!r}: {args.requests} activities per app, "
         f"{args.concurrency} concurrent"
     )
-    for kind, label in (("bare", "bare Teams SDK App"), ("ours", "scrutiny-bot")):
-        values = results[kind]
-        print(
-            f"  {label:<20} p50 {_percentile(values, 0.5) * 1000:7.2f} ms   "
-            f"p99 {_percentile(values, 0.99) * 1000:7.2f} ms   "
-            f"mean {statistics.fmean(values) * 1000:7.2f} ms   n={len(values)}"
-        )
-    ratio50 = _percentile(results["ours"], 0.5) / _percentile(results["bare"], 0.5)
-    ratio99 = _percentile(results["ours"], 0.99) / _percentile(results["bare"], 0.99)
-    verdict = "within" if ratio99 <= 1.5 else "OUTSIDE"
-    print(
-        f"  ratio ours/bare      p50 {ratio50:.2f}x   p99 {ratio99:.2f}x "
-        f"({verdict} the 1.5x target)"
-    )
+    print(latency_line("bare Teams SDK App", results["bare"]))
+    print(latency_line("scrutiny-bot", results["ours"]))
+    print(ratio_line(results["ours"], results["bare"], 1.5))
 
 
 def main() -> None:

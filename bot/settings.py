@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_reply_processes: int = Field(default=2, ge=0, le=32)
+    """Worker processes building Slack replies after the ack (0: threads in the web process).
+    Processes keep reply work from holding the GIL the acknowledgements need, and run at a
+    lower CPU priority, so a busy machine acknowledges first."""
     slack_workspace_url: str | None = None
     """The workspace's address (https://srs.slack.com): posts link the earlier post they follow
     up (Slack's message permalinks, built from the stored channel and timestamp)."""

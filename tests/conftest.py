@@ -129,6 +129,13 @@ def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str
 
 
 @pytest.fixture
+def reply_processes() -> int:
+    """SLACK_REPLY_PROCESSES for a Slack app under test: threads, unless a test parametrizes
+    it (processes take seconds to start)."""
+    return 0
+
+
+@pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """Engine on the test database."""
     eng = make_engine(database_url)

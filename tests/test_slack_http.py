@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import threading
-import time
+import signal
+import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import yaml
@@ -60,8 +62,11 @@ def fake() -> Iterator[FakeSlackApi]:
 
 
 @pytest.fixture
-def slack_app(database_url: str, engine: Engine, fake: FakeSlackApi) -> ScrutinyApp:
-    return create_app(slack_settings(database_url, fake), engine)
+def slack_app(
+    database_url: str, engine: Engine, fake: FakeSlackApi, reply_processes: int
+) -> ScrutinyApp:
+    settings = slack_settings(database_url, fake, slack_reply_processes=reply_processes)
+    return create_app(settings, engine)
 
 
 @pytest.fixture
@@ -69,13 +74,26 @@ def platform(slack_app: ScrutinyApp) -> SlackPlatform:
     return build_slack(slack_app, clock=lambda: NOW)
 
 
+@contextmanager
+def served(platform: SlackPlatform, fake: FakeSlackApi) -> Iterator[SlackSender]:
+    """The bot's web app under uvicorn (its startup and shutdown run), and Slack to send to it."""
+    with ServedApp(create_web_app(platform.app, [platform])) as app:
+        sender = SlackSender(app.url + "/slack/events", SECRET, fake, NOW.timestamp)
+        if platform._replies is not None:
+            # Reply processes take seconds to start on a busy machine: wait, so no reply in a
+            # test waits for them.
+            platform._replies.pids()
+        try:
+            yield sender
+        finally:
+            sender.close()
+    assert fake.violations == [], "the bot sent something Slack would refuse"
+
+
 @pytest.fixture
 def slack(platform: SlackPlatform, fake: FakeSlackApi, seed: Seed) -> Iterator[SlackSender]:
-    with ServedApp(create_web_app(platform.app, [platform])) as served:
-        sender = SlackSender(served.url + "/slack/events", SECRET, fake, NOW.timestamp)
+    with served(platform, fake) as sender:
         yield sender
-        sender.close()
-    assert fake.violations == [], "the bot sent something Slack would refuse"
 
 
 @pytest.fixture
@@ -324,21 +342,78 @@ def test_a_command_for_another_app_gets_400(slack: SlackSender, fake: FakeSlackA
     assert fake.web_api_calls() == []
 
 
-def test_reply_work_waits_while_requests_await_their_ack(platform: SlackPlatform) -> None:
-    order: list[str] = []
-    platform._quiet.clear()  # a request is waiting for its acknowledgement
-    worker = threading.Thread(
-        target=platform._when_quiet, args=(time.monotonic() + 60, order.append, "reply work")
+def _start_request(url: str, body: str) -> socket.socket:
+    """A signed request Slack has begun but not finished sending (half its body): the bot
+    cannot acknowledge it until the rest arrives."""
+    parts = urlsplit(url)
+    stamp = int(NOW.timestamp())
+    data = body.encode()
+    head = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n"
+        f"X-Slack-Request-Timestamp: {stamp}\r\n"
+        f"X-Slack-Signature: {slack_signature(SECRET, stamp, body)}\r\n\r\n"
     )
-    worker.start()
-    order.append("acknowledged")
-    platform._quiet.set()
-    worker.join(30)
-    assert order == ["acknowledged", "reply work"]
-    # Work that has waited long enough goes ahead even in a burst.
-    platform._quiet.clear()
-    platform._when_quiet(time.monotonic() - 1, order.append, "overdue work")
-    assert order[-1] == "overdue work"
+    pending = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    pending.sendall(head.encode() + data[: len(data) // 2])
+    return pending
+
+
+BOTH_POOLS = pytest.mark.parametrize("reply_processes", [0, 1], ids=["threads", "processes"])
+
+
+@BOTH_POOLS
+def test_a_reply_is_sent_while_another_request_still_awaits_its_ack(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    form = SlashCommand(TORFAEN, "meetings", response_url=fake.response_url("slow")).form()
+    body = urlencode(form)
+    with _start_request(slack.url, body) as pending:
+        # The member's reply does not wait for anyone else's acknowledgement.
+        assert "TP-001" in texts(reply_to(slack, TORFAEN, "actions overdue torfaen").body)
+        pending.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            pending.recv(1)  # the other request is still unanswered
+        pending.setblocking(True)
+        pending.sendall(body.encode()[len(body.encode()) // 2 :])
+        answer = b"".join(iter(lambda: pending.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 200")
+    fake.wait_until(lambda: any(c.path == "/respond/slow" for c in fake.calls))
+    (late,) = [c for c in fake.calls if c.path == "/respond/slow"]
+    assert "Strategic Board" in texts(late.body)
+
+
+@BOTH_POOLS
+def test_clicks_on_one_message_are_answered_in_the_order_they_came(
+    slack: SlackSender, fake: FakeSlackApi
+) -> None:
+    message = fake.response_url("one-message")
+    # A long answer first, then shorter ones: none may overtake the one before.
+    pages = ("actions torfaen", "find data centre", "decisions", "actions overdue torfaen")
+    for words in pages:
+        assert slack.button(TORFAEN, "page", words, response_url=message).status_code == 200
+    said = [texts(call.body) for call in fake.wait_for("response_url", 4)]
+    assert "Actions: open" in said[0]
+    assert "Results:" in said[1]
+    assert "Decisions" in said[2] and "Actions" not in said[2]
+    assert "Actions: overdue" in said[3]
+
+
+@BOTH_POOLS
+def test_a_reply_job_that_fails_tells_the_member_and_the_next_one_is_answered(
+    slack: SlackSender, fake: FakeSlackApi, engine: Engine
+) -> None:
+    # A real failure in the reply's work: the table of members is gone when it runs.
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE members RENAME TO members_gone")
+    try:
+        failed = reply_to(slack, TORFAEN, "actions overdue torfaen")
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE members_gone RENAME TO members")
+    assert "Something went wrong on our side; nothing was changed" in texts(failed.body)
+    assert "TP-001" in texts(reply_to(slack, TORFAEN, "actions overdue torfaen").body)
 
 
 def test_url_verification_challenge_is_answered(slack: SlackSender) -> None:
@@ -943,3 +1018,67 @@ def test_manifest_asks_for_what_the_app_listens_to_and_no_more() -> None:
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is False
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
+# -- replies built in worker processes (SLACK_REPLY_PROCESSES) --------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("reply_processes", [1])
+def test_reply_processes_start_with_the_app_answer_and_stop_with_it(
+    platform: SlackPlatform, fake: FakeSlackApi, seed: Seed
+) -> None:
+    with served(platform, fake) as slack:
+        assert platform._replies is not None
+        (worker,) = platform._replies.pids()  # started with the app
+        assert worker != os.getpid() and _alive(worker)
+        assert "TP-001" in texts(reply_to(slack, TORFAEN, "actions overdue torfaen").body)
+        assert platform.health()["reply_processes"] == 1
+    assert not _alive(worker)
+
+
+@contextmanager
+def _database_held(engine: Engine) -> Iterator[None]:
+    """Another connection holding what a writing command needs, until the block ends: SQLite's
+    write lock, or PostgreSQL's lock on the decisions table."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "sqlite":
+            cursor.execute("BEGIN IMMEDIATE")
+        else:
+            cursor.execute("LOCK TABLE decisions IN ACCESS EXCLUSIVE MODE")
+        yield
+    finally:
+        raw.rollback()
+        raw.close()
+
+
+@pytest.mark.parametrize("reply_processes", [1])
+def test_a_reply_worker_that_dies_mid_job_is_reported_to_the_member_and_replaced(
+    platform: SlackPlatform, fake: FakeSlackApi, seed: Seed, db: Session
+) -> None:
+    record = 'record-decision board=FG decided_on=2026-11-20 title="Set the 2027/28 budget"'
+    with served(platform, fake) as slack:
+        assert platform._replies is not None
+        (worker,) = platform._replies.pids()
+        with _database_held(platform.app.engine):
+            # The worker takes the job and waits for the database; then it is killed.
+            response = slack.command(SECRETARY, record, channel_id=SECRETARIAT_CHANNEL)
+            assert response.status_code == 200
+            os.kill(worker, signal.SIGKILL)
+            (told,) = fake.wait_for("response_url")
+        assert "Something went wrong on our side; nothing was changed" in texts(told.body)
+        assert count(db, Decision) == 4  # nothing recorded, and the job is not run again
+        assert platform.health()["reply_processes_restarted"] == 1
+        # A new worker, started at once, answers what comes next.
+        (replacement,) = platform._replies.pids()
+        assert replacement != worker
+        again = reply_to(slack, SECRETARY, record, channel_id=SECRETARIAT_CHANNEL)
+        assert "Recorded FG-2026-045" in texts(again.body)
+        assert len(fake.calls_to("response_url")) == 2

@@ -47,6 +47,9 @@ class Call:
     ok: bool = True
     error: str = ""
     path: str = ""
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived, by the machine's monotonic clock (comparable across processes on
+    Linux, where it is CLOCK_MONOTONIC): the benchmark's reply latency ends here."""
 
 
 @dataclass
@@ -238,6 +241,7 @@ class FakeSlackApi:
         application.router.add_route("POST", "/respond/{name}", self._respond)
         application.router.add_route("GET", "/socket", self._socket)
         application.router.add_route("GET", "/_counts", self._counts)
+        application.router.add_route("GET", "/_received", self._received)
         application.router.add_route("POST", "/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(application, access_log=None)
         await self._runner.setup()
@@ -475,6 +479,15 @@ class FakeSlackApi:
                 counts[call.method] = counts.get(call.method, 0) + 1
         return web.json_response(counts)
 
+    async def _received(self, _request: web.Request) -> web.Response:
+        # For the benchmark: when each response_url (by path) first received a post.
+        with self._cond:
+            received: dict[str, float] = {}
+            for call in self.calls:
+                if call.method == "response_url":
+                    received.setdefault(call.path, call.at)
+        return web.json_response(received)
+
     async def _upload(self, request: web.Request) -> web.Response:
         # The upload URL files.getUploadURLExternal hands out: the file's bytes arrive here.
         data = await request.read()
@@ -647,8 +660,10 @@ class SlackSender:
         *,
         channel_id: str | None = "C0TOR00001",
         ephemeral: bool = True,
+        response_url: str | None = None,
     ) -> httpx.Response:
-        """A click on a button in a message (or in the App Home when `channel_id` is None)."""
+        """A click on a button in a message (or in the App Home when `channel_id` is None);
+        clicks on one message share its `response_url` (by default each click has its own)."""
         name = f"btn{next(self._ids)}"
         payload: dict[str, Any] = {
             "type": "block_actions",
@@ -669,7 +684,7 @@ class SlackSender:
                 "message_ts": "1700000000.000001",
                 "is_ephemeral": ephemeral,
             }
-            payload["response_url"] = self.fake.response_url(name)
+            payload["response_url"] = response_url or self.fake.response_url(name)
         return self.interaction(payload)
 
     def submit(self, user_id: str, view: dict[str, Any], values: dict[str, Any]) -> httpx.Response:
@@ -716,13 +731,16 @@ class ServedApp:
 
 
 def slack_settings(database_url: str, fake: FakeSlackApi, **overrides: Any) -> Settings:
-    """Settings for a bot talking to `fake`: HTTP mode unless `slack_app_token` is given."""
+    """Settings for a bot talking to `fake`: HTTP mode unless `slack_app_token` is given;
+    replies built in threads unless `slack_reply_processes` is given (processes take seconds
+    to start)."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
         "slack_app_token": None,
         "slack_api_url": fake.url,
+        "slack_reply_processes": 0,
         **overrides,
     }
     return load_settings(**values)

@@ -5,10 +5,14 @@ Slack's rules kept here:
   over the cap gets 413; a missing or wrong signature, or a timestamp that is not a number or
   is more than five minutes from the clock, gets 401; a signed body that is not one of the
   requests the bot handles, field by field, gets 400. No listener runs for any of them.
-- Every request is acknowledged at once; the work (`ScrutinyApp.dispatch`, which is
-  synchronous and touches the database) runs in a worker thread after the ack, and the reply
-  goes back through the `response_url` or the Web API. Modal submissions are the exception:
-  their ack must carry any field errors, so they are checked before acknowledging.
+- Every request is acknowledged at once, with no database work on the way; the work
+  (`ScrutinyApp.dispatch`, which is synchronous and touches the database) starts straight
+  after the ack in a reply worker process (SLACK_REPLY_PROCESSES, `bot.reply_pool`; or in a
+  worker thread when that is 0), and the reply goes back through the `response_url` or the
+  Web API. Nothing holds a reply back for other requests' acks (a
+  read-only command takes no write lock, so it waits on no one). Replies to one response_url
+  (buttons on one message) go in the order the requests came. Modal submissions are the
+  exception: their ack must carry any field errors, so they are checked before acknowledging.
 - Events are claimed by `event_id` in the `processed_events` table before any work, so a
   retried delivery (`X-Slack-Retry-Num`) or a duplicate is never answered twice.
 - Every message and view passes `slack_blocks` (Block Kit limits, paging, escaping).
@@ -25,13 +29,12 @@ import json
 import logging
 import re
 import secrets
-import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -98,6 +101,7 @@ from bot.rendering.slack_blocks import (
     join_bodies,
     text_blocks,
 )
+from bot.reply_pool import ReplyPool, Work
 from bot.settings import Settings
 from handlers.welcome import WELCOME
 
@@ -125,14 +129,10 @@ MAX_KEY = 255
 PRUNE_EVERY = 500
 """Every so many events, event ids older than KEEP_EVENT_IDS are forgotten."""
 WORKERS = 2
-"""Threads running dispatches after the ack. Few on purpose: each competes with the event
-loop for the GIL, and the loop must stay free to acknowledge within Slack's 3 seconds."""
-ACKS_FIRST = 2.0
-"""Seconds a reply's work may wait for a quiet moment while other requests await their ack.
-
-Acknowledgements have a hard deadline (3 s, or Slack shows an error and retries); replies
-do not (a response_url stays valid for 30 minutes). So under a burst, work starts only when
-no request is waiting for its ack, or once it has waited this long."""
+"""Threads running database work after the ack (event claims; dispatches too when there are
+no reply processes). Few on purpose: each competes with the event loop for the GIL, and the
+loop must stay free to acknowledge within Slack's 3 seconds (bench/slack_ack.py measures
+both)."""
 
 Clock = Callable[[], datetime]
 Ack = Callable[..., Awaitable[Any]]
@@ -328,6 +328,14 @@ class _Where:
     """Everyone else in a group DM, who read the reply too."""
 
 
+@dataclass
+class _Turn:
+    """The queue for one response_url: its lock, and how many requests hold or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    holders: int = 0
+
+
 class Undeliverable(Exception):
     """A reply that no route reached (the response_url and the Web API all failed)."""
 
@@ -354,7 +362,9 @@ class SlackPlatform:
         app_token: str | None = None,
         clock: Clock | None = None,
         response_url_timeout: float = RESPONSE_URL_TIMEOUT,
+        processes: int = 0,
     ) -> None:
+        """`processes`: build replies in that many worker processes (0: in worker threads)."""
         self.app = app
         self.bolt = bolt
         self.client: AsyncWebClient = bolt.client
@@ -369,10 +379,9 @@ class SlackPlatform:
         """Events handled and duplicates skipped, requests refused (401), too large (413) and
         malformed (400) since start (shown by /healthz)."""
         self._executor: ThreadPoolExecutor | None = None
-        self._in_flight = 0
+        self._replies = ReplyPool(app.settings, processes) if processes else None
         self._busy = 0
-        self._quiet = threading.Event()
-        self._quiet.set()
+        self._turns: dict[str, _Turn] = {}
         self._session: aiohttp.ClientSession | None = None
         self.events: dict[str, EventListener[Any]] = {
             "app_mention": EventListener(MentionEvent, self._on_mention),
@@ -397,16 +406,6 @@ class SlackPlatform:
         return [Route("/slack/events", self._endpoint, methods=["POST"])]
 
     async def _endpoint(self, request: HttpRequest) -> Response:
-        self._in_flight += 1
-        self._quiet.clear()
-        try:
-            return await self._take(request)
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._quiet.set()
-
-    async def _take(self, request: HttpRequest) -> Response:
         """Check a request in the order that costs an attacker most: size, signature, then body
         and shape (see `slack_inbound`); only a request that passed reaches Bolt."""
         try:
@@ -454,6 +453,8 @@ class SlackPlatform:
         facts: dict[str, Any] = {
             "mode": "socket" if self.socket_mode else "http",
             "working": self._busy,
+            "reply_processes": self._replies.processes if self._replies else 0,
+            "reply_processes_restarted": self._replies.restarts if self._replies else 0,
             **self.stats,
         }
         if self._socket is not None:
@@ -465,6 +466,8 @@ class SlackPlatform:
         # One pooled session instead of slack_sdk's new session (and connection) per call.
         self._session = aiohttp.ClientSession()
         self.client.session = self._session
+        if self._replies is not None:
+            self._replies.start()
         if self.app_token:
             self._socket = AsyncSocketModeHandler(self.bolt, self.app_token)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
@@ -482,6 +485,8 @@ class SlackPlatform:
         if self._executor is not None:
             executor, self._executor = self._executor, None
             await asyncio.to_thread(executor.shutdown, wait=True)
+        if self._replies is not None:
+            await self._replies.stop()
 
     async def _in_worker(self, function: Callable[..., _T], *args: Any, urgent: bool = False) -> _T:
         """Run blocking work (database, rendering) in the platform's worker threads; `urgent`
@@ -491,14 +496,32 @@ class SlackPlatform:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="slack")
         loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + ACKS_FIRST
-        work = functools.partial(self._when_quiet, deadline, function, *args)
-        return await loop.run_in_executor(self._executor, work)
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
 
-    def _when_quiet(self, deadline: float, function: Callable[..., _T], *args: Any) -> _T:
-        # In the worker thread: let acknowledgements in progress finish first (see ACKS_FIRST).
-        self._quiet.wait(max(0.0, deadline - time.monotonic()))
-        return function(*args)
+    async def _reply_work(self, work: Work, *args: Any) -> Outcome:
+        """`app.dispatch` or `app.interact`: in the reply processes when there are any (they
+        cannot hold the GIL the loop acknowledges with), else in the worker threads."""
+        if self._replies is not None:
+            return await self._replies.run(work, *args)
+        method = self.app.dispatch if work == "dispatch" else self.app.interact
+        return await self._in_worker(method, *args)
+
+    @asynccontextmanager
+    async def _turn(self, response_url: str | None) -> AsyncIterator[None]:
+        """Hold the turn of one response_url: work for the same URL (clicks on one message)
+        runs, and replies, in the order the requests came; other work does not wait."""
+        if response_url is None:
+            yield
+            return
+        turn = self._turns.setdefault(response_url, _Turn())
+        turn.holders += 1
+        try:
+            async with turn.lock:  # asyncio.Lock wakes its waiters first come, first served
+                yield
+        finally:
+            turn.holders -= 1
+            if not turn.holders:
+                del self._turns[response_url]
 
     @staticmethod
     def _check_served(inbound: Shape | None) -> None:
@@ -769,7 +792,11 @@ class SlackPlatform:
     async def _guard(self, where: _Where, work: Awaitable[None], *, tell: bool = True) -> None:
         """Run the work; on failure log it and (when `tell`) tell the member nothing was done.
         A reply that cannot be delivered at all is logged once, naming the member and what they
-        asked."""
+        asked. Work for one response_url waits its turn (`_turn`)."""
+        async with self._turn(where.response_url):
+            await self._tell_on_failure(where, work, tell=tell)
+
+    async def _tell_on_failure(self, where: _Where, work: Awaitable[None], *, tell: bool) -> None:
         try:
             await work
             return
@@ -861,14 +888,14 @@ class SlackPlatform:
         await self._dispatch_and_deliver(where, text)
 
     async def _dispatch_and_deliver(self, where: _Where, text: str) -> None:
-        outcome = await self._in_worker(self.app.dispatch, self._request(where, text), FORMAT)
+        outcome = await self._reply_work("dispatch", self._request(where, text), FORMAT)
         await self.deliver(outcome, where)
 
     async def _interact_and_deliver(
         self, where: _Where, action_id: str, text: str, values: dict[str, Any]
     ) -> None:
         request = self._request(where, text, values)
-        outcome = await self._in_worker(self.app.interact, action_id, request, FORMAT)
+        outcome = await self._reply_work("interact", action_id, request, FORMAT)
         await self.deliver(outcome, where)
 
     async def _next_part(self, where: _Where, value: str) -> None:
@@ -894,9 +921,7 @@ class SlackPlatform:
 
     async def _welcome(self, where: _Where) -> None:
         """The welcome, the first time a member opens the Messages tab (the handler remembers)."""
-        outcome = await self._in_worker(
-            self.app.interact, WELCOME, self._request(where, ""), FORMAT
-        )
+        outcome = await self._reply_work("interact", WELCOME, self._request(where, ""), FORMAT)
         # Nothing on later visits, nor for someone the bot does not know (it cannot remember
         # them, and would tell them who to ask on every visit).
         if outcome.reply.surface == "message" and outcome.reply.template == "welcome/welcome":
@@ -905,7 +930,7 @@ class SlackPlatform:
     async def publish_home(self, user_id: str) -> None:
         """Render the member's App Home and publish it."""
         where = _Where(user_id=user_id, channel_id=None, direct=True, asked="App Home")
-        outcome = await self._in_worker(self.app.dispatch, self._request(where, "home"), FORMAT)
+        outcome = await self._reply_work("dispatch", self._request(where, "home"), FORMAT)
         view = outcome_view(outcome, "home") or {"type": "home", "blocks": outcome_blocks(outcome)}
         t = Translator(outcome.languages[0])
         await self.client.views_publish(user_id=user_id, view=fit_view(view, t, outcome.text))
@@ -1048,6 +1073,7 @@ def build_slack(app: ScrutinyApp, *, clock: Clock | None = None) -> SlackPlatfor
         signing_secret=settings.slack_signing_secret or "",
         app_token=settings.slack_app_token,
         clock=clock,
+        processes=settings.slack_reply_processes,
     )
 
 
