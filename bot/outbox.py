@@ -273,6 +273,33 @@ class Pacer:
             self._channel_next[key] = max(self._channel_next.get(key, until), until)
 
 
+class Doorbell:
+    """Wakes a sender waiting for work when deliveries are committed in this process.
+
+    A writer rings after committing rows (a digest cycle after each chunk), so sending starts
+    while later rows are still being built rather than at the sender's next poll. A ring with
+    nobody waiting is kept until the next wait, so a wake-up between two waits is never lost.
+    Other processes' senders still find the rows at their next poll.
+    """
+
+    def __init__(self) -> None:
+        self._rung = threading.Condition()
+        self._pending = False
+
+    def ring(self) -> None:
+        """Wake the waiting sender (or the next one to wait)."""
+        with self._rung:
+            self._pending = True
+            self._rung.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a ring; whether one came (and take it)."""
+        with self._rung:
+            rung = self._rung.wait_for(lambda: self._pending, timeout)
+            self._pending = False
+            return rung
+
+
 # -- the sender -------------------------------------------------------------------------------
 Rebuilder = Callable[[Session, Delivery, Renderer], dict[str, Any] | None]
 """Renders a post afresh with what may be shown now; None when nothing may be posted."""
