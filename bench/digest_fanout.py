@@ -25,9 +25,9 @@ import sys
 import tempfile
 import threading
 import time
-from itertools import pairwise
 import tracemalloc
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 

@@ -15,6 +15,7 @@ number of distinct audiences, not on the number of channels.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -237,16 +238,15 @@ class _ActionRow:
     marking: str
     exempt_paragraph: int | None
     restricted_to: Sequence[str] | None
+    classification: tuple[Any, ...] = ()
+    """What visibility depends on, hashable: rows alike are judged once per audience."""
 
-    @property
-    def classification(self) -> tuple[Any, ...]:
-        """What visibility depends on, hashable: rows alike are judged once per audience."""
-        restricted = self.restricted_to
-        return (
-            self.marking,
-            self.exempt_paragraph,
-            tuple(restricted) if isinstance(restricted, list) else restricted,
-        )
+    @classmethod
+    def of(cls, *columns: Any) -> _ActionRow:
+        """A row from the columns read, with its classification."""
+        marking, exempt, restricted = columns[4:7]
+        kept = tuple(restricted) if isinstance(restricted, list) else restricted
+        return cls(*columns, classification=(marking, exempt, kept))
 
 
 @dataclass(frozen=True)
@@ -285,18 +285,21 @@ class Cycle:
         self._meetings: list[MeetingView] | None = None
         self._windows: list[MeetingView] | None = None
         self._actions: dict[ActionQuery, _ActionPage] = {}
-        self._action_rows: tuple[int, list[_ActionRow]] | None = None
+        self._action_rows: tuple[int, list[_ActionRow], list[date]] | None = None
         """Open actions due up to a horizon (days from today), read once per cycle."""
         self._action_views: dict[int, ActionView] = {}
         self._horizon = 0
         """The farthest "due soon" of the channels asked about: one read covers them all."""
-        self._reasons: dict[tuple[Audience, tuple[Any, ...]], str | None] = {}
+        self._reasons: dict[Audience, dict[tuple[Any, ...], str | None]] = {}
+        self._audiences: dict[int, Audience] = {}
         self._contents: dict[tuple[Any, ...], DigestContent] = {}
         self._attendance: dict[tuple[datetime, str | None], tuple[MeetingAttendance, ...]] = {}
 
     def audience(self, channel: Channel) -> Audience:
         """Everyone who reads the channel."""
-        return audience_of_channel(channel, list(self.partners))
+        if channel.id not in self._audiences:
+            self._audiences[channel.id] = audience_of_channel(channel, list(self.partners))
+        return self._audiences[channel.id]
 
     def _action_queries(
         self, channel: Channel, audience: Audience
@@ -334,19 +337,22 @@ class Cycle:
         audience, partners, overdue, due_within_days, limit = key
         horizon = self.today + timedelta(days=max(0, due_within_days or 0))
         owners = set(partners)
+        reasons = self._reasons.setdefault(audience, {})
         visible: list[_ActionRow] = []
         withheld: dict[str, int] = {}
-        for row in self._open_actions(due_within_days or 0):
+        rows, due_dates = self._open_actions(due_within_days or 0)
+        # Soonest due first: the overdue ones, then those due from today to the horizon.
+        first = 0 if overdue else bisect_left(due_dates, self.today)
+        if due_within_days is not None:
+            last = bisect_right(due_dates, horizon)
+        else:
+            last = bisect_left(due_dates, self.today)
+        for row in rows[first:last]:
             if owners and row.owner not in owners:
                 continue
-            late = overdue and row.due_date < self.today
-            soon = due_within_days is not None and self.today <= row.due_date <= horizon
-            if not (late or soon):
-                continue
-            reason_key = (audience, row.classification)
-            if reason_key not in self._reasons:
-                self._reasons[reason_key] = withheld_reason(row, audience)
-            reason = self._reasons[reason_key]
+            if row.classification not in reasons:
+                reasons[row.classification] = withheld_reason(row, audience)
+            reason = reasons[row.classification]
             if reason is None:
                 visible.append(row)
             else:
@@ -355,7 +361,7 @@ class Cycle:
         self._actions[key] = page
         return page
 
-    def _open_actions(self, days: int) -> list[_ActionRow]:
+    def _open_actions(self, days: int) -> tuple[list[_ActionRow], list[date]]:
         """Open actions due by today + `days`, soonest first (read again only for a farther
         horizon than any read before in this cycle)."""
         if self._action_rows is None or self._action_rows[0] < days:
@@ -377,9 +383,9 @@ class Cycle:
                 )
                 .order_by(Action.due_date, Action.ref)
             )
-            rows = [_ActionRow(*row) for row in self.session.execute(statement)]
-            self._action_rows = (days, rows)
-        return self._action_rows[1]
+            rows = [_ActionRow.of(*row) for row in self.session.execute(statement)]
+            self._action_rows = (days, rows, [r.due_date for r in rows])
+        return self._action_rows[1], self._action_rows[2]
 
     def _load_action_views(self, ids: Iterable[int]) -> None:
         missing = {i for i in ids if i not in self._action_views}
