@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -127,19 +127,21 @@ class Messenger(Protocol):
 
 
 # -- writing rows -----------------------------------------------------------------------------
-def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> int | None:
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert the rows in one statement, skipping keys that exist; the new ids by key."""
+    if not rows:
+        return {}
     table = Delivery.__table__
     assert isinstance(table, Table)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(table)
-        .values(**values)
+        .values(rows)
         .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
-        .returning(table.c.id)
+        .returning(table.c.idempotency_key, table.c.id)
     )
-    new_id: int | None = session.execute(statement).scalar_one_or_none()
-    return new_id
+    return {key: new_id for key, new_id in session.execute(statement)}
 
 
 class Post(TypedDict):
@@ -152,24 +154,31 @@ class Post(TypedDict):
     not_before: NotRequired[datetime | None]
 
 
+def _row(post: Post, now: datetime) -> dict[str, Any]:
+    return {
+        "idempotency_key": post["key"],
+        "channel_id": post["channel"].id,
+        "kind": post["kind"],
+        "payload": dict(post["payload"]),
+        "state": DeliveryState.PENDING,
+        "attempts": 0,
+        "next_try_at": post.get("not_before") or now,
+        "created_at": now,
+        "last_error": "",
+        "maybe_posted": False,
+    }
+
+
 def enqueue_id(session: Session, **post: Unpack[Post]) -> int | None:
     """Add a pending post in the caller's transaction; its id, or None if `key` already exists."""
+    return enqueue_many(session, [post]).get(post["key"])
+
+
+def enqueue_many(session: Session, posts: Sequence[Post]) -> dict[str, int]:
+    """Add pending posts in the caller's transaction, in one statement; the new ids by key
+    (a key that already exists is left alone and missing from the answer)."""
     now = CLOCK.now()
-    return _insert_ignoring_duplicates(
-        session,
-        {
-            "idempotency_key": post["key"],
-            "channel_id": post["channel"].id,
-            "kind": post["kind"],
-            "payload": dict(post["payload"]),
-            "state": DeliveryState.PENDING,
-            "attempts": 0,
-            "next_try_at": post.get("not_before") or now,
-            "created_at": now,
-            "last_error": "",
-            "maybe_posted": False,
-        },
-    )
+    return _insert_ignoring_duplicates(session, [_row(post, now) for post in posts])
 
 
 def enqueue(session: Session, **post: Unpack[Post]) -> Delivery | None:

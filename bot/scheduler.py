@@ -138,7 +138,7 @@ def _write_chunk(
     """One chunk's digests and watermarks in one transaction; if that fails, one by one."""
     try:
         with unit_of_work(app.sessions) as session:
-            return [digests.write_digest(session, item, seq_to) for item in chunk]
+            return digests.write_digests(session, chunk, seq_to)
     except Exception:
         log.exception("writing %d digests together failed; writing them one by one", len(chunk))
     # Savepoints only on this slower path, so a normal cycle's statements stay constant.
@@ -147,7 +147,7 @@ def _write_chunk(
         guard = UnitGuard(session)
         for item in chunk:
             with guard.unit(item.key):
-                results.append(digests.write_digest(session, item, seq_to))
+                results.extend(digests.write_digests(session, [item], seq_to))
         failures.extend(guard.failures)
     return results
 

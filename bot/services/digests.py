@@ -40,7 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from bot.domain import Platform
 from bot.messages import Reply
 from bot.models import Action, Channel, Decision, Delivery, Partner, RegisterEntry
-from bot.outbox import enqueue_id
+from bot.outbox import Post, enqueue_many
 from bot.rendering import Renderer, render_payload
 from bot.schedule_time import LONDON
 from bot.services.attendance import MeetingAttendance, last_meetings_since
@@ -716,45 +716,60 @@ def plan_digests(
     return [render_planned(payloads, d, c) for d, c in zip(due, contents, strict=True)]
 
 
-def write_digest(session: Session, planned: Planned, seq_to: int) -> DigestResult:
-    """Advance the channel's watermark and write its digest to the outbox, together.
+def write_digests(session: Session, chunk: Sequence[Planned], seq_to: int) -> list[DigestResult]:
+    """Advance the channels' watermarks and write their digests to the outbox, together.
 
-    A channel whose watermark or last run moved since it was read (another run got there
-    first) is left alone, so a digest is never written twice.
+    A few statements for the whole chunk (one update per distinct previous watermark and
+    run, one insert). A channel whose watermark or last run moved since it was read (another
+    run got there first) is left alone, so a digest is never written twice.
     """
-    channel = planned.due.channel
-    at = planned.due.at
-    guard = (
-        update(Channel)
-        .where(
-            Channel.id == channel.id,
-            Channel.digest_register_seq.is_not_distinct_from(planned.old_seq),
-            or_(Channel.last_digest_at.is_(None), Channel.last_digest_at < at),
-        )
-        .values(digest_register_seq=seq_to, last_digest_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    if _rowcount(session.execute(guard)) == 0:
-        return DigestResult(channel.slug, planned.key, None, already_done=True)
-    set_committed_value(channel, "last_digest_at", at)
-    set_committed_value(channel, "digest_register_seq", seq_to)
-    if planned.payload is None:
-        return DigestResult(channel.slug, planned.key, None, skipped_empty=True)
-    delivery_id = enqueue_id(
-        session, key=planned.key, channel=channel, kind=DIGEST_KIND, payload=planned.payload
-    )
-    if delivery_id is None:
-        # Today's digest was already written (the schedule fires twice in one local day): keep
-        # the old watermark so these decisions go in the next digest rather than nowhere.
-        session.execute(
+    groups: dict[tuple[int | None, datetime], list[Planned]] = {}
+    for item in chunk:
+        groups.setdefault((item.old_seq, item.due.at), []).append(item)
+    advanced: set[int] = set()
+    for (old_seq, at), items in groups.items():
+        guard = (
             update(Channel)
-            .where(Channel.id == channel.id)
-            .values(digest_register_seq=planned.old_seq)
+            .where(
+                Channel.id.in_([item.due.channel.id for item in items]),
+                Channel.digest_register_seq.is_not_distinct_from(old_seq),
+                or_(Channel.last_digest_at.is_(None), Channel.last_digest_at < at),
+            )
+            .values(digest_register_seq=seq_to, last_digest_at=at)
+            .returning(Channel.id)
             .execution_options(synchronize_session=False)
         )
-        set_committed_value(channel, "digest_register_seq", planned.old_seq)
-        return DigestResult(channel.slug, planned.key, None, already_done=True)
-    return DigestResult(channel.slug, planned.key, delivery_id)
+        advanced.update(session.scalars(guard))
+    posts: list[Post] = [
+        {"key": p.key, "channel": p.due.channel, "kind": DIGEST_KIND, "payload": p.payload}
+        for p in chunk
+        if p.due.channel.id in advanced and p.payload is not None
+    ]
+    ids = enqueue_many(session, posts)
+    results = []
+    for item in chunk:
+        channel = item.due.channel
+        if channel.id not in advanced:
+            results.append(DigestResult(channel.slug, item.key, None, already_done=True))
+            continue
+        set_committed_value(channel, "last_digest_at", item.due.at)
+        set_committed_value(channel, "digest_register_seq", seq_to)
+        if item.payload is None:
+            results.append(DigestResult(channel.slug, item.key, None, skipped_empty=True))
+        elif item.key in ids:
+            results.append(DigestResult(channel.slug, item.key, ids[item.key]))
+        else:
+            # Today's digest was already written (the schedule fires twice in one local day):
+            # keep the old watermark so these decisions go in the next digest, not nowhere.
+            session.execute(
+                update(Channel)
+                .where(Channel.id == channel.id)
+                .values(digest_register_seq=item.old_seq)
+                .execution_options(synchronize_session=False)
+            )
+            set_committed_value(channel, "digest_register_seq", item.old_seq)
+            results.append(DigestResult(channel.slug, item.key, None, already_done=True))
+    return results
 
 
 def run_digests(
@@ -762,7 +777,7 @@ def run_digests(
 ) -> list[DigestResult]:
     """Plan and write the digests of `due` channels in the caller's transaction."""
     planned = plan_digests(session, renderer, due, now=now, seq_to=seq_to)
-    return [write_digest(session, p, seq_to) for p in planned]
+    return write_digests(session, planned, seq_to)
 
 
 def run_digest(
