@@ -467,20 +467,31 @@ class Sender:
         report = SendReport()
         batches = 0
         stopping = stop or threading.Event()
+
+        def next_batch() -> list[_Claimed]:
+            if stopping.is_set() or (max_batches is not None and batches >= max_batches):
+                return []
+            return self._recheck_visibility(self.claim(now), report)
+
         with self._renewing_claims(), ThreadPoolExecutor(max(1, self.concurrency)) as pool:
-            while (max_batches is None or batches < max_batches) and not stopping.is_set():
-                claimed = self.claim(now)
-                if not claimed:
-                    break
+            claimed = next_batch()
+            while claimed:
                 batches += 1
-                claimed = self._recheck_visibility(claimed, report)
                 by_channel: dict[int, list[_Claimed]] = defaultdict(list)
                 for row in claimed:
                     by_channel[row.channel_id].append(row)
-                for part in pool.map(
-                    lambda rows: self._send_channel(rows, stopping), by_channel.values()
-                ):
-                    report.add(part)
+                posting = [
+                    pool.submit(self._send_channel, rows, stopping) for rows in by_channel.values()
+                ]
+                # The next batch is claimed and checked while this one posts, so the posts
+                # (paced, mostly waiting) never wait for the database between batches. It
+                # starts when this one is done: a channel's posts still go one at a time.
+                claimed = next_batch()
+                for done in posting:
+                    report.add(done.result())
+                if not claimed:
+                    # Rows queued by this batch (failure notices) or committed meanwhile.
+                    claimed = next_batch()
         return report
 
     # -- the lease --------------------------------------------------------------------------

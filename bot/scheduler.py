@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(hours=1)
 """A run missed by more than this (the worker was down) is skipped, not posted late."""
+FIRST_CHUNK = 10
 FANOUT_CHUNK = 50
 """Channels whose digests are rendered and written per transaction; the sender is woken as
 each commits, so the first posts go out while later chunks are still being built."""
@@ -110,18 +111,18 @@ def run_due_digests(
     built = _build_contents(app, due, now, seq_to, failures)
     payloads = digests.Payloads(app.renderer)
     results: list[digests.DigestResult] = []
-    for start in range(0, len(built), FANOUT_CHUNK):
+    for start, end in _chunk_bounds(len(built)):
         # Rendered outside the transaction: a chunk holds the write lock only to write.
         rendering = UnitGuard(None)
         chunk: list[digests.Planned] = []
-        for item, content in built[start : start + FANOUT_CHUNK]:
+        for item, content in built[start:end]:
             with rendering.unit(digests.digest_key(item.channel, item.local.date())):
                 chunk.append(digests.render_planned(payloads, item, content))
         failures.extend(rendering.failures)
         results.extend(_write_chunk(app, chunk, seq_to, failures))
         app.outbox_bell.ring()
         if progress is not None:
-            progress(min(start + FANOUT_CHUNK, len(built)), len(built))
+            progress(end, len(built))
     log.info(
         "digests: %d due, %d written, %d empty, %d already done",
         len(due),
@@ -130,6 +131,14 @@ def run_due_digests(
         sum(1 for r in results if r.already_done),
     )
     return results
+
+
+def _chunk_bounds(count: int) -> Iterator[tuple[int, int]]:
+    """Chunks of FANOUT_CHUNK, the first FIRST_CHUNK: the sender can start sooner on it."""
+    start, size = 0, FIRST_CHUNK
+    while start < count:
+        yield start, min(start + size, count)
+        start, size = start + size, FANOUT_CHUNK
 
 
 def _write_chunk(
