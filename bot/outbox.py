@@ -372,6 +372,11 @@ class Sender:
     clock: Callable[[], datetime] = CLOCK.now
     _held: set[int] = field(default_factory=set, init=False, repr=False)
     _held_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _sent: list[tuple[_Claimed, str, bool, datetime]] = field(
+        default_factory=list, init=False, repr=False
+    )
+    _sent_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _recording: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- claiming ---------------------------------------------------------------------------
     def claim(self, now: datetime | None = None, limit: int | None = None) -> list[_Claimed]:
@@ -682,16 +687,59 @@ class Sender:
                 then(session)
 
     def _mark_sent(self, row: _Claimed, message_id: str, *, already: bool) -> None:
-        self._record(
-            row,
-            state=DeliveryState.SENT,
-            platform_message_id=message_id,
-            sent_at=self.clock(),
-            maybe_posted=False,
-            last_error="found in the channel after an uncertain attempt" if already else "",
-            audit_verb="post",
-            audit_after={"message_id": message_id, "kind": row.kind, "found": already},
-        )
+        """Record the post as sent, with its audit event, before returning.
+
+        Group commit: posts that finish while another thread is recording wait and are
+        recorded together in one transaction, so the threads posting in parallel do not
+        queue for the database one post at a time. A failure here leaves the rows claimed;
+        past the lease they are found by their keys, not posted again.
+        """
+        with self._sent_lock:
+            self._sent.append((row, message_id, already, self.clock()))
+        with self._recording:
+            with self._sent_lock:
+                batch, self._sent = self._sent, []
+            if not batch:
+                return  # recorded by the thread before
+            with self._held_lock:
+                self._held.difference_update(r.id for r, *_ in batch)
+            with unit_of_work(self.sessions) as session:
+                session.execute(
+                    update(Delivery),
+                    [
+                        {
+                            "id": r.id,
+                            "claimed_by": None,
+                            "state": DeliveryState.SENT,
+                            "platform_message_id": message_id,
+                            "sent_at": at,
+                            "maybe_posted": False,
+                            "last_error": (
+                                "found in the channel after an uncertain attempt" if already else ""
+                            ),
+                        }
+                        for r, message_id, already, at in batch
+                    ],
+                )
+                audit.record_many(
+                    session,
+                    [
+                        {
+                            "actor": self.worker_id,
+                            "verb": "post",
+                            "entity": "delivery",
+                            "entity_ref": r.key,
+                            "before": None,
+                            "after": {
+                                "channel": r.target.slug,
+                                "message_id": message_id,
+                                "kind": r.kind,
+                                "found": already,
+                            },
+                        }
+                        for r, message_id, already, _ in batch
+                    ],
+                )
 
     def _release(self, row: _Claimed, next_try: datetime, reason: str) -> None:
         self._record(
