@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from slack_sdk import WebClient  # noqa: E402
-from sqlalchemy import Engine, func, insert, select, text  # noqa: E402
+from sqlalchemy import Engine, func, insert, select, text, update  # noqa: E402
 
 from bot.app import create_app  # noqa: E402
 from bot.db import make_engine, migrate, unit_of_work  # noqa: E402
@@ -57,7 +57,7 @@ from bot.models import (  # noqa: E402
     Partner,
     RegisterEntry,
 )
-from bot.outbox import Pacer  # noqa: E402
+from bot.outbox import Pacer, Sender  # noqa: E402
 from bot.platforms.slack.messenger import SlackMessenger  # noqa: E402
 from bot.posted_messages import PostedRegister  # noqa: E402
 from bot.scheduler import due_digests, make_sender, run_due_digests  # noqa: E402
@@ -197,6 +197,37 @@ def build_register(
         )
 
 
+def bench_sender(app: Any, fake: LimitedSlackApi, args: argparse.Namespace) -> Sender:
+    """The real sender and Slack client posting to the fake, paced just under its limits."""
+    client = WebClient(token="xoxb-bench", base_url=fake.url, timeout=10, retry_handlers=[])
+    return make_sender(
+        app,
+        {Platform.SLACK: SlackMessenger(client, PostedRegister(app.sessions))},
+        pacer=Pacer(per_channel=args.per_channel, per_second=args.workspace * 0.97),
+        concurrency=args.concurrency,
+        batch_size=100,
+    )
+
+
+def send_alone(app: Any, args: argparse.Namespace) -> float:
+    """Put every digest back in the queue under a new key and time sending them alone."""
+    with unit_of_work(app.sessions) as session:
+        session.execute(
+            update(Delivery).values(
+                state=DeliveryState.PENDING,
+                claimed_by=None,
+                maybe_posted=False,
+                next_try_at=datetime.now(UTC),
+                idempotency_key=Delivery.idempotency_key + ":alone",
+            )
+        )
+    with LimitedSlackApi(per_channel=args.per_channel, per_workspace=args.workspace) as fake:
+        sender = bench_sender(app, fake, args)
+        start = time.time()
+        sender.send_due()
+        return max(float(p.ts) for p in fake.posted) - start
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(
@@ -213,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", type=float, default=50.0, help="messages/s workspace-wide")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument(
+        "--no-send-alone",
+        dest="send_alone",
+        action="store_false",
+        help="skip timing the same posts sent with nothing being built",
+    )
     args = parser.parse_args(argv)
     channels = 1000 if args.full else args.channels
 
@@ -250,14 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             reads[len(subset)] = len(statements)
 
         with LimitedSlackApi(per_channel=args.per_channel, per_workspace=args.workspace) as fake:
-            client = WebClient(token="xoxb-bench", base_url=fake.url, timeout=10, retry_handlers=[])
-            sender = make_sender(
-                app,
-                {Platform.SLACK: SlackMessenger(client, PostedRegister(app.sessions))},
-                pacer=Pacer(per_channel=args.per_channel, per_second=args.workspace * 0.97),
-                concurrency=args.concurrency,
-                batch_size=100,
-            )
+            sender = bench_sender(app, fake, args)
             # The sender runs as in a worker: in a thread of its own, asleep on the doorbell
             # the cycle rings after each chunk it commits.
             finished = threading.Event()
@@ -316,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
             losses = len(expected - {k for k in posted if k}) + (len(written) - (sent or 0))
             rate_limited = fake.rate_limited
 
+        # The same posts again with nothing being built, to a fresh fake: what sending alone
+        # takes on this machine now (its load included), the floor the overlap can reach.
+        alone = send_alone(app, args) if args.send_alone else None
         floor = len(written) / args.workspace
         print(
             f"digests: {len(results)} due, {len(written)} written, "
@@ -338,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
             f"over the {makespan:.1f} s; load average {os.getloadavg()[0]:.1f} on "
             f"{os.cpu_count()} cores"
         )
+        if alone is not None:
+            print(
+                f"sending alone, same posts, same run: {alone:.1f} s "
+                f"({alone / floor if floor else 0:.2f}x the floor); "
+                f"the cycle with its building took {makespan / alone:.2f}x that"
+            )
         print(f"duplicates: {duplicates}   losses: {losses}   429s received: {rate_limited}")
         (n_small, r_small), (n_full, r_full) = sorted(reads.items())
         print(
