@@ -509,11 +509,14 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Send and (when leading) schedule until `stop` is set."""
         bell = self.app.outbox_bell
+
         # The sender sleeps on the doorbell (rung as deliveries are committed here, and by the
         # stop), so it starts on a digest chunk at once rather than at the next poll.
-        threading.Thread(
-            target=lambda: (stop.wait(), bell.ring()), name="worker-stop", daemon=True
-        ).start()
+        def ring_on_stop() -> None:
+            stop.wait()
+            bell.ring()
+
+        threading.Thread(target=ring_on_stop, name="worker-stop", daemon=True).start()
         try:
             while not stop.is_set():
                 self._keep_leadership()

@@ -244,9 +244,11 @@ class _ActionRow:
     @classmethod
     def of(cls, *columns: Any) -> _ActionRow:
         """A row from the columns read, with its classification."""
-        marking, exempt, restricted = columns[4:7]
+        row_id, ref, due_date, owner, marking, exempt, restricted = columns
         kept = tuple(restricted) if isinstance(restricted, list) else restricted
-        return cls(*columns, classification=(marking, exempt, kept))
+        return cls(
+            row_id, ref, due_date, owner, marking, exempt, restricted, (marking, exempt, kept)
+        )
 
 
 @dataclass(frozen=True)
