@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -433,7 +433,8 @@ def _standby_worker(app: ScrutinyApp, fake: LimitedSlackApi) -> Iterator[Worker]
     assert holder.acquire()
     worker = make_worker(
         app,
-        {Platform.SLACK: slack_messenger(fake, app.sessions)},
+        # A generous client timeout: an answer slow on a loaded machine is not a lost post.
+        {Platform.SLACK: slack_messenger(fake, app.sessions, timeout=60)},
         leader_lock_for(app.engine),
         policy=quick_policy(),
         pacer=Pacer(per_channel=0, per_second=0, clock=seconds_of(app)),
@@ -538,9 +539,13 @@ def test_a_crash_in_the_middle_of_a_chunk_leaves_no_half_written_chunk(
     first_chunk = sorted(done)
     assert len(first_chunk) == 10
     assert sorted(d.channel.slug for d in _deliveries(session)) == first_chunk
-    # The next run writes the rest, once each; everything posts once.
+    # The next run writes the rest, once each.
     with clock.frozen(NOW):
         assert len(run_due_digests(app)) == FANOUT_CHANNELS + 1 - 10
-    with fake_slack() as fake, clock.frozen(NOW):
-        sender_for(app, fake).send_due()
-    assert len(_sent_exactly_once(session, fake)) == FANOUT_CHANNELS + 1
+    session.expire_all()
+    rows = _deliveries(session)
+    assert len({r.idempotency_key for r in rows}) == len(rows) == FANOUT_CHANNELS + 1
+    waiting = select(func.count()).where(
+        Channel.digest_cron.is_not(None), Channel.last_digest_at.is_(None)
+    )
+    assert session.scalar(waiting) == 0
