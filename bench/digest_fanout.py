@@ -19,13 +19,16 @@ Default is 200 channels (floor 4 s); `--full` runs 1,000 (floor 20 s). Runs in u
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from slack_sdk import WebClient  # noqa: E402
-from sqlalchemy import Engine, func, insert, select, text  # noqa: E402
+from sqlalchemy import Engine, func, insert, select, text, update  # noqa: E402
 
 from bot.app import create_app  # noqa: E402
 from bot.db import make_engine, migrate, unit_of_work  # noqa: E402
@@ -54,7 +57,7 @@ from bot.models import (  # noqa: E402
     Partner,
     RegisterEntry,
 )
-from bot.outbox import Pacer  # noqa: E402
+from bot.outbox import Pacer, Sender  # noqa: E402
 from bot.platforms.slack.messenger import SlackMessenger  # noqa: E402
 from bot.posted_messages import PostedRegister  # noqa: E402
 from bot.scheduler import due_digests, make_sender, run_due_digests  # noqa: E402
@@ -194,6 +197,37 @@ def build_register(
         )
 
 
+def bench_sender(app: Any, fake: LimitedSlackApi, args: argparse.Namespace) -> Sender:
+    """The real sender and Slack client posting to the fake, paced just under its limits."""
+    client = WebClient(token="xoxb-bench", base_url=fake.url, timeout=10, retry_handlers=[])
+    return make_sender(
+        app,
+        {Platform.SLACK: SlackMessenger(client, PostedRegister(app.sessions))},
+        pacer=Pacer(per_channel=args.per_channel, per_second=args.workspace * 0.97),
+        concurrency=args.concurrency,
+        batch_size=100,
+    )
+
+
+def send_alone(app: Any, args: argparse.Namespace) -> float:
+    """Put every digest back in the queue under a new key and time sending them alone."""
+    with unit_of_work(app.sessions) as session:
+        session.execute(
+            update(Delivery).values(
+                state=DeliveryState.PENDING,
+                claimed_by=None,
+                maybe_posted=False,
+                next_try_at=datetime.now(UTC),
+                idempotency_key=Delivery.idempotency_key + ":alone",
+            )
+        )
+    with LimitedSlackApi(per_channel=args.per_channel, per_workspace=args.workspace) as fake:
+        sender = bench_sender(app, fake, args)
+        start = time.time()
+        sender.send_due()
+        return max(float(p.ts) for p in fake.posted) - start
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(
@@ -210,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", type=float, default=50.0, help="messages/s workspace-wide")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument(
+        "--no-send-alone",
+        dest="send_alone",
+        action="store_false",
+        help="skip timing the same posts sent with nothing being built",
+    )
     args = parser.parse_args(argv)
     channels = 1000 if args.full else args.channels
 
@@ -247,18 +287,28 @@ def main(argv: list[str] | None = None) -> int:
             reads[len(subset)] = len(statements)
 
         with LimitedSlackApi(per_channel=args.per_channel, per_workspace=args.workspace) as fake:
-            client = WebClient(token="xoxb-bench", base_url=fake.url, timeout=10, retry_handlers=[])
-            sender = make_sender(
-                app,
-                {Platform.SLACK: SlackMessenger(client, PostedRegister(app.sessions))},
-                pacer=Pacer(per_channel=args.per_channel, per_second=args.workspace * 0.97),
-                concurrency=args.concurrency,
-                batch_size=100,
-            )
+            sender = bench_sender(app, fake, args)
+            # The sender runs as in a worker: in a thread of its own, asleep on the doorbell
+            # the cycle rings after each chunk it commits.
+            finished = threading.Event()
+
+            def serve() -> None:
+                while not finished.is_set():
+                    sender.send_due()
+                    app.outbox_bell.wait(0.5)
+
+            def show(done: int, total: int) -> None:
+                print(f"\r  built {done:,}/{total:,} digests", end="", file=sys.stderr)
+
+            cpu0 = time.process_time()
+            t0_wall = time.time()
             t0 = time.perf_counter()
-            with counting(engine) as statements:
-                results = run_due_digests(app, NOW)
+            sending = threading.Thread(target=serve, name="bench-sender")
+            sending.start()
+            with counting(engine, this_thread=True) as statements:
+                results = run_due_digests(app, NOW, progress=show)
             t_cycle = time.perf_counter() - t0
+            print(file=sys.stderr)
             written = [r for r in results if r.delivery_id is not None]
             writes = [
                 s
@@ -266,7 +316,6 @@ def main(argv: list[str] | None = None) -> int:
                 if s.lstrip().upper().startswith(("INSERT INTO DELIVERIES", "UPDATE CHANNELS"))
             ]
             while True:
-                sender.send_due()
                 with unit_of_work(app.sessions) as session:
                     waiting = session.scalar(
                         select(func.count())
@@ -275,8 +324,16 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 if not waiting:
                     break
-                time.sleep(0.02)
-            makespan = time.perf_counter() - t0
+                time.sleep(0.25)
+            finished.set()
+            app.outbox_bell.ring()
+            sending.join()
+            cpu = time.process_time() - cpu0
+            # The fake stamps each post with the time it stored it.
+            stamps = sorted(float(p.ts) - t0_wall for p in fake.posted)
+            makespan = stamps[-1] if stamps else time.perf_counter() - t0
+            gaps = [(a, b - a) for a, b in pairwise(stamps)]
+            building = sum(g for a, g in gaps if g > 0.05 and a < t_cycle)
             posted = fake.keys()
             with unit_of_work(app.sessions) as session:
                 sent = session.scalar(
@@ -289,16 +346,37 @@ def main(argv: list[str] | None = None) -> int:
             losses = len(expected - {k for k in posted if k}) + (len(written) - (sent or 0))
             rate_limited = fake.rate_limited
 
+        # The same posts again with nothing being built, to a fresh fake: what sending alone
+        # takes on this machine now (its load included), the floor the overlap can reach.
+        alone = send_alone(app, args) if args.send_alone else None
         floor = len(written) / args.workspace
         print(
             f"digests: {len(results)} due, {len(written)} written, "
             f"{sum(r.skipped_empty for r in results)} empty"
         )
         print(
-            f"makespan: {makespan:.1f} s (cycle {t_cycle:.1f} s: stamp, build, render, write) "
+            f"makespan: {makespan:.1f} s (cycle {t_cycle:.1f} s: stamp, build, render, write, "
+            "overlapping the sending) "
             f"vs floor {floor:.1f} s = {len(written)} posts / {args.workspace:g} per s "
             f"({makespan / floor if floor else 0:.2f}x)"
         )
+        print(
+            f"first post after {stamps[0] if stamps else 0:.2f} s; "
+            f"gaps between posts over 50 ms: {sum(g for _, g in gaps if g > 0.05):.2f} s in all "
+            f"({building:.2f} s while building), "
+            f"longest {max((g for _, g in gaps), default=0):.2f} s"
+        )
+        print(
+            f"CPU: {cpu:.1f} s of this process (building, sending and the fake Slack server) "
+            f"over the {makespan:.1f} s; load average {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores"
+        )
+        if alone is not None:
+            print(
+                f"sending alone, same posts, same run: {alone:.1f} s "
+                f"({alone / floor if floor else 0:.2f}x the floor); "
+                f"the cycle with its building took {makespan / alone:.2f}x that"
+            )
         print(f"duplicates: {duplicates}   losses: {losses}   429s received: {rate_limited}")
         (n_small, r_small), (n_full, r_full) = sorted(reads.items())
         print(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,25 +99,54 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITERS_LOCK = threading.Lock()
+WRITER_QUEUE_SECONDS = 30.0
+"""How long a writer queues behind this process's others before trying SQLite's lock anyway."""
+
+
+@contextmanager
+def _sqlite_writer(engine: Engine) -> Iterator[None]:
+    """This process's SQLite writers one at a time, in turn.
+
+    SQLite has one writer at a time anyway; a writer it turns away sleeps in steps of up to
+    100 ms (its busy handler) and may miss the lock again, so many threads writing briefly
+    (the outbox sender marking posts sent) spent far longer waiting than writing. Queued on a
+    lock here, each starts the moment the one before it commits.
+    """
+    with _WRITERS_LOCK:
+        lock = _WRITERS.setdefault(engine, threading.RLock())
+    queued = lock.acquire(timeout=WRITER_QUEUE_SECONDS)
+    try:
+        yield
+    finally:
+        if queued:
+            lock.release()
+
+
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session], *, writes: bool = True) -> Iterator[Session]:
     """One transaction: commit if the block succeeds, roll back everything if it raises.
 
-    On SQLite a unit of work that `writes` holds the write lock from its start; one that does
-    not reads one snapshot, takes no write lock and may not write (see `_sqlite_begin`).
+    On SQLite a unit of work that `writes` holds the write lock from its start (queued behind
+    this process's other writers, `_sqlite_writer`); one that does not reads one snapshot,
+    takes no write lock and may not write (see `_sqlite_begin`).
     """
     session = factory()
-    try:
-        if session.get_bind().dialect.name == "sqlite":
-            option = IMMEDIATE if writes else READ_ONLY
-            session.connection(execution_options={option: True})
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    bind = session.get_bind()
+    sqlite_writer = bind.dialect.name == "sqlite" and writes and isinstance(bind, Engine)
+    with _sqlite_writer(bind) if sqlite_writer else nullcontext():  # type: ignore[arg-type]
+        try:
+            if bind.dialect.name == "sqlite":
+                option = IMMEDIATE if writes else READ_ONLY
+                session.connection(execution_options={option: True})
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

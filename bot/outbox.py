@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -125,19 +125,21 @@ class Messenger(Protocol):
 
 
 # -- writing rows -----------------------------------------------------------------------------
-def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> int | None:
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert the rows in one statement, skipping keys that exist; the new ids by key."""
+    if not rows:
+        return {}
     table = Delivery.__table__
     assert isinstance(table, Table)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(table)
-        .values(**values)
+        .values(rows)
         .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
-        .returning(table.c.id)
+        .returning(table.c.idempotency_key, table.c.id)
     )
-    new_id: int | None = session.execute(statement).scalar_one_or_none()
-    return new_id
+    return {key: new_id for key, new_id in session.execute(statement)}
 
 
 class Post(TypedDict):
@@ -150,24 +152,31 @@ class Post(TypedDict):
     not_before: NotRequired[datetime | None]
 
 
+def _row(post: Post, now: datetime) -> dict[str, Any]:
+    return {
+        "idempotency_key": post["key"],
+        "channel_id": post["channel"].id,
+        "kind": post["kind"],
+        "payload": dict(post["payload"]),
+        "state": DeliveryState.PENDING,
+        "attempts": 0,
+        "next_try_at": post.get("not_before") or now,
+        "created_at": now,
+        "last_error": "",
+        "maybe_posted": False,
+    }
+
+
 def enqueue_id(session: Session, **post: Unpack[Post]) -> int | None:
     """Add a pending post in the caller's transaction; its id, or None if `key` already exists."""
+    return enqueue_many(session, [post]).get(post["key"])
+
+
+def enqueue_many(session: Session, posts: Sequence[Post]) -> dict[str, int]:
+    """Add pending posts in the caller's transaction, in one statement; the new ids by key
+    (a key that already exists is left alone and missing from the answer)."""
     now = CLOCK.now()
-    return _insert_ignoring_duplicates(
-        session,
-        {
-            "idempotency_key": post["key"],
-            "channel_id": post["channel"].id,
-            "kind": post["kind"],
-            "payload": dict(post["payload"]),
-            "state": DeliveryState.PENDING,
-            "attempts": 0,
-            "next_try_at": post.get("not_before") or now,
-            "created_at": now,
-            "last_error": "",
-            "maybe_posted": False,
-        },
-    )
+    return _insert_ignoring_duplicates(session, [_row(post, now) for post in posts])
 
 
 def enqueue(session: Session, **post: Unpack[Post]) -> Delivery | None:
@@ -271,6 +280,33 @@ class Pacer:
             self._channel_next[key] = max(self._channel_next.get(key, until), until)
 
 
+class Doorbell:
+    """Wakes a sender waiting for work when deliveries are committed in this process.
+
+    A writer rings after committing rows (a digest cycle after each chunk), so sending starts
+    while later rows are still being built rather than at the sender's next poll. A ring with
+    nobody waiting is kept until the next wait, so a wake-up between two waits is never lost.
+    Other processes' senders still find the rows at their next poll.
+    """
+
+    def __init__(self) -> None:
+        self._rung = threading.Condition()
+        self._pending = False
+
+    def ring(self) -> None:
+        """Wake the waiting sender (or the next one to wait)."""
+        with self._rung:
+            self._pending = True
+            self._rung.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a ring; whether one came (and take it)."""
+        with self._rung:
+            rung = self._rung.wait_for(lambda: self._pending, timeout)
+            self._pending = False
+            return rung
+
+
 # -- the sender -------------------------------------------------------------------------------
 Rebuilder = Callable[[Session, Delivery, Renderer], dict[str, Any] | None]
 """Renders a post afresh with what may be shown now; None when nothing may be posted."""
@@ -334,6 +370,11 @@ class Sender:
     clock: Callable[[], datetime] = CLOCK.now
     _held: set[int] = field(default_factory=set, init=False, repr=False)
     _held_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _sent: list[tuple[_Claimed, str, bool, datetime]] = field(
+        default_factory=list, init=False, repr=False
+    )
+    _sent_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _recording: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- claiming ---------------------------------------------------------------------------
     def claim(self, now: datetime | None = None, limit: int | None = None) -> list[_Claimed]:
@@ -429,20 +470,31 @@ class Sender:
         report = SendReport()
         batches = 0
         stopping = stop or threading.Event()
+
+        def next_batch() -> list[_Claimed]:
+            if stopping.is_set() or (max_batches is not None and batches >= max_batches):
+                return []
+            return self._recheck_visibility(self.claim(now), report)
+
         with self._renewing_claims(), ThreadPoolExecutor(max(1, self.concurrency)) as pool:
-            while (max_batches is None or batches < max_batches) and not stopping.is_set():
-                claimed = self.claim(now)
-                if not claimed:
-                    break
+            claimed = next_batch()
+            while claimed:
                 batches += 1
-                claimed = self._recheck_visibility(claimed, report)
                 by_channel: dict[int, list[_Claimed]] = defaultdict(list)
                 for row in claimed:
                     by_channel[row.channel_id].append(row)
-                for part in pool.map(
-                    lambda rows: self._send_channel(rows, stopping), by_channel.values()
-                ):
-                    report.add(part)
+                posting = [
+                    pool.submit(self._send_channel, rows, stopping) for rows in by_channel.values()
+                ]
+                # The next batch is claimed and checked while this one posts, so the posts
+                # (paced, mostly waiting) never wait for the database between batches. It
+                # starts when this one is done: a channel's posts still go one at a time.
+                claimed = next_batch()
+                for done in posting:
+                    report.add(done.result())
+                if not claimed:
+                    # Rows queued by this batch (failure notices) or committed meanwhile.
+                    claimed = next_batch()
         return report
 
     # -- the lease --------------------------------------------------------------------------
@@ -633,16 +685,59 @@ class Sender:
                 then(session)
 
     def _mark_sent(self, row: _Claimed, message_id: str, *, already: bool) -> None:
-        self._record(
-            row,
-            state=DeliveryState.SENT,
-            platform_message_id=message_id,
-            sent_at=self.clock(),
-            maybe_posted=False,
-            last_error="found in the channel after an uncertain attempt" if already else "",
-            audit_verb="post",
-            audit_after={"message_id": message_id, "kind": row.kind, "found": already},
-        )
+        """Record the post as sent, with its audit event, before returning.
+
+        Group commit: posts that finish while another thread is recording wait and are
+        recorded together in one transaction, so the threads posting in parallel do not
+        queue for the database one post at a time. A failure here leaves the rows claimed;
+        past the lease they are found by their keys, not posted again.
+        """
+        with self._sent_lock:
+            self._sent.append((row, message_id, already, self.clock()))
+        with self._recording:
+            with self._sent_lock:
+                batch, self._sent = self._sent, []
+            if not batch:
+                return  # recorded by the thread before
+            with self._held_lock:
+                self._held.difference_update(r.id for r, *_ in batch)
+            with unit_of_work(self.sessions) as session:
+                session.execute(
+                    update(Delivery),
+                    [
+                        {
+                            "id": r.id,
+                            "claimed_by": None,
+                            "state": DeliveryState.SENT,
+                            "platform_message_id": message_id,
+                            "sent_at": at,
+                            "maybe_posted": False,
+                            "last_error": (
+                                "found in the channel after an uncertain attempt" if already else ""
+                            ),
+                        }
+                        for r, message_id, already, at in batch
+                    ],
+                )
+                audit.record_many(
+                    session,
+                    [
+                        {
+                            "actor": self.worker_id,
+                            "verb": "post",
+                            "entity": "delivery",
+                            "entity_ref": r.key,
+                            "before": None,
+                            "after": {
+                                "channel": r.target.slug,
+                                "message_id": message_id,
+                                "kind": r.kind,
+                                "found": already,
+                            },
+                        }
+                        for r, message_id, already, _ in batch
+                    ],
+                )
 
     def _release(self, row: _Claimed, next_try: datetime, reason: str) -> None:
         self._record(

@@ -13,6 +13,7 @@ from bot.clock import CLOCK, Clock
 from bot.db import make_engine, make_session_factory
 from bot.domain import Platform
 from bot.models import Channel, Member, Partner
+from bot.outbox import Doorbell
 from bot.permalinks import PostLinks, RegisterLinks
 from bot.rendering import Renderer
 from bot.settings import Settings
@@ -42,6 +43,8 @@ class Runtime:
         self.engine = engine or make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.renderer = renderer_for(settings)
+        self.outbox_bell = Doorbell()
+        """Rung when deliveries are committed, so this process's sender starts on them."""
 
     # -- lookups shared by platforms ------------------------------------------------------
     @staticmethod

@@ -40,16 +40,19 @@ class UnitFailure:
 
 @dataclass
 class UnitGuard:
-    """Runs scheduled units in savepoints of `session` and collects the ones that fail."""
+    """Runs scheduled units in savepoints of `session` and collects the ones that fail.
 
-    session: Session
+    Without a session (units that only compute, such as rendering) nothing is rolled back:
+    the failure is only logged and collected."""
+
+    session: Session | None
     failures: list[UnitFailure] = field(default_factory=list)
 
     @contextmanager
     def unit(self, ref: str) -> Iterator[None]:
         """Run the block in a savepoint; if it raises, roll it back, log it and carry on."""
         try:
-            with self.session.begin_nested():
+            with self.session.begin_nested() if self.session is not None else nullcontext():
                 yield
         except Exception as error:
             log.exception("scheduled unit %s failed; the others go ahead", ref)

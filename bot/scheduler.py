@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(hours=1)
 """A run missed by more than this (the worker was down) is skipped, not posted late."""
-WRITE_CHUNK = 100
-"""Channels whose digests are written per transaction."""
+FIRST_CHUNK = 10
+FANOUT_CHUNK = 50
+"""Channels whose digests are rendered and written per transaction; the sender is woken as
+each commits, so the first posts go out while later chunks are still being built."""
 
 
 # -- the jobs -----------------------------------------------------------------------------------
@@ -87,13 +89,17 @@ def run_due_digests(
     *,
     grace: timedelta = DEFAULT_GRACE,
     failures: list[UnitFailure] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[digests.DigestResult]:
-    """Write the digest of every channel that is due, each with its watermark, in chunks.
+    """Write the digest of every channel that is due, each with its watermark, a chunk at a time.
 
-    Shared data is read once for all of them; each chunk of channels is written in one
-    transaction (a digest row and its channel's watermark always together). If a chunk
-    fails, it is written again digest by digest, each in its own savepoint: a digest that
-    cannot be built or written is left out and added to `failures`; the others still go out.
+    Shared data is read once for all of them; then each chunk of channels is rendered and
+    written in one transaction (a digest row and its channel's watermark always together, so
+    a crash leaves whole chunks written and the rest due) and this process's sender is woken,
+    so the rate-limited posting of one chunk overlaps the building of the next. A digest that
+    cannot be built or rendered is left out and added to `failures`; if a chunk fails to be
+    written, it is written again digest by digest, each in its own savepoint. `progress` is
+    told after each chunk how many of the due channels are done and how many there are.
     """
     now = now or app.clock.now()
     failures = failures if failures is not None else []
@@ -102,24 +108,21 @@ def run_due_digests(
         return []
     with unit_of_work(app.sessions) as session:
         seq_to = digests.stamp_register(session, now)
-    planned = _plan_digests(app, due, now, seq_to, failures)
+    built = _build_contents(app, due, now, seq_to, failures)
+    payloads = digests.Payloads(app.renderer)
     results: list[digests.DigestResult] = []
-    for start in range(0, len(planned), WRITE_CHUNK):
-        chunk = planned[start : start + WRITE_CHUNK]
-        try:
-            with unit_of_work(app.sessions) as session:
-                written = [digests.write_digest(session, item, seq_to) for item in chunk]
-            results.extend(written)
-            continue
-        except Exception:
-            log.exception("writing %d digests together failed; writing them one by one", len(chunk))
-        # Savepoints only on this slower path, so a normal cycle's statements stay constant.
-        with unit_of_work(app.sessions) as session:
-            guard = UnitGuard(session)
-            for item in chunk:
-                with guard.unit(item.key):
-                    results.append(digests.write_digest(session, item, seq_to))
-            failures.extend(guard.failures)
+    for start, end in _chunk_bounds(len(built)):
+        # Rendered outside the transaction: a chunk holds the write lock only to write.
+        rendering = UnitGuard(None)
+        chunk: list[digests.Planned] = []
+        for item, content in built[start:end]:
+            with rendering.unit(digests.digest_key(item.channel, item.local.date())):
+                chunk.append(digests.render_planned(payloads, item, content))
+        failures.extend(rendering.failures)
+        results.extend(_write_chunk(app, chunk, seq_to, failures))
+        app.outbox_bell.ring()
+        if progress is not None:
+            progress(end, len(built))
     log.info(
         "digests: %d due, %d written, %d empty, %d already done",
         len(due),
@@ -130,43 +133,65 @@ def run_due_digests(
     return results
 
 
-def _plan_digests(
+def _chunk_bounds(count: int) -> Iterator[tuple[int, int]]:
+    """Chunks of FANOUT_CHUNK, the first FIRST_CHUNK: the sender can start sooner on it."""
+    start, size = 0, FIRST_CHUNK
+    while start < count:
+        yield start, min(start + size, count)
+        start, size = start + size, FANOUT_CHUNK
+
+
+def _write_chunk(
+    app: Runtime, chunk: list[digests.Planned], seq_to: int, failures: list[UnitFailure]
+) -> list[digests.DigestResult]:
+    """One chunk's digests and watermarks in one transaction; if that fails, one by one."""
+    try:
+        with unit_of_work(app.sessions) as session:
+            return digests.write_digests(session, chunk, seq_to)
+    except Exception:
+        log.exception("writing %d digests together failed; writing them one by one", len(chunk))
+    # Savepoints only on this slower path, so a normal cycle's statements stay constant.
+    results = []
+    with unit_of_work(app.sessions) as session:
+        guard = UnitGuard(session)
+        for item in chunk:
+            with guard.unit(item.key):
+                results.extend(digests.write_digests(session, [item], seq_to))
+        failures.extend(guard.failures)
+    return results
+
+
+def _build_contents(
     app: Runtime,
     due: list[digests.Due],
     now: datetime,
     seq_to: int,
     failures: list[UnitFailure],
-) -> list[digests.Planned]:
-    """All due digests planned together (shared reads once); if that fails, channel by
-    channel, so only the digests that cannot be built are left out."""
+) -> list[tuple[digests.Due, digests.DigestContent]]:
+    """All due digests' contents built together (shared reads once); if that fails, channel
+    by channel, so only the digests that cannot be built are left out."""
     days = app.settings.scrutiny_first_digest_days
     try:
-        with unit_of_work(app.sessions) as session:
+        with unit_of_work(app.sessions, writes=False) as session:
             session.add_all([d.channel for d in due])
-            return digests.plan_digests(
-                session, app.renderer, due, now=now, seq_to=seq_to, first_digest_days=days
+            contents = digests.build_contents(
+                session, due, now=now, seq_to=seq_to, first_digest_days=days
             )
+        return list(zip(due, contents, strict=True))
     except Exception:
-        log.exception("planning %d digests together failed; planning them one by one", len(due))
-    planned: list[digests.Planned] = []
+        log.exception("building %d digests together failed; building them one by one", len(due))
+    built: list[tuple[digests.Due, digests.DigestContent]] = []
     for item in due:
-        with unit_of_work(app.sessions) as session:
+        with unit_of_work(app.sessions, writes=False) as session:
             guard = UnitGuard(session)
             session.add(item.channel)
-            key = digests.digest_key(item.channel, item.local.date())
-            with guard.unit(key):
-                planned.extend(
-                    digests.plan_digests(
-                        session,
-                        app.renderer,
-                        [item],
-                        now=now,
-                        seq_to=seq_to,
-                        first_digest_days=days,
-                    )
+            with guard.unit(digests.digest_key(item.channel, item.local.date())):
+                [content] = digests.build_contents(
+                    session, [item], now=now, seq_to=seq_to, first_digest_days=days
                 )
+                built.append((item, content))
             failures.extend(guard.failures)
-    return planned
+    return built
 
 
 def run_due_reminders(
@@ -313,6 +338,7 @@ def run_schedules(
             # Once a day at most: a stage failing as a whole is the same problem each minute.
             ref = f"scheduled-{name.replace(' ', '-')}:{now.date().isoformat()}"
             failures.append(UnitFailure(ref, repr(error)[:500]))
+        app.outbox_bell.ring()
     if stop is None or not stop.is_set():
         run_graph_sync(app, now)
     if failures:
@@ -482,6 +508,15 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         """Send and (when leading) schedule until `stop` is set."""
+        bell = self.app.outbox_bell
+
+        # The sender sleeps on the doorbell (rung as deliveries are committed here, and by the
+        # stop), so it starts on a digest chunk at once rather than at the next poll.
+        def ring_on_stop() -> None:
+            stop.wait()
+            bell.ring()
+
+        threading.Thread(target=ring_on_stop, name="worker-stop", daemon=True).start()
         try:
             while not stop.is_set():
                 self._keep_leadership()
@@ -489,7 +524,7 @@ class Worker:
                     self.sender.send_due(stop=stop)
                 except Exception:
                     log.exception("sending deliveries failed; trying again shortly")
-                stop.wait(self.poll_seconds)
+                bell.wait(self.poll_seconds)
         finally:
             self._stand_down()
 

@@ -15,6 +15,7 @@ number of distinct audiences, not on the number of channels.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -38,24 +39,24 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.domain import Platform
 from bot.messages import Reply
-from bot.models import Channel, Decision, Delivery, RegisterEntry
-from bot.outbox import enqueue_id
+from bot.models import Action, Channel, Decision, Delivery, Partner, RegisterEntry
+from bot.outbox import Post, enqueue_many
 from bot.rendering import Renderer, render_payload
 from bot.schedule_time import LONDON
 from bot.services.attendance import MeetingAttendance, last_meetings_since
 from bot.services.queries import (
+    CLOSED_STATUSES,
     ActionView,
     BoardView,
     DecisionView,
     MeetingView,
     Page,
     PartnerView,
-    find_actions,
     next_meetings,
     open_question_windows,
     partner_views,
 )
-from bot.visibility import Audience, audience_of_channel, partition
+from bot.visibility import Audience, audience_of_channel, partition, withheld_reason
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,39 @@ class _DecisionRow:
     seq: int | None
 
 
+@dataclass(frozen=True)
+class _ActionRow:
+    """What the digest's action sections need about an open action, without loading it."""
+
+    id: int
+    ref: str
+    due_date: date
+    owner: str | None
+    marking: str
+    exempt_paragraph: int | None
+    restricted_to: Sequence[str] | None
+    classification: tuple[Any, ...] = ()
+    """What visibility depends on, hashable: rows alike are judged once per audience."""
+
+    @classmethod
+    def of(cls, *columns: Any) -> _ActionRow:
+        """A row from the columns read, with its classification."""
+        row_id, ref, due_date, owner, marking, exempt, restricted = columns
+        kept = tuple(restricted) if isinstance(restricted, list) else restricted
+        return cls(
+            row_id, ref, due_date, owner, marking, exempt, restricted, (marking, exempt, kept)
+        )
+
+
+@dataclass(frozen=True)
+class _ActionPage:
+    """The first actions of a section (ids, soonest due first) and its counts."""
+
+    ids: tuple[int, ...]
+    total: int
+    withheld: dict[str, int]
+
+
 ActionQuery = tuple[Audience, tuple[str, ...], bool, int | None, int]
 
 
@@ -252,36 +286,118 @@ class Cycle:
         self.partners = partner_views(session)
         self._meetings: list[MeetingView] | None = None
         self._windows: list[MeetingView] | None = None
-        self._actions: dict[ActionQuery, Page[ActionView]] = {}
+        self._actions: dict[ActionQuery, _ActionPage] = {}
+        self._action_rows: tuple[int, list[_ActionRow], list[date]] | None = None
+        """Open actions due up to a horizon (days from today), read once per cycle."""
+        self._action_views: dict[int, ActionView] = {}
+        self._horizon = 0
+        """The farthest "due soon" of the channels asked about: one read covers them all."""
+        self._reasons: dict[Audience, dict[tuple[Any, ...], str | None]] = {}
+        self._audiences: dict[int, Audience] = {}
         self._contents: dict[tuple[Any, ...], DigestContent] = {}
         self._attendance: dict[tuple[datetime, str | None], tuple[MeetingAttendance, ...]] = {}
 
     def audience(self, channel: Channel) -> Audience:
         """Everyone who reads the channel."""
-        return audience_of_channel(channel, list(self.partners))
+        if channel.id not in self._audiences:
+            self._audiences[channel.id] = audience_of_channel(channel, list(self.partners))
+        return self._audiences[channel.id]
 
-    def actions(
-        self,
-        audience: Audience,
-        *,
-        partners: Iterable[str] = (),
-        overdue: bool = False,
-        due_within_days: int | None = None,
-        limit: int,
-    ) -> Section[ActionView]:
-        """The first `limit` actions matching, through the shared query layer (cached)."""
-        key: ActionQuery = (audience, tuple(sorted(partners)), overdue, due_within_days, limit)
-        if key not in self._actions:
-            self._actions[key] = find_actions(
-                self.session,
-                audience,
-                today=self.today,
-                partner=list(key[1]) or None,
-                overdue=overdue,
-                due_within_days=due_within_days,
-                per_page=limit,
+    def _action_queries(
+        self, channel: Channel, audience: Audience
+    ) -> tuple[ActionQuery | None, ActionQuery, ActionQuery]:
+        """The channel's action sections: its partner's overdue (None without a partner), the
+        others' overdue, and those due soon."""
+        partner = self.partners.get(channel.partner.slug) if channel.partner else None
+        soon = channel.due_soon_days
+        if partner is None:
+            return (
+                None,
+                (audience, (), True, None, MAX_OWN_OVERDUE),
+                (audience, (), False, soon, MAX_DUE_SOON),
             )
-        return Section.of_page(self._actions[key])
+        own = (partner.slug,)
+        others = tuple(sorted(slug for slug in self.partners if slug != partner.slug))
+        return (
+            (audience, own, True, None, MAX_OWN_OVERDUE),
+            (audience, others, True, None, MAX_OTHER_OVERDUE),
+            (audience, own, False, soon, MAX_DUE_SOON),
+        )
+
+    def _section(self, query: ActionQuery) -> Section[ActionView]:
+        """Open actions overdue, or due within some days, that the audience may see: the first
+        few and the counts, as `find_actions` would give them. Filtered from the open actions
+        read once per cycle, not queried per audience."""
+        page = self._action_page(query)
+        self._load_action_views(page.ids)
+        items = tuple(self._action_views[i] for i in page.ids if i in self._action_views)
+        return Section(items, page.total, dict(page.withheld))
+
+    def _action_page(self, key: ActionQuery) -> _ActionPage:
+        if key in self._actions:
+            return self._actions[key]
+        audience, partners, overdue, due_within_days, limit = key
+        horizon = self.today + timedelta(days=max(0, due_within_days or 0))
+        owners = set(partners)
+        reasons = self._reasons.setdefault(audience, {})
+        visible: list[_ActionRow] = []
+        withheld: dict[str, int] = {}
+        rows, due_dates = self._open_actions(due_within_days or 0)
+        # Soonest due first: the overdue ones, then those due from today to the horizon.
+        first = 0 if overdue else bisect_left(due_dates, self.today)
+        if due_within_days is not None:
+            last = bisect_right(due_dates, horizon)
+        else:
+            last = bisect_left(due_dates, self.today)
+        for row in rows[first:last]:
+            if owners and row.owner not in owners:
+                continue
+            if row.classification not in reasons:
+                reasons[row.classification] = withheld_reason(row, audience)
+            reason = reasons[row.classification]
+            if reason is None:
+                visible.append(row)
+            else:
+                withheld[reason] = withheld.get(reason, 0) + 1
+        page = _ActionPage(tuple(r.id for r in visible[:limit]), len(visible), withheld)
+        self._actions[key] = page
+        return page
+
+    def _open_actions(self, days: int) -> tuple[list[_ActionRow], list[date]]:
+        """Open actions due by today + `days`, soonest first (read again only for a farther
+        horizon than any read before in this cycle)."""
+        if self._action_rows is None or self._action_rows[0] < days:
+            days = max(days, self._horizon)
+            statement = (
+                select(
+                    Action.id,
+                    Action.ref,
+                    Action.due_date,
+                    Partner.slug,
+                    Action.marking,
+                    Action.exempt_paragraph,
+                    Action.restricted_to,
+                )
+                .outerjoin(Partner, Partner.id == Action.owner_partner_id)
+                .where(
+                    Action.status.not_in(CLOSED_STATUSES),
+                    Action.due_date <= self.today + timedelta(days=days),
+                )
+                .order_by(Action.due_date, Action.ref)
+            )
+            rows = [_ActionRow.of(*row) for row in self.session.execute(statement)]
+            self._action_rows = (days, rows, [r.due_date for r in rows])
+        return self._action_rows[1], self._action_rows[2]
+
+    def _load_action_views(self, ids: Iterable[int]) -> None:
+        missing = {i for i in ids if i not in self._action_views}
+        if not missing:
+            return
+        statement = (
+            select(Action).options(joinedload(Action.owner_partner)).where(Action.id.in_(missing))
+        )
+        for action in self.session.scalars(statement):
+            self._action_views[action.id] = ActionView.of(action, self.today)
 
     def meetings(self) -> list[MeetingView]:
         """Meetings not yet over, soonest first."""
@@ -375,6 +491,15 @@ class Cycle:
                 split.withheld,
             )
         views = self._decision_views({i for ids, _, _ in shown.values() for i in ids})
+        # Every action section first, so the actions shown are read in one statement.
+        self._horizon = max([self._horizon, *(c.due_soon_days for c, _ in channels)])
+        shown_actions: set[int] = set()
+        for (channel, _), key in zip(channels, keys, strict=True):
+            if key not in self._contents:
+                for query in self._action_queries(channel, self.audience(channel)):
+                    if query is not None:
+                        shown_actions.update(self._action_page(query).ids)
+        self._load_action_views(shown_actions)
         for (channel, mark), key in zip(channels, keys, strict=True):
             if key not in self._contents:
                 ids, total, withheld = shown[key]
@@ -397,22 +522,10 @@ class Cycle:
     ) -> DigestContent:
         audience = self.audience(channel)
         partner = self.partners.get(channel.partner.slug) if channel.partner else None
-        own: Section[ActionView] | None = None
-        if partner is not None:
-            others = [slug for slug in self.partners if slug != partner.slug]
-            own = self.actions(
-                audience, partners=[partner.slug], overdue=True, limit=MAX_OWN_OVERDUE
-            )
-            other = self.actions(audience, partners=others, overdue=True, limit=MAX_OTHER_OVERDUE)
-            due = self.actions(
-                audience,
-                partners=[partner.slug],
-                due_within_days=channel.due_soon_days,
-                limit=MAX_DUE_SOON,
-            )
-        else:
-            other = self.actions(audience, overdue=True, limit=MAX_OWN_OVERDUE)
-            due = self.actions(audience, due_within_days=channel.due_soon_days, limit=MAX_DUE_SOON)
+        own_query, other_query, due_query = self._action_queries(channel, audience)
+        own = self._section(own_query) if own_query is not None else None
+        other = self._section(other_query)
+        due = self._section(due_query)
         board = channel.board.slug if channel.board else None
         meetings = _next_per_board([m for m in self.meetings() if board in (None, m.board.slug)])
         windows = tuple(m for m in self.windows() if board in (None, m.board.slug))
@@ -557,6 +670,37 @@ class Planned:
     old_seq: int | None
 
 
+def build_contents(
+    session: Session,
+    due: Sequence[Due],
+    *,
+    now: datetime,
+    seq_to: int,
+    first_digest_days: int = FIRST_DIGEST_DAYS,
+) -> list[DigestContent]:
+    """What each due channel's digest says (reads only, shared data fetched once for all of
+    them; nothing rendered, so the caller can render and write them a chunk at a time)."""
+    if not due:
+        return []
+    cycle = Cycle(
+        session,
+        now=now,
+        today=due[0].local.date(),
+        seq_to=seq_to,
+        first_digest_days=first_digest_days,
+    )
+    return cycle.contents([(d.channel, d.channel.digest_register_seq) for d in due])
+
+
+def render_planned(payloads: Payloads, item: Due, content: DigestContent) -> Planned:
+    """One channel's digest rendered (or marked empty and skipped) and ready to write."""
+    channel = item.channel
+    skip = content.is_empty and not channel.post_empty_digest
+    payload = None if skip else payloads.render(content, channel)
+    key = digest_key(channel, item.local.date())
+    return Planned(item, key, content, payload, channel.digest_register_seq)
+
+
 def plan_digests(
     session: Session,
     renderer: Renderer,
@@ -567,66 +711,67 @@ def plan_digests(
     first_digest_days: int = FIRST_DIGEST_DAYS,
 ) -> list[Planned]:
     """Build and render each due channel's digest (reads only; shared data fetched once)."""
-    if not due:
-        return []
-    cycle = Cycle(
-        session,
-        now=now,
-        today=due[0].local.date(),
-        seq_to=seq_to,
-        first_digest_days=first_digest_days,
+    contents = build_contents(
+        session, due, now=now, seq_to=seq_to, first_digest_days=first_digest_days
     )
-    contents = cycle.contents([(d.channel, d.channel.digest_register_seq) for d in due])
     payloads = Payloads(renderer)
-    planned = []
-    for item, content in zip(due, contents, strict=True):
-        channel = item.channel
-        skip = content.is_empty and not channel.post_empty_digest
-        payload = None if skip else payloads.render(content, channel)
-        key = digest_key(channel, item.local.date())
-        planned.append(Planned(item, key, content, payload, channel.digest_register_seq))
-    return planned
+    return [render_planned(payloads, d, c) for d, c in zip(due, contents, strict=True)]
 
 
-def write_digest(session: Session, planned: Planned, seq_to: int) -> DigestResult:
-    """Advance the channel's watermark and write its digest to the outbox, together.
+def write_digests(session: Session, chunk: Sequence[Planned], seq_to: int) -> list[DigestResult]:
+    """Advance the channels' watermarks and write their digests to the outbox, together.
 
-    A channel whose watermark or last run moved since it was read (another run got there
-    first) is left alone, so a digest is never written twice.
+    A few statements for the whole chunk (one update per distinct previous watermark and
+    run, one insert). A channel whose watermark or last run moved since it was read (another
+    run got there first) is left alone, so a digest is never written twice.
     """
-    channel = planned.due.channel
-    at = planned.due.at
-    guard = (
-        update(Channel)
-        .where(
-            Channel.id == channel.id,
-            Channel.digest_register_seq.is_not_distinct_from(planned.old_seq),
-            or_(Channel.last_digest_at.is_(None), Channel.last_digest_at < at),
-        )
-        .values(digest_register_seq=seq_to, last_digest_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    if _rowcount(session.execute(guard)) == 0:
-        return DigestResult(channel.slug, planned.key, None, already_done=True)
-    set_committed_value(channel, "last_digest_at", at)
-    set_committed_value(channel, "digest_register_seq", seq_to)
-    if planned.payload is None:
-        return DigestResult(channel.slug, planned.key, None, skipped_empty=True)
-    delivery_id = enqueue_id(
-        session, key=planned.key, channel=channel, kind=DIGEST_KIND, payload=planned.payload
-    )
-    if delivery_id is None:
-        # Today's digest was already written (the schedule fires twice in one local day): keep
-        # the old watermark so these decisions go in the next digest rather than nowhere.
-        session.execute(
+    groups: dict[tuple[int | None, datetime], list[Planned]] = {}
+    for item in chunk:
+        groups.setdefault((item.old_seq, item.due.at), []).append(item)
+    advanced: set[int] = set()
+    for (old_seq, at), items in groups.items():
+        guard = (
             update(Channel)
-            .where(Channel.id == channel.id)
-            .values(digest_register_seq=planned.old_seq)
+            .where(
+                Channel.id.in_([item.due.channel.id for item in items]),
+                Channel.digest_register_seq.is_not_distinct_from(old_seq),
+                or_(Channel.last_digest_at.is_(None), Channel.last_digest_at < at),
+            )
+            .values(digest_register_seq=seq_to, last_digest_at=at)
+            .returning(Channel.id)
             .execution_options(synchronize_session=False)
         )
-        set_committed_value(channel, "digest_register_seq", planned.old_seq)
-        return DigestResult(channel.slug, planned.key, None, already_done=True)
-    return DigestResult(channel.slug, planned.key, delivery_id)
+        advanced.update(session.scalars(guard))
+    posts: list[Post] = [
+        {"key": p.key, "channel": p.due.channel, "kind": DIGEST_KIND, "payload": p.payload}
+        for p in chunk
+        if p.due.channel.id in advanced and p.payload is not None
+    ]
+    ids = enqueue_many(session, posts)
+    results = []
+    for item in chunk:
+        channel = item.due.channel
+        if channel.id not in advanced:
+            results.append(DigestResult(channel.slug, item.key, None, already_done=True))
+            continue
+        set_committed_value(channel, "last_digest_at", item.due.at)
+        set_committed_value(channel, "digest_register_seq", seq_to)
+        if item.payload is None:
+            results.append(DigestResult(channel.slug, item.key, None, skipped_empty=True))
+        elif item.key in ids:
+            results.append(DigestResult(channel.slug, item.key, ids[item.key]))
+        else:
+            # Today's digest was already written (the schedule fires twice in one local day):
+            # keep the old watermark so these decisions go in the next digest, not nowhere.
+            session.execute(
+                update(Channel)
+                .where(Channel.id == channel.id)
+                .values(digest_register_seq=item.old_seq)
+                .execution_options(synchronize_session=False)
+            )
+            set_committed_value(channel, "digest_register_seq", item.old_seq)
+            results.append(DigestResult(channel.slug, item.key, None, already_done=True))
+    return results
 
 
 def run_digests(
@@ -634,7 +779,7 @@ def run_digests(
 ) -> list[DigestResult]:
     """Plan and write the digests of `due` channels in the caller's transaction."""
     planned = plan_digests(session, renderer, due, now=now, seq_to=seq_to)
-    return [write_digest(session, p, seq_to) for p in planned]
+    return write_digests(session, planned, seq_to)
 
 
 def run_digest(
