@@ -316,6 +316,61 @@ def test_reject_with_a_reason_and_answer_through_dialogs(
     )
 
 
+def test_merge_through_a_dialog_choosing_among_the_meetings_other_questions(
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    served: ServedApp,
+    teams_app: ScrutinyApp,
+    session: Session,
+    seed: Seed,
+) -> None:
+    open_window(teams_app, session, seed)
+    target = ask(teams_app, "U0TOR00001", "When will the file shares move to SharePoint Online?")
+    source = ask(teams_app, "U0POL00001", "Is the police CAD contract to be renewed?")
+    other = ask(teams_app, "U0TOR00001", "How many laptops are past their warranty?")
+    say(served, issuer, connector, activity(connector, "personal", "moderate", user=CERI))
+    listing = connector.calls[0].cards[0]
+    assert_valid_card(listing)
+    openers = [
+        e["data"]
+        for e in elements(listing)
+        if e.get("data", {}).get("verb") == "question.merge_form"
+    ]
+    assert {o["value"] for o in openers} == {target, source, other}
+    merge = next(o for o in openers if o["value"] == source)
+    assert merge["msteams"] == {"type": "task/fetch"}
+
+    # Merging is the secretariat's: a member gets no dialog.
+    refused = send(served, issuer, connector, invoke(connector, "task/fetch", task(merge))).json()
+    assert refused["task"]["type"] == "message"
+    assert "secretariat" in refused["task"]["value"].lower()
+
+    form = dialog_card(
+        send(served, issuer, connector, invoke(connector, "task/fetch", task(merge), user=CERI))
+    )
+    [into] = [e for e in elements(form) if e.get("id") == "into"]
+    assert [c["value"] for c in into["choices"]] == [target, other]
+
+    empty = submitted(form, {"into": ""})
+    again = dialog_card(
+        send(served, issuer, connector, invoke(connector, "task/submit", task(empty), user=CERI))
+    )
+    assert errors_shown(again) == ["Choose the question to merge it into."]
+    assert (
+        session.scalar(select(Question.state).where(Question.ref == source))
+        == QuestionState.SUBMITTED
+    )
+
+    chosen = submitted(form, {"into": target})
+    send(served, issuer, connector, invoke(connector, "task/submit", task(chosen), user=CERI))
+    assert_valid_card(connector.calls[-1].cards[0])
+    assert target in text_of(connector.calls[-1].cards[0])
+    session.expire_all()
+    assert session.scalar(select(Question.state).where(Question.ref == source)) == (
+        QuestionState.MERGED
+    )
+
+
 # -- the message extension ----------------------------------------------------------------------
 def message_payload(html: str) -> dict[str, Any]:
     """`messagePayload` of a message action, as Microsoft documents it."""
