@@ -28,7 +28,7 @@ from tests.factories import Seed
 from tests.fakes.slack_api import Call, SlackSender
 from tests.fakes.slack_limits import LimitedSlackApi
 from tests.outbox_support import sender_for
-from tests.test_questions import BUSINESS, SPEC, add_meeting, add_partner_channels
+from tests.test_questions import add_meeting, add_partner_channels
 from tests.test_slack_http import buttons, texts
 
 # The Slack app served on 127.0.0.1 and its sender, as in test_slack_http, over `fake` below.
