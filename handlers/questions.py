@@ -382,6 +382,26 @@ def withdraw(request: Request, ctx: Context) -> Reply:
 
 
 # -- listing ----------------------------------------------------------------------------------
+def _questions(
+    ctx: Context,
+    meeting: Meeting | None,
+    *,
+    states: tuple[QuestionState, ...] | None,
+    sees_private: bool,
+) -> service.QuestionList:
+    """The questions this reader may see, as listed: for a listing and the merge form alike."""
+    return service.list_questions(
+        ctx.session,
+        ctx.audience,
+        ctx.member,
+        now=ctx.now,
+        zone=_zone(ctx),
+        meeting=meeting,
+        states=states,
+        sees_private=sees_private,
+    )
+
+
 def _list(request: Request, ctx: Context, *, moderating: bool) -> Reply:
     words = request.text.split()
     meeting, rest = _meeting(words, ctx, required=False, example="questions strategic 2026-12-03")
@@ -393,13 +413,9 @@ def _list(request: Request, ctx: Context, *, moderating: bool) -> Reply:
             ).format(words=" ".join(rest))
         )
     secretariat = ctx.has_role(Role.SECRETARIAT)
-    found = service.list_questions(
-        ctx.session,
-        ctx.audience,
-        ctx.member,
-        now=ctx.now,
-        zone=_zone(ctx),
-        meeting=meeting,
+    found = _questions(
+        ctx,
+        meeting,
         states=(QuestionState.SUBMITTED,) if moderating else None,
         sees_private=secretariat,
     )
@@ -618,16 +634,7 @@ def merge_form(request: Request, ctx: Context) -> Reply:
     among the open ones this member may see (metadata: the ref)."""
     ref = str(request.values.get("value") or request.text).strip()
     question = service.get_question(ctx.session, ref, ctx.audience, ctx.t)
-    found = service.list_questions(
-        ctx.session,
-        ctx.audience,
-        ctx.member,
-        now=ctx.now,
-        zone=_zone(ctx),
-        meeting=question.meeting,
-        states=service.OPEN_STATES,
-        sees_private=True,
-    )
+    found = _questions(ctx, question.meeting, states=service.OPEN_STATES, sees_private=True)
     targets = [v for group in found.meetings for v in group.questions if v.ref != question.ref]
     if not targets:
         raise UserError(
