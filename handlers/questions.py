@@ -11,6 +11,8 @@ equivalent command. Ids a platform maps buttons and forms onto:
   meeting id: opens that form), `question.draft` (a message turned into a draft: request text)
 - `question.ask_anyway` (button on the near-duplicate reply, value = JSON of the draft)
 - `question.reject_form` / `question.reject` (button value or form metadata = ref; `reason`)
+- `question.merge_form` / `question.merge` (button value or form metadata = ref; `into`, the
+  ref it is merged into)
 - `question.answer_form` / `question.answer` (metadata = ref; `answer`, `answered_by`)
 """
 
@@ -49,9 +51,13 @@ SUPPORT = "question.support"
 ACCEPT = "question.accept"
 REJECT_FORM = "question.reject_form"
 REJECT = "question.reject"
+MERGE_FORM = "question.merge_form"
+MERGE = "question.merge"
 ANSWER_FORM = "question.answer_form"
 ANSWER = "question.answer"
 
+MERGE_CHOICES_MAX = 100
+"""Slack's limit on a static select's options: the merge form offers the first this many."""
 BUTTON_VALUE_MAX = 2000
 """Slack's limit on a button's value: a longer draft gets no 'submit anyway' button."""
 _BY = re.compile(r'^by[=:]\s*(?:"([^"]*)"|“([^”]*)”|(\S+))\s*', re.IGNORECASE)
@@ -114,9 +120,12 @@ def _one_ref(words: list[str], ctx: Context, usage: str) -> str:
     return words[0]
 
 
-def _form_refused(problem: QuestionError) -> Reply:
+def _form_refused(problem: QuestionError, *, field: str | None = None) -> Reply:
+    """The refusal under the form's field at fault (`field` when the form has only one)."""
     return Reply(
-        "common/error", {"message": str(problem)}, field_errors={problem.field: str(problem)}
+        "common/error",
+        {"message": str(problem)},
+        field_errors={field or problem.field: str(problem)},
     )
 
 
@@ -373,6 +382,26 @@ def withdraw(request: Request, ctx: Context) -> Reply:
 
 
 # -- listing ----------------------------------------------------------------------------------
+def _questions(
+    ctx: Context,
+    meeting: Meeting | None,
+    *,
+    states: tuple[QuestionState, ...] | None,
+    sees_private: bool,
+) -> service.QuestionList:
+    """The questions this reader may see, as listed: for a listing and the merge form alike."""
+    return service.list_questions(
+        ctx.session,
+        ctx.audience,
+        ctx.member,
+        now=ctx.now,
+        zone=_zone(ctx),
+        meeting=meeting,
+        states=states,
+        sees_private=sees_private,
+    )
+
+
 def _list(request: Request, ctx: Context, *, moderating: bool) -> Reply:
     words = request.text.split()
     meeting, rest = _meeting(words, ctx, required=False, example="questions strategic 2026-12-03")
@@ -384,13 +413,9 @@ def _list(request: Request, ctx: Context, *, moderating: bool) -> Reply:
             ).format(words=" ".join(rest))
         )
     secretariat = ctx.has_role(Role.SECRETARIAT)
-    found = service.list_questions(
-        ctx.session,
-        ctx.audience,
-        ctx.member,
-        now=ctx.now,
-        zone=_zone(ctx),
-        meeting=meeting,
+    found = _questions(
+        ctx,
+        meeting,
         states=(QuestionState.SUBMITTED,) if moderating else None,
         sees_private=secretariat,
     )
@@ -419,7 +444,9 @@ def list_questions(request: Request, ctx: Context) -> Reply:
 @router.command(
     "moderate",
     aliases=("cymedroli",),
-    summary=N_("Questions awaiting moderation, with accept and reject buttons (secretariat)."),
+    summary=N_(
+        "Questions awaiting moderation, with accept, reject and merge buttons (secretariat)."
+    ),
     usage=N_("moderate [strategic 2026-12-03]"),
     roles=SECRETARIAT,
 )
@@ -583,8 +610,12 @@ def merge(request: Request, ctx: Context) -> Reply:
                 "Name two questions, e.g. {cmd} merge Q-SB-2026-12-004 into Q-SB-2026-12-001."
             ).format(cmd=ctx.t.cmd)
         )
+    return _merge(refs[0], refs[1], ctx)
+
+
+def _merge(source: str, target: str, ctx: Context) -> Reply:
     merged = service.merge(
-        ctx.session, refs[0], refs[1], ctx.audience, actor=ctx.member.slug, now=ctx.now, t=ctx.t
+        ctx.session, source, target, ctx.audience, actor=ctx.member.slug, now=ctx.now, t=ctx.t
     )
     return Reply(
         "questions/changed",
@@ -595,6 +626,43 @@ def merge(request: Request, ctx: Context) -> Reply:
             "added": merged.added,
         },
     )
+
+
+@router.action(MERGE_FORM, roles=SECRETARIAT)
+def merge_form(request: Request, ctx: Context) -> Reply:
+    """The 'merge' button: a form choosing the question of the same meeting to merge it into,
+    among the open ones this member may see (metadata: the ref)."""
+    ref = str(request.values.get("value") or request.text).strip()
+    question = service.get_question(ctx.session, ref, ctx.audience, ctx.t)
+    found = _questions(ctx, question.meeting, states=service.OPEN_STATES, sees_private=True)
+    targets = [v for group in found.meetings for v in group.questions if v.ref != question.ref]
+    if not targets:
+        raise UserError(
+            ctx.t._(
+                "No other open question of this meeting that {ref} could be merged into."
+            ).format(ref=question.ref)
+        )
+    return Reply(
+        "questions/merge_form",
+        {
+            "callback_id": MERGE,
+            "question": _view(question, ctx),
+            "targets": targets[:MERGE_CHOICES_MAX],
+        },
+        surface="modal",
+    )
+
+
+@router.action(MERGE, roles=SECRETARIAT)
+def merge_submitted(request: Request, ctx: Context) -> Reply:
+    """The merge form was submitted: every refusal is shown under its one field, `into`."""
+    try:
+        into = str(request.values.get("into") or "").strip()
+        if not into:
+            raise QuestionError(ctx.t._("Choose the question to merge it into."), "into")
+        return _merge(str(request.values.get("metadata") or ""), into, ctx)
+    except QuestionError as problem:
+        return _form_refused(problem, field="into")
 
 
 # -- the pack and answers ---------------------------------------------------------------------

@@ -225,7 +225,8 @@ def test_only_the_secretariat_moderates(
 
 
 @pytest.mark.parametrize(
-    "action_id", ["question.accept", "question.reject_form", "question.answer_form"]
+    "action_id",
+    ["question.accept", "question.reject_form", "question.merge_form", "question.answer_form"],
 )
 def test_secretariat_buttons_check_the_role_too(
     app: ScrutinyApp, seed: Seed, action_id: str
@@ -243,6 +244,14 @@ def test_moderation_mistakes(app: ScrutinyApp, seed: Seed, engine: Engine) -> No
     assert "merged into itself" in say(app, SECRETARIAT, f"merge {a} into {a}").text
     assert "different meetings" in say(app, SECRETARIAT, f"merge {a} into {other}").text
     assert "Name two questions" in say(app, SECRETARIAT, f"merge {a}").text
+    # The merge button's form, as text where there are no forms: the command and the choices.
+    offered = act(app, SECRETARIAT, "question.merge_form", value=a).text
+    assert f"merge {a} into {b}" in offered and other not in offered
+    alone = act(app, SECRETARIAT, "question.merge_form", value=other).text
+    assert f"No other open question of this meeting that {other} could be merged into" in alone
+    none = act(app, SECRETARIAT, "question.merge", values={"metadata": a, "into": ""})
+    assert none.reply.field_errors == {"into": "Choose the question to merge it into."}
+    assert stored(engine) == before
     # accepting several is all or nothing
     assert (
         "There is no question Q-SB-2026-12-099"

@@ -4,6 +4,7 @@ shortcut, every button and form the question handlers define, and the reminder f
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 from bot.app import ScrutinyApp
 from bot.cli import cli
 from bot.domain import DeliveryState, Marking, QuestionState
-from bot.models import Delivery, Question, QuestionSupport, Reminder
+from bot.models import Delivery, Member, Question, QuestionSupport, Reminder
 from bot.scheduler import run_schedules, send_due
 from tests import test_slack_http
 from tests.conftest import NOW
@@ -209,6 +210,74 @@ def test_every_question_button_and_form_works_from_slack(
         db.scalars(select(Delivery.idempotency_key).where(Delivery.kind == "question-answer"))
     )
     assert posts == {f"answer:{first}:srs-police", f"answer:{first}:srs-torfaen"}
+
+
+def supporters(db: Session, ref: str) -> set[str]:
+    """Slack ids of the members supporting a question."""
+    db.expire_all()
+    return set(
+        db.scalars(
+            select(Member.slack_user_id)
+            .join(QuestionSupport, QuestionSupport.member_id == Member.id)
+            .join(Question, Question.id == QuestionSupport.question_id)
+            .where(Question.ref == ref)
+        )
+    )
+
+
+def test_the_merge_button_opens_a_form_of_the_meetings_other_open_questions_and_merges(
+    slack: SlackSender, fake: LimitedSlackApi, seed: Seed, session: Session, db: Session
+) -> None:
+    target = ref_in(command(slack, TORFAEN, f"ask {SB} When will the file shares move online?"))
+    source = ref_in(
+        command(slack, POLICE, f"ask {SB} Is the police CAD contract renewed?", POLICE_CHANNEL)
+    )
+    command(slack, SECRETARY, f"support {source}", channel=SECRETARIAT_CHANNEL)
+    other = ref_in(command(slack, TORFAEN, f"ask {SB} How many laptops are past warranty?"))
+    gone = ref_in(command(slack, TORFAEN, f"ask {SB} Who audits the firewall rules each year?"))
+    command(slack, TORFAEN, f"withdraw {gone}")
+    hidden = ref_in(command(slack, TORFAEN, f"ask {SB} What does the SIEM licence renewal cost?"))
+    withheld = db.scalar(select(Question).where(Question.ref == hidden))
+    assert withheld is not None
+    withheld.restricted_to = ["police"]  # cleared for the police alone: not for the secretariat
+    db.commit()
+    add_meeting(session, seed, "business-collaboration", BUSINESS)
+    command(slack, SECRETARY, f"window open {SPEC}", channel=SECRETARIAT_CHANNEL)
+    elsewhere = ref_in(command(slack, TORFAEN, f"ask {SPEC} Are invoices paid within 30 days?"))
+    assert elsewhere.startswith("Q-BC-")
+
+    # Each question awaiting moderation has a merge button beside accept and reject.
+    moderating = command(slack, SECRETARY, f"moderate {SB}", channel=SECRETARIAT_CHANNEL)
+    merge_buttons = {b["value"] for b in buttons(moderating.body, "question.merge_form")}
+    assert merge_buttons == {target, source, other}
+    # The button is the secretariat's: a member's forged click opens nothing.
+    refused = click(slack, TORFAEN, "question.merge_form", source)
+    assert "Only members with the role secretariat" in texts(refused.body)
+    assert fake.calls_to("views.open") == []
+
+    slack.button(SECRETARY, "question.merge_form", source, channel_id=SECRETARIAT_CHANNEL)
+    form = opened(slack, 1)
+    assert form["callback_id"] == "question.merge"
+    assert json.loads(form["private_metadata"])["data"] == source
+    [into] = [b for b in form["blocks"] if b.get("block_id") == "into"]
+    # The other open questions of the meeting the secretariat may see, and no others.
+    assert [o["value"] for o in into["element"]["options"]] == [target, other]
+
+    assert set(submitted(slack, SECRETARY, form, into=chosen(None))["errors"]) == {"into"}
+    itself = submitted(slack, SECRETARY, form, into=chosen(source))["errors"]
+    assert "cannot be merged into itself" in itself["into"]
+    withdrawn = submitted(slack, SECRETARY, form, into=chosen(gone))["errors"]
+    assert f"{gone} is withdrawn" in withdrawn["into"]
+    # A forged submission by a member changes nothing either.
+    submitted(slack, TORFAEN, form, into=chosen(target))
+    assert state_of(db, source) is QuestionState.SUBMITTED
+
+    assert submitted(slack, SECRETARY, form, into=chosen(target)) is None
+    merged = fake.wait_for("chat.postEphemeral")[-1]
+    assert source in texts(merged.body) and target in texts(merged.body)
+    assert state_of(db, source) is QuestionState.MERGED
+    # As `merge REF into REF` does: its asker and supporters now support the target.
+    assert supporters(db, target) == {POLICE, SECRETARY}
 
 
 def test_remind_with_no_words_opens_the_reminder_form(

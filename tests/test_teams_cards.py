@@ -196,7 +196,14 @@ def the_whole_loop(app: ScrutinyApp, session: Session, seed: Seed, clock: Clock)
     say(app, SECRETARIAT, "ask")
     moderating = card_of(say(app, SECRETARIAT, "moderate", fmt="teams.json"))
     refs = [b["data"]["value"] for b in buttons(moderating) if b["verb"] == "question.accept"]
-    say(app, SECRETARIAT, f"merge {refs[3]} into {refs[1]}")
+    merge = next(
+        b
+        for b in buttons(moderating)
+        if b["verb"] == "question.merge_form" and b["data"]["value"] == refs[3]
+    )
+    merge_form = card_of(act(app, SECRETARIAT, merge["verb"], merge["data"], fmt="teams.json"))
+    verb, data = submit(merge_form, {"into": refs[1]})
+    assert refs[1] in act(app, SECRETARIAT, verb, data).text
     accept = next(b for b in buttons(moderating) if b["verb"] == "question.accept")
     act(app, SECRETARIAT, accept["verb"], accept["data"])
     say(app, SECRETARIAT, f"accept {refs[1]} {refs[2]}")
@@ -366,6 +373,7 @@ def test_every_button_and_form_names_what_its_handler_reads(
         "question.support",
         "question.accept",
         "question.reject_form",
+        "question.merge_form",
         "question.answer_form",
         "question.ask_form",
         "question.ask_anyway",

@@ -225,6 +225,12 @@ def open_window(app: ScrutinyApp, session: Session, seed: Seed) -> None:
     app.dispatch(Request(Platform.SLACK, "U0SEC00001", f"window open {SPEC}", None, True, NOW))
 
 
+def state_of(session: Session, ref: str) -> QuestionState | None:
+    """A question's state as stored now."""
+    session.expire_all()
+    return session.scalar(select(Question.state).where(Question.ref == ref))
+
+
 def ask(app: ScrutinyApp, user: str, text: str) -> str:
     outcome = app.dispatch(Request(Platform.SLACK, user, f"ask {SPEC} {text}", None, True, NOW))
     return next(w.rstrip(".,") for w in outcome.text.split() if w.startswith("Q-"))
@@ -250,9 +256,7 @@ def test_support_accept_and_a_refused_accept_answer_in_place(
     assert (refused["statusCode"], refused["type"]) == (200, CARD)
     assert_valid_card(refused["value"])
     assert "secretariat" in text_of(refused["value"]).lower()
-    assert (
-        session.scalar(select(Question.state).where(Question.ref == ref)) == QuestionState.SUBMITTED
-    )
+    assert state_of(session, ref) == QuestionState.SUBMITTED
 
     supported = send(
         served,
@@ -273,9 +277,7 @@ def test_support_accept_and_a_refused_accept_answer_in_place(
     ).json()
     assert_valid_card(accepted["value"])
     session.expire_all()
-    assert (
-        session.scalar(select(Question.state).where(Question.ref == ref)) == QuestionState.ACCEPTED
-    )
+    assert state_of(session, ref) == QuestionState.ACCEPTED
     assert connector.calls == []  # buttons answer in place
 
 
@@ -311,9 +313,56 @@ def test_reject_with_a_reason_and_answer_through_dialogs(
     reason = submitted(form, {"reason": "Answered in the service report."})
     send(served, issuer, connector, invoke(connector, "task/submit", task(reason), user=CERI))
     assert "will see the reason" in text_of(connector.calls[-1].cards[0])
-    assert (
-        session.scalar(select(Question.state).where(Question.ref == ref)) == QuestionState.REJECTED
+    assert state_of(session, ref) == QuestionState.REJECTED
+
+
+def test_merge_through_a_dialog_choosing_among_the_meetings_other_questions(
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    served: ServedApp,
+    teams_app: ScrutinyApp,
+    session: Session,
+    seed: Seed,
+) -> None:
+    open_window(teams_app, session, seed)
+    target = ask(teams_app, "U0TOR00001", "When will the file shares move to SharePoint Online?")
+    source = ask(teams_app, "U0POL00001", "Is the police CAD contract to be renewed?")
+    other = ask(teams_app, "U0TOR00001", "How many laptops are past their warranty?")
+    say(served, issuer, connector, activity(connector, "personal", "moderate", user=CERI))
+    listing = connector.calls[0].cards[0]
+    assert_valid_card(listing)
+    openers = [
+        e["data"]
+        for e in elements(listing)
+        if e.get("data", {}).get("verb") == "question.merge_form"
+    ]
+    assert {o["value"] for o in openers} == {target, source, other}
+    merge = next(o for o in openers if o["value"] == source)
+    assert merge["msteams"] == {"type": "task/fetch"}
+
+    # Merging is the secretariat's: a member gets no dialog.
+    refused = send(served, issuer, connector, invoke(connector, "task/fetch", task(merge))).json()
+    assert refused["task"]["type"] == "message"
+    assert "secretariat" in refused["task"]["value"].lower()
+
+    form = dialog_card(
+        send(served, issuer, connector, invoke(connector, "task/fetch", task(merge), user=CERI))
     )
+    [into] = [e for e in elements(form) if e.get("id") == "into"]
+    assert [c["value"] for c in into["choices"]] == [target, other]
+
+    empty = submitted(form, {"into": ""})
+    again = dialog_card(
+        send(served, issuer, connector, invoke(connector, "task/submit", task(empty), user=CERI))
+    )
+    assert errors_shown(again) == ["Choose the question to merge it into."]
+    assert state_of(session, source) == QuestionState.SUBMITTED
+
+    chosen = submitted(form, {"into": target})
+    send(served, issuer, connector, invoke(connector, "task/submit", task(chosen), user=CERI))
+    assert_valid_card(connector.calls[-1].cards[0])
+    assert target in text_of(connector.calls[-1].cards[0])
+    assert state_of(session, source) == QuestionState.MERGED
 
 
 # -- the message extension ----------------------------------------------------------------------
@@ -460,9 +509,7 @@ def test_answering_a_question_through_its_dialog(
     send(served, issuer, connector, invoke(connector, "task/submit", task(done), user=CERI))
 
     assert "Recorded the answer" in text_of(connector.calls[-1].cards[0])
-    assert session.scalar(select(Question.state).where(Question.ref == ref)) == (
-        QuestionState.ANSWERED
-    )
+    assert state_of(session, ref) == QuestionState.ANSWERED
 
 
 def test_a_see_all_button_shows_the_list_in_place(

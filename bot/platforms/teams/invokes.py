@@ -80,14 +80,14 @@ from bot.messages import Request
 from bot.platforms.teams.activities import message_words
 from bot.platforms.teams.app_package import ASK_COMMAND_ID, FIND_COMMAND_ID, FIND_PARAMETER
 from bot.rendering.teams_cards import CARD_CONTENT_TYPE, Card, fit_card, join_cards, text_card
-from handlers.questions import ANSWER_FORM, ASK_FORM, DRAFT, REJECT_FORM
+from handlers.questions import ANSWER_FORM, ASK_FORM, DRAFT, MERGE_FORM, REJECT_FORM
 from handlers.register import OPEN_UPDATE_FORM
 from handlers.welcome import WELCOME
 
 log = logging.getLogger(__name__)
 
 FORMAT = "teams.json"
-FORM_OPENERS = frozenset({ASK_FORM, REJECT_FORM, ANSWER_FORM, OPEN_UPDATE_FORM})
+FORM_OPENERS = frozenset({ASK_FORM, REJECT_FORM, MERGE_FORM, ANSWER_FORM, OPEN_UPDATE_FORM})
 """Buttons whose interaction answers with a form: Teams must open them as dialogs."""
 OPENER = "open"
 """The key in a dialog's submit data saying how its form was made, to show it again."""
