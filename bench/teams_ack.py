@@ -73,6 +73,10 @@ def _serve(kind: str, config: dict[str, Any]) -> None:
             time.sleep(3600)
 
 
+REPLY_WAIT = 20.0
+"""Seconds a round waits for the next reply before it goes on without the rest."""
+
+
 def _prepare_database(path: Path) -> str:
     from bot.db import make_engine, make_session_factory, migrate
     from tests.factories import seed_collaboration
@@ -150,8 +154,18 @@ async def _measure(
 
     async def replied() -> None:
         # Ours answers the HTTP request before its reply is sent: each round waits for every
-        # reply, so none is still being worked on while the other app is measured.
-        await asyncio.to_thread(connector.wait_until, lambda: len(connector.calls) >= sent, 300)
+        # reply, so none is still being worked on while the other app is measured. A reply
+        # that failed (its server's log says why) never arrives: after REPLY_WAIT seconds
+        # without one the round goes on, and the count of delivered replies below tells.
+        seen = -1
+        while len(connector.calls) < sent and len(connector.calls) != seen:
+            seen = len(connector.calls)
+            try:
+                await asyncio.to_thread(
+                    connector.wait_until, lambda at=seen: len(connector.calls) > at, REPLY_WAIT
+                )
+            except AssertionError:
+                return
 
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         for port in ports.values():  # warm up: imports, keys, the outbound sign-in
