@@ -157,6 +157,42 @@ def test_an_outbox_post_carries_a_token_got_with_the_managed_identity(
         assert claims(created.bearer)["appid"] == APP_ID
 
 
+SOVEREIGN_EXCHANGE = "api://AzureADTokenExchangeUSGov"
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_a_sovereign_clouds_token_exchange_audience_is_a_setting(
+    app: ScrutinyApp,
+    session: Session,
+    teams_channel: Channel,  # noqa: F811
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    identity_host: None,
+    configured: bool,
+) -> None:
+    """A cloud whose federated credentials trust another audience: the public default is
+    refused there, and TEAMS_TOKEN_EXCHANGE_AUDIENCE set to that cloud's value signs in."""
+    issuer.token_exchange_audience = SOVEREIGN_EXCHANGE
+    audience = {"teams_token_exchange_audience": SOVEREIGN_EXCHANGE} if configured else {}
+    settings = teams_settings(
+        app.settings.database_url,
+        issuer,
+        connector,
+        teams_managed_identity_client_id=USER_IDENTITY,
+        **audience,
+    )
+    messenger = ConnectorMessenger.from_settings(settings, PostedRegister(app.sessions))
+    enqueue(session, key="digest", channel=teams_channel, kind="test", payload=card("Digest"))
+    session.commit()
+
+    report = send(app, messenger)
+
+    [asked] = issuer.identity_requests
+    assert asked["resource"] == (SOVEREIGN_EXCHANGE if configured else TOKEN_EXCHANGE)
+    assert report.sent == (1 if configured else 0)
+    assert len(connector.calls_of("create")) == report.sent
+
+
 @pytest.fixture
 def managed_identity_app(
     database_url: str,
