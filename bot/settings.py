@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     teams_managed_identity_client_id: str | None = None
     """Managed identity instead of a secret or certificate: `system` for the host's
     system-assigned identity, else a user-assigned identity's client id."""
+    teams_token_exchange_audience: str = "api://AzureADTokenExchange"
+    """The audience of the managed identity's token that the app registration's federated
+    credential trusts (a user-assigned identity other than the app). Each cloud has its own:
+    the public cloud's is the default; set the value your cloud's Entra documentation gives
+    (for example `api://AzureADTokenExchangeUSGov` or `api://AzureADTokenExchangeChina`)."""
     teams_openid_metadata_url: str = (
         "https://login.botframework.com/v1/.well-known/openidconfiguration"
     )

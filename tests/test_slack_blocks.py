@@ -204,3 +204,39 @@ def test_split_section_keeps_its_block_id_only_once() -> None:
     message = fit_message([block], "t", T)
     assert [b.get("block_id") for b in message["blocks"]] == ["b", None, None]
     assert message_problems(message) == []
+
+
+def _select_view(count: int) -> dict[str, Any]:
+    options = [
+        {"text": _plain(f"Q-SB-{n:05d} question number {n} " + "x" * 60), "value": f"Q-SB-{n:05d}"}
+        for n in range(count)
+    ]
+    element = {"type": "static_select", "action_id": "into", "options": options}
+    block = {"type": "input", "block_id": "into", "label": _plain("Into"), "element": element}
+    return {"type": "modal", "title": _plain("Merge"), "blocks": [block]}
+
+
+def _offered(view: dict[str, Any]) -> list[str]:
+    element = view["blocks"][0]["element"]
+    groups = element.get("option_groups") or [element]
+    return [o["value"] for group in groups for o in group["options"]]
+
+
+def test_a_select_past_100_options_is_grouped_by_100_keeping_every_option_in_order() -> None:
+    small, large = fit_view(_select_view(100), T), fit_view(_select_view(250), T)
+
+    assert view_problems(small) == [] and view_problems(large) == []
+    assert _offered(small) == [f"Q-SB-{n:05d}" for n in range(100)]
+    assert "option_groups" not in small["blocks"][0]["element"]
+    groups = large["blocks"][0]["element"]["option_groups"]
+    assert [len(g["options"]) for g in groups] == [100, 100, 50]
+    assert _offered(large) == [f"Q-SB-{n:05d}" for n in range(250)]
+    assert groups[1]["label"]["text"].startswith("Q-SB-00100")
+    assert "Q-SB-00199" in groups[1]["label"]["text"]
+
+
+def test_a_select_keeps_at_most_100_groups_of_100() -> None:
+    fitted = fit_view(_select_view(10_050), T)
+
+    assert view_problems(fitted) == []
+    assert _offered(fitted) == [f"Q-SB-{n:05d}" for n in range(10_000)]

@@ -7,7 +7,7 @@ Teams SDK, carries the token got with that credential."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bot.app import ScrutinyApp, create_app
 from bot.domain import Platform
 from bot.models import Channel
-from bot.outbox import enqueue
+from bot.outbox import SendReport, enqueue
 from bot.platforms.registry import messengers
 from bot.platforms.teams.auth import OutboundTokens, SignInRefused
 from bot.platforms.teams.connector_messenger import ConnectorMessenger
@@ -120,25 +120,39 @@ def identity_host(issuer: FakeTokenIssuer, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("IDENTITY_SERVER_THUMBPRINT", raising=False)
 
 
-@pytest.mark.parametrize("identity", [APP_ID, "system", USER_IDENTITY])
-def test_an_outbox_post_carries_a_token_got_with_the_managed_identity(
+PostWith = Callable[..., SendReport]
+
+
+@pytest.fixture
+def post_with_identity(
     app: ScrutinyApp,
     session: Session,
     teams_channel: Channel,  # noqa: F811
     issuer: FakeTokenIssuer,
     connector: FakeBotConnector,
     identity_host: None,
+) -> PostWith:
+    """Send one digest from the outbox with the managed identity and the settings given."""
+
+    def post_digest(**given: Any) -> SendReport:
+        settings = teams_settings(app.settings.database_url, issuer, connector, **given)
+        assert settings.teams_credential == "managed identity"
+        messenger = ConnectorMessenger.from_settings(settings, PostedRegister(app.sessions))
+        enqueue(session, key="digest", channel=teams_channel, kind="test", payload=card("Digest"))
+        session.commit()
+        return send(app, messenger)
+
+    return post_digest
+
+
+@pytest.mark.parametrize("identity", [APP_ID, "system", USER_IDENTITY])
+def test_an_outbox_post_carries_a_token_got_with_the_managed_identity(
+    post_with_identity: PostWith,
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
     identity: str,
 ) -> None:
-    settings = teams_settings(
-        app.settings.database_url, issuer, connector, teams_managed_identity_client_id=identity
-    )
-    assert settings.teams_credential == "managed identity"
-    messenger = ConnectorMessenger.from_settings(settings, PostedRegister(app.sessions))
-    enqueue(session, key="digest", channel=teams_channel, kind="test", payload=card("Digest"))
-    session.commit()
-
-    assert send(app, messenger).sent == 1
+    assert post_with_identity(teams_managed_identity_client_id=identity).sent == 1
 
     [created] = connector.calls_of("create")
     [asked] = issuer.identity_requests
@@ -155,6 +169,29 @@ def test_an_outbox_post_carries_a_token_got_with_the_managed_identity(
         assert signin.form["client_assertion"] == issuer.identity_token(identity, TOKEN_EXCHANGE)
         assert claims(created.bearer)["xms_ficid"] == f"/fake/identities/{identity}"
         assert claims(created.bearer)["appid"] == APP_ID
+
+
+SOVEREIGN_EXCHANGE = "api://AzureADTokenExchangeUSGov"
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_a_sovereign_clouds_token_exchange_audience_is_a_setting(
+    post_with_identity: PostWith,
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    configured: bool,
+) -> None:
+    """A cloud whose federated credentials trust another audience: the public default is
+    refused there, and TEAMS_TOKEN_EXCHANGE_AUDIENCE set to that cloud's value signs in."""
+    issuer.token_exchange_audience = SOVEREIGN_EXCHANGE
+    audience = {"teams_token_exchange_audience": SOVEREIGN_EXCHANGE} if configured else {}
+
+    report = post_with_identity(teams_managed_identity_client_id=USER_IDENTITY, **audience)
+
+    [asked] = issuer.identity_requests
+    assert asked["resource"] == (SOVEREIGN_EXCHANGE if configured else TOKEN_EXCHANGE)
+    assert report.sent == (1 if configured else 0)
+    assert len(connector.calls_of("create")) == report.sent
 
 
 @pytest.fixture

@@ -41,6 +41,9 @@ PLACEHOLDER_MAX = 150
 OPTION_TEXT_MAX = 75
 OPTION_VALUE_MAX = 150
 OPTIONS_MAX = 100
+OPTION_GROUPS_MAX = 100
+GROUPED_SELECTS = ("static_select", "multi_static_select")
+"""Selects that take `option_groups`: 100 groups of 100 options where `options` takes 100."""
 
 MORE_ACTION_ID = "slack.more"
 """Button that fetches the next part of a reply cut by `fit_message`."""
@@ -158,6 +161,27 @@ def _fit_option(option: Any) -> Any:
     return fitted
 
 
+def _option_text(option: Any) -> str:
+    text = option.get("text") if isinstance(option, dict) else None
+    return str(text.get("text", "")) if isinstance(text, dict) else ""
+
+
+def _option_groups(options: list[Any]) -> list[dict[str, Any]]:
+    """A select's options past Slack's 100 as groups of 100 (at most 10,000 in all), each
+    labelled by its first and last option so a long list stays easy to scan."""
+    groups = []
+    for part in list(_chunks(options, OPTIONS_MAX))[:OPTION_GROUPS_MAX]:
+        first, last = cut(_option_text(part[0]), 36), cut(_option_text(part[-1]), 36)
+        label = first if len(part) == 1 else f"{first} – {last}"
+        groups.append(
+            {
+                "label": {"type": "plain_text", "text": cut(label, OPTION_TEXT_MAX)},
+                "options": [_fit_option(o) for o in part],
+            }
+        )
+    return groups
+
+
 def _fit_element(element: Any) -> Any | None:
     """An interactive element within limits, or None when it cannot work cut (a long value)."""
     if not isinstance(element, dict):
@@ -172,6 +196,10 @@ def _fit_element(element: Any) -> Any | None:
         fitted["placeholder"] = _fit_text_object(fitted["placeholder"], PLACEHOLDER_MAX)
     if isinstance(fitted.get("action_id"), str):
         fitted["action_id"] = fitted["action_id"][:ACTION_ID_MAX]
+    options = fitted.get("options")
+    grouped = fitted.get("type") in GROUPED_SELECTS
+    if isinstance(options, list) and len(options) > OPTIONS_MAX and grouped:
+        fitted["option_groups"] = _option_groups(fitted.pop("options"))
     for key in ("options", "initial_options"):
         if isinstance(fitted.get(key), list):
             fitted[key] = [_fit_option(o) for o in fitted[key][:OPTIONS_MAX]]

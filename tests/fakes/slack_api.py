@@ -94,8 +94,16 @@ def _check_element(problems: list[str], where: str, element: Any) -> None:
         problems.append(f"{where}: action_id longer than 255")
     if "placeholder" in element:
         _check_text(problems, f"{where}.placeholder", element["placeholder"], 150)
-    for key in ("options", "initial_options"):
-        options = element.get(key, [])
+    groups = element.get("option_groups", [])
+    if groups and "options" in element:
+        problems.append(f"{where}: both options and option_groups")
+    if len(groups) > 100:
+        problems.append(f"{where}.option_groups: more than 100 groups")
+    lists = [(key, element.get(key, [])) for key in ("options", "initial_options")]
+    for g, group in enumerate(groups):
+        _check_text(problems, f"{where}.option_groups[{g}].label", group.get("label"), 75)
+        lists.append((f"option_groups[{g}].options", group.get("options", [])))
+    for key, options in lists:
         if len(options) > 100:
             problems.append(f"{where}.{key}: more than 100 options")
         for i, option in enumerate(options):

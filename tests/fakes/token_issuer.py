@@ -100,6 +100,8 @@ class FakeTokenIssuer(LocalServer):
     """The certificate registered for the app: client assertions must be signed with its key."""
     identity_requests: list[dict[str, str]] = field(default_factory=list)
     """The query of each managed identity token request."""
+    token_exchange_audience: str = TOKEN_EXCHANGE
+    """The audience the app's federated credential trusts (each cloud has its own)."""
     key_id: str = "fake-bot-framework-key"
     _key: rsa.RSAPrivateKey = field(default_factory=_new_key)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -243,7 +245,7 @@ class FakeTokenIssuer(LocalServer):
                 assertion,
                 self._key.public_key(),
                 algorithms=["RS256"],
-                audience=TOKEN_EXCHANGE,
+                audience=self.token_exchange_audience,
                 issuer=self.issuer,
             )
         except jwt.InvalidTokenError as error:

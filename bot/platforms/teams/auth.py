@@ -65,10 +65,6 @@ def _certificate_credential(path: str) -> dict[str, str]:
     }
 
 
-TOKEN_EXCHANGE = "api://AzureADTokenExchange"
-"""The audience of a managed identity's token used as a federated credential."""
-
-
 def _identity_client(client_id: str) -> Any:
     """MSAL's client of a managed identity: `system`, else a user-assigned identity's id."""
     identity = (
@@ -91,6 +87,7 @@ class OutboundTokens:
             raise ValueError("TEAMS_APP_ID must be set")
         identity = settings.teams_managed_identity_client_id
         self._identity: Any = None
+        self._exchange_audience = settings.teams_token_exchange_audience
         credential: str | dict[str, Any]
         if settings.teams_client_secret:
             credential = settings.teams_client_secret
@@ -124,7 +121,7 @@ class OutboundTokens:
 
     def _federated_assertion(self) -> str:
         """The managed identity's token, which Entra takes in place of the app's secret."""
-        result = self._identity_token(TOKEN_EXCHANGE)
+        result = self._identity_token(self._exchange_audience)
         if "access_token" not in result:
             raise SignInRefused(
                 "the managed identity got no token for the federated credential: "
@@ -144,8 +141,16 @@ class OutboundTokens:
         if "access_token" not in result:
             # Entra's description runs to trace and correlation ids after its first line.
             why = (str(result.get("error_description") or "").splitlines() or [""])[0]
+            hint = ""
+            if self._identity is not None and self._client is not None:
+                # A federated credential trusts one audience, and each cloud names its own.
+                hint = (
+                    f" (the managed identity's token was for {self._exchange_audience}: "
+                    "check TEAMS_TOKEN_EXCHANGE_AUDIENCE against the app's federated credential)"
+                )
             raise SignInRefused(
-                f"Entra ID refused the Teams bot a token: {result.get('error', 'no token')} {why}"
+                f"Entra ID refused the Teams bot a token: {result.get('error', 'no token')} "
+                f"{why}{hint}"
             )
         return str(result["access_token"])
 
