@@ -56,7 +56,9 @@ def teams_settings(
     database_url: str, entra: FakeTokenIssuer, bot_connector: FakeBotConnector, **credential: Any
 ) -> Settings:
     """The TEAMS_* settings of a bot trusting `entra`, with `credential` instead of a secret."""
-    return bot_settings(database_url, entra, bot_connector, teams_client_secret=None, **credential)
+    return bot_settings(
+        database_url, entra, bot_connector, **{"teams_client_secret": None, **credential}
+    )
 
 
 def test_a_post_through_the_connector_carries_a_token_got_with_the_certificate(
