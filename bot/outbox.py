@@ -578,16 +578,13 @@ class Sender:
         if not named:
             return row.payload
         with unit_of_work(self.sessions) as session:
-            sent = dict(
-                session.execute(
-                    select(Delivery.idempotency_key, Delivery.platform_message_id).where(
-                        Delivery.idempotency_key.in_(list(named.values())),
-                        Delivery.state == DeliveryState.SENT,
-                    )
+            rows = session.execute(
+                select(Delivery.idempotency_key, Delivery.platform_message_id).where(
+                    Delivery.idempotency_key.in_(list(named.values())),
+                    Delivery.state == DeliveryState.SENT,
                 )
-                .tuples()
-                .all()
             )
+            sent = {key: message_id for key, message_id in rows}
         payload = dict(row.payload)
         for field_name, id_name in ((THREAD_OF, THREAD_ID), (UPDATE_OF, UPDATE_ID)):
             if sent.get(named.get(field_name, "")):

@@ -412,7 +412,7 @@ def test_a_reply_job_that_fails_tells_the_member_and_the_next_one_is_answered(
     finally:
         with engine.begin() as connection:
             connection.exec_driver_sql("ALTER TABLE members_gone RENAME TO members")
-    assert "Something went wrong on our side; nothing was changed" in texts(failed.body)
+    assert "Something went wrong on our side before we could answer" in texts(failed.body)
     assert "TP-001" in texts(reply_to(slack, TORFAEN, "actions overdue torfaen").body)
 
 
@@ -1073,7 +1073,7 @@ def test_a_reply_worker_that_dies_mid_job_is_reported_to_the_member_and_replaced
             assert response.status_code == 200
             os.kill(worker, signal.SIGKILL)
             (told,) = fake.wait_for("response_url")
-        assert "Something went wrong on our side; nothing was changed" in texts(told.body)
+        assert "Something went wrong on our side before we could answer" in texts(told.body)
         assert count(db, Decision) == 4  # nothing recorded, and the job is not run again
         assert platform.health()["reply_processes_restarted"] == 1
         # A new worker, started at once, answers what comes next.

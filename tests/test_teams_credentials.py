@@ -25,7 +25,7 @@ from bot.platforms.teams.auth import OutboundTokens, SignInRefused
 from bot.platforms.teams.connector_messenger import ConnectorMessenger
 from bot.platforms.teams.sdk_bot import build_teams_bot
 from bot.posted_messages import PostedRegister
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 from bot.web import create_web_app
 from tests.conftest import NOW
 from tests.factories import Seed
@@ -41,7 +41,7 @@ from tests.fakes.token_issuer import (
     FakeTokenIssuer,
     certificate_file,
 )
-from tests.support.teams import PERSONAL, activity, post, send
+from tests.support.teams import PERSONAL, activity, bot_settings, post, send
 from tests.test_teams_outbox import card, teams_channel  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -56,12 +56,8 @@ def teams_settings(
     database_url: str, entra: FakeTokenIssuer, bot_connector: FakeBotConnector, **credential: Any
 ) -> Settings:
     """The TEAMS_* settings of a bot trusting `entra`, with `credential` instead of a secret."""
-    return load_settings(
-        database_url=database_url,
-        slack_bot_token=None,
-        slack_signing_secret=None,
-        teams_service_url=bot_connector.service_url.rstrip("/"),
-        **{**entra.settings(), "teams_client_secret": None, **credential},
+    return bot_settings(
+        database_url, entra, bot_connector, **{"teams_client_secret": None, **credential}
     )
 
 

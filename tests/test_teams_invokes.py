@@ -7,10 +7,12 @@ welcome on install, once. Payload shapes follow Microsoft's documentation of eac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -219,33 +221,44 @@ def test_a_member_without_the_role_gets_no_dialog(
 
 
 # -- the joint scrutiny loop: ask, support, accept, reject, answer -----------------------------
-def open_window(app: ScrutinyApp, session: Session, seed: Seed) -> None:
+FILE_SHARES = "When will the file shares move to SharePoint Online?"
+"""Torfaen's question in the window, asked by its member (`Window.ask`'s default)."""
+
+
+@dataclass
+class Window:
+    """The business collaboration meeting's question window, open: the app and the session
+    the questions asked in it live in."""
+
+    app: ScrutinyApp
+    session: Session
+
+    def ask(self, user: str = "U0TOR00001", text: str = FILE_SHARES) -> str:
+        """The ref of the question `user` asks in the window (by Slack, as members do)."""
+        request = Request(Platform.SLACK, user, f"ask {SPEC} {text}", None, True, NOW)
+        outcome = self.app.dispatch(request)
+        return next(w.rstrip(".,") for w in outcome.text.split() if w.startswith("Q-"))
+
+    def state_of(self, ref: str) -> QuestionState | None:
+        """A question's state as stored now."""
+        self.session.expire_all()
+        return self.session.scalar(select(Question.state).where(Question.ref == ref))
+
+
+@pytest.fixture
+def window(teams_app: ScrutinyApp, session: Session, seed: Seed) -> Window:
     add_meeting(session, seed, "business-collaboration", BUSINESS)
     add_partner_channels(session, seed)
-    app.dispatch(Request(Platform.SLACK, "U0SEC00001", f"window open {SPEC}", None, True, NOW))
-
-
-def state_of(session: Session, ref: str) -> QuestionState | None:
-    """A question's state as stored now."""
-    session.expire_all()
-    return session.scalar(select(Question.state).where(Question.ref == ref))
-
-
-def ask(app: ScrutinyApp, user: str, text: str) -> str:
-    outcome = app.dispatch(Request(Platform.SLACK, user, f"ask {SPEC} {text}", None, True, NOW))
-    return next(w.rstrip(".,") for w in outcome.text.split() if w.startswith("Q-"))
+    teams_app.dispatch(
+        Request(Platform.SLACK, "U0SEC00001", f"window open {SPEC}", None, True, NOW)
+    )
+    return Window(teams_app, session)
 
 
 def test_support_accept_and_a_refused_accept_answer_in_place(
-    issuer: FakeTokenIssuer,
-    connector: FakeBotConnector,
-    served: ServedApp,
-    teams_app: ScrutinyApp,
-    session: Session,
-    seed: Seed,
+    issuer: FakeTokenIssuer, connector: FakeBotConnector, served: ServedApp, window: Window
 ) -> None:
-    open_window(teams_app, session, seed)
-    ref = ask(teams_app, "U0POL00001", "How resilient is the core network (TP-002)?")
+    ref = window.ask("U0POL00001", "How resilient is the core network (TP-002)?")
 
     refused = send(
         served,
@@ -256,7 +269,7 @@ def test_support_accept_and_a_refused_accept_answer_in_place(
     assert (refused["statusCode"], refused["type"]) == (200, CARD)
     assert_valid_card(refused["value"])
     assert "secretariat" in text_of(refused["value"]).lower()
-    assert state_of(session, ref) == QuestionState.SUBMITTED
+    assert window.state_of(ref) == QuestionState.SUBMITTED
 
     supported = send(
         served,
@@ -276,21 +289,15 @@ def test_support_accept_and_a_refused_accept_answer_in_place(
         ),
     ).json()
     assert_valid_card(accepted["value"])
-    session.expire_all()
-    assert state_of(session, ref) == QuestionState.ACCEPTED
+    window.session.expire_all()
+    assert window.state_of(ref) == QuestionState.ACCEPTED
     assert connector.calls == []  # buttons answer in place
 
 
 def test_reject_with_a_reason_and_answer_through_dialogs(
-    issuer: FakeTokenIssuer,
-    connector: FakeBotConnector,
-    served: ServedApp,
-    teams_app: ScrutinyApp,
-    session: Session,
-    seed: Seed,
+    issuer: FakeTokenIssuer, connector: FakeBotConnector, served: ServedApp, window: Window
 ) -> None:
-    open_window(teams_app, session, seed)
-    ref = ask(teams_app, "U0TOR00001", "When will the file shares move to SharePoint Online?")
+    ref = window.ask()
     say(served, issuer, connector, activity(connector, "personal", "moderate", user=CERI))
     listing = connector.calls[0].cards[0]
     reject = next(
@@ -313,21 +320,15 @@ def test_reject_with_a_reason_and_answer_through_dialogs(
     reason = submitted(form, {"reason": "Answered in the service report."})
     send(served, issuer, connector, invoke(connector, "task/submit", task(reason), user=CERI))
     assert "will see the reason" in text_of(connector.calls[-1].cards[0])
-    assert state_of(session, ref) == QuestionState.REJECTED
+    assert window.state_of(ref) == QuestionState.REJECTED
 
 
 def test_merge_through_a_dialog_choosing_among_the_meetings_other_questions(
-    issuer: FakeTokenIssuer,
-    connector: FakeBotConnector,
-    served: ServedApp,
-    teams_app: ScrutinyApp,
-    session: Session,
-    seed: Seed,
+    issuer: FakeTokenIssuer, connector: FakeBotConnector, served: ServedApp, window: Window
 ) -> None:
-    open_window(teams_app, session, seed)
-    target = ask(teams_app, "U0TOR00001", "When will the file shares move to SharePoint Online?")
-    source = ask(teams_app, "U0POL00001", "Is the police CAD contract to be renewed?")
-    other = ask(teams_app, "U0TOR00001", "How many laptops are past their warranty?")
+    target = window.ask()
+    source = window.ask("U0POL00001", "Is the police CAD contract to be renewed?")
+    other = window.ask("U0TOR00001", "How many laptops are past their warranty?")
     say(served, issuer, connector, activity(connector, "personal", "moderate", user=CERI))
     listing = connector.calls[0].cards[0]
     assert_valid_card(listing)
@@ -356,13 +357,13 @@ def test_merge_through_a_dialog_choosing_among_the_meetings_other_questions(
         send(served, issuer, connector, invoke(connector, "task/submit", task(empty), user=CERI))
     )
     assert errors_shown(again) == ["Choose the question to merge it into."]
-    assert state_of(session, source) == QuestionState.SUBMITTED
+    assert window.state_of(source) == QuestionState.SUBMITTED
 
     chosen = submitted(form, {"into": target})
     send(served, issuer, connector, invoke(connector, "task/submit", task(chosen), user=CERI))
     assert_valid_card(connector.calls[-1].cards[0])
     assert target in text_of(connector.calls[-1].cards[0])
-    assert state_of(session, source) == QuestionState.MERGED
+    assert window.state_of(source) == QuestionState.MERGED
 
 
 # -- the message extension ----------------------------------------------------------------------
@@ -383,14 +384,8 @@ def message_payload(html: str) -> dict[str, Any]:
 
 
 def test_ask_about_a_message_opens_the_ask_form_with_its_words_and_submits_it(
-    issuer: FakeTokenIssuer,
-    connector: FakeBotConnector,
-    served: ServedApp,
-    teams_app: ScrutinyApp,
-    session: Session,
-    seed: Seed,
+    issuer: FakeTokenIssuer, connector: FakeBotConnector, served: ServedApp, window: Window
 ) -> None:
-    open_window(teams_app, session, seed)
     html = "<p>When will the <b>file shares</b> move to SharePoint &amp; Teams?</p>"
     value = {
         "commandId": "askQuestion",
@@ -421,7 +416,7 @@ def test_ask_about_a_message_opens_the_ask_form_with_its_words_and_submits_it(
     ).json()
     assert answer["task"]["type"] == "message"
     assert "Thank you. Your question is" in answer["task"]["value"]
-    assert session.scalar(select(Question.text)) == typed["question"]
+    assert window.session.scalar(select(Question.text)) == typed["question"]
     assert connector.calls == []
 
 
@@ -485,17 +480,11 @@ def test_installing_the_app_welcomes_the_member_once(
 
 
 def test_answering_a_question_through_its_dialog(
-    issuer: FakeTokenIssuer,
-    connector: FakeBotConnector,
-    served: ServedApp,
-    teams_app: ScrutinyApp,
-    session: Session,
-    seed: Seed,
+    issuer: FakeTokenIssuer, connector: FakeBotConnector, served: ServedApp, window: Window
 ) -> None:
-    open_window(teams_app, session, seed)
-    ref = ask(teams_app, "U0TOR00001", "When will the file shares move to SharePoint Online?")
+    ref = window.ask()
     for command in (f"accept {ref}", f"window close {SPEC}"):
-        teams_app.dispatch(Request(Platform.SLACK, "U0SEC00001", command, None, True, NOW))
+        window.app.dispatch(Request(Platform.SLACK, "U0SEC00001", command, None, True, NOW))
     say(served, issuer, connector, activity(connector, "personal", f"questions {SPEC}", user=CERI))
     answer = next(
         e["data"]
@@ -509,7 +498,7 @@ def test_answering_a_question_through_its_dialog(
     send(served, issuer, connector, invoke(connector, "task/submit", task(done), user=CERI))
 
     assert "Recorded the answer" in text_of(connector.calls[-1].cards[0])
-    assert state_of(session, ref) == QuestionState.ANSWERED
+    assert window.state_of(ref) == QuestionState.ANSWERED
 
 
 def test_a_see_all_button_shows_the_list_in_place(

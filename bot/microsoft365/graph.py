@@ -253,18 +253,23 @@ async def _every_page(
 
 
 class GraphReader:
-    """Reads group calendars (as the signed-in account) and SharePoint lists (as the app)."""
+    """Reads group calendars (as the signed-in account) and SharePoint lists (as the app).
+
+    `app_client` signs in as the app (application permissions: the SharePoint lists);
+    `calendar_client` holds the delegated calendar sign-in (`scrutiny-bot calendar login`),
+    the only way Graph reads a group's calendar. Either is None when it is not configured.
+    """
 
     def __init__(
         self,
         app_client: GraphServiceClient | None,
-        user_client: GraphServiceClient | None,
+        calendar_client: GraphServiceClient | None,
         runner: AsyncRunner | None = None,
         *,
         timeout: float = 300.0,
     ) -> None:
         self.app_client = app_client
-        self.user_client = user_client
+        self.calendar_client = calendar_client
         self.runner = runner or AsyncRunner("graph-reader")
         self.timeout = timeout
 
@@ -276,12 +281,12 @@ class GraphReader:
 
     def calendar_events(self, group_id: str, start: datetime, end: datetime) -> list[CalendarEvent]:
         """Every event overlapping [start, end) in the group's calendar, following nextLink."""
-        if self.user_client is None:
+        if self.calendar_client is None:
             raise SyncFailed(
                 "group calendars are read as a signed-in account (Graph has no application "
                 "permission for them): run scrutiny-bot calendar login"
             )
-        view = self.user_client.groups.by_group_id(group_id).calendar.calendar_view
+        view = self.calendar_client.groups.by_group_id(group_id).calendar.calendar_view
         query = CalendarViewRequestBuilder.CalendarViewRequestBuilderGetQueryParameters(
             start_date_time=start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             end_date_time=end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -336,11 +341,13 @@ def reader_from_settings(settings: Settings) -> GraphReader:
         if settings.graph_client_secret
         else None
     )
-    user = calendar_credential(settings)
-    return GraphReader(
-        app,
-        graph_client(user, CALENDAR_SCOPES, settings.graph_api_url, retry=True) if user else None,
+    delegated = calendar_credential(settings)
+    calendar = (
+        graph_client(delegated, CALENDAR_SCOPES, settings.graph_api_url, retry=True)
+        if delegated
+        else None
     )
+    return GraphReader(app, calendar)
 
 
 def sync_from_settings(

@@ -3,7 +3,8 @@
 What the Teams SDK's API client calls to post as the bot: create a conversation (a new thread
 in a channel), send an activity, reply to one, update one in place. Every call is recorded
 with its bearer token; a test can make the next calls of a kind answer 429 with Retry-After,
-or 500. Its `service_url` is what activities carry as `serviceUrl`.
+or 500, or drop the connection without an answer (nothing is posted). Its `service_url` is
+what activities carry as `serviceUrl`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +32,8 @@ _ROUTE = re.compile(r"^/amer/v3/conversations(?:/([^/]+)/activities(?:/([^/]+))?
 @dataclass
 class ConnectorCall:
     """One request: its kind (`create`, `send`, `reply`, `update`), the conversation and
-    activity it named, its JSON body, its bearer token and the status answered."""
+    activity it named, its JSON body, its bearer token and the status answered (`DROPPED`
+    when the connection was closed without one)."""
 
     kind: str
     conversation_id: str
@@ -49,11 +53,16 @@ class ConnectorCall:
         ]
 
 
+DROPPED = 0
+"""A call's status when its connection was closed without an answer."""
+
+
 @dataclass
 class _Failure:
     status: int
     times: int
-    retry_after: int | None
+    retry_after: int | None = None
+    reset: bool = True
 
 
 @dataclass
@@ -80,10 +89,17 @@ class FakeBotConnector(LocalServer):
         with self._cond:
             self._failures.setdefault(kind, []).append(_Failure(status, times, retry_after))
 
+    def drop_next(self, kind: str, times: int = 1, *, reset: bool = True) -> None:
+        """Read the next `times` calls of `kind`, post nothing and close their connections
+        without an answer: reset (the client reads ECONNRESET, httpx's ReadError) or, without
+        `reset`, closed (the client reads end of file, httpx's RemoteProtocolError)."""
+        with self._cond:
+            self._failures.setdefault(kind, []).append(_Failure(DROPPED, times, reset=reset))
+
     def calls_of(self, kind: str, ok: bool = True) -> list[ConnectorCall]:
         """Calls of one kind so far (only those answered 2xx when `ok`)."""
         with self._cond:
-            return [c for c in self.calls if c.kind == kind and (not ok or c.status < 300)]
+            return [c for c in self.calls if c.kind == kind and (not ok or 200 <= c.status < 300)]
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
         """Block until `predicate()` holds (checked whenever a call arrives)."""
@@ -130,12 +146,18 @@ class FakeBotConnector(LocalServer):
             return
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
         failure = self._take_failure(kind)
+        if failure is not None and failure.status == DROPPED:
+            self._record(ConnectorCall(kind, conversation, activity_id, body, bearer, DROPPED))
+            _drop(request, reset=failure.reset)
+            return
         status, answer, headers = self._answer(kind, conversation, activity_id, body, failure)
-        call = ConnectorCall(kind, conversation, activity_id, body, bearer, status)
+        self._record(ConnectorCall(kind, conversation, activity_id, body, bearer, status))
+        send_json(request, status, answer, headers)
+
+    def _record(self, call: ConnectorCall) -> None:
         with self._cond:
             self.calls.append(call)
             self._cond.notify_all()
-        send_json(request, status, answer, headers)
 
     def _answer(
         self,
@@ -165,3 +187,12 @@ class FakeBotConnector(LocalServer):
             thread = f"{channel};messageid={new_id}" if channel else f"a:{new_id}"
             return 201, {"id": thread, "activityId": new_id}, {}
         return 201, {"id": new_id}, {}
+
+
+def _drop(request: BaseHTTPRequestHandler, *, reset: bool) -> None:
+    """Close the request's connection without an answer; with `reset`, abortively (RST)."""
+    request.close_connection = True
+    if reset:
+        # Linger 0: close() sends RST rather than FIN, as a peer that went away does.
+        request.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        request.connection.close()

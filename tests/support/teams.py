@@ -41,15 +41,23 @@ GROUP_CHAT = "19:meeting-prep-5f0c1a0e9b7d4c2a@thread.v2"
 PERSONAL = "a:1personal-chat-with-sian-hughes"
 
 
-def bot_settings(database_url: str, issuer: FakeTokenIssuer, **more: Any) -> Settings:
-    """Settings of a Teams bot that trusts `issuer` and signs in at it, and no Slack."""
-    return load_settings(
-        database_url=database_url,
-        slack_bot_token=None,
-        slack_signing_secret=None,
+def bot_settings(
+    database_url: str,
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector | None = None,
+    **more: Any,
+) -> Settings:
+    """Settings of a Teams bot that trusts `issuer` and signs in at it, posting to `connector`
+    when given, and no Slack; `more` adds settings or replaces the issuer's (a credential)."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "slack_bot_token": None,
+        "slack_signing_secret": None,
         **issuer.settings(),
-        **more,
-    )
+    }
+    if connector is not None:
+        values["teams_service_url"] = connector.service_url.rstrip("/")
+    return load_settings(**{**values, **more})
 
 
 def connector_messenger(
@@ -57,9 +65,7 @@ def connector_messenger(
 ) -> ConnectorMessenger:
     """The outbox's Teams sender for a bot signed in at `issuer`, posting to `connector`, as
     the platform registry builds it from the settings."""
-    settings = bot_settings(
-        app.settings.database_url, issuer, teams_service_url=connector.service_url.rstrip("/")
-    )
+    settings = bot_settings(app.settings.database_url, issuer, connector)
     found = messengers(settings, app.sessions)[Platform.TEAMS]
     assert isinstance(found, ConnectorMessenger)
     return found

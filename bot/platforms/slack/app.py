@@ -808,7 +808,11 @@ class SlackPlatform:
         if not tell:
             return
         t = Translator(self.app.settings.scrutiny_language)
-        text = t._("Something went wrong on our side; nothing was changed. Please try again.")
+        # Not "nothing was changed": a worker can die just after its change committed.
+        text = t._(
+            "Something went wrong on our side before we could answer. If you asked for a "
+            "change, check whether it was made before you try again."
+        )
         try:
             await self._send(fit_message(text_blocks(text), text, t), where)
         except Undeliverable as lost:

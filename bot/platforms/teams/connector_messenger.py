@@ -18,10 +18,12 @@ there. A post whose answer never came (a timeout, a 5xx) is `maybe_posted`: if i
 recorded the outbox posts again, so only a post whose answer was lost after Teams took it can
 appear twice (docs/teams.md).
 
-Errors: 429 is RateLimited with the connector's Retry-After; 5xx and timeouts are transient;
-other 4xx are permanent. The Bot Framework limits a bot per conversation (thread) to about
-7 messages a second, 8 in 2 seconds, 60 in 30 seconds and 1,800 an hour; `PACING` keeps the
-outbox's pacer inside the first two, and a 429 holds the channel for its Retry-After.
+Errors are classified as for the bot's direct replies (`bot.platforms.teams.delivery`): 429 is
+RateLimited with the connector's Retry-After; 5xx, timeouts and dropped connections are
+transient; other 4xx are permanent. The Bot Framework limits a bot per conversation (thread)
+to about 7 messages a second, 8 in 2 seconds, 60 in 30 seconds and 1,800 an hour; `PACING`
+keeps the outbox's pacer inside the first two, and a 429 holds the channel for its
+Retry-After.
 """
 
 from __future__ import annotations
@@ -40,15 +42,8 @@ from microsoft_teams.api.models.attachment.attachment import Attachment
 from microsoft_teams.common import ClientOptions
 
 from bot.domain import Platform
-from bot.outbox import (
-    THREAD_ID,
-    UPDATE_ID,
-    PermanentError,
-    RateLimited,
-    SendError,
-    Target,
-    TransientError,
-)
+from bot.outbox import THREAD_ID, UPDATE_ID, Target
+from bot.platforms.teams.delivery import classify
 from bot.platforms.teams.invokes import dialog_buttons
 from bot.posted_messages import PostedRegister
 from bot.rendering.payload import payload_card
@@ -78,29 +73,6 @@ class _Loop:
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Run `work` on the loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(work, self.loop).result()
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return float(response.headers.get("Retry-After", "1"))
-    except ValueError:
-        return 1.0
-
-
-def classify(error: Exception) -> SendError:
-    """The outbox's kind of failure for an error from the API client."""
-    if isinstance(error, httpx.HTTPStatusError):
-        status = error.response.status_code
-        if status == 429:
-            return RateLimited(_retry_after(error.response), "Bot Connector rate limit (429)")
-        if status >= 500:
-            return TransientError(f"Bot Connector error {status}", maybe_posted=True)
-        return PermanentError(f"Bot Connector refused the post ({status})")
-    if isinstance(error, httpx.ConnectError):
-        return TransientError(f"Bot Connector unreachable: {error}", maybe_posted=False)
-    if isinstance(error, httpx.TransportError | TimeoutError):
-        return TransientError(f"{type(error).__name__}: {error}", maybe_posted=True)
-    raise error
 
 
 def split_channel(external_id: str) -> tuple[str, str | None]:

@@ -77,8 +77,10 @@ from bot.app import Outcome, ScrutinyApp
 from bot.domain import Platform
 from bot.i18n import Translator
 from bot.messages import Request
+from bot.outbox import SendError
 from bot.platforms.teams.activities import message_words
 from bot.platforms.teams.app_package import ASK_COMMAND_ID, FIND_COMMAND_ID, FIND_PARAMETER
+from bot.platforms.teams.delivery import send_direct
 from bot.rendering.teams_cards import CARD_CONTENT_TYPE, Card, fit_card, join_cards, text_card
 from handlers.questions import ANSWER_FORM, ASK_FORM, DRAFT, MERGE_FORM, REJECT_FORM
 from handlers.register import OPEN_UPDATE_FORM
@@ -275,9 +277,12 @@ class Invokes:
         data = ctx.activity.value.data if ctx.activity.value else None
         outcome, step = await self._submitted(ctx.activity, data)
         if step is None:
-            await ctx.send(
-                MessageActivityInput().add_attachments(_attachment(message_card(outcome, "")))
-            )
+            try:
+                await self._post(ctx, outcome, "a dialog's confirmation")
+            except SendError:
+                # The form's change is made: say so in the dialog rather than fail it, which
+                # would invite the member to submit it again.
+                return TaskModuleResponse(task=TaskModuleMessageResponse(value=outcome.text))
         return TaskModuleResponse(task=step)
 
     # -- buttons --------------------------------------------------------------------------------
@@ -379,9 +384,16 @@ class Invokes:
         # Nothing on a later install, nor for someone the bot does not know (it cannot
         # remember them, and would tell them who to ask every time).
         if outcome.reply.surface == "message" and outcome.reply.template == "welcome/welcome":
-            await ctx.send(
-                MessageActivityInput().add_attachments(_attachment(message_card(outcome, "")))
-            )
+            await self._post(ctx, outcome, "the welcome")
+
+    @staticmethod
+    async def _post(ctx: ActivityContext[Any], outcome: Outcome, what: str) -> None:
+        """Post the outcome's card in the activity's conversation, retried as a direct reply."""
+        card = _attachment(message_card(outcome, ""))
+        await send_direct(
+            lambda: ctx.send(MessageActivityInput().add_attachments(card)),
+            f"{what} to {ctx.activity.from_.aad_object_id} in {ctx.activity.conversation.id}",
+        )
 
 
 def _found_records(outcome: Outcome) -> list[tuple[str, str, str]]:

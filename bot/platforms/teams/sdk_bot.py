@@ -16,7 +16,8 @@ Bot Connector at the activity's `serviceUrl`. This module does ours:
 - A message (personal chat, group chat or channel) becomes a neutral `Request` and goes through
   `ScrutinyApp.dispatch`, like Slack and the console; the bot's own @mention is dropped and
   other people's are kept as their names. Members are found by their Entra object id.
-- The reply goes back in the same conversation (a channel's thread) as an Adaptive Card.
+- The reply goes back in the same conversation (a channel's thread) as an Adaptive Card, tried
+  again after a transient failure or a 429 (`bot.platforms.teams.delivery.send_direct`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from starlette.routing import BaseRoute, Route
 from bot.app import ScrutinyApp
 from bot.domain import Platform
 from bot.messages import Request
+from bot.outbox import SendError
 from bot.platforms.inbound import (
     MAX_PROBLEMS,
     BodyRefused,
@@ -56,6 +58,7 @@ from bot.platforms.inbound import (
 )
 from bot.platforms.teams.activities import MAX_REQUEST_BYTES, message_words
 from bot.platforms.teams.auth import app_options
+from bot.platforms.teams.delivery import send_direct
 from bot.platforms.teams.invokes import Invokes, message_card
 from bot.rendering.teams_cards import CARD_CONTENT_TYPE
 
@@ -231,14 +234,18 @@ class TeamsBot:
         card = Attachment(
             content_type=CARD_CONTENT_TYPE, content=message_card(outcome, request.text)
         )
-        await ctx.send(MessageActivityInput().add_attachments(card))
+        await send_direct(
+            lambda: ctx.send(MessageActivityInput().add_attachments(card)),
+            f"the answer to {request.user_id} in {activity.conversation.id}",
+        )
         self.stats["answered"] += 1
 
     def _replied(self, reply: asyncio.Task[None]) -> None:
         self._replies.discard(reply)
         if not reply.cancelled() and (problem := reply.exception()) is not None:
             self.stats["failed"] += 1
-            log.error("Teams: a reply could not be sent", exc_info=problem)
+            if not isinstance(problem, SendError):  # send_direct has said why it gave up
+                log.error("Teams: a reply could not be made", exc_info=problem)
 
     def _request(self, activity: Activity, text: str, values: dict[str, Any]) -> Request:
         return activity_request(activity, text, values, self.clock())
