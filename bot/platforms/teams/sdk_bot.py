@@ -16,7 +16,9 @@ Bot Connector at the activity's `serviceUrl`. This module does ours:
 - A message (personal chat, group chat or channel) becomes a neutral `Request` and goes through
   `ScrutinyApp.dispatch`, like Slack and the console; the bot's own @mention is dropped and
   other people's are kept as their names. Members are found by their Entra object id.
-- The reply goes back in the same conversation (a channel's thread) as an Adaptive Card.
+- The reply goes back in the same conversation (a channel's thread) as an Adaptive Card; a
+  new channel post's private reply is a card whose answer only the asker sees
+  (`bot.platforms.teams.private`).
 """
 
 from __future__ import annotations
