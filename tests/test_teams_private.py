@@ -12,12 +12,14 @@ from datetime import date
 from typing import Any
 
 import pytest
+from microsoft_teams.api import MessageActivity
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
 from bot.domain import ChannelLanguage, Marking, Platform
 from bot.models import Channel
 from bot.platforms.teams import private
+from bot.platforms.teams.activities import readable_invoke
 from bot.platforms.teams.private import KEY, VERB
 from tests.factories import Seed, add_action
 from tests.fakes.bot_connector import FakeBotConnector
@@ -274,3 +276,64 @@ def test_the_base_card_is_valid_in_each_channel_language_with_user_text_inert(
     heading, title = first[language.languages[0]]
     assert card["body"][0]["text"].startswith(heading)
     assert card["actions"][0]["title"] == title
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"user": SIAN_MRI, "aad": SIAN, "name": "Sian", "words": ["actions"], "languages": ["en"]},
+        {"user": SIAN_MRI, "aad": SIAN, "name": "Sian", "words": "actions", "languages": ["xx"]},
+    ],
+    ids=["empty", "words not text", "an unknown language"],
+)
+def test_a_refresh_with_data_the_bot_did_not_make_runs_nothing(
+    issuer: FakeTokenIssuer,
+    connector: FakeBotConnector,
+    served: ServedApp,
+    channel: Channel,
+    data: dict[str, Any],
+) -> None:
+    action = {"type": "Action.Execute", "verb": VERB, "data": data}
+
+    shown = answered(
+        served,
+        issuer,
+        connector,
+        channel_invoke(connector, {"action": action, "trigger": "automatic"}),
+    )
+
+    assert "no longer supported" in text_of(shown)
+    assert "refresh" not in shown and refs_in(shown) == set()
+
+
+@pytest.mark.parametrize(
+    ("conversation", "ident", "root"),
+    [
+        (f"{THREAD};messageid=1700000000050", "1700000000050", True),
+        (f"{THREAD};messageid=1700000000001", "1700000000050", False),
+        (THREAD, "1700000000050", True),
+    ],
+    ids=["a new post", "a reply in a thread", "no thread named"],
+)
+def test_a_channel_message_starts_its_thread_when_teams_names_it_as_its_own(
+    connector: FakeBotConnector, conversation: str, ident: str, root: bool
+) -> None:
+    body = activity(connector, "channel", "help", ident=ident)
+    body["conversation"]["id"] = conversation
+
+    assert private.thread_root(MessageActivity.model_validate(body)) is root
+
+
+def test_an_automatic_refresh_is_read_by_the_sdk_with_its_trigger_dropped() -> None:
+    action = {"type": "Action.Execute", "verb": VERB, "data": {}}
+    refresh = {"type": "invoke", "name": "adaptiveCard/action"}
+    automatic = {**refresh, "value": {"action": action, "trigger": "automatic"}}
+    manual = {**refresh, "value": {"action": action, "trigger": "manual"}}
+
+    assert readable_invoke(automatic) == {**refresh, "value": {"action": action}}
+    assert readable_invoke(manual) == manual
+    # Anything else is left as it came: the SDK's own check answers it.
+    other = {"type": "invoke", "name": "task/fetch", "value": {"trigger": "automatic"}}
+    assert readable_invoke(other) == other
+    assert readable_invoke([automatic]) == [automatic]
