@@ -21,6 +21,7 @@ from bot.models import Channel
 from bot.platforms.teams import private
 from bot.platforms.teams.activities import readable_invoke
 from bot.platforms.teams.private import KEY, VERB
+from bot.rendering.teams_cards import MAX_BODY_BYTES, card, card_bytes
 from tests.factories import Seed, add_action
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
@@ -337,3 +338,33 @@ def test_an_automatic_refresh_is_read_by_the_sdk_with_its_trigger_dropped() -> N
     other = {"type": "invoke", "name": "task/fetch", "value": {"trigger": "automatic"}}
     assert readable_invoke(other) == other
     assert readable_invoke([automatic]) == [automatic]
+
+
+def test_an_answer_near_the_size_limit_still_fits_with_its_refresh_and_marks() -> None:
+    # A list card just within a Teams message, with a next-page button per item.
+    asked = private.Asked(SIAN_MRI, SIAN, "Sian Hughes", "x" * private.MAX_WORDS, ("cy", "en"))
+    lines = [f"TP-{n:03} " + "y" * 180 for n in range(300)]
+    items: list[dict[str, Any]] = []
+    while card_bytes(card(items)) < MAX_BODY_BYTES - 400:
+        line = lines[len(items) // 2]
+        items += [
+            {"type": "TextBlock", "text": line, "wrap": True},
+            {
+                "type": "ActionSet",
+                "actions": [
+                    {"type": "Action.Execute", "verb": "page", "data": {"value": line[:6]}}
+                ],
+            },
+        ]
+    answer = card(items)
+    assert card_bytes(answer) <= MAX_BODY_BYTES
+
+    shown = private.answer_card(answer, "\n".join(lines), asked)
+
+    assert card_bytes(shown) <= MAX_BODY_BYTES
+    assert_valid_card(shown)
+    assert shown["refresh"]["userIds"] == [SIAN_MRI]
+    assert "TP-000" in text_of(shown)
+    # Within the limit as it is, the answer keeps its buttons, each naming the asker.
+    small = private.answer_card(card(items[:2]), "", asked)
+    assert [a["data"][KEY] for a in small["body"][1]["actions"]] == [asked.marker()]

@@ -327,7 +327,7 @@ class Invokes:
         if not asked.asked_by(activity.from_) or not self.app.reads_only(asked.words):
             return private.base_card(self.app.renderer, asked)
         outcome = await self._dispatch(activity, asked.words)
-        return private.answer_card(message_card(outcome, asked.words), asked)
+        return private.answer_card(message_card(outcome, asked.words), outcome.text, asked)
 
     # -- the message extension ----------------------------------------------------------------
     async def extension_open(

@@ -39,7 +39,7 @@ from bot.domain import Platform
 from bot.i18n import LANGUAGES, Translator
 from bot.messages import Reply
 from bot.rendering import Renderer
-from bot.rendering.teams_cards import Card, join_cards
+from bot.rendering.teams_cards import MAX_BODY_BYTES, Card, card_bytes, join_cards, text_card
 
 VERB = "teams.private_answer"
 """The refresh action's verb (and the "Show my answer" button's)."""
@@ -175,9 +175,16 @@ def _mark_buttons(card: Card, marker: dict[str, str]) -> Card:
     return marked
 
 
-def answer_card(card: Card, asked: Asked) -> Card:
-    """The asker's own view: the answer, its buttons naming the asker, and the same refresh."""
-    return refresh(_mark_buttons(card, asked.marker()), VERB, asked.data(), asked.user)
+def answer_card(card: Card, text: str, asked: Asked) -> Card:
+    """The asker's own view: the answer (`card`, or its `text`), its buttons naming the asker,
+    and the same refresh."""
+    answer = refresh(_mark_buttons(card, asked.marker()), VERB, asked.data(), asked.user)
+    if card_bytes(answer) <= MAX_BODY_BYTES:
+        return answer
+    # The refresh and the buttons' marks took it over the limit: the text, cut to leave room.
+    room = MAX_BODY_BYTES - card_bytes(refresh({}, VERB, asked.data(), asked.user))
+    shown = text_card(text, Translator(asked.languages[0]), room)
+    return refresh(shown, VERB, asked.data(), asked.user)
 
 
 def button_card(
