@@ -368,3 +368,19 @@ def test_an_answer_near_the_size_limit_still_fits_with_its_refresh_and_marks() -
     # Within the limit as it is, the answer keeps its buttons, each naming the asker.
     small = private.answer_card(card(items[:2]), "", asked)
     assert [a["data"][KEY] for a in small["body"][1]["actions"]] == [asked.marker()]
+
+
+def test_a_button_that_changes_something_never_refreshes_itself() -> None:
+    marker = {"user": SIAN_MRI, "aad": SIAN}
+    support = {"type": "Action.Execute", "verb": "question.support", "data": {"value": "Q-1"}}
+    result = card([{"type": "ActionSet", "actions": [support]}])
+
+    changed = private.button_card(result, "", "en", marker, None)
+    read = private.button_card(result, "", "en", marker, ("page", {"value": "actions page 2"}))
+
+    assert "refresh" not in changed
+    assert changed["body"][0]["actions"][0]["data"] == {"value": "Q-1", KEY: marker}
+    assert read["refresh"]["action"]["data"] == {"value": "actions page 2", KEY: marker}
+    assert read["refresh"]["userIds"] == [SIAN_MRI]
+    assert_valid_card(changed)
+    assert_valid_card(read)

@@ -312,8 +312,9 @@ class Invokes:
             return InvokeResponse[Any](status=200, body=body)
         card = message_card(outcome, "")
         if private.is_asker(marker, ctx.activity.from_):
-            reads_only = self.app.interacts_read_only(verb)
-            card = private.button_card(card, marker, verb, data, reads_only)
+            again = (verb, data) if self.app.interacts_read_only(verb) else None
+            language = outcome.languages[0]
+            card = private.button_card(card, outcome.text, language, marker, again)
         return _card_response(card)
 
     async def _private_answer(self, activity: Any, data: dict[str, Any]) -> Card:

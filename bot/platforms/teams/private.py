@@ -175,25 +175,41 @@ def _mark_buttons(card: Card, marker: dict[str, str]) -> Card:
     return marked
 
 
+def _kept_private(
+    card: Card, text: str, language: str, marker: dict[str, str], again: dict[str, Any] | None
+) -> Card:
+    """`card` with its buttons naming the asker and, when `again` is given (the action's verb
+    and data), refreshed by it for them alone; over Teams' limit, its `text` cut to fit."""
+    shown = _mark_buttons(card, marker)
+    if again is not None:
+        shown = refresh(shown, again["verb"], again["data"], marker["user"])
+    if card_bytes(shown) <= MAX_BODY_BYTES:
+        return shown
+    # The refresh and the buttons' marks took it over the limit: the text, cut to leave room.
+    room = MAX_BODY_BYTES
+    if again is not None:
+        room -= card_bytes(refresh({}, again["verb"], again["data"], marker["user"]))
+    cut = text_card(text, Translator(language), room)
+    return cut if again is None else refresh(cut, again["verb"], again["data"], marker["user"])
+
+
 def answer_card(card: Card, text: str, asked: Asked) -> Card:
     """The asker's own view: the answer (`card`, or its `text`), its buttons naming the asker,
     and the same refresh."""
-    answer = refresh(_mark_buttons(card, asked.marker()), VERB, asked.data(), asked.user)
-    if card_bytes(answer) <= MAX_BODY_BYTES:
-        return answer
-    # The refresh and the buttons' marks took it over the limit: the text, cut to leave room.
-    room = MAX_BODY_BYTES - card_bytes(refresh({}, VERB, asked.data(), asked.user))
-    shown = text_card(text, Translator(asked.languages[0]), room)
-    return refresh(shown, VERB, asked.data(), asked.user)
+    again = {"verb": VERB, "data": asked.data()}
+    return _kept_private(card, text, asked.languages[0], asked.marker(), again)
 
 
 def button_card(
-    card: Card, marker: dict[str, str], verb: str, data: dict[str, Any], reads_only: bool
+    card: Card,
+    text: str,
+    language: str,
+    marker: dict[str, str],
+    action: tuple[str, dict[str, Any]] | None,
 ) -> Card:
-    """A private answer's button pressed by the asker: its result, with its buttons still
-    naming the asker; a button that only reads refreshes itself for them, one that changes
-    something does not (a refresh must never repeat a change)."""
-    marked = _mark_buttons(card, marker)
-    if not reads_only:
-        return marked
-    return refresh(marked, verb, {**data, KEY: marker}, marker["user"])
+    """A private answer's button pressed by the asker: its result (`card`, or its `text`), with
+    its buttons still naming the asker. A button that only reads (`action`: its verb and data)
+    refreshes itself for them; one that changes something does not (None), since a refresh
+    must never repeat a change."""
+    again = None if action is None else {"verb": action[0], "data": {**action[1], KEY: marker}}
+    return _kept_private(card, text, language, marker, again)
