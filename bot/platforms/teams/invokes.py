@@ -323,7 +323,7 @@ class Invokes:
         asked = private.Asked.from_data(data)
         if asked is None:
             # Not a question this bot made: the app's answer for a button it does not know.
-            unknown = await self._interact(activity, f"teams.{private.VERB}")
+            unknown = await self._interact(activity, private.VERB)
             return message_card(unknown, "")
         if not asked.asked_by(activity.from_) or not self.app.reads_only(asked.words):
             return private.base_card(self.app.renderer, asked)
