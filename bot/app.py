@@ -96,18 +96,7 @@ class ScrutinyApp(Runtime):
             text = clean(request.text, MESSAGE)
         except TextRefused as problem:
             refused, text = problem, ""
-        words = text.split()
-        name = words[0].lower() if words else "help"
-        if name.startswith("/"):
-            name = name[1:]
-        canonical = self.aliases.get(name)
-        if canonical is None:
-            # Words that start with no command are plain language (an @mention): `find` reads
-            # them, and for a mistyped command it suggests the command that was meant.
-            canonical, args_text = FREE_TEXT_COMMAND, text
-        else:
-            args_text = text[len(words[0]) :].strip() if words else ""
-        command = self.commands[canonical]
+        command, args_text = self._command(text)
         with unit_of_work(self.sessions, writes=command.writes) as session:
             ctx_or_reply = self._context(session, request, fmt)
             if isinstance(ctx_or_reply, Outcome):
@@ -118,6 +107,33 @@ class ScrutinyApp(Runtime):
                 return self._render(reply, ctx.languages, fmt, request.platform)
             reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
             return self._render(reply, ctx.languages, fmt, request.platform)
+
+    def _command(self, text: str) -> tuple[Command, str]:
+        """The command cleaned `text` names, and the words after its name."""
+        words = text.split()
+        name = words[0].lower() if words else "help"
+        if name.startswith("/"):
+            name = name[1:]
+        canonical = self.aliases.get(name)
+        if canonical is None:
+            # Words that start with no command are plain language (an @mention): `find` reads
+            # them, and for a mistyped command it suggests the command that was meant.
+            return self.commands[FREE_TEXT_COMMAND], text
+        return self.commands[canonical], text[len(words[0]) :].strip() if words else ""
+
+    def reads_only(self, text: str) -> bool:
+        """Whether `dispatch` of `text` only reads (its command declares `writes=False`, or the
+        text is refused before any command runs), so running it again changes nothing."""
+        try:
+            cleaned = clean(text, MESSAGE)
+        except TextRefused:
+            return True
+        return not self._command(cleaned)[0].writes
+
+    def interacts_read_only(self, action_id: str) -> bool:
+        """Whether the button or form `action_id` only reads (an unknown one runs nothing)."""
+        interaction = self.interactions.get(action_id)
+        return interaction is None or not interaction.writes
 
     def interact(self, action_id: str, request: Request, fmt: str = "txt") -> Outcome:
         """Run a button or modal handler by its id."""

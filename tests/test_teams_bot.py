@@ -193,18 +193,21 @@ def test_a_group_chat_question_is_answered_in_the_group_chat(
     assert card_lines(sent.cards[0]) == expected_lines(teams_app, request)
 
 
-def test_a_channel_mention_is_answered_in_its_thread(
+def test_a_mention_in_a_channel_thread_is_answered_in_the_thread(
     issuer: FakeTokenIssuer,
     connector: FakeBotConnector,
     served: ServedApp,
     teams_app: ScrutinyApp,
     channel: Channel,
 ) -> None:
+    # A reply in a thread (not its first post) is answered publicly there, as on Slack; a
+    # new post gets a private answer (tests/test_teams_private.py).
     body = activity(
         connector,
         "channel",
         "<at>Scrutiny</at> actions overdue torfaen",
         mentions=((BOT, "Scrutiny"),),
+        thread="1700000000001",
     )
 
     response = post(served, body, issuer.token(connector.service_url))
@@ -212,7 +215,8 @@ def test_a_channel_mention_is_answered_in_its_thread(
     assert response.status_code == 200
     connector.wait_until(lambda: bool(connector.calls))
     [sent] = connector.calls
-    assert sent.conversation_id == f"{THREAD};messageid=1700000000050"
+    assert sent.conversation_id == f"{THREAD};messageid=1700000000001"
+    assert "refresh" not in sent.cards[0]
     request = Request(
         Platform.TEAMS, SIAN, "actions overdue torfaen", channel.external_id, False, NOW
     )

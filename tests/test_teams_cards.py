@@ -31,6 +31,7 @@ from bot.domain import ChannelLanguage, Platform
 from bot.messages import Reply, Request
 from bot.models import Action
 from bot.permalinks import RegisterLinks, linked_ref
+from bot.platforms.teams import private
 from bot.rendering.escapes import markdown_escape
 from bot.rendering.templates import TEMPLATES_DIR, Renderer
 from bot.scheduler import run_due_reminders
@@ -40,6 +41,7 @@ from bot.services.questions.core import MAX_LENGTH
 from handlers.welcome import WELCOME
 from tests.conftest import NOW
 from tests.factories import Seed, add_action
+from tests.support.cards import assert_valid_card
 from tests.test_questions import BUSINESS, SPEC, add_meeting, add_partner_channels
 
 SCHEMA = Path(__file__).resolve().parent / "data" / "schemas" / "adaptive-card-1.5.json"
@@ -285,6 +287,11 @@ def the_whole_loop(app: ScrutinyApp, session: Session, seed: Seed, clock: Clock)
     say(app, TORFAEN, "action TP-003", channel="C0TOR00001")
     # The welcome a member gets the first time they open the bot.
     act(app, TORFAEN, WELCOME, {}, fmt="teams.json")
+    # What a Teams channel sees of a private question (the asker sees the answer instead).
+    asked = private.Asked(
+        "29:1torfaen", "00000000-0000-0000-0000-000000R00001", HOSTILE, HOSTILE, ("cy", "en")
+    )
+    assert_valid_card(private.base_card(app.renderer, asked))
     # A partner channel's digest, rendered as the outbox renders a post.
     digest = build_digest(session, seed.channels["srs-torfaen"], now=NOW)
     app.renderer.render(Reply(TEMPLATE, digest.context()), "teams.json", "en", Platform.TEAMS)

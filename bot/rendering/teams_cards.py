@@ -63,7 +63,8 @@ def _shortened(t: Translator, shown: int, total: int) -> str:
     )
 
 
-def _size(value: Card) -> int:
+def card_bytes(value: Card) -> int:
+    """What `value` takes in a message, as UTF-8 JSON."""
     return len(json.dumps(value, ensure_ascii=False).encode())
 
 
@@ -74,7 +75,7 @@ def text_card(text: str, t: Translator, limit: int = MAX_BODY_BYTES) -> Card:
     lines = text.strip("\n").split("\n") or [""]
     shown_card = card(_text_elements(lines) or [{"type": "TextBlock", "text": " ", "wrap": True}])
     shown = len(lines)
-    while _size(shown_card) > limit and shown > 1:
+    while card_bytes(shown_card) > limit and shown > 1:
         shown = shown * 9 // 10 if shown > 20 else shown - 1
         note = {
             "type": "TextBlock",
@@ -105,4 +106,4 @@ def join_cards(cards: Sequence[Card]) -> Card:
 
 def fit_card(rendered: Card, text: str, t: Translator, limit: int = MAX_BODY_BYTES) -> Card:
     """`rendered` if it fits in a Teams message, else the text rendering as a card, cut to fit."""
-    return rendered if _size(rendered) <= limit else text_card(text, t, limit)
+    return rendered if card_bytes(rendered) <= limit else text_card(text, t, limit)

@@ -123,14 +123,18 @@ def activity(
     user: str = SIAN,
     mentions: tuple[tuple[str, str], ...] = (),
     ident: str = "1700000000050",
+    thread: str | None = None,
+    sender: tuple[str, str] = ("29:1sian-hughes", "Sian Hughes"),
 ) -> dict[str, Any]:
     """A message activity as Teams sends one, to the connector (or its service URL);
-    `mentions`: (id, name) of each @mention."""
+    `mentions`: (id, name) of each @mention; in a channel, a new post (its own thread) unless
+    `thread` names the first post of the thread it replies in; `sender`: the sender's Teams
+    id and name (`user` is their Entra object id)."""
     service_url = connector if isinstance(connector, str) else connector.service_url
     conversation = {"personal": PERSONAL, "groupChat": GROUP_CHAT, "channel": THREAD}[kind]
     channel_data: dict[str, Any] = {"tenant": {"id": TENANT_ID}}
     if kind == "channel":
-        conversation += f";messageid={ident}"
+        conversation += f";messageid={thread or ident}"
         channel_data |= {"teamsChannelId": THREAD, "channel": {"id": THREAD}, "team": {"id": TEAM}}
     return {
         "type": "message",
@@ -138,7 +142,7 @@ def activity(
         "channelId": "msteams",
         "serviceUrl": service_url,
         "timestamp": "2026-11-23T09:00:00.000Z",
-        "from": {"id": "29:1sian-hughes", "name": "Sian Hughes", "aadObjectId": user},
+        "from": {"id": sender[0], "name": sender[1], "aadObjectId": user},
         "recipient": {"id": BOT, "name": "Scrutiny"},
         "conversation": {
             "id": conversation,

@@ -13,7 +13,9 @@ every time.
   conversation. The opener travels in the form's submit data (`open`), as Slack keeps a
   modal's context in `private_metadata`.
 - **Buttons.** `adaptiveCard/action` runs the interaction named by the verb with the button's
-  data and answers with the resulting card, which Teams shows in place of the pressed one.
+  data and answers with the resulting card, which Teams shows in place of the pressed one (to
+  the member who pressed it). A private answer's refresh is answered here too
+  (`bot.platforms.teams.private`).
 - **Message extension.** "Ask as a scrutiny question" (`askQuestion`) opens the ask form with
   the message's words as the draft, as Slack's message shortcut does (`question.draft`); its
   submit is a dialog submit. "Find a decision or action" (`findRecord`) runs `find` for the
@@ -78,6 +80,7 @@ from bot.domain import Platform
 from bot.i18n import Translator
 from bot.messages import Request
 from bot.outbox import SendError
+from bot.platforms.teams import private
 from bot.platforms.teams.activities import message_words
 from bot.platforms.teams.app_package import ASK_COMMAND_ID, FIND_COMMAND_ID, FIND_PARAMETER
 from bot.platforms.teams.delivery import send_direct
@@ -151,6 +154,12 @@ def form_card(outcome: Outcome, opener: dict[str, Any]) -> Card:
         if action.get("type") == "Action.Submit" and "form" in action.get("data", {}):
             action["data"][OPENER] = opener
     return fit_card(card, outcome.text, Translator(outcome.languages[0]))
+
+
+def _card_response(card: Card) -> InvokeResponse[Any]:
+    """An `adaptiveCard/action` answer showing `card` to the member who invoked it."""
+    body = {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": card}
+    return InvokeResponse[Any](status=200, body=body)
 
 
 def _attachment(card: Card) -> Attachment:
@@ -289,23 +298,42 @@ class Invokes:
     async def card_action(
         self, ctx: ActivityContext[AdaptiveCardInvokeActivity]
     ) -> InvokeResponse[Any]:
-        """`adaptiveCard/action`: the button's interaction; its card replaces the pressed one."""
+        """`adaptiveCard/action`: the button's interaction; its card replaces the pressed one
+        (for the member who pressed it alone). A private answer's refresh, and its buttons,
+        are `private`'s."""
         action = ctx.activity.value.action
-        outcome = await self._interact(ctx.activity, action.verb or "", "", dict(action.data))
+        verb, data = action.verb or "", dict(action.data)
+        if verb == private.VERB:
+            return _card_response(await self._private_answer(ctx.activity, data))
+        marker = data.pop(private.KEY, None)
+        outcome = await self._interact(ctx.activity, verb, "", data)
         if outcome.reply.surface == "modal":
             # A form cannot open from here: say how to give the same values instead.
-            body: dict[str, Any] = {
+            body = {
                 "statusCode": 200,
                 "type": "application/vnd.microsoft.activity.message",
                 "value": outcome.text,
             }
-        else:
-            body = {
-                "statusCode": 200,
-                "type": CARD_CONTENT_TYPE,
-                "value": message_card(outcome, ""),
-            }
-        return InvokeResponse[Any](status=200, body=body)
+            return InvokeResponse[Any](status=200, body=body)
+        card = message_card(outcome, "")
+        if private.is_asker(marker, ctx.activity.from_):
+            again = (verb, data) if self.app.interacts_read_only(verb) else None
+            language = outcome.languages[0]
+            card = private.button_card(card, outcome.text, language, marker, again)
+        return _card_response(card)
+
+    async def _private_answer(self, activity: Any, data: dict[str, Any]) -> Card:
+        """A private question's refresh: the answer for the asker, run again where the card
+        is; the base card for anyone else (whatever the data says, the invoker is checked)."""
+        asked = private.Asked.from_data(data)
+        if asked is None:
+            # Not a question this bot made: the app's answer for a button it does not know.
+            unknown = await self._interact(activity, private.VERB)
+            return message_card(unknown, "")
+        if not asked.asked_by(activity.from_) or not self.app.reads_only(asked.words):
+            return private.base_card(self.app.renderer, asked)
+        outcome = await self._dispatch(activity, asked.words)
+        return private.answer_card(message_card(outcome, asked.words), outcome.text, asked)
 
     # -- the message extension ----------------------------------------------------------------
     async def extension_open(

@@ -17,7 +17,9 @@ Bot Connector at the activity's `serviceUrl`. This module does ours:
   `ScrutinyApp.dispatch`, like Slack and the console; the bot's own @mention is dropped and
   other people's are kept as their names. Members are found by their Entra object id.
 - The reply goes back in the same conversation (a channel's thread) as an Adaptive Card, tried
-  again after a transient failure or a 429 (`bot.platforms.teams.delivery.send_direct`).
+  again after a transient failure or a 429 (`bot.platforms.teams.delivery.send_direct`); a
+  new channel post's private reply is a card whose answer only the asker sees
+  (`bot.platforms.teams.private`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from starlette.requests import Request as HttpRequestIn
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.app import ScrutinyApp
+from bot.app import Outcome, ScrutinyApp
 from bot.domain import Platform
 from bot.messages import Request
 from bot.outbox import SendError
@@ -56,11 +58,12 @@ from bot.platforms.inbound import (
     load_json,
     read_capped_body,
 )
-from bot.platforms.teams.activities import MAX_REQUEST_BYTES, message_words
+from bot.platforms.teams import private
+from bot.platforms.teams.activities import MAX_REQUEST_BYTES, message_words, readable_invoke
 from bot.platforms.teams.auth import app_options
 from bot.platforms.teams.delivery import send_direct
 from bot.platforms.teams.invokes import Invokes, message_card
-from bot.rendering.teams_cards import CARD_CONTENT_TYPE
+from bot.rendering.teams_cards import CARD_CONTENT_TYPE, Card
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +209,7 @@ class TeamsBot:
             # The SDK checks the token's serviceurl claim only against a serviceUrl it is given.
             self.stats["refused"] += 1
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
+        body = readable_invoke(body)
         shape = activity_problem(body)
         answer = await handler(HttpRequest(body=body, headers=dict(request.headers)))
         if answer["status"] == 401:
@@ -232,13 +236,23 @@ class TeamsBot:
         request = self._request(activity, message_text(activity), {})
         outcome = await asyncio.to_thread(self.app.dispatch, request, FORMAT)
         card = Attachment(
-            content_type=CARD_CONTENT_TYPE, content=message_card(outcome, request.text)
+            content_type=CARD_CONTENT_TYPE, content=self._card(activity, request, outcome)
         )
         await send_direct(
             lambda: ctx.send(MessageActivityInput().add_attachments(card)),
             f"the answer to {request.user_id} in {activity.conversation.id}",
         )
         self.stats["answered"] += 1
+
+    def _card(self, activity: MessageActivity, request: Request, outcome: Outcome) -> Card:
+        """The card a message is answered with: in a channel's new post, a private answer's
+        base card (`private`); anywhere else the answer itself."""
+        words = request.text
+        reads_only = self.app.reads_only(words)
+        asked = private.asked_privately(activity, words, outcome, reads_only)
+        if asked is None:
+            return message_card(outcome, words)
+        return private.base_card(self.app.renderer, asked)
 
     def _replied(self, reply: asyncio.Task[None]) -> None:
         self._replies.discard(reply)
