@@ -1,0 +1,84 @@
+"""Rendered answers to read-only commands, kept per process.
+
+An answer is a function of who reads it, what was asked, when (to the minute) and the
+register's contents. The key holds each of these: the platform, the member (id, roles,
+language), the channel and the combined audience the visibility rule filters for (clearance,
+exempt access, readers, label), the format, the command and its words, the minute, and the
+register's version. The version (`register_version`) moves on with every committed change to
+a table an answer reads, by database triggers (migration 0015), so no write path can change an
+answer without changing the key. Errors, forms and anything a unit that writes computed are
+never kept.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db import WRITES
+from bot.models import RegisterVersion
+
+if TYPE_CHECKING:
+    from bot.app import Outcome
+
+VERSION = "register_version"
+"""`session.info` key: the version this unit of work read, so it is read once per unit."""
+_CURRENT = select(RegisterVersion.n).where(RegisterVersion.id == 1)
+
+
+def register_version(session: Session) -> int | None:
+    """The register's version as this unit of work sees it, or None when it cannot key a
+    cache: a unit that writes (on PostgreSQL its own changes are counted only at commit, and
+    it may yet roll back). Read before any answer's rows, so an answer is never older than
+    the version it is kept under."""
+    if session.info.get(WRITES, True):
+        return None
+    if VERSION not in session.info:
+        session.info[VERSION] = session.scalar(_CURRENT) or 0
+    version: int = session.info[VERSION]
+    return version
+
+
+class AnswerCache:
+    """A bounded LRU of rendered outcomes (stored pickled: every hit is a fresh copy that its
+    sender may change without touching the next one's)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._answers: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def get(self, key: Hashable) -> Outcome | None:
+        """The outcome kept under `key`, or None (counted as a hit or a miss)."""
+        with self._lock:
+            kept = self._answers.get(key)
+            if kept is None:
+                self.misses += 1
+                return None
+            self._answers.move_to_end(key)
+            self.hits += 1
+        outcome: Outcome = pickle.loads(kept)
+        outcome.cached = True
+        return outcome
+
+    def put(self, key: Hashable, outcome: Outcome) -> None:
+        """Keep `outcome` under `key`, dropping the least recently used past the size."""
+        if self.size <= 0:
+            return
+        kept = pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
+        with self._lock:
+            self._answers[key] = kept
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
