@@ -27,6 +27,7 @@ depends_on = None
 VERSIONED = (
     "partners",
     "boards",
+    "board_members",
     "members",
     "channels",
     "meetings",
