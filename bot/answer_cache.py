@@ -4,9 +4,9 @@ An answer is a function of who reads it, what was asked, when (to the minute) an
 register's contents. The key holds each of these: the platform, the member (id, roles,
 language), the channel and the combined audience the visibility rule filters for (clearance,
 exempt access, readers, label), the format, the command and its words, the minute, and the
-register's version. The version (`register_version`) moves on with every committed change to
-a table an answer reads, by database triggers (migration 0015), so no write path can change an
-answer without changing the key. Errors, forms and anything a unit that writes computed are
+register's version. The version (`bot.register_version`) moves on with every committed change
+to a table an answer reads, by database triggers (migration 0015), so no write path can change
+an answer without changing the key. Errors, forms and anything a unit that writes computed are
 never kept.
 """
 
@@ -18,31 +18,8 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from bot.db import WRITES
-from bot.models import RegisterVersion
-
 if TYPE_CHECKING:
     from bot.app import Outcome
-
-VERSION = "register_version"
-"""`session.info` key: the version this unit of work read, so it is read once per unit."""
-_CURRENT = select(RegisterVersion.n).where(RegisterVersion.id == 1)
-
-
-def register_version(session: Session) -> int | None:
-    """The register's version as this unit of work sees it, or None when it cannot key a
-    cache: a unit that writes (on PostgreSQL its own changes are counted only at commit, and
-    it may yet roll back). Read before any answer's rows, so an answer is never older than
-    the version it is kept under."""
-    if session.info.get(WRITES, True):
-        return None
-    if VERSION not in session.info:
-        session.info[VERSION] = session.scalar(_CURRENT) or 0
-    version: int = session.info[VERSION]
-    return version
 
 
 class AnswerCache:

@@ -12,13 +12,14 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from bot.answer_cache import AnswerCache, register_version
+from bot.answer_cache import AnswerCache
 from bot.clock import CLOCK, Clock
 from bot.context import Command, Context, Interaction, UserError
 from bot.db import unit_of_work
 from bot.domain import Platform, Role
 from bot.messages import Reply, Request
 from bot.models import Member
+from bot.register_version import register_version
 from bot.router import Router
 from bot.runtime import Runtime
 from bot.settings import Settings

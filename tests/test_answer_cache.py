@@ -12,7 +12,6 @@ from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.answer_cache import register_version
 from bot.app import ScrutinyApp, create_app
 from bot.clock import Clock
 from bot.db import make_session_factory, unit_of_work
@@ -20,6 +19,7 @@ from bot.domain import Marking, Platform
 from bot.imports import KINDS, ImportRejected, import_file
 from bot.messages import Request
 from bot.models import Base, Member
+from bot.register_version import register_version
 from bot.settings import Settings
 from tests.conftest import NOW
 from tests.factories import Seed

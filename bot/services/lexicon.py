@@ -8,14 +8,13 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.answer_cache import register_version
 from bot.collaboration import ConfigError, load_collaboration, load_glossary_file
 from bot.models import Action, Board, Partner
+from bot.register_version import versioned
 from bot.services.plain_words import GlossaryTerm, Lexicon, NamedThing
 
 log = logging.getLogger(__name__)
@@ -64,32 +63,22 @@ def _action_prefixes(session: Session) -> list[str]:
     return [p for p in session.scalars(select(head).distinct()) if p]
 
 
-_BY_VERSION: WeakKeyDictionary[object, tuple[int, tuple[GlossaryTerm, ...], Lexicon]] = (
-    WeakKeyDictionary()
-)
-"""Per database (engine): the lexicon last built, with the register version and glossary it
-was built from; a read-only unit at the same version and glossary reuses it with no query."""
-
-
 def lexicon_of(session: Session, collaboration_file: Path) -> Lexicon:
-    """The reader's words for this collaboration, from its current database rows."""
+    """The reader's words for this collaboration, from its current database rows (built
+    again only when the register or the glossary changed)."""
     terms = glossary(collaboration_file)
-    version = register_version(session)
-    bind = session.get_bind()
-    kept = _BY_VERSION.get(bind) if version is not None else None
-    if kept is not None and kept[0] == version and kept[1] is terms:
-        return kept[2]
+    return versioned(session, ("lexicon", terms), lambda: _lexicon(session, terms))
+
+
+def _lexicon(session: Session, terms: tuple[GlossaryTerm, ...]) -> Lexicon:
     partners = [NamedThing(p.slug, p.name, p.name_cy) for p in session.scalars(select(Partner))]
     boards = [
         NamedThing(b.slug, b.name, b.name_cy, b.prefix)
         for b in session.scalars(select(Board).order_by(Board.id))
     ]
-    lexicon = _cached_lexicon(
+    return _cached_lexicon(
         tuple(partners), tuple(boards), terms, tuple(sorted(_action_prefixes(session)))
     )
-    if version is not None:
-        _BY_VERSION[bind] = (version, terms, lexicon)
-    return lexicon
 
 
 @lru_cache(maxsize=16)
