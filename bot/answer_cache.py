@@ -16,13 +16,12 @@ import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
-if TYPE_CHECKING:
-    from bot.app import Outcome
+V = TypeVar("V")
 
 
-class AnswerCache:
+class AnswerCache(Generic[V]):
     """A bounded LRU of rendered outcomes (stored pickled: every hit is a fresh copy that its
     sender may change without touching the next one's)."""
 
@@ -36,7 +35,7 @@ class AnswerCache:
     def __len__(self) -> int:
         return len(self._answers)
 
-    def get(self, key: Hashable) -> Outcome | None:
+    def get(self, key: Hashable) -> V | None:
         """The outcome kept under `key`, or None (counted as a hit or a miss)."""
         with self._lock:
             kept = self._answers.get(key)
@@ -45,11 +44,10 @@ class AnswerCache:
                 return None
             self._answers.move_to_end(key)
             self.hits += 1
-        outcome: Outcome = pickle.loads(kept)
-        outcome.cached = True
+        outcome: V = pickle.loads(kept)
         return outcome
 
-    def put(self, key: Hashable, outcome: Outcome) -> None:
+    def put(self, key: Hashable, outcome: V) -> None:
         """Keep `outcome` under `key`, dropping the least recently used past the size."""
         if self.size <= 0:
             return

@@ -70,7 +70,7 @@ class ScrutinyApp(Runtime):
         self.commands: dict[str, Command] = {}
         self.aliases: dict[str, str] = {}
         self.interactions: dict[str, Interaction] = {}
-        self.answers = AnswerCache(settings.answer_cache_size)
+        self.answers: AnswerCache[Outcome] = AnswerCache(settings.answer_cache_size)
         """Rendered answers to read-only commands, this process's own."""
 
     # -- registration ---------------------------------------------------------------------
@@ -131,6 +131,7 @@ class ScrutinyApp(Runtime):
                 key = _answer_key(version, command, args_text, request, ctx, fmt)
                 kept = self.answers.get(key)
                 if kept is not None:
+                    kept.cached = True
                     return kept
             reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
             outcome = self._render(reply, ctx.languages, fmt, request.platform)
