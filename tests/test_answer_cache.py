@@ -3,6 +3,7 @@ change to what they show (the register version, migration 0015), never errors or
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -245,3 +246,23 @@ def test_a_unit_that_writes_has_no_version_to_keep_answers_under(engine: Engine)
     with unit_of_work(make_session_factory(engine)) as unit:
         assert register_version(unit) is None
     assert _version(engine) >= 0
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"), reason="PostgreSQL's concurrent writers"
+)
+def test_writers_that_commit_out_of_order_each_move_the_version(engine: Engine, seed: Seed) -> None:
+    # The case `max(id)` of a table gets wrong: the later writer commits first.
+    factory = make_session_factory(engine)
+    earlier, later = factory(), factory()
+    try:
+        earlier.execute(text("UPDATE actions SET title = 'One' WHERE ref = 'TP-001'"))
+        later.execute(text("UPDATE actions SET title = 'Two' WHERE ref = 'TP-002'"))
+        start = _version(engine)
+        later.commit()
+        between = _version(engine)
+        earlier.commit()
+        assert start < between < _version(engine)
+    finally:
+        earlier.close()
+        later.close()
