@@ -13,13 +13,20 @@ time, alternating rounds between the two apps so drift hits both alike. It repor
   each first received a post, by the machine's monotonic clock, which on Linux is one clock for
   every process (CLOCK_MONOTONIC).
 
+Two workloads run at each count: `single`, the one command above, and `mixed`, eleven read-only
+commands (lists, single refs, a search, meetings, home, help) from six askers of different
+partners and clearances (in their channels, in direct messages, one in another partner's
+channel), round-robin. For each, the share of answers our answer cache served is read from our
+/healthz; `--answer-cache 1000 0` runs ours with and without it side by side.
+
 Each count (1,000 and 3,000 by default) is sent as `--rounds` bursts per app; after each burst
 of ours the client waits for every reply before the next burst, so no reply work overlaps the
 bare app's turn. With `--runs 3` the servers stay up and the whole measurement is repeated;
 the min–max over the runs is printed at the end.
 
     .venv/bin/python bench/slack_ack.py [--requests 1000 3000] [--runs 3] [--concurrency 10]
-        [--text "actions overdue torfaen"] [--processes 0 2] [--timeout 1800]
+        [--text "actions overdue torfaen"] [--processes 0 2] [--workload single mixed]
+        [--answer-cache 1000 0] [--timeout 1800]
 
 It never hangs: servers that do not start within a minute, replies that do not all arrive
 within `--reply-timeout` and a whole run past `--timeout` stop it with a message saying what
@@ -53,6 +60,31 @@ SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench-token"
 MEMBER, CHANNEL = "U0TOR00001", "C0TOR00001"
 """Torfaen's seeded member, asking in Torfaen's registered channel."""
+MIXED_ASKERS = (
+    (MEMBER, CHANNEL, "srs-torfaen"),
+    ("U0POL00001", "C0POL00001", "srs-police"),
+    ("U0SEC00001", "C0SEC00001", "srs-secretariat"),
+    ("U0MON00001", "D0MON00001", "directmessage"),
+    ("U0NEW00001", "D0NEW00001", "directmessage"),
+    ("U0POL00001", CHANNEL, "srs-torfaen"),
+)
+"""The mixed workload's askers: members of five partners, cleared OFFICIAL or OFFICIAL-
+SENSITIVE, in their partners' channels, in direct messages, and one in another's channel."""
+MIXED_COMMANDS = (
+    "actions overdue torfaen",
+    "actions",
+    "actions due soon",
+    "action TP-001",
+    "decisions",
+    "decisions strategic",
+    "decision SB-2026-031",
+    "find data centre",
+    "meetings",
+    "home",
+    "help",
+)
+"""Read-only commands of every kind the answer cache keeps, taken round-robin with the askers
+(their counts are coprime, so every asker asks every command)."""
 STARTUP_TIMEOUT = 60.0
 ACK_TARGET = 1.2
 REPLY_TARGET = 1.0
@@ -68,7 +100,7 @@ def _until_parent_ends() -> None:
     sys.stdin.read()
 
 
-def _serve(kind: str, api_url: str, database_url: str, processes: int) -> None:
+def _serve(kind: str, api_url: str, database_url: str, processes: int, cache: int) -> None:
     """Child process: serve one app (or the fake API), print its port, run until the parent
     ends; then stop as the app stops (its reply processes with it)."""
     from tests.fakes.slack_api import FakeSlackApi, ServedApp
@@ -91,6 +123,7 @@ def _serve(kind: str, api_url: str, database_url: str, processes: int) -> None:
         slack_api_url=api_url,
         log_level="WARNING",
         slack_reply_processes=processes,
+        answer_cache_size=cache,
     )
     if kind == "ours":
         app = create_app(settings)
@@ -117,10 +150,11 @@ def _prepare_database(path: Path) -> str:
 
 
 def _start(
-    kind: str, api_url: str, database_url: str, processes: int = 0
+    kind: str, api_url: str, database_url: str, processes: int = 0, cache: int = 0
 ) -> tuple[subprocess.Popen[str], int]:
     command = [sys.executable, __file__, "--serve", kind, "--api-url", api_url]
     command += ["--db", database_url, "--processes", str(processes)]
+    command += ["--answer-cache", str(cache)]
     process = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
@@ -198,11 +232,14 @@ class Measured:
     """One run at one count: ack times of both apps, reply times of ours."""
 
     count: int
+    workload: str
     acks: dict[str, list[float]] = field(default_factory=dict)
     """App (`bare`, or a variant of ours) → ack times."""
     replies: dict[str, list[float]] = field(default_factory=dict)
     busy: dict[str, float] = field(default_factory=dict)
     """Variant of ours → seconds from the first request of its bursts to their last reply."""
+    kept: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Variant of ours → (answers from its answer cache, answers) in this run."""
 
 
 class Bench:
@@ -212,32 +249,51 @@ class Bench:
         self.args, self.api_port, self.ports = args, api_port, ports
         self._ids = itertools.count(1)
 
-    def burst(self, count: int) -> Burst:
+    def burst(self, count: int, workload: str) -> Burst:
+        """`single`: the one command (`--text`) from Torfaen's member in Torfaen's channel;
+        `mixed`: the askers and commands above, round-robin."""
         from tests.fakes.slack_api import SlashCommand
 
         requests = []
-        for _ in range(count):
+        for index in range(count):
             path = f"/respond/b{next(self._ids)}"
             url = f"http://127.0.0.1:{self.api_port}{path}"
-            form = SlashCommand(MEMBER, self.args.text, channel_id=CHANNEL, response_url=url)
+            if workload == "single":
+                form = SlashCommand(MEMBER, self.args.text, channel_id=CHANNEL, response_url=url)
+            else:
+                user, channel, name = MIXED_ASKERS[index % len(MIXED_ASKERS)]
+                text = MIXED_COMMANDS[index % len(MIXED_COMMANDS)]
+                form = SlashCommand(user, text, channel, name, response_url=url)
             requests.append((path, urlencode(form.form())))
         return Burst(requests)
 
-    async def run(self, client: httpx.AsyncClient, kind: str, count: int) -> Burst:
+    async def kept(self, client: httpx.AsyncClient, kind: str) -> tuple[int, int]:
+        """(answers from the answer cache, answers) so far, from our /healthz."""
+        response = await client.get(f"http://127.0.0.1:{self.ports[kind]}/healthz")
+        for facts in response.json().get("platforms", {}).values():
+            if "answers" in facts:
+                return int(facts.get("answers_kept", 0)), int(facts["answers"])
+        return 0, 0
+
+    async def run(
+        self, client: httpx.AsyncClient, kind: str, count: int, workload: str = "single"
+    ) -> Burst:
         """Send `count` requests to one app; for ours, wait for (and time) every reply."""
         url = f"http://127.0.0.1:{self.ports[kind]}/slack/events"
-        burst = self.burst(count)
+        burst = self.burst(count, workload)
         await _send(client, url, burst, self.args.concurrency)
         return burst
 
-    async def measure(self, client: httpx.AsyncClient, count: int) -> Measured:
+    async def measure(self, client: httpx.AsyncClient, count: int, workload: str) -> Measured:
         """One run at `count` requests per app."""
-        measured = Measured(count)
+        measured = Measured(count, workload)
+        ours = [kind for kind in self.ports if kind != "bare"]
+        before = {kind: await self.kept(client, kind) for kind in ours}
         rounds = self.args.rounds
         for index in range(rounds):
             share = count // rounds + (1 if index < count % rounds else 0)
             for kind in self.ports:
-                burst = await self.run(client, kind, share)
+                burst = await self.run(client, kind, share, workload)
                 measured.acks.setdefault(kind, []).extend(burst.acks)
                 if kind == "bare":
                     continue
@@ -248,20 +304,29 @@ class Bench:
                 )
                 busy = last - min(burst.sent.values())
                 measured.busy[kind] = measured.busy.get(kind, 0.0) + busy
+        for kind in ours:
+            kept, answers = await self.kept(client, kind)
+            measured.kept[kind] = (kept - before[kind][0], answers - before[kind][1])
         return measured
 
     async def warm_up(self, client: httpx.AsyncClient) -> None:
         """Imports, auth.test, connections, the first queries: not measured."""
         for kind in self.ports:
-            burst = await self.run(client, kind, 50)
+            burst = await self.run(client, kind, 50, "mixed")
             if kind != "bare":
                 await _replies(client, self.api_port, burst, self.args.reply_timeout)
 
 
 def _print_run(run: int, measured: Measured, args: argparse.Namespace) -> None:
+    asked = (
+        f"/scrutiny {args.text!r} from {MEMBER}"
+        if measured.workload == "single"
+        else f"{len(MIXED_COMMANDS)} read-only commands from {len(MIXED_ASKERS)} askers, "
+        "round-robin"
+    )
     print(
-        f"run {run}: {measured.count} signed requests per app ({args.rounds} bursts, "
-        f"{args.concurrency} concurrent), /scrutiny {args.text!r} from {MEMBER}"
+        f"run {run}, {measured.workload}: {measured.count} signed requests per app "
+        f"({args.rounds} bursts, {args.concurrency} concurrent), {asked}"
     )
     bare = measured.acks["bare"]
     print(latency_line("ack   bare Bolt AsyncApp", bare))
@@ -276,10 +341,16 @@ def _print_run(run: int, measured: Measured, args: argparse.Namespace) -> None:
             f"  {'reply p99':<26} {p99:.2f} s ({verdict} the {REPLY_TARGET:g} s target); "
             f"{rate:.0f} replies/s while replying"
         )
+        kept, answers = measured.kept[kind]
+        share = f"{kept / answers:.1%}" if answers else "-"
+        print(f"  {'answer cache hits':<26} {share} ({kept} of {answers} answers)")
 
 
 def _print_spread(results: list[Measured]) -> None:
-    print(f"over {len(results)} runs at {results[0].count} requests per app, min–max:")
+    print(
+        f"over {len(results)} runs at {results[0].count} requests per app, "
+        f"{results[0].workload}, min–max:"
+    )
     for kind in results[0].acks:
         for fraction, name in ((0.5, "p50"), (0.99, "p99")):
             values = [percentile(m.acks[kind], fraction) * 1000 for m in results]
@@ -294,15 +365,18 @@ def _print_spread(results: list[Measured]) -> None:
 
 async def _measure(args: argparse.Namespace, api_port: int, ports: dict[str, int]) -> None:
     bench = Bench(args, api_port, ports)
-    results: dict[int, list[Measured]] = {count: [] for count in args.requests}
+    results: dict[tuple[int, str], list[Measured]] = {
+        (count, workload): [] for count in args.requests for workload in args.workload
+    }
     limits = httpx.Limits(max_connections=args.concurrency * 2)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         await bench.warm_up(client)
         for run in range(1, args.runs + 1):
             for count in args.requests:
-                measured = await bench.measure(client, count)
-                results[count].append(measured)
-                _print_run(run, measured, args)
+                for workload in args.workload:
+                    measured = await bench.measure(client, count, workload)
+                    results[count, workload].append(measured)
+                    _print_run(run, measured, args)
     if args.runs > 1:
         for measured_runs in results.values():
             _print_spread(measured_runs)
@@ -325,12 +399,26 @@ def main() -> None:
         default=[2],
         help="SLACK_REPLY_PROCESSES of ours (0: threads); several compare them in one run",
     )
+    parser.add_argument(
+        "--workload",
+        nargs="+",
+        choices=("single", "mixed"),
+        default=["single", "mixed"],
+        help="single: --text from one member; mixed: 11 commands from 6 askers, round-robin",
+    )
+    parser.add_argument(
+        "--answer-cache",
+        type=int,
+        nargs="+",
+        default=[1000],
+        help="ANSWER_CACHE_SIZE of ours (0: no cache); several compare them in one run",
+    )
     parser.add_argument("--serve", choices=("fake", "ours", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--db", default="", help="DATABASE_URL for our app (default: temp SQLite)")
     args = parser.parse_args()
     if args.serve:
-        _serve(args.serve, args.api_url, args.db, args.processes[0])
+        _serve(args.serve, args.api_url, args.db, args.processes[0], args.answer_cache[0])
         return
     # A last resort should anything block outside the event loop: show where, and exit.
     faulthandler.dump_traceback_later(args.timeout + 120, exit=True)
@@ -345,9 +433,11 @@ def main() -> None:
             processes.append(process)
             ports = {"bare": port}
             for count in args.processes:
-                process, port = _start("ours", api_url, database_url, count)
-                processes.append(process)
-                ports[f"ours, {count} processes" if count else "ours, threads"] = port
+                for cache in args.answer_cache:
+                    process, port = _start("ours", api_url, database_url, count, cache)
+                    processes.append(process)
+                    name = f"ours, {count} processes" if count else "ours, threads"
+                    ports[f"{name}, cache {cache}"] = port
             asyncio.run(asyncio.wait_for(_measure(args, api_port, ports), args.timeout))
         except TimeoutError:
             sys.exit(f"gave up: the benchmark took longer than --timeout {args.timeout:g} s")

@@ -5,19 +5,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from bot.answer_cache import AnswerCache
 from bot.clock import CLOCK, Clock
 from bot.context import Command, Context, Interaction, UserError
 from bot.db import unit_of_work
 from bot.domain import Platform, Role
 from bot.messages import Reply, Request
 from bot.models import Member
+from bot.register_version import register_version
 from bot.router import Router
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -46,6 +48,8 @@ class Outcome:
     """What a platform sends, one per language: text, a Block Kit message or view (a dict),
     or an Adaptive Card (a dict); see `bot.rendering.Renderer.document`."""
     text: str
+    cached: bool = False
+    """Whether it came from the answer cache (`bot.answer_cache`) rather than the handler."""
 
     @property
     def bodies(self) -> list[str]:
@@ -66,6 +70,8 @@ class ScrutinyApp(Runtime):
         self.commands: dict[str, Command] = {}
         self.aliases: dict[str, str] = {}
         self.interactions: dict[str, Interaction] = {}
+        self.answers: AnswerCache[Outcome] = AnswerCache(settings.answer_cache_size)
+        """Rendered answers to read-only commands, this process's own."""
 
     # -- registration ---------------------------------------------------------------------
     def register(self, router: Router) -> None:
@@ -97,7 +103,11 @@ class ScrutinyApp(Runtime):
         except TextRefused as problem:
             refused, text = problem, ""
         command, args_text = self._command(text)
+        keeps = command.cacheable and self.answers.size > 0 and refused is None
         with unit_of_work(self.sessions, writes=command.writes) as session:
+            # The version first: every row the answer reads (the member and channel too) is
+            # then at least as new as the version it is kept under.
+            version = register_version(session) if keeps else None
             ctx_or_reply = self._context(session, request, fmt)
             if isinstance(ctx_or_reply, Outcome):
                 return ctx_or_reply
@@ -105,8 +115,18 @@ class ScrutinyApp(Runtime):
             if refused is not None:
                 reply = Reply("common/error", {"message": refused.message(ctx.t._)})
                 return self._render(reply, ctx.languages, fmt, request.platform)
+            key = None
+            if version is not None:
+                key = _answer_key(version, command, args_text, request, ctx, fmt)
+                kept = self.answers.get(key)
+                if kept is not None:
+                    kept.cached = True
+                    return kept
             reply = self._run(command.roles, command.handler, _with_text(request, args_text), ctx)
-            return self._render(reply, ctx.languages, fmt, request.platform)
+            outcome = self._render(reply, ctx.languages, fmt, request.platform)
+            if key is not None and _keepable(reply):
+                self.answers.put(key, outcome)
+            return outcome
 
     def _command(self, text: str) -> tuple[Command, str]:
         """The command cleaned `text` names, and the words after its name."""
@@ -265,6 +285,37 @@ def _allowed(roles: Iterable[Role], member: Member) -> bool:
     return not required or bool(
         required & {Role(r) for r in member.roles if r in Role._value2member_map_}
     )
+
+
+def _answer_key(
+    version: int, command: Command, args_text: str, request: Request, ctx: Context, fmt: str
+) -> tuple[Hashable, ...]:
+    """Everything a read-only answer depends on (see `bot.answer_cache`)."""
+    member, audience = ctx.member, ctx.audience
+    return (
+        version,
+        request.platform,
+        member.id,
+        member.partner_id,
+        tuple(sorted(member.roles)),
+        ctx.languages,
+        ctx.channel.id if ctx.channel is not None else None,
+        request.channel_id,
+        request.is_direct,
+        request.readers,
+        audience,
+        audience.label,
+        fmt,
+        command.name,
+        " ".join(args_text.split()),
+        ctx.now.replace(second=0, microsecond=0),
+    )
+
+
+def _keepable(reply: Reply) -> bool:
+    # Errors are answered afresh (a passing fault must not stick), and forms are never kept:
+    # a form may carry what only its own request knew.
+    return reply.template != "common/error" and reply.surface != "modal" and not reply.field_errors
 
 
 def _with_text(request: Request, text: str) -> Request:

@@ -43,6 +43,15 @@ class Command:
     """Roles allowed to run it; empty means every known member."""
     writes: bool = True
     """False for a command that only reads: on SQLite it then takes no write lock."""
+    cached: bool = True
+    """For a command that only reads: its rendered answers may be kept (`bot.answer_cache`);
+    False for one that shows what the register's version does not follow (the outbox, the
+    audit log)."""
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether its answers may be kept: it only reads, and reads only versioned tables."""
+        return not self.writes and self.cached
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 IMMEDIATE = "sqlite_begin_immediate"
 """Connection execution option: on SQLite, begin with the write lock (`unit_of_work` sets it)."""
+WRITES = "writes"
+"""`session.info` key: whether the unit of work was declared as one that writes."""
 READ_ONLY = "sqlite_read_only"
 """Connection execution option: on SQLite, a read-only snapshot that takes no write lock."""
 _QUERY_ONLY = "scrutiny_query_only"
@@ -133,6 +135,7 @@ def unit_of_work(factory: sessionmaker[Session], *, writes: bool = True) -> Iter
     takes no write lock and may not write (see `_sqlite_begin`).
     """
     session = factory()
+    session.info[WRITES] = writes
     bind = session.get_bind()
     sqlite_writer = bind.dialect.name == "sqlite" and writes and isinstance(bind, Engine)
     with _sqlite_writer(bind) if sqlite_writer else nullcontext():  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -527,6 +528,16 @@ class MemberWelcome(Base):
     )
     platform: Mapped[str] = mapped_column(String(16), primary_key=True)
     welcomed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RegisterVersion(Base):
+    """One row whose number moves on with every committed change to a table answers read
+    (database triggers, migration 0015): the key read-only answers are cached under."""
+
+    __tablename__ = "register_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
 
 
 DIRECT_CHANNELS = "direct_channels"

@@ -26,13 +26,25 @@ class Router:
         aliases: tuple[str, ...] = (),
         roles: tuple[Role, ...] = (),
         writes: bool = True,
+        cached: bool = True,
     ) -> Callable[[Handler], Handler]:
         """Register a subcommand. `summary` and `usage` are gettext message ids for help;
-        `writes=False` declares that it only reads (the dispatcher takes no write lock)."""
+        `writes=False` declares that it only reads (the dispatcher takes no write lock, and
+        keeps its answers unless `cached=False`: for one that shows the outbox or the audit
+        log, which the register's version does not follow)."""
 
         def register(handler: Handler) -> Handler:
             self.commands.append(
-                Command(name, handler, summary, usage, tuple(aliases), frozenset(roles), writes)
+                Command(
+                    name,
+                    handler,
+                    summary,
+                    usage,
+                    tuple(aliases),
+                    frozenset(roles),
+                    writes,
+                    cached,
+                )
             )
             return handler
 

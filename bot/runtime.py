@@ -15,6 +15,7 @@ from bot.domain import Platform
 from bot.models import Channel, Member, Partner
 from bot.outbox import Doorbell
 from bot.permalinks import PostLinks, RegisterLinks
+from bot.register_version import versioned
 from bot.rendering import Renderer
 from bot.settings import Settings
 
@@ -75,7 +76,10 @@ class Runtime:
     @staticmethod
     def partner_slugs(session: Session) -> list[str]:
         """Every organisation's slug: the readers of a channel shared by all of them."""
-        return list(session.scalars(select(Partner.slug)))
+        slugs = versioned(
+            session, "partner slugs", lambda: list(session.scalars(select(Partner.slug)))
+        )
+        return list(slugs)
 
     @staticmethod
     def secretariat_channel_name(session: Session, platform: Platform) -> str:

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     """Worker processes building Slack replies after the ack (0: threads in the web process).
     Processes keep reply work from holding the GIL the acknowledgements need, and run at a
     lower CPU priority, so a busy machine acknowledges first."""
+    answer_cache_size: int = Field(default=1000, ge=0, le=1_000_000)
+    """Rendered answers to read-only commands kept per process (0: none); each is kept until
+    the register changes, the minute turns, or newer answers push it out."""
     slack_workspace_url: str | None = None
     """The workspace's address (https://srs.slack.com): posts link the earlier post they follow
     up (Slack's message permalinks, built from the stored channel and timestamp)."""

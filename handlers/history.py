@@ -60,6 +60,7 @@ def _page_and_rest(words: list[str], ctx: Context) -> tuple[int, list[str]]:
     usage=N_("history REF [page N] (e.g. history TP-014)"),
     roles=(Role.SECRETARIAT,),
     writes=False,
+    cached=False,
 )
 def show_history(request: Request, ctx: Context) -> Reply:
     """The audit trail of one ref, newest first, ten at a time."""
@@ -104,6 +105,7 @@ def show_history(request: Request, ctx: Context) -> Reply:
     usage=N_("deliveries [pending|sent|failed|cancelled] [channel] [page N], or deliveries ID"),
     roles=(Role.SECRETARIAT,),
     writes=False,
+    cached=False,
 )
 def show_deliveries(request: Request, ctx: Context) -> Reply:
     """The outbox, newest first, or one post with what it said."""

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.collaboration import ConfigError, load_collaboration, load_glossary_file
 from bot.models import Action, Board, Partner
+from bot.register_version import versioned
 from bot.services.plain_words import GlossaryTerm, Lexicon, NamedThing
 
 log = logging.getLogger(__name__)
@@ -63,17 +64,20 @@ def _action_prefixes(session: Session) -> list[str]:
 
 
 def lexicon_of(session: Session, collaboration_file: Path) -> Lexicon:
-    """The reader's words for this collaboration, from its current database rows."""
+    """The reader's words for this collaboration, from its current database rows (built
+    again only when the register or the glossary changed)."""
+    terms = glossary(collaboration_file)
+    return versioned(session, ("lexicon", terms), lambda: _lexicon(session, terms))
+
+
+def _lexicon(session: Session, terms: tuple[GlossaryTerm, ...]) -> Lexicon:
     partners = [NamedThing(p.slug, p.name, p.name_cy) for p in session.scalars(select(Partner))]
     boards = [
         NamedThing(b.slug, b.name, b.name_cy, b.prefix)
         for b in session.scalars(select(Board).order_by(Board.id))
     ]
     return _cached_lexicon(
-        tuple(partners),
-        tuple(boards),
-        glossary(collaboration_file),
-        tuple(sorted(_action_prefixes(session))),
+        tuple(partners), tuple(boards), terms, tuple(sorted(_action_prefixes(session)))
     )
 
 

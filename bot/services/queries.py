@@ -46,6 +46,7 @@ from sqlalchemy.sql.selectable import Subquery
 from bot.db import DriverSelect
 from bot.domain import ActionStatus, Marking, Rag
 from bot.models import Action, Board, Decision, Meeting, Partner
+from bot.register_version import versioned
 from bot.services import search
 from bot.text_input import is_web_link
 from bot.visibility import Audience, can_see, visible_to, withheld_reason_of
@@ -522,13 +523,25 @@ def _visible_page(
 
 
 def partner_views(session: Session) -> dict[str, PartnerView]:
-    """Every partner's view by slug (one statement)."""
-    return {p.slug: PartnerView.of(p) for p in session.scalars(select(Partner))}
+    """Every partner's view by slug (one statement, none while the register is unchanged)."""
+    views = versioned(
+        session,
+        "partner views",
+        lambda: {p.slug: PartnerView.of(p) for p in session.scalars(select(Partner))},
+    )
+    return dict(views)
 
 
 def board_views(session: Session) -> dict[str, BoardView]:
-    """Every board's view by slug (one statement)."""
-    return {b.slug: BoardView.of(b) for b in session.scalars(select(Board).order_by(Board.id))}
+    """Every board's view by slug (one statement, none while the register is unchanged)."""
+    views = versioned(
+        session,
+        "board views",
+        lambda: {
+            b.slug: BoardView.of(b) for b in session.scalars(select(Board).order_by(Board.id))
+        },
+    )
+    return dict(views)
 
 
 # -- actions ----------------------------------------------------------------------------------

@@ -893,6 +893,9 @@ class SlackPlatform:
 
     async def _dispatch_and_deliver(self, where: _Where, text: str) -> None:
         outcome = await self._reply_work("dispatch", self._request(where, text), FORMAT)
+        # For /healthz (and the benchmark): how many answers the answer cache served.
+        self.stats["answers"] += 1
+        self.stats["answers_kept"] += outcome.cached
         await self.deliver(outcome, where)
 
     async def _interact_and_deliver(
