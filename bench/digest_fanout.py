@@ -35,7 +35,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from slack_sdk import WebClient  # noqa: E402
 from sqlalchemy import Engine, func, insert, select, text, update  # noqa: E402
 
 from bot.app import create_app  # noqa: E402
@@ -199,10 +198,12 @@ def build_register(
 
 def bench_sender(app: Any, fake: LimitedSlackApi, args: argparse.Namespace) -> Sender:
     """The real sender and Slack client posting to the fake, paced just under its limits."""
-    client = WebClient(token="xoxb-bench", base_url=fake.url, timeout=10, retry_handlers=[])
+    messenger = SlackMessenger.connect(
+        "xoxb-bench", fake.url, PostedRegister(app.sessions), timeout=10
+    )
     return make_sender(
         app,
-        {Platform.SLACK: SlackMessenger(client, PostedRegister(app.sessions))},
+        {Platform.SLACK: messenger},
         pacer=Pacer(per_channel=args.per_channel, per_second=args.workspace * 0.97),
         concurrency=args.concurrency,
         batch_size=100,
