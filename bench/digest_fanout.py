@@ -204,13 +204,17 @@ def bench_sender(app: Any, fake: LimitedSlackApi, args: argparse.Namespace) -> S
     return make_sender(
         app,
         {Platform.SLACK: messenger},
-        pacer=Pacer(per_channel=args.per_channel, per_second=args.workspace * 0.97),
+        pacer=Pacer(
+            per_channel=args.per_channel,
+            per_second=args.workspace * 0.97,
+            burst=args.burst,
+        ),
         concurrency=args.concurrency,
         batch_size=100,
     )
 
 
-def send_alone(app: Any, args: argparse.Namespace) -> float:
+def send_alone(app: Any, args: argparse.Namespace) -> tuple[float, int, int]:
     """Put every digest back in the queue under a new key and time sending them alone."""
     with unit_of_work(app.sessions) as session:
         session.execute(
@@ -226,7 +230,7 @@ def send_alone(app: Any, args: argparse.Namespace) -> float:
         sender = bench_sender(app, fake, args)
         start = time.time()
         sender.send_due()
-        return max(float(p.ts) for p in fake.posted) - start
+        return max(float(p.ts) for p in fake.posted) - start, fake.rate_limited, len(fake.posted)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--per-channel", type=float, default=1.0, help="messages/s per channel")
     parser.add_argument("--workspace", type=float, default=50.0, help="messages/s workspace-wide")
+    parser.add_argument(
+        "--burst",
+        type=float,
+        default=25,
+        help="posts the sender may send ahead of the rate after a stall (the fake allows "
+        "a workspace burst of one second's posts; half that leaves room for jitter)",
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     parser.add_argument(
@@ -346,10 +357,12 @@ def main(argv: list[str] | None = None) -> int:
             duplicates = sum(n - 1 for k, n in posted.items() if k is not None and n > 1)
             losses = len(expected - {k for k in posted if k}) + (len(written) - (sent or 0))
             rate_limited = fake.rate_limited
+            connections = fake.connections_seen
+            calls = len(fake.calls_to("chat.postMessage"))
 
         # The same posts again with nothing being built, to a fresh fake: what sending alone
         # takes on this machine now (its load included), the floor the overlap can reach.
-        alone = send_alone(app, args) if args.send_alone else None
+        alone, alone_violations, _ = send_alone(app, args) if args.send_alone else (None, 0, 0)
         floor = len(written) / args.workspace
         print(
             f"digests: {len(results)} due, {len(written)} written, "
@@ -378,7 +391,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"({alone / floor if floor else 0:.2f}x the floor); "
                 f"the cycle with its building took {makespan / alone:.2f}x that"
             )
-        print(f"duplicates: {duplicates}   losses: {losses}   429s received: {rate_limited}")
+        print(
+            f"duplicates: {duplicates}   losses: {losses}   "
+            f"rate-limit violations (posts the fake refused with 429): {rate_limited} "
+            f"(sending alone: {alone_violations})"
+        )
+        print(
+            f"connections: {connections} TCP connections for {calls} chat.postMessage calls "
+            f"({1000 * connections / max(1, calls):.0f} per 1,000 posts)"
+        )
         (n_small, r_small), (n_full, r_full) = sorted(reads.items())
         print(
             f"database reads per cycle: {r_small} at {n_small} channels, "
@@ -391,8 +412,12 @@ def main(argv: list[str] | None = None) -> int:
             f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
         )
         engine.dispose()
-        ok = duplicates == 0 and losses == 0 and r_full == r_small
-        print("OK" if ok else "FAILED: duplicates, losses or reads growing with channels")
+        ok = duplicates == 0 and losses == 0 and r_full == r_small and rate_limited == 0
+        print(
+            "OK"
+            if ok
+            else "FAILED: duplicates, losses, rate-limit violations or reads growing with channels"
+        )
         return 0 if ok else 1
 
 

@@ -135,8 +135,14 @@ class KeepAliveWebClient(WebClient):
             self._give_back(origin, connection)
         if response.status >= 400:
             # As urlopen does, so the SDK's own handling (429 Retry-After, error bodies) applies.
-            raise HTTPError(url, response.status, response.reason, response.headers, io.BytesIO(body))
+            raise HTTPError(
+                url, response.status, response.reason, response.headers, io.BytesIO(body)
+            )
         if response.headers.get_content_type() == "application/gzip":
             return {"status": response.status, "headers": response.headers, "body": body}
         charset = response.headers.get_content_charset() or "utf-8"
-        return {"status": response.status, "headers": response.headers, "body": body.decode(charset)}
+        return {
+            "status": response.status,
+            "headers": response.headers,
+            "body": body.decode(charset),
+        }

@@ -24,8 +24,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain import Platform
-from bot.platforms.slack.keepalive import KeepAliveWebClient
 from bot.outbox import THREAD_ID, UPDATE_ID, PermanentError, RateLimited, Target, TransientError
+from bot.platforms.slack.keepalive import KeepAliveWebClient
 from bot.posted_messages import PostedRegister
 from bot.rendering.slack_blocks import fallback_text, text_blocks
 from bot.settings import Settings
@@ -140,7 +140,7 @@ class SlackMessenger:
         client = KeepAliveWebClient(
             token=token,
             base_url=base_url,
-            timeout=timeout,  # type: ignore[arg-type]  # the SDK takes seconds as a float too
+            timeout=timeout,
             retry_handlers=[],
         )
         return cls(client, register)
