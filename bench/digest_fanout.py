@@ -8,7 +8,10 @@ real slack_sdk client to the fake server, which allows 1 message/s per channel a
 50/s across the workspace. Prints:
 
 - makespan (cycle start to last post) against the floor the limits allow (N / workspace rate);
-- duplicates and losses (both must be 0);
+- duplicates and losses (both must be 0), and rate-limit violations: posts the fake refused
+  with 429 because they broke its per-channel or workspace bucket (must be 0: the sender's pacer
+  runs at 97% of the workspace rate with a burst of `--burst`, half the fake's);
+- TCP connections the fake saw for the posts (kept alive: about one per post in flight);
 - database statements: the cycle's reads at two channel counts (must not grow with channels)
   and writes per digest;
 - peak traced memory of the cycle and the process's peak RSS.

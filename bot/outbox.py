@@ -389,7 +389,7 @@ class Sender:
     batch_size: int = 100
     concurrency: int = 4
     record_batch: int = 50
-    """Posts recorded as sent per transaction, at most (see `_mark_sent`)."""
+    """Posts recorded as sent per transaction, once that many are waiting (see `_mark_sent`)."""
     record_seconds: float = 0.5
     """A finished post waits at most about this long to be recorded (while others finish)."""
     rebuilders: Mapping[str, Rebuilder] = field(default_factory=dict)
@@ -536,8 +536,9 @@ class Sender:
                     # up its own channel, not the fan-out behind it.
                     running = [f for f in posting.values() if not f.done()]
                     while len(running) > self.concurrency:
-                        wait(running, return_when=FIRST_COMPLETED)
+                        wait(running, self.record_seconds, return_when=FIRST_COMPLETED)
                         running = [f for f in running if not f.done()]
+                        self._record_due()
                     collect(block=not claimed)
                     self._record_sent()
                     if not claimed:
@@ -753,17 +754,23 @@ class Sender:
     def _mark_sent(self, row: _Claimed, message_id: str, *, already: bool) -> None:
         """Queue the post to be recorded as sent, with its audit event.
 
-        Posts are recorded in batches, one transaction for up to `record_batch` of them or
-        whatever finished within `record_seconds`, and all before `send_due` returns: one
-        transaction per post cost more CPU than the post itself. Until it is recorded the row
-        stays claimed (and its claim renewed); if the worker dies first, the row is reclaimed
-        past the lease as "maybe posted" and found by its key, not posted again.
+        `send_due`'s own thread records the queued posts in batches (`_record_due`), all before
+        it returns: one transaction per post cost more CPU than the post itself, and a posting
+        thread that waited for the database (SQLite's writer lock, while a digest chunk is
+        written) held up the posts behind it. Until it is recorded the row stays claimed (its
+        claim renewed); if the worker dies first, the row is reclaimed past the lease as "maybe
+        posted" and found by its key, not posted again.
         """
         with self._sent_lock:
-            self._sent.append((row, message_id, already, self.clock()))
-            if len(self._sent) == 1:
+            if not self._sent:
                 self._oldest_unrecorded = time.monotonic()
-            due = (
+            self._sent.append((row, message_id, already, self.clock()))
+
+    def _record_due(self) -> None:
+        """Record the queued posts if there are `record_batch` of them or the oldest has
+        waited `record_seconds`."""
+        with self._sent_lock:
+            due = bool(self._sent) and (
                 len(self._sent) >= self.record_batch
                 or time.monotonic() - self._oldest_unrecorded >= self.record_seconds
             )
