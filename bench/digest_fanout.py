@@ -8,7 +8,10 @@ real slack_sdk client to the fake server, which allows 1 message/s per channel a
 50/s across the workspace. Prints:
 
 - makespan (cycle start to last post) against the floor the limits allow (N / workspace rate);
-- duplicates and losses (both must be 0);
+- duplicates and losses (both must be 0), and rate-limit violations: posts the fake refused
+  with 429 because they broke its per-channel or workspace bucket (must be 0: the sender's pacer
+  runs at 97% of the workspace rate with a burst of `--burst`, half the fake's);
+- TCP connections the fake saw for the posts (kept alive: about one per post in flight);
 - database statements: the cycle's reads at two channel counts (must not grow with channels)
   and writes per digest;
 - peak traced memory of the cycle and the process's peak RSS.
@@ -35,7 +38,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from slack_sdk import WebClient  # noqa: E402
 from sqlalchemy import Engine, func, insert, select, text, update  # noqa: E402
 
 from bot.app import create_app  # noqa: E402
@@ -199,17 +201,23 @@ def build_register(
 
 def bench_sender(app: Any, fake: LimitedSlackApi, args: argparse.Namespace) -> Sender:
     """The real sender and Slack client posting to the fake, paced just under its limits."""
-    client = WebClient(token="xoxb-bench", base_url=fake.url, timeout=10, retry_handlers=[])
+    messenger = SlackMessenger.connect(
+        "xoxb-bench", fake.url, PostedRegister(app.sessions), timeout=10
+    )
     return make_sender(
         app,
-        {Platform.SLACK: SlackMessenger(client, PostedRegister(app.sessions))},
-        pacer=Pacer(per_channel=args.per_channel, per_second=args.workspace * 0.97),
+        {Platform.SLACK: messenger},
+        pacer=Pacer(
+            per_channel=args.per_channel,
+            per_second=args.workspace * 0.97,
+            burst=args.burst,
+        ),
         concurrency=args.concurrency,
         batch_size=100,
     )
 
 
-def send_alone(app: Any, args: argparse.Namespace) -> float:
+def send_alone(app: Any, args: argparse.Namespace) -> tuple[float, int, int]:
     """Put every digest back in the queue under a new key and time sending them alone."""
     with unit_of_work(app.sessions) as session:
         session.execute(
@@ -225,7 +233,7 @@ def send_alone(app: Any, args: argparse.Namespace) -> float:
         sender = bench_sender(app, fake, args)
         start = time.time()
         sender.send_due()
-        return max(float(p.ts) for p in fake.posted) - start
+        return max(float(p.ts) for p in fake.posted) - start, fake.rate_limited, len(fake.posted)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--per-channel", type=float, default=1.0, help="messages/s per channel")
     parser.add_argument("--workspace", type=float, default=50.0, help="messages/s workspace-wide")
+    parser.add_argument(
+        "--burst",
+        type=float,
+        default=25,
+        help="posts the sender may send ahead of the rate after a stall (the fake allows "
+        "a workspace burst of one second's posts; half that leaves room for jitter)",
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     parser.add_argument(
@@ -345,10 +360,12 @@ def main(argv: list[str] | None = None) -> int:
             duplicates = sum(n - 1 for k, n in posted.items() if k is not None and n > 1)
             losses = len(expected - {k for k in posted if k}) + (len(written) - (sent or 0))
             rate_limited = fake.rate_limited
+            connections = fake.connections_seen
+            calls = len(fake.calls_to("chat.postMessage"))
 
         # The same posts again with nothing being built, to a fresh fake: what sending alone
         # takes on this machine now (its load included), the floor the overlap can reach.
-        alone = send_alone(app, args) if args.send_alone else None
+        alone, alone_violations, _ = send_alone(app, args) if args.send_alone else (None, 0, 0)
         floor = len(written) / args.workspace
         print(
             f"digests: {len(results)} due, {len(written)} written, "
@@ -377,7 +394,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"({alone / floor if floor else 0:.2f}x the floor); "
                 f"the cycle with its building took {makespan / alone:.2f}x that"
             )
-        print(f"duplicates: {duplicates}   losses: {losses}   429s received: {rate_limited}")
+        print(
+            f"duplicates: {duplicates}   losses: {losses}   "
+            f"rate-limit violations (posts the fake refused with 429): {rate_limited} "
+            f"(sending alone: {alone_violations})"
+        )
+        print(
+            f"connections: {connections} TCP connections for {calls} chat.postMessage calls "
+            f"({1000 * connections / max(1, calls):.0f} per 1,000 posts)"
+        )
         (n_small, r_small), (n_full, r_full) = sorted(reads.items())
         print(
             f"database reads per cycle: {r_small} at {n_small} channels, "
@@ -390,8 +415,12 @@ def main(argv: list[str] | None = None) -> int:
             f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
         )
         engine.dispose()
-        ok = duplicates == 0 and losses == 0 and r_full == r_small
-        print("OK" if ok else "FAILED: duplicates, losses or reads growing with channels")
+        ok = duplicates == 0 and losses == 0 and r_full == r_small and rate_limited == 0
+        print(
+            "OK"
+            if ok
+            else "FAILED: duplicates, losses, rate-limit violations or reads growing with channels"
+        )
         return 0 if ok else 1
 
 

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -227,10 +227,20 @@ class RetryPolicy:
 
 
 class Pacer:
-    """Spaces posts: at most one per `per_channel` seconds per channel, `per_second` overall.
+    """Spaces posts: at most one per `per_channel` seconds per channel, and across a platform
+    `per_second` on average with bursts of at most `burst` posts.
 
-    Thread-safe. Each caller reserves the earliest slot that keeps both limits (fitting between
-    slots other threads hold) and is told how long to wait for it.
+    The platform-wide limit is a token bucket kept as GCRA (a theoretical arrival time per
+    platform): a post may go `burst - 1` intervals ahead of the steady rate, no more. So after a
+    stall (a slow answer, a GC pause, a busy machine) the posts that fell behind go out in a
+    bounded burst and the fan-out catches up, where a fixed spacing would lose the stalled time
+    for good; and in any interval of length L at most `burst + per_second * L` posts go out,
+    whatever order threads reserve in. `burst=1` is plain spacing.
+
+    Thread-safe. `reserve` takes a channel's next slot and a platform slot at or after it and
+    says how long to wait; a caller that would wait for the channel first (`channel_delay`)
+    should sleep that, then reserve, so a slot far ahead for one channel does not hold the
+    platform's bucket back for the others.
     """
 
     def __init__(
@@ -238,38 +248,52 @@ class Pacer:
         per_channel: float = 1.0,
         per_second: float = 50.0,
         clock: Callable[[], float] = time.monotonic,
+        burst: float = 10.0,
     ) -> None:
+        if burst < 1:
+            raise ValueError(f"Pacer burst must be at least 1 post, not {burst}")
         self.per_channel = per_channel
         self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.burst = burst
         self.clock = clock
         self._lock = threading.Lock()
         self._channel_next: dict[tuple[Platform, str], float] = {}
-        self._slots: dict[Platform, list[float]] = {}
+        self._arrival: dict[Platform, float] = {}
+        """Per platform: the GCRA theoretical arrival time of the next post."""
 
-    def _slot(self, platform: Platform, channel: str, now: float) -> float:
-        slot = max(now, self._channel_next.get((platform, channel), now))
-        if self.interval:
-            taken = [s for s in self._slots.get(platform, []) if s > now - self.interval]
-            self._slots[platform] = taken
-            for other in sorted(taken):
-                if other - self.interval < slot < other + self.interval:
-                    slot = other + self.interval
-        return slot
+    @property
+    def _tolerance(self) -> float:
+        return (self.burst - 1) * self.interval
+
+    def _platform_slot(self, platform: Platform, at: float) -> float:
+        if not self.interval:
+            return at
+        return max(at, self._arrival.get(platform, at) - self._tolerance)
+
+    def _channel_slot(self, platform: Platform, channel: str, now: float) -> float:
+        return max(now, self._channel_next.get((platform, channel), now))
+
+    def channel_delay(self, platform: Platform, channel: str) -> float:
+        """Seconds until this channel may be posted to, by its own limit (or a Retry-After)."""
+        with self._lock:
+            now = self.clock()
+            return self._channel_slot(platform, channel, now) - now
 
     def delay(self, platform: Platform, channel: str) -> float:
         """Seconds until this channel may be posted to (without reserving a slot)."""
         with self._lock:
             now = self.clock()
-            return self._slot(platform, channel, now) - now
+            return self._platform_slot(platform, self._channel_slot(platform, channel, now)) - now
 
     def reserve(self, platform: Platform, channel: str) -> float:
         """Reserve the next slot for a post to `channel`; seconds to wait before posting."""
         with self._lock:
             now = self.clock()
-            slot = self._slot(platform, channel, now)
+            slot = self._platform_slot(platform, self._channel_slot(platform, channel, now))
             self._channel_next[(platform, channel)] = slot + self.per_channel
             if self.interval:
-                self._slots[platform].append(slot)
+                arrival = self._arrival.get(platform, slot)
+                self._arrival[platform] = max(arrival, slot) + self.interval
             return slot - now
 
     def hold(self, platform: Platform, channel: str, seconds: float) -> None:
@@ -364,6 +388,10 @@ class Sender:
     worker_id: str = field(default_factory=default_worker_id)
     batch_size: int = 100
     concurrency: int = 4
+    record_batch: int = 50
+    """Posts recorded as sent per transaction, once that many are waiting (see `_mark_sent`)."""
+    record_seconds: float = 0.5
+    """A finished post waits at most about this long to be recorded (while others finish)."""
     rebuilders: Mapping[str, Rebuilder] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
@@ -375,6 +403,7 @@ class Sender:
     )
     _sent_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _recording: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _oldest_unrecorded: float = field(default=0.0, init=False, repr=False)
 
     # -- claiming ---------------------------------------------------------------------------
     def claim(self, now: datetime | None = None, limit: int | None = None) -> list[_Claimed]:
@@ -477,24 +506,47 @@ class Sender:
             return self._recheck_visibility(self.claim(now), report)
 
         with self._renewing_claims(), ThreadPoolExecutor(max(1, self.concurrency)) as pool:
-            claimed = next_batch()
-            while claimed:
-                batches += 1
-                by_channel: dict[int, list[_Claimed]] = defaultdict(list)
-                for row in claimed:
-                    by_channel[row.channel_id].append(row)
-                posting = [
-                    pool.submit(self._send_channel, rows, stopping) for rows in by_channel.values()
-                ]
-                # The next batch is claimed and checked while this one posts, so the posts
-                # (paced, mostly waiting) never wait for the database between batches. It
-                # starts when this one is done: a channel's posts still go one at a time.
+            # Each channel's latest posting: a channel's rows from a later batch go after it.
+            posting: dict[int, Future[SendReport]] = {}
+
+            def collect(block: bool) -> None:
+                """Add finished postings to the report; with `block`, wait for them all."""
+                if block:
+                    wait(posting.values())
+                for channel_id, done in list(posting.items()):
+                    if done.done():
+                        report.add(done.result())
+                        del posting[channel_id]
+
+            try:
                 claimed = next_batch()
-                for done in posting:
-                    report.add(done.result())
-                if not claimed:
-                    # Rows queued by this batch (failure notices) or committed meanwhile.
+                while claimed:
+                    batches += 1
+                    by_channel: dict[int, list[_Claimed]] = defaultdict(list)
+                    for row in claimed:
+                        by_channel[row.channel_id].append(row)
+                    for channel_id, rows in by_channel.items():
+                        posting[channel_id] = pool.submit(
+                            self._send_channel, rows, stopping, posting.get(channel_id)
+                        )
+                    # The next batch is claimed and checked while this one posts, so the posts
+                    # (paced, mostly waiting) never wait for the database between batches.
                     claimed = next_batch()
+                    # It is queued once this one's posts have all started: a slow answer holds
+                    # up its own channel, not the fan-out behind it.
+                    running = [f for f in posting.values() if not f.done()]
+                    while len(running) > self.concurrency:
+                        wait(running, self.record_seconds, return_when=FIRST_COMPLETED)
+                        running = [f for f in running if not f.done()]
+                        self._record_due()
+                    collect(block=not claimed)
+                    self._record_sent()
+                    if not claimed:
+                        # Rows queued by this batch (failure notices) or committed meanwhile.
+                        claimed = next_batch()
+                collect(block=True)
+            finally:
+                self._record_sent()
         return report
 
     # -- the lease --------------------------------------------------------------------------
@@ -539,8 +591,17 @@ class Sender:
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    def _send_channel(self, rows: list[_Claimed], stop: threading.Event) -> SendReport:
+    def _send_channel(
+        self,
+        rows: list[_Claimed],
+        stop: threading.Event,
+        after: Future[SendReport] | None = None,
+    ) -> SendReport:
         report = SendReport()
+        if after is not None:
+            # The channel's rows from the batch before: already running (see send_due), so
+            # this wait cannot deadlock the pool.
+            wait([after])
         for index, row in enumerate(rows):
             if stop.is_set():
                 for left in rows[index:]:
@@ -577,6 +638,7 @@ class Sender:
         named = {f: str(row.payload[f]) for f in (THREAD_OF, UPDATE_OF) if f in row.payload}
         if not named:
             return row.payload
+        self._record_sent()  # the earlier post may have gone out moments ago
         with unit_of_work(self.sessions) as session:
             rows = session.execute(
                 select(Delivery.idempotency_key, Delivery.platform_message_id).where(
@@ -620,6 +682,11 @@ class Sender:
             )
             report.deferred += 1
             return
+        # The channel's own wait first (a post just before, to the same channel), then a
+        # platform slot: reserved ahead, it would hold the other channels' posts back too.
+        wait = self.pacer.channel_delay(row.target.platform, row.target.external_id)
+        if wait > 0:
+            self.sleep(wait)
         wait = self.pacer.reserve(row.target.platform, row.target.external_id)
         if wait > 0:
             self.sleep(wait)
@@ -682,22 +749,39 @@ class Sender:
                 then(session)
 
     def _mark_sent(self, row: _Claimed, message_id: str, *, already: bool) -> None:
-        """Record the post as sent, with its audit event, before returning.
+        """Queue the post to be recorded as sent, with its audit event.
 
-        Group commit: posts that finish while another thread is recording wait and are
-        recorded together in one transaction, so the threads posting in parallel do not
-        queue for the database one post at a time. A failure here leaves the rows claimed;
-        past the lease they are found by their keys, not posted again.
+        `send_due`'s own thread records the queued posts in batches (`_record_due`), all before
+        it returns: one transaction per post cost more CPU than the post itself, and a posting
+        thread that waited for the database (SQLite's writer lock, while a digest chunk is
+        written) held up the posts behind it. Until it is recorded the row stays claimed (its
+        claim renewed); if the worker dies first, the row is reclaimed past the lease as "maybe
+        posted" and found by its key, not posted again.
         """
         with self._sent_lock:
+            if not self._sent:
+                self._oldest_unrecorded = time.monotonic()
             self._sent.append((row, message_id, already, self.clock()))
+
+    def _record_due(self) -> None:
+        """Record the queued posts if there are `record_batch` of them or the oldest has
+        waited `record_seconds`."""
+        with self._sent_lock:
+            due = bool(self._sent) and (
+                len(self._sent) >= self.record_batch
+                or time.monotonic() - self._oldest_unrecorded >= self.record_seconds
+            )
+        if due:
+            self._record_sent()
+
+    def _record_sent(self) -> None:
+        """Record every post queued by `_mark_sent` (one transaction), waiting for a thread
+        that is recording already rather than writing beside it."""
         with self._recording:
             with self._sent_lock:
                 batch, self._sent = self._sent, []
             if not batch:
                 return  # recorded by the thread before
-            with self._held_lock:
-                self._held.difference_update(r.id for r, *_ in batch)
             with unit_of_work(self.sessions) as session:
                 session.execute(
                     update(Delivery),
@@ -735,6 +819,9 @@ class Sender:
                         for r, message_id, already, _ in batch
                     ],
                 )
+            # Only once recorded: until then the lease must keep being renewed.
+            with self._held_lock:
+                self._held.difference_update(r.id for r, *_ in batch)
 
     def _release(self, row: _Claimed, next_try: datetime, reason: str) -> None:
         self._record(

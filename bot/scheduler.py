@@ -134,11 +134,13 @@ def run_due_digests(
 
 
 def _chunk_bounds(count: int) -> Iterator[tuple[int, int]]:
-    """Chunks of FANOUT_CHUNK, the first FIRST_CHUNK: the sender can start sooner on it."""
+    """Chunks of FIRST_CHUNK, then twice as many each time up to FANOUT_CHUNK: the sender
+    starts on the first, and each is built while the one before is posted, so it is not left
+    idle waiting for a big second chunk."""
     start, size = 0, FIRST_CHUNK
     while start < count:
         yield start, min(start + size, count)
-        start, size = start + size, FANOUT_CHUNK
+        start, size = start + size, min(FANOUT_CHUNK, size * 2)
 
 
 def _write_chunk(

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -71,12 +70,10 @@ def posted_count(engine: Engine) -> int:
 def slack_messenger(
     fake: LimitedSlackApi, sessions: sessionmaker[Session], *, timeout: float = 2
 ) -> SlackMessenger:
-    """The real slack_sdk WebClient pointed at the fake, SDK retries off (as in production),
-    finding earlier posts among those the events endpoint recorded."""
-    return SlackMessenger(
-        WebClient(token=TOKEN, base_url=fake.url, timeout=timeout, retry_handlers=[]),  # type: ignore[arg-type]
-        PostedRegister(sessions),
-    )
+    """The messenger production builds (slack_sdk's client over kept-alive connections, SDK
+    retries off) pointed at the fake, finding earlier posts among those the events endpoint
+    recorded."""
+    return SlackMessenger.connect(TOKEN, fake.url, PostedRegister(sessions), timeout=timeout)
 
 
 def quick_policy(**overrides: Any) -> RetryPolicy:

@@ -4,6 +4,7 @@ records the ts, retries, honours Retry-After, never double-posts after an ambigu
 from __future__ import annotations
 
 import io
+import random
 import threading
 from collections.abc import Mapping
 from datetime import timedelta
@@ -333,13 +334,56 @@ def test_a_permanent_error_fails_at_once_and_can_be_retried(
 
 def test_pacer_spaces_posts_per_channel_and_overall() -> None:
     now = [100.0]
-    pacer = Pacer(per_channel=1.0, per_second=4.0, clock=lambda: now[0])
-    waits = [pacer.reserve(Platform.SLACK, "C1") for _ in range(3)]
-    assert waits == [0.0, 1.0, 2.0]
-    # Another channel only waits for the workspace-wide rate.
-    assert pacer.reserve(Platform.SLACK, "C2") == pytest.approx(0.25)
-    pacer.hold(Platform.SLACK, "C3", 30)
-    assert pacer.delay(Platform.SLACK, "C3") == pytest.approx(30)
+    pacer = Pacer(per_channel=1.0, per_second=4.0, clock=lambda: now[0], burst=1)
+    # Different channels wait only for the workspace-wide rate.
+    assert [pacer.reserve(Platform.SLACK, c) for c in ("C1", "C2", "C3")] == [0.0, 0.25, 0.5]
+    # A channel waits its own second after its last slot, before asking for a workspace slot.
+    assert pacer.channel_delay(Platform.SLACK, "C1") == pytest.approx(1.0)
+    assert pacer.delay(Platform.SLACK, "C1") == pytest.approx(1.0)
+    now[0] += 1.0
+    assert pacer.reserve(Platform.SLACK, "C1") == pytest.approx(0.0)
+    pacer.hold(Platform.SLACK, "C4", 30)
+    assert pacer.delay(Platform.SLACK, "C4") == pytest.approx(30)
+
+
+def test_pacer_catches_up_after_a_stall_in_a_bounded_burst() -> None:
+    now = [100.0]
+    pacer = Pacer(per_channel=1.0, per_second=4.0, clock=lambda: now[0], burst=3)
+    channels = (f"C{n}" for n in range(100))
+    # Idle until now: three at once, then the steady rate.
+    waits = [pacer.reserve(Platform.SLACK, next(channels)) for _ in range(5)]
+    assert waits == pytest.approx([0.0, 0.0, 0.0, 0.25, 0.5])
+    # Ten seconds of stall: again at most three at once, not forty.
+    now[0] += 10.0
+    waits = [pacer.reserve(Platform.SLACK, next(channels)) for _ in range(4)]
+    assert waits == pytest.approx([0.0, 0.0, 0.0, 0.25])
+
+
+def test_pacer_never_exceeds_its_bucket_whatever_the_order_of_reservations() -> None:
+    rng = random.Random(14)
+    now = [0.0]
+    rate, burst = 10.0, 4
+    pacer = Pacer(per_channel=1.0, per_second=rate, clock=lambda: now[0], burst=burst)
+    slots = []
+    for _ in range(400):
+        now[0] += rng.choice([0.0, 0.0, 0.01, 0.05, 0.3, 2.0])
+        channel = f"C{rng.randint(0, 30)}"
+        # As the sender does: the channel's own wait first, then a workspace slot.
+        now[0] += max(0.0, pacer.channel_delay(Platform.SLACK, channel))
+        slots.append(now[0] + pacer.reserve(Platform.SLACK, channel))
+    slots.sort()
+    # Any window [slots[i], slots[j]] holds at most burst + rate * its length posts.
+    worst = max(
+        (j - i + 1) - (burst + rate * (slots[j] - slots[i]))
+        for i in range(len(slots))
+        for j in range(i, min(len(slots), i + 60))
+    )
+    assert worst <= 1e-9
+
+
+def test_pacer_refuses_a_burst_under_one_post() -> None:
+    with pytest.raises(ValueError, match="burst"):
+        Pacer(burst=0.5)
 
 
 def test_the_console_messenger_prints_posts() -> None:

@@ -229,6 +229,9 @@ class FakeSlackApi:
         """Group DM (mpim) id -> its members (the bot among them), for conversations.*."""
         self.members_page = 2
         """Members per conversations.members page, whatever limit is asked (to page)."""
+        self._connections: dict[int, asyncio.BaseTransport] = {}
+        self.connections_seen = 0
+        """TCP connections that carried at least one request (keep-alive reuses one)."""
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> FakeSlackApi:
@@ -243,7 +246,7 @@ class FakeSlackApi:
         self._loop.close()
 
     async def _start(self) -> None:
-        application = web.Application()
+        application = web.Application(middlewares=[self._count_connection])
         application.router.add_route("POST", "/api/{method}", self._api)
         application.router.add_route("GET", "/api/{method}", self._api)
         application.router.add_route("POST", "/respond/{name}", self._respond)
@@ -256,6 +259,31 @@ class FakeSlackApi:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
+
+    @web.middleware
+    async def _count_connection(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None and id(transport) not in self._connections:
+            # Kept (not just its id) so a closed connection's id is never taken for a new one.
+            self._connections[id(transport)] = transport
+            self.connections_seen += 1
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    def close_connections(self) -> int:
+        """Close every open client connection from the server's side, as an idle timeout
+        would; how many were open."""
+
+        async def close() -> int:
+            open_ = [t for t in self._connections.values() if not t.is_closing()]
+            for transport in open_:
+                transport.close()
+            # Let the loop finish the closes, so the client's sockets see the FIN.
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return len(open_)
+
+        return asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
 
     async def _stop(self) -> None:
         for websocket in list(self._sockets):

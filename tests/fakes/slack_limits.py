@@ -4,8 +4,9 @@
   and workspace-wide, as token buckets; over the limit it answers 429 with Retry-After;
 - message metadata kept with each post (the bot has no scope to read histories, so the fake
   offers none: `conversations.history` and `conversations.replies` answer `unknown_method`);
-- failures *after* posting: a response held back past the client's timeout, or a 500 sent
-  after the message was stored, the ambiguous cases the outbox must not turn into duplicates;
+- failures *after* posting: a response held back past the client's timeout, a 500 sent after
+  the message was stored, or the connection closed without an answer, the ambiguous cases the
+  outbox must not turn into duplicates;
 - file uploads as `files_upload_v2` makes them (files.getUploadURLExternal, the upload URL,
   files.completeUploadExternal into a thread);
 - `answer_randomly`: a seeded share of posts answered slowly but accepted (stored, answered
@@ -158,6 +159,7 @@ class LimitedSlackApi(FakeSlackApi):
         self._workspace: _Bucket | None = None
         self._hang: list[float] = []
         self._after_post_status: list[int] = []
+        self._drop_after_post = 0
         self._last_ts = 0
         self._released: asyncio.Event | None = None
         self.uploads: list[Uploaded] = []
@@ -238,6 +240,12 @@ class LimitedSlackApi(FakeSlackApi):
         """Store the next `times` posts, then answer `status` as if something broke after."""
         with self._limits_lock:
             self._after_post_status.extend([status] * times)
+
+    def drop_after_post(self, times: int = 1) -> None:
+        """Store the next `times` posts, then close the connection without answering (a
+        server or proxy that died mid-request: the client cannot know the post landed)."""
+        with self._limits_lock:
+            self._drop_after_post += times
 
     def keys(self) -> Counter[str | None]:
         """How many stored messages carry each idempotency key."""
@@ -324,6 +332,12 @@ class LimitedSlackApi(FakeSlackApi):
             )
         if response.status == 200:
             hang, after = hang or drawn_hang, after or drawn_after
+        with self._limits_lock:
+            drop = response.status == 200 and self._drop_after_post > 0
+            self._drop_after_post -= drop
+        if drop and request.transport is not None:
+            request.transport.close()
+            return response
         if hang:
             if self._released is None:
                 self._released = asyncio.Event()

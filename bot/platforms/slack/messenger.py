@@ -1,4 +1,5 @@
-"""Slack's sender for the outbox, through `slack_sdk`'s WebClient.
+"""Slack's sender for the outbox, through `slack_sdk`'s WebClient (over kept-alive
+connections: `keepalive`).
 
 It implements `bot.outbox.Messenger` and turns the platform's failures into the outbox's
 three kinds: RateLimited (429, with Retry-After), TransientError (5xx, timeouts, dropped
@@ -24,6 +25,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain import Platform
 from bot.outbox import THREAD_ID, UPDATE_ID, PermanentError, RateLimited, Target, TransientError
+from bot.platforms.slack.keepalive import KeepAliveWebClient
 from bot.posted_messages import PostedRegister
 from bot.rendering.slack_blocks import fallback_text, text_blocks
 from bot.settings import Settings
@@ -125,17 +127,32 @@ class SlackMessenger:
         self.register = register
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, register: PostedRegister, *, timeout: int = CLIENT_TIMEOUT
+    def connect(
+        cls,
+        token: str | None,
+        base_url: str,
+        register: PostedRegister,
+        *,
+        timeout: float = CLIENT_TIMEOUT,
     ) -> SlackMessenger:
-        """A messenger for the bot token and API URL in the settings (SDK retries off)."""
-        client = WebClient(
-            token=settings.slack_bot_token,
-            base_url=settings.slack_api_url,
+        """A messenger for `token` at the Web API `base_url`, over kept-alive connections
+        (`KeepAliveWebClient`), SDK retries off."""
+        client = KeepAliveWebClient(
+            token=token,
+            base_url=base_url,
             timeout=timeout,
             retry_handlers=[],
         )
         return cls(client, register)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, register: PostedRegister, *, timeout: float = CLIENT_TIMEOUT
+    ) -> SlackMessenger:
+        """A messenger for the bot token and API URL in the settings."""
+        return cls.connect(
+            settings.slack_bot_token, settings.slack_api_url, register, timeout=timeout
+        )
 
     @property
     def client_timeout(self) -> float:
