@@ -251,7 +251,12 @@ def serve_locally(
         def log_message(self, *_args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        # The standard library listens with a backlog of 5: a burst of concurrent posts (the
+        # benches send 10 at once, plus retries) would wait on SYN retries no real service has.
+        request_queue_size = 128
+
+    server = Server(("127.0.0.1", 0), Handler)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
