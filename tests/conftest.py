@@ -11,9 +11,10 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Table, create_engine, insert, text
+from sqlalchemy import Dialect, Engine, Table, create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -243,10 +244,32 @@ def reply_processes() -> int:
     return 0
 
 
+_SHARED_COMPILING: dict[str, tuple[Dialect, Any]] = {}
+"""Per backend, the dialect and compiled-statement cache every `engine` in this process uses."""
+
+
+def _test_engine(url: str) -> Engine:
+    """`make_engine(url)`, compiling through this process's one dialect and statement cache for
+    its backend. SQLAlchemy caches compiled statements per engine, keyed by its dialect, so a
+    new engine per test compiled every statement afresh: about a third of a database test."""
+    engine = make_engine(url)
+    backend = f"{engine.dialect.name}+{engine.dialect.driver}"
+    shared = _SHARED_COMPILING.get(backend)
+    if shared is None:
+        with engine.connect():
+            pass  # the dialect reads the server's version and features on first connect
+        _SHARED_COMPILING[backend] = (engine.dialect, engine._compiled_cache)
+    else:
+        # Statements compiled for one engine of a backend serve every other one of it; each
+        # engine's own dialect still initializes its connections (created via its pool).
+        engine.dialect, engine._compiled_cache = shared
+    return engine
+
+
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """Engine on the test database."""
-    eng = make_engine(database_url)
+    eng = _test_engine(database_url)
     yield eng
     eng.dispose()
 
