@@ -313,7 +313,11 @@ def seed(session: Session, request: pytest.FixtureRequest) -> Seed:
         result = seed_collaboration(session)
         session.commit()
         return result
-    return load_seed(session, ids)
+    result = load_seed(session, ids)
+    # End the loading transaction, as seeding's commit did: on PostgreSQL it would hold its
+    # table locks through the test (and block one that alters or locks a table).
+    session.commit()
+    return result
 
 
 # -- no thread may outlive the run ----------------------------------------------------------

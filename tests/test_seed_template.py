@@ -36,6 +36,9 @@ def _columns(row: Any) -> dict[str, Any]:
 def test_seed_is_what_seeding_a_fresh_database_gives(
     seed: Seed, engine: Engine, session: Session, migrated_sqlite_template: Path, tmp_path: Path
 ) -> None:
+    # Seeding ended with a commit; a transaction left open would hold PostgreSQL's table
+    # locks through the test, blocking any test that alters or locks a table.
+    assert not session.in_transaction()
     fresh_file = tmp_path / "fresh.db"
     shutil.copyfile(migrated_sqlite_template, fresh_file)
     fresh_engine = make_engine(f"sqlite:///{fresh_file}")
