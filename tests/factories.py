@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.domain import ActionStatus, ChannelLanguage, Marking, Platform, Rag, Role
@@ -47,6 +48,52 @@ class Seed:
     actions: dict[str, Action] = field(default_factory=dict)
     decisions: dict[str, Decision] = field(default_factory=dict)
     meetings: list[Meeting] = field(default_factory=list)
+
+
+SeedIds = dict[str, dict[str, int]]
+"""Which rows a seed made: for each of its handles (`partners`, ..., `meetings`), each row's
+slug, ref or position (meetings) and its id."""
+
+_SEED_MODELS: dict[str, type[Any]] = {
+    "partners": Partner,
+    "boards": Board,
+    "members": Member,
+    "channels": Channel,
+    "actions": Action,
+    "decisions": Decision,
+    "meetings": Meeting,
+}
+
+
+def seed_ids(seed: Seed) -> SeedIds:
+    """The ids of a seed's rows, to load the same handles from a copy of its database."""
+    ids: SeedIds = {}
+    for name in _SEED_MODELS:
+        rows = getattr(seed, name)
+        keyed = rows.items() if isinstance(rows, dict) else enumerate(rows)
+        ids[name] = {str(key): row.id for key, row in keyed}
+    return ids
+
+
+def load_seed(session: Session, ids: SeedIds) -> Seed:
+    """The handles of a seed (`seed_collaboration`) whose rows a database already holds, loaded
+    into `session` in the order they were made: copying a seeded database costs far less than
+    seeding every test's own through the ORM."""
+    seed = Seed()
+    for name, model in _SEED_MODELS.items():
+        wanted = ids[name]
+        found = {
+            row.id: row
+            for row in session.scalars(select(model).where(model.id.in_(wanted.values())))
+        }
+        missing = [key for key, row_id in wanted.items() if row_id not in found]
+        if missing:
+            raise LookupError(f"seeded {name} {missing} are not in the test database")
+        if name == "meetings":
+            seed.meetings = [found[row_id] for row_id in wanted.values()]
+        else:
+            getattr(seed, name).update({key: found[row_id] for key, row_id in wanted.items()})
+    return seed
 
 
 def add_action(
