@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import make_engine, make_session_factory
 from bot.models import Base, Partner
+from tests.conftest import TRIGGER_KEPT
 from tests.factories import Seed, seed_collaboration
 
 HANDLES = ("partners", "boards", "members", "channels", "actions", "decisions", "meetings")
@@ -26,6 +27,8 @@ def _contents(engine: Engine) -> dict[str, list[dict[str, Any]]]:
                 for row in conn.execute(table.select().order_by(*table.primary_key.columns))
             ]
             for table in Base.metadata.sorted_tables
+            # The triggers' own counter: its number depends on how many writes came before.
+            if table.name not in TRIGGER_KEPT
         }
 
 
