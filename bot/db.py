@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.i18n import _
@@ -91,7 +93,38 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         event.listen(engine, "checkin", _sqlite_checkin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+IDLE_PING_SECONDS = 5.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before it is handed out."""
+_CHECKED_IN = "scrutiny_checked_in"
+"""Key in a pooled connection's info: the monotonic time it went back to the pool."""
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    # Instead of `pool_pre_ping`, a round trip before every unit of work: a connection handed
+    # back moments ago (a busy bot) is used as it is, one that sat idle (where restarts and
+    # idle timeouts strike) is tried first and, if dead, replaced by the pool
+    # (DisconnectionError). A connection that dies while busy fails its statement instead:
+    # SQLAlchemy then drops it with the rest of the pool, and `look_up` runs again once.
+    checked_in = record.info.get(_CHECKED_IN)
+    if checked_in is None or time.monotonic() - checked_in < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        dbapi_connection.rollback()
+    except Exception as error:
+        raise DisconnectionError(f"pooled connection failed its ping: {error}") from error
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -147,6 +180,30 @@ def unit_of_work(factory: sessionmaker[Session], *, writes: bool = True) -> Iter
             raise
         finally:
             session.close()
+
+
+T = TypeVar("T")
+
+
+def look_up(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run read-only `work` on a pooled connection without a Session: for look-ups that run on
+    every request (a ref), where a Session's begin, rollback and bookkeeping cost more than
+    the statement.
+
+    On SQLite the connection reads without the write lock (`READ_ONLY` when `work` executes
+    through SQLAlchemy; `DriverSelect` statements run in the driver's autocommit mode, one
+    snapshot per statement). A connection found dead (the database restarted, the connection
+    was killed) is dropped with the rest of the pool by SQLAlchemy, and the work, which wrote
+    nothing, runs once more on a new connection.
+    """
+    for attempt in (1, 2):
+        try:
+            with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+                return work(connection)
+        except DBAPIError as error:
+            if attempt == 2 or not error.connection_invalidated:
+                raise
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -228,13 +285,37 @@ class DriverSelect:
         if prepared is None:
             prepared = self._prepared[dialect.name] = self._prepare(dialect)
         sql, bind, processors = prepared
-        row = connection.exec_driver_sql(sql, bind(parameters)).first()
+        row = _driver_first(connection, sql, bind(parameters))
         if row is None:
             return None
         return {
             name: value if process is None else process(value)
             for name, process, value in zip(self.names, processors, row, strict=True)
         }
+
+
+def _driver_first(connection: Connection, sql: str, parameters: Any) -> Any:
+    """The first row of `sql`, run on the driver's own cursor of `connection`.
+
+    SQLAlchemy's execution path (events, result objects) costs more than a look-up by an
+    index. What it adds that matters is kept: a driver error is raised as SQLAlchemy's, and
+    a disconnect goes back through `exec_driver_sql`, which fails the same way there and so
+    drops the dead connection and the rest of the pool as for any other statement.
+    """
+    dialect = connection.dialect
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, parameters)
+        return cursor.fetchone()
+    except dialect.loaded_dbapi.Error as error:
+        if dialect.is_disconnect(error, dbapi_connection, cursor):
+            return connection.exec_driver_sql(sql, parameters).first()
+        raise DBAPIError.instance(
+            sql, parameters, error, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from error
+    finally:
+        cursor.close()
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
