@@ -199,7 +199,14 @@ def look_up(engine: Engine, work: Callable[[Connection], T]) -> T:
     for attempt in (1, 2):
         try:
             with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-                return work(connection)
+                result = work(connection)
+                # Ended with COMMIT, not the pool's ROLLBACK: psycopg answers a rollback by
+                # deallocating the connection's prepared statements, so every look-up was
+                # planned again (a read-only transaction commits to the same effect). Both:
+                # SQLAlchemy's transaction, if `work` began one, and the driver's own.
+                connection.commit()
+                connection.connection.commit()
+                return result
         except DBAPIError as error:
             if attempt == 2 or not error.connection_invalidated:
                 raise
