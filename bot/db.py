@@ -271,6 +271,7 @@ def _copy_rows(
     dbapi_connection = connection.connection.dbapi_connection
     cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
+        _announce(connection, cursor, sql, rows, executemany=True)
         with cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
@@ -278,6 +279,16 @@ def _copy_rows(
         raise _wrapped(connection, sql, error, cursor) from error
     finally:
         cursor.close()
+
+
+def _announce(
+    connection: Connection, cursor: Any, sql: str, parameters: Any, *, executemany: bool
+) -> None:
+    """Tell the engine's `before_cursor_execute` listeners (statement counts, query-plan
+    checks, fault injection) of a statement sent past SQLAlchemy, as its execution would."""
+    connection.dispatch.before_cursor_execute(
+        connection, cursor, sql, parameters, None, executemany
+    )
 
 
 def _wrapped(connection: Connection, sql: str, error: Any, cursor: Any) -> Exception:
@@ -354,6 +365,7 @@ def _driver_first(connection: Connection, sql: str, parameters: Any) -> Any:
     dbapi_connection = connection.connection.dbapi_connection
     cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
+        _announce(connection, cursor, sql, parameters, executemany=False)
         cursor.execute(sql, parameters)
         return cursor.fetchone()
     except dialect.loaded_dbapi.Error as error:
