@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 import weakref
@@ -93,7 +94,12 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         event.listen(engine, "checkin", _sqlite_checkin)
         return engine
-    engine = create_engine(url)
+    # psycopg prepares a statement on the server after its fifth run on a connection, and
+    # PostgreSQL may then plan it once for any values: a full-text search planned that way
+    # took 1.5-2x as long (units of work commit, so prepared statements live on). Statements
+    # are planned for their values instead; `DriverSelect` look-ups, one fixed shape by an
+    # index, still ask for a prepared statement (a threshold of None would refuse that too).
+    engine = create_engine(url, connect_args={"prepare_threshold": sys.maxsize})
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", _ping_if_idle)
     return engine
@@ -363,10 +369,13 @@ def _driver_first(connection: Connection, sql: str, parameters: Any) -> Any:
     """
     dialect = connection.dialect
     dbapi_connection = connection.connection.dbapi_connection
-    cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor: Any = dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         _announce(connection, cursor, sql, parameters, executemany=False)
-        cursor.execute(sql, parameters)
+        if dialect.driver == "psycopg":
+            cursor.execute(sql, parameters, prepare=True)
+        else:
+            cursor.execute(sql, parameters)
         return cursor.fetchone()
     except dialect.loaded_dbapi.Error as error:
         if dialect.is_disconnect(error, dbapi_connection, cursor):

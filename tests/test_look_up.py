@@ -15,6 +15,7 @@ from bot.db import DriverSelect, look_up, make_session_factory, unit_of_work
 from bot.domain import Marking
 from bot.models import Partner
 from bot.services import queries
+from bot.services.queries import Found
 from bot.visibility import Audience
 from tests.factories import Seed
 
@@ -97,3 +98,18 @@ def test_a_unit_of_work_on_a_connection_idle_past_the_ping_gets_a_live_one(
     with unit_of_work(factory) as session:
         assert "torfaen" in session.scalars(select(Partner.slug)).all()
         assert _backend(session.connection()) != first
+
+
+def test_on_postgresql_only_the_look_ups_are_prepared(engine: Engine, seed: Seed) -> None:
+    """Lists and searches are planned for their values each time (a plan made once for any
+    values was slower for searches); a ref look-up, one fixed shape, is prepared once."""
+    _postgres_only(engine)
+    with engine.connect() as connection:
+        for _ in range(8):  # past psycopg's usual threshold of five runs
+            assert isinstance(queries.get_decision(connection, PUBLIC, "sb-2026-31"), Found)
+            assert connection.execute(select(Partner.slug).where(Partner.id > 0)).all()
+            connection.commit()
+            connection.connection.commit()
+        prepared = connection.exec_driver_sql("SELECT statement FROM pg_prepared_statements")
+        statements = list(prepared.scalars())
+    assert len(statements) == 1 and "decisions.ref IN" in statements[0]
