@@ -6,11 +6,14 @@ For each register size (decisions; actions fixed at 20,000) it builds a fresh SQ
 (and a scratch PostgreSQL one when BENCH_DATABASE_URL is set), then times each query service as
 a Torfaen scrutiny member reading in Torfaen's channel (OFFICIAL, no exempt access) sees it:
 the decisions list, by partner, by board, one-word, two-word and most-rows searches, a single
-ref, and overdue actions by partner. The floor, timed in the same run, is hand-written SQL
+ref (on its own look-up unit, `db.look_up`, and inside a command's session), and overdue
+actions by partner; each list runs in a session committed after each call, as a read-only
+unit of work ends. The floor, timed in the same run, is hand-written SQL
 through the bare driver doing the same selection: the same filters, ranking (bm25 / ts_rank)
 and visibility conditions, the grouped count behind "showing 1-10 of N" and the withheld
 counts (both stopping at `queries.COUNT_UP_TO` matches, as the list commands do), and one page
-of ten rows. Prints p50 and p95 (min-max over the runs), the ratio of
+of ten rows; for a ref, the row with its board, meeting and the rule's verdict, and the
+partners' names. Prints p50 and p95 (min-max over the runs), the ratio of
 p95s, and the growth of our p95 from the smallest to the largest size.
 """
 
