@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.i18n import _
@@ -93,7 +96,43 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         event.listen(engine, "checkin", _sqlite_checkin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # psycopg prepares a statement on the server after its fifth run on a connection, and
+    # PostgreSQL may then plan it once for any values: a full-text search planned that way
+    # took 1.5-2x as long (units of work commit, so prepared statements live on). Statements
+    # are planned for their values instead; `DriverSelect` look-ups, one fixed shape by an
+    # index, still ask for a prepared statement (a threshold of None would refuse that too).
+    engine = create_engine(url, connect_args={"prepare_threshold": sys.maxsize})
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+IDLE_PING_SECONDS = 5.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before it is handed out."""
+_CHECKED_IN = "scrutiny_checked_in"
+"""Key in a pooled connection's info: the monotonic time it went back to the pool."""
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    # Instead of `pool_pre_ping`, a round trip before every unit of work: a connection handed
+    # back moments ago (a busy bot) is used as it is, one that sat idle (where restarts and
+    # idle timeouts strike) is tried first and, if dead, replaced by the pool
+    # (DisconnectionError). A connection that dies while busy fails its statement instead:
+    # SQLAlchemy then drops it with the rest of the pool, and `look_up` runs again once.
+    checked_in = record.info.get(_CHECKED_IN)
+    if checked_in is None or time.monotonic() - checked_in < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        dbapi_connection.rollback()
+    except Exception as error:
+        raise DisconnectionError(f"pooled connection failed its ping: {error}") from error
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -152,13 +191,48 @@ def unit_of_work(factory: sessionmaker[Session], *, writes: bool = True) -> Iter
             session.close()
 
 
-def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows that all have the same keys, in one executemany on the driver.
+T = TypeVar("T")
+
+
+def look_up(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run read-only `work` on a pooled connection without a Session: for look-ups that run on
+    every request (a ref), where a Session's begin, rollback and bookkeeping cost more than
+    the statement.
+
+    On SQLite the connection reads without the write lock (`READ_ONLY` when `work` executes
+    through SQLAlchemy; `DriverSelect` statements run in the driver's autocommit mode, one
+    snapshot per statement). A connection found dead (the database restarted, the connection
+    was killed) is dropped with the rest of the pool by SQLAlchemy, and the work, which wrote
+    nothing, runs once more on a new connection.
+    """
+    for attempt in (1, 2):
+        try:
+            with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+                result = work(connection)
+                # Ended with COMMIT, not the pool's ROLLBACK: psycopg answers a rollback by
+                # deallocating the connection's prepared statements, so every look-up was
+                # planned again (a read-only transaction commits to the same effect). Both:
+                # SQLAlchemy's transaction, if `work` began one, and the driver's own.
+                connection.commit()
+                connection.connection.commit()
+                return result
+        except DBAPIError as error:
+            if attempt == 2 or not error.connection_invalidated:
+                raise
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def insert_rows(
+    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, copy: bool = True
+) -> None:
+    """Insert many rows that all have the same keys, in one executemany on the driver, or on
+    PostgreSQL through psycopg (unless `copy` is False) in one COPY.
 
     Each column's values are converted once, column by column, with the same bind processors
     a Core insert uses (so the stored values are identical), and the statement is compiled
     once; what this skips is Core's per-row parameter bookkeeping, most of a bulk insert's
-    Python time.
+    Python time. COPY also spares the server parsing and planning a statement per batch of
+    rows; triggers, generated columns and constraints apply as for an INSERT.
     """
     if not rows:
         return
@@ -168,6 +242,7 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, A
     # Core adds the columns with a Python-side default the rows leave out; fill them the same
     # way (a callable default once per row, as an executemany does).
     columns: dict[str, list[Any]] = {}
+    names: list[str] = []
     for key, bind in compiled.binds.items():
         column = table.c[key]
         if key in rows[0]:
@@ -180,6 +255,10 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, A
             raise ValueError(f"insert_rows: no value or Python default for {table.name}.{key}")
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
         columns[bind.key] = values if process is None else [process(v) for v in values]
+        names.append(column.name)
+    if copy and dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy_rows(connection, table, names, list(zip(*columns.values(), strict=True)))
+        return
     parameters: list[Any]
     if compiled.positiontup is not None:
         parameters = list(zip(*(columns[key] for key in compiled.positiontup), strict=True))
@@ -189,6 +268,49 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, A
             for values in zip(*columns.values(), strict=True)
         ]
     connection.exec_driver_sql(compiled.string, parameters)
+
+
+def _copy_rows(
+    connection: Connection, table: Table, names: list[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """`rows` (values in the order of `names`, converted for the driver) by COPY FROM STDIN."""
+    quote = connection.dialect.identifier_preparer
+    listed = ", ".join(quote.quote(name) for name in names)
+    sql = f"COPY {quote.format_table(table)} ({listed}) FROM STDIN"
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        _announce(connection, cursor, sql, rows, executemany=True)
+        with cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _wrapped(connection, sql, error, cursor) from error
+    finally:
+        cursor.close()
+
+
+def _announce(
+    connection: Connection, cursor: Any, sql: str, parameters: Any, *, executemany: bool
+) -> None:
+    """Tell the engine's `before_cursor_execute` listeners (statement counts, query-plan
+    checks, fault injection) of a statement sent past SQLAlchemy, as its execution would."""
+    connection.dispatch.before_cursor_execute(
+        connection, cursor, sql, parameters, None, executemany
+    )
+
+
+def _wrapped(connection: Connection, sql: str, error: Any, cursor: Any) -> Exception:
+    """A driver error met outside SQLAlchemy's execution path, as SQLAlchemy raises it (the
+    connection invalidated when the error says it is gone)."""
+    dialect = connection.dialect
+    gone = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+    if gone:
+        connection.invalidate(error)
+    wrapped: Exception = DBAPIError.instance(
+        sql, None, error, dialect.loaded_dbapi.Error, connection_invalidated=gone, dialect=dialect
+    )
+    return wrapped
 
 
 class DriverSelect:
@@ -231,13 +353,39 @@ class DriverSelect:
         if prepared is None:
             prepared = self._prepared[dialect.name] = self._prepare(dialect)
         sql, bind, processors = prepared
-        row = connection.exec_driver_sql(sql, bind(parameters)).first()
+        row = _driver_first(connection, sql, bind(parameters))
         if row is None:
             return None
         return {
             name: value if process is None else process(value)
             for name, process, value in zip(self.names, processors, row, strict=True)
         }
+
+
+def _driver_first(connection: Connection, sql: str, parameters: Any) -> Any:
+    """The first row of `sql`, run on the driver's own cursor of `connection`.
+
+    SQLAlchemy's execution path (events, result objects) costs more than a look-up by an
+    index. What it adds that matters is kept: a driver error is raised as SQLAlchemy's, and
+    a disconnect goes back through `exec_driver_sql`, which fails the same way there and so
+    drops the dead connection and the rest of the pool as for any other statement.
+    """
+    dialect = connection.dialect
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor: Any = dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        _announce(connection, cursor, sql, parameters, executemany=False)
+        if dialect.driver == "psycopg":
+            cursor.execute(sql, parameters, prepare=True)
+        else:
+            cursor.execute(sql, parameters)
+        return cursor.fetchone()
+    except dialect.loaded_dbapi.Error as error:
+        if dialect.is_disconnect(error, dbapi_connection, cursor):
+            return connection.exec_driver_sql(sql, parameters).first()
+        raise _wrapped(connection, sql, error, cursor) from error
+    finally:
+        cursor.close()
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

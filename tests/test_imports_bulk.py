@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, delete, select, text
+from sqlalchemy import Engine, Table, delete, select, text
 from sqlalchemy.orm import Session
 
-from bot.db import make_session_factory, unit_of_work
+from bot.db import insert_rows, make_session_factory, unit_of_work
 from bot.imports import KINDS, import_file
 from bot.imports.base import Kind
 from bot.models import Action, AuditEvent, Base, Decision
@@ -237,3 +237,38 @@ def test_a_row_added_after_a_first_import_in_the_same_transaction_is_indexed(
         assert session.scalars(select(Action.ref).join(found, found.c.id == Action.id)).all() == [
             "TP-901"
         ]
+
+
+def test_copy_stores_what_the_executemany_path_stores(
+    engine: Engine, session: Session, seed: Seed, tmp_path: Path
+) -> None:
+    """On PostgreSQL `insert_rows` writes by COPY: every column of imported actions and
+    decisions and of their audit rows (new and changed) reads back the same either way."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's; SQLite inserts by executemany either way")
+    first, changed = actions(40), actions(40)
+    for row in changed[::3]:
+        row["title"] += " (revised)"
+    for path, rows in (("a.csv", first), ("b.csv", changed)):
+        with unit_of_work(make_session_factory(engine)) as unit:
+            import_file(unit, "actions", write_csv(tmp_path / path, "actions", rows), actor="x")
+    with unit_of_work(make_session_factory(engine)) as unit:
+        path = write_csv(tmp_path / "d.csv", "decisions", decisions(30))
+        import_file(unit, "decisions", path, actor="x")
+    connection = session.connection()
+    for model in (Action, Decision, AuditEvent):
+        table = cast(Table, model.__table__)
+        stored = [c for c in table.c if c.computed is None]
+        everything = select(*stored).order_by(table.c.id)
+        original = [dict(row._mapping) for row in connection.execute(everything)]
+        assert len(original) >= 30
+        for copy in (True, False):
+            connection.execute(delete(table))
+            insert_rows(connection, table, original, copy=copy)
+            again = [dict(row._mapping) for row in connection.execute(everything)]
+            assert again == original, (table.name, copy)
+    # The generated search column is filled from COPY'd rows as from inserted ones.
+    revised = match(session, "actions", "revised", scored=False)
+    assert revised is not None
+    assert len(connection.execute(select(revised.c.id)).all()) == len(changed[::3])
+    session.rollback()

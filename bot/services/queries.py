@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    Connection,
     Select,
     Table,
     Text,
@@ -809,12 +810,18 @@ _DECISION_BY_REF = {
 }
 
 
-def get_decision(session: Session, audience: Audience, ref: str) -> Lookup[DecisionView]:
+def get_decision(
+    source: Session | Connection, audience: Audience, ref: str
+) -> Lookup[DecisionView]:
     """One decision by ref: found, withheld from this audience (ref only), or not found.
 
+    `source` is a unit of work's session, or a connection (`db.look_up`, no Session at all).
     The visibility check is the rule's Python form on the row's classification columns."""
-    session.flush()  # as an ORM query would: a decision added in this unit is found
-    connection = session.connection()
+    if isinstance(source, Session):
+        source.flush()  # as an ORM query would: a decision added in this unit is found
+        connection = source.connection()
+    else:
+        connection = source
     variants = _ref_variants(ref)
     # Repeating the last spelling fills the fixed binds without widening the match.
     variants += variants[-1:] * (_REF_VARIANTS - len(variants))
