@@ -530,7 +530,7 @@ class MemberWelcome(Base):
 
 
 class PrivateAnswer(Base):
-    """A command's answer that only its asker may see, kept so it can be shown again without
+    """A command's answer that only its asker may see, stored so it can be shown again without
     running the command again (a Teams channel's private answer to a command that changes
     something): found by its random token, shown only to the asker it names, and pruned
     after a while (`bot.private_answers`)."""

@@ -1,11 +1,12 @@
-"""Answers kept for their asker alone: a command that changes something runs once, and what
-it answered is kept here so the platform can show it again to the asker (a Teams channel's
+"""Answers stored for their asker alone: a command that changes something runs once, and what
+it answered is stored here so the platform can show it again to the asker (a Teams channel's
 user-specific view is fetched again at every refresh) without running the command again.
 
 Each answer is found by a random token (never a sequence, so one cannot be guessed from
-another), shown only to the asker both its ids name, honoured only in the conversation it was
-asked in, and kept for the days the `PRIVATE_ANSWER_DAYS` setting says; older ones are pruned by the
-scheduler (`bot.scheduler.prune_private_answers`) and answered as no longer available.
+another) and shown only to the asker both its ids name; the platform honours it only where it
+was asked (Teams: the channel). It is shown for `PRIVATE_ANSWER_DAYS` days; older ones are
+answered as no longer available and pruned by the scheduler
+(`bot.scheduler.prune_private_answers`).
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ class Asker:
 
 
 def new_token() -> str:
-    """A fresh random token for an answer about to be kept (the card refers to it)."""
+    """A fresh random token for an answer about to be stored (the card refers to it)."""
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def keep(
+def store(
     session: Session,
     token: str,
     *,

@@ -283,7 +283,7 @@ def run_decision_alerts(
 
 
 def prune_private_answers(app: Runtime, now: datetime | None = None) -> int:
-    """Delete the private answers kept longer than `PRIVATE_ANSWER_DAYS`; how many."""
+    """Delete the private answers stored longer than `PRIVATE_ANSWER_DAYS`; how many."""
     now = now or app.clock.now()
     with unit_of_work(app.sessions) as session:
         days = app.settings.private_answer_days

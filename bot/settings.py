@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     scrutiny_first_digest_days: int = Field(default=30, ge=1, le=3650)
     """How far back (days since decided) a channel's first digest reaches."""
     private_answer_days: int = Field(default=30, ge=1, le=3650)
-    """How long a private answer kept for its asker (a Teams channel's answer to a command
+    """How long a private answer stored for its asker (a Teams channel's answer to a command
     that changes something) can be shown again; older ones are pruned."""
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 

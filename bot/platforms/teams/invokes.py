@@ -315,9 +315,11 @@ class Invokes:
         verb, data = action.verb or "", dict(action.data)
         if verb == private.VERB:
             return _card_response(await self._private_answer(ctx.activity, data))
-        if verb == private.KEPT_VERB:
-            kept = await asyncio.to_thread(self._kept_answer, ctx.activity, data.get(private.TOKEN))
-            return _card_response(kept)
+        if verb == private.STORED_VERB:
+            stored = await asyncio.to_thread(
+                self._stored_answer, ctx.activity, data.get(private.TOKEN)
+            )
+            return _card_response(stored)
         marker = data.pop(private.KEY, None)
         outcome = await self._interact(ctx.activity, verb, "", data)
         if outcome.reply.surface == "modal":
@@ -348,22 +350,22 @@ class Invokes:
         outcome = await self._dispatch(activity, asked.words)
         return private.answer_card(message_card(outcome, asked.words), outcome.text, asked)
 
-    def _kept_answer(self, activity: Any, token: Any) -> Card:
-        """A kept answer's refresh: the answer its command gave, for the asker (never run
+    def _stored_answer(self, activity: Any, token: Any) -> Card:
+        """A stored answer's refresh: the answer its command gave, for the asker (never run
         again); the base card for anyone else; "no longer available" when the token is
         unknown, expired or from another channel (whose base card would show the words where
         they were not asked)."""
         days = self.app.settings.private_answer_days
         sender = activity.from_
         with unit_of_work(self.app.sessions, writes=False) as session:
-            kept = private_answers.find(
+            stored = private_answers.find(
                 session, token, platform=Platform.TEAMS, now=self.clock(), days=days
             )
-            if kept is not None and _channel(kept.conversation) == _channel(
+            if stored is not None and _channel(stored.conversation) == _channel(
                 activity.conversation.id
             ):
-                asker = {"user": kept.user_id, "aad": kept.directory_id}
-                return dict(kept.card if private.is_asker(asker, sender) else kept.base)
+                asker = {"user": stored.user_id, "aad": stored.directory_id}
+                return dict(stored.card if private.is_asker(asker, sender) else stored.base)
             member = self.app.find_member(session, Platform.TEAMS, sender.aad_object_id or "")
             language = self.app.settings.scrutiny_language if member is None else member.language
         return private.gone_card(language, days)

@@ -21,9 +21,9 @@ card that was posted (the base card). At most 60 users may be named.
   their result is the invoke response (shown to the invoker only) and, when the button only
   reads, it refreshes itself the same way.
 - A command that changes something runs once, when the message comes: its answer card (its
-  buttons naming the asker) is kept for the asker (`bot.private_answers`, under a random
-  token), and the base card's refresh carries that token alone (`KEPT_VERB`). The refresh
-  shows the asker the kept card, never running the command again; anyone else gets the base
+  buttons naming the asker) is stored for the asker (`bot.private_answers`, under a random
+  token), and the base card's refresh carries that token alone (`STORED_VERB`). The refresh
+  shows the asker the stored card, never running the command again; anyone else gets the base
   card; a token that is unknown, expired or from another channel gets a card saying the answer
   is no longer available. A command answering with a form is answered in the thread as before
   (the form opens as a dialog).
@@ -48,9 +48,9 @@ from bot.rendering.teams_cards import MAX_BODY_BYTES, Card, card_bytes, join_car
 
 VERB = "teams.private_answer"
 """The refresh action's verb (and the "Show my answer" button's) of a command that only reads."""
-KEPT_VERB = "teams.kept_answer"
+STORED_VERB = "teams.stored_answer"
 """The refresh action's verb (and the button's) of a command that changes something: its data
-is the kept answer's token alone (`TOKEN`)."""
+is the stored answer's token alone (`TOKEN`)."""
 TOKEN = "answer"
 KEY = "asker"
 """The key in a private answer's button data naming the asker (their `from.id` and Entra id)."""
@@ -152,15 +152,15 @@ def refresh(card: Card, verb: str, data: dict[str, Any], user: str) -> Card:
 
 def _again(asked: Asked, token: str | None) -> dict[str, Any]:
     """The refresh action (verb and data) of a private question: the question itself when its
-    command only reads, the kept answer's `token` alone when it changed something."""
+    command only reads, the stored answer's `token` alone when it changed something."""
     if token is None:
         return {"verb": VERB, "data": asked.data()}
-    return {"verb": KEPT_VERB, "data": {TOKEN: token}}
+    return {"verb": STORED_VERB, "data": {TOKEN: token}}
 
 
 def base_card(renderer: Renderer, asked: Asked, token: str | None = None) -> Card:
     """What everyone sees: who asked what, and that only they see the answer; a button for
-    clients that do not refresh by themselves; the refresh naming the asker (carrying the kept
+    clients that do not refresh by themselves; the refresh naming the asker (carrying the stored
     answer's `token` when there is one)."""
     reply = Reply(TEMPLATE, {"name": asked.name, "words": asked.words})
     cards: Sequence[Card] = [
@@ -208,12 +208,12 @@ def _kept_private(
 
 def answer_card(card: Card, text: str, asked: Asked, token: str | None = None) -> Card:
     """The asker's own view: the answer (`card`, or its `text`), its buttons naming the asker,
-    and the same refresh as the base card (`token`: the kept answer's, when there is one)."""
+    and the same refresh as the base card (`token`: the stored answer's, when there is one)."""
     return _kept_private(card, text, asked.languages[0], asked.marker(), _again(asked, token))
 
 
 def gone_card(language: str, days: int) -> Card:
-    """A kept answer's refresh when it is no longer kept (or never was): say so. No refresh,
+    """A stored answer's refresh when it is no longer kept (or never was): say so. No refresh,
     so the client stops asking."""
     t = Translator(language)
     return text_card(

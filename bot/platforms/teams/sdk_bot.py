@@ -245,7 +245,7 @@ class TeamsBot:
 
     def _card(self, activity: MessageActivity, request: Request, outcome: Outcome) -> Card:
         """The card a message is answered with: in a channel's new post, a private answer's
-        base card (`private`), its answer kept for the asker when the command changed
+        base card (`private`), its answer stored for the asker when the command changed
         something; anywhere else the answer itself."""
         words = request.text
         reads_only = self.app.reads_only(words)
@@ -259,7 +259,7 @@ class TeamsBot:
         base = private.base_card(self.app.renderer, asked, token)
         try:
             with unit_of_work(self.app.sessions) as session:
-                private_answers.keep(
+                private_answers.store(
                     session,
                     token,
                     platform=Platform.TEAMS,
@@ -271,7 +271,7 @@ class TeamsBot:
                 )
         except Exception:
             # The command's change is made: its answer goes in the thread rather than be lost.
-            log.exception("Teams: a private answer could not be kept; answered in the thread")
+            log.exception("Teams: a private answer could not be stored; answered in the thread")
             return message_card(outcome, words)
         return base
 

@@ -1,8 +1,8 @@
 """Private answers in Teams channels to commands that change something (`ask`, `support`), end
 to end through the real Teams SDK, the real web app, signed activities and the fake Bot
-Connector: the command runs once, when the new post comes; its answer is kept for the asker and
+Connector: the command runs once, when the new post comes; its answer is stored for the asker and
 shown to them at every refresh without running it again; anyone else (or a forged invoke) gets
-the base card; a kept answer's buttons work for the asker; an expired, unknown or misplaced
+the base card; a stored answer's buttons work for the asker; an expired, unknown or misplaced
 token is answered as no longer available; the pruning job deletes old answers only."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.app import ScrutinyApp
 from bot.models import PrivateAnswer, Question, QuestionSupport
 from bot.platforms.teams import private
-from bot.platforms.teams.private import KEPT_VERB, KEY, TOKEN
+from bot.platforms.teams.private import KEY, STORED_VERB, TOKEN
 from bot.scheduler import prune_private_answers
 from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
@@ -96,11 +96,11 @@ def test_ask_in_a_new_post_runs_once_and_only_the_asker_sees_its_confirmation(
     assert "Sian Hughes asked:" in text_of(base) and ref not in json.dumps(base)
     assert base["refresh"]["userIds"] == [SIAN_MRI]
     action = base["refresh"]["action"]
-    # The refresh carries the kept answer's token alone: not the answer, not the words.
-    assert action["verb"] == KEPT_VERB and list(action["data"]) == [TOKEN]
+    # The refresh carries the stored answer's token alone: not the answer, not the words.
+    assert action["verb"] == STORED_VERB and list(action["data"]) == [TOKEN]
     assert len(action["data"][TOKEN]) >= 24
     (button,) = base["actions"]
-    assert (button["verb"], button["data"]) == (KEPT_VERB, action["data"])
+    assert (button["verb"], button["data"]) == (STORED_VERB, action["data"])
 
     # The asker's refreshes (automatic, then the button) show the confirmation, every time the
     # same, and ask nothing again.
@@ -138,7 +138,7 @@ def test_a_forged_or_misplaced_token_gets_no_answer(
     base = post_new(served, issuer, connector, f"ask {SPEC} {LAPTOPS}")
     action = base["refresh"]["action"]
 
-    # Eleri forges the refresh with the words of a read-only question: the kept token decides.
+    # Eleri forges the refresh with the words of a read-only question: the stored token decides.
     forged = dict(action, data={**action["data"], "words": "actions quasar"})
     body = channel_invoke(
         connector, {"action": forged, "trigger": "automatic"}, user=ELERI, sender=ELERI_SENDER
@@ -182,7 +182,7 @@ def test_support_in_a_new_post_counts_once_however_often_it_is_refreshed(
     assert "already" not in text_of(answers[-1])
 
 
-def test_a_kept_answers_support_button_works_for_the_asker(
+def test_a_stored_answers_support_button_works_for_the_asker(
     issuer: FakeTokenIssuer,
     connector: FakeBotConnector,
     served: ServedApp,
