@@ -15,7 +15,8 @@ every time.
 - **Buttons.** `adaptiveCard/action` runs the interaction named by the verb with the button's
   data and answers with the resulting card, which Teams shows in place of the pressed one (to
   the member who pressed it). A private answer's refresh is answered here too
-  (`bot.platforms.teams.private`).
+  (`bot.platforms.teams.private`): run again when its command only reads, read from
+  `bot.private_answers` when it changed something.
 - **Message extension.** "Ask as a scrutiny question" (`askQuestion`) opens the ask form with
   the message's words as the draft, as Slack's message shortcut does (`question.draft`); its
   submit is a dialog submit. "Find a decision or action" (`findRecord`) runs `find` for the
