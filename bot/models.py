@@ -540,6 +540,30 @@ class RegisterVersion(Base):
     n: Mapped[int] = mapped_column(BigInteger)
 
 
+class PrivateAnswer(Base):
+    """A command's answer that only its asker may see, stored so it can be shown again without
+    running the command again (a Teams channel's private answer to a command that changes
+    something): found by its random token, shown only to the asker it names, and pruned
+    after a while (`bot.private_answers`)."""
+
+    __tablename__ = "private_answers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """A random, unguessable token (never a sequence): the card's refresh carries it."""
+    platform: Mapped[str] = mapped_column(String(16))
+    conversation: Mapped[str] = mapped_column(String(255))
+    """Where the answer was asked for; the token is honoured there alone."""
+    user_id: Mapped[str] = mapped_column(String(255))
+    """The asker's platform id (Teams: their `from.id`)."""
+    directory_id: Mapped[str] = mapped_column(String(255))
+    """The asker's directory id (Teams: their Entra object id); both ids must match."""
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The asker's answer, as the platform shows it."""
+    base: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """What everyone else is shown: who asked what, never the answer."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 DIRECT_CHANNELS = "direct_channels"
 """Execution option: `.execution_options(direct_channels=True)` lets a query see members'
 direct-message channels, which every other query never sees."""

@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from bot import private_answers
 from bot.db import unit_of_work
 from bot.domain import Platform
 from bot.leader import LeaderLock
@@ -283,6 +284,17 @@ def run_decision_alerts(
     return queued
 
 
+def prune_private_answers(app: Runtime, now: datetime | None = None) -> int:
+    """Delete the private answers stored longer than `PRIVATE_ANSWER_DAYS`; how many."""
+    now = now or app.clock.now()
+    with unit_of_work(app.sessions) as session:
+        days = app.settings.private_answer_days
+        pruned = private_answers.prune(session, now=now, days=days)
+    if pruned:
+        log.info("private answers: %d older than %d days pruned", pruned, days)
+    return pruned
+
+
 def run_graph_sync(app: Runtime, now: datetime | None = None) -> graph_sync.SyncReport | None:
     """The Microsoft 365 sync, once per 30-minute slot, when Graph and a `graph:` section are
     configured; its failures are logged (the next slot tries again)."""
@@ -314,8 +326,9 @@ def run_schedules(
     stop: threading.Event | None = None,
 ) -> list[UnitFailure]:
     """Everything the leader does each minute: digests, reminders and question posts due,
-    and the Microsoft 365 sync every half hour. Each post is prepared on its own: the ones
-    that fail are logged, reported once to the secretariat, and returned; the rest are queued.
+    old private answers pruned, and the Microsoft 365 sync every half hour. Each post is
+    prepared on its own: the ones that fail are logged, reported once to the secretariat, and
+    returned; the rest are queued.
 
     Once `stop` is set no further stage starts (each stage is its own transactions, so what
     is left undone is simply due again at the next run, on this worker or another).
@@ -327,6 +340,7 @@ def run_schedules(
         ("reminders", lambda: run_due_reminders(app, now, grace=grace, failures=failures)),
         ("question posts", lambda: run_question_posts(app, now, failures=failures)),
         ("decision alerts", lambda: run_decision_alerts(app, now, failures=failures)),
+        ("private answers", lambda: prune_private_answers(app, now)),
     ]
     for name, stage in stages:
         if stop is not None and stop.is_set():

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     scrutiny_language: str = Field(default="en", pattern=r"^(en|cy)$")
     scrutiny_first_digest_days: int = Field(default=30, ge=1, le=3650)
     """How far back (days since decided) a channel's first digest reaches."""
+    private_answer_days: int = Field(default=30, ge=1, le=3650)
+    """How long a private answer stored for its asker (a Teams channel's answer to a command
+    that changes something) can be shown again; older ones are pruned."""
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
     slack_bot_token: str | None = None

@@ -245,14 +245,17 @@ class Window:
         return self.session.scalar(select(Question.state).where(Question.ref == ref))
 
 
-@pytest.fixture
-def window(teams_app: ScrutinyApp, session: Session, seed: Seed) -> Window:
+def open_window(app: ScrutinyApp, session: Session, seed: Seed) -> Window:
+    """The business collaboration meeting's question window, opened by the secretariat."""
     add_meeting(session, seed, "business-collaboration", BUSINESS)
     add_partner_channels(session, seed)
-    teams_app.dispatch(
-        Request(Platform.SLACK, "U0SEC00001", f"window open {SPEC}", None, True, NOW)
-    )
-    return Window(teams_app, session)
+    app.dispatch(Request(Platform.SLACK, "U0SEC00001", f"window open {SPEC}", None, True, NOW))
+    return Window(app, session)
+
+
+@pytest.fixture
+def window(teams_app: ScrutinyApp, session: Session, seed: Seed) -> Window:
+    return open_window(teams_app, session, seed)
 
 
 def test_support_accept_and_a_refused_accept_answer_in_place(

@@ -41,9 +41,8 @@ MEMBER_ONLY = "TP-981"
 """OFFICIAL-SENSITIVE: Sian is cleared for it, the channel (OFFICIAL) is not."""
 
 
-@pytest.fixture
-def channel(session: Session, seed: Seed) -> Channel:
-    """Monmouthshire's Teams channel, cleared for OFFICIAL, with the quasar actions."""
+def add_teams_channel(session: Session, seed: Seed) -> Channel:
+    """Monmouthshire's Teams channel (the one the activities come from), cleared for OFFICIAL."""
     found = Channel(
         slug="teams-monmouthshire",
         name="Monmouthshire scrutiny",
@@ -53,6 +52,14 @@ def channel(session: Session, seed: Seed) -> Channel:
         clearance=Marking.OFFICIAL,
     )
     session.add(found)
+    session.commit()
+    return found
+
+
+@pytest.fixture
+def channel(session: Session, seed: Seed) -> Channel:
+    """Monmouthshire's Teams channel, cleared for OFFICIAL, with the quasar actions."""
+    found = add_teams_channel(session, seed)
     for number, ref in enumerate(SHARED):
         add_action(session, seed, ref, "torfaen", date(2026, 12, 1 + number), title=f"Quasar {ref}")
     add_action(

@@ -15,7 +15,8 @@ every time.
 - **Buttons.** `adaptiveCard/action` runs the interaction named by the verb with the button's
   data and answers with the resulting card, which Teams shows in place of the pressed one (to
   the member who pressed it). A private answer's refresh is answered here too
-  (`bot.platforms.teams.private`).
+  (`bot.platforms.teams.private`): run again when its command only reads, read from
+  `bot.private_answers` when it changed something.
 - **Message extension.** "Ask as a scrutiny question" (`askQuestion`) opens the ask form with
   the message's words as the draft, as Slack's message shortcut does (`question.draft`); its
   submit is a dialog submit. "Find a decision or action" (`findRecord`) runs `find` for the
@@ -32,6 +33,7 @@ import copy
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 from microsoft_teams.api.activities.conversation.conversation_update import (
@@ -75,7 +77,9 @@ from microsoft_teams.api.models.task_module.task_module_response import TaskModu
 from microsoft_teams.api.models.task_module.task_module_task_info import CardTaskModuleTaskInfo
 from microsoft_teams.apps import ActivityContext, App
 
+from bot import private_answers
 from bot.app import Outcome, ScrutinyApp
+from bot.db import unit_of_work
 from bot.domain import Platform
 from bot.i18n import Translator
 from bot.messages import Request
@@ -102,6 +106,7 @@ MAX_FOUND = 10
 
 Where = Callable[[Any, str, dict[str, Any]], Request]
 """Builds the neutral request for an activity, its text and its values."""
+Clock = Callable[[], datetime]
 
 
 # -- cards --------------------------------------------------------------------------------------
@@ -162,6 +167,11 @@ def _card_response(card: Card) -> InvokeResponse[Any]:
     return InvokeResponse[Any](status=200, body=body)
 
 
+def _channel(conversation: str) -> str:
+    """The channel a conversation id names (a channel thread's id adds `;messageid=...`)."""
+    return conversation.split(";", 1)[0]
+
+
 def _attachment(card: Card) -> Attachment:
     return Attachment(content_type=CARD_CONTENT_TYPE, content=card)
 
@@ -192,9 +202,10 @@ def _form_values(data: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
 class Invokes:
     """The bot's invoke handlers, registered on the SDK's `App` by `register`."""
 
-    def __init__(self, app: ScrutinyApp, where: Where) -> None:
+    def __init__(self, app: ScrutinyApp, where: Where, clock: Clock) -> None:
         self.app = app
         self.where = where
+        self.clock = clock
 
     def register(self, sdk: App) -> None:
         """Route the invokes and installs to their handlers through the SDK's router."""
@@ -305,6 +316,11 @@ class Invokes:
         verb, data = action.verb or "", dict(action.data)
         if verb == private.VERB:
             return _card_response(await self._private_answer(ctx.activity, data))
+        if verb == private.STORED_VERB:
+            stored = await asyncio.to_thread(
+                self._stored_answer, ctx.activity, data.get(private.TOKEN)
+            )
+            return _card_response(stored)
         marker = data.pop(private.KEY, None)
         outcome = await self._interact(ctx.activity, verb, "", data)
         if outcome.reply.surface == "modal":
@@ -334,6 +350,26 @@ class Invokes:
             return private.base_card(self.app.renderer, asked)
         outcome = await self._dispatch(activity, asked.words)
         return private.answer_card(message_card(outcome, asked.words), outcome.text, asked)
+
+    def _stored_answer(self, activity: Any, token: Any) -> Card:
+        """A stored answer's refresh: the answer its command gave, for the asker (never run
+        again); the base card for anyone else; "no longer available" when the token is
+        unknown, expired or from another channel (whose base card would show the words where
+        they were not asked)."""
+        days = self.app.settings.private_answer_days
+        sender = activity.from_
+        with unit_of_work(self.app.sessions, writes=False) as session:
+            stored = private_answers.find(
+                session, token, platform=Platform.TEAMS, now=self.clock(), days=days
+            )
+            if stored is not None and _channel(stored.conversation) == _channel(
+                activity.conversation.id
+            ):
+                asker = {"user": stored.user_id, "aad": stored.directory_id}
+                return dict(stored.card if private.is_asker(asker, sender) else stored.base)
+            member = self.app.find_member(session, Platform.TEAMS, sender.aad_object_id or "")
+            language = self.app.settings.scrutiny_language if member is None else member.language
+        return private.gone_card(language, days)
 
     # -- the message extension ----------------------------------------------------------------
     async def extension_open(

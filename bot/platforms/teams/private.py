@@ -20,8 +20,13 @@ card that was posted (the base card). At most 60 users may be named.
 - The answer's own buttons (next page, support) carry the asker (`KEY`); pressed by the asker,
   their result is the invoke response (shown to the invoker only) and, when the button only
   reads, it refreshes itself the same way.
-- A command that changes something is answered in the thread as before: a private answer is
-  made again at every refresh, and the change must not be.
+- A command that changes something runs once, when the message comes: its answer card (its
+  buttons naming the asker) is stored for the asker (`bot.private_answers`, under a random
+  token), and the base card's refresh carries that token alone (`STORED_VERB`). The refresh
+  shows the asker the stored card, never running the command again; anyone else gets the base
+  card; a token that is unknown, expired or from another channel gets a card saying the answer
+  is no longer available. A command answering with a form is answered in the thread as before
+  (the form opens as a dialog).
 """
 
 from __future__ import annotations
@@ -42,7 +47,11 @@ from bot.rendering import Renderer
 from bot.rendering.teams_cards import MAX_BODY_BYTES, Card, card_bytes, join_cards, text_card
 
 VERB = "teams.private_answer"
-"""The refresh action's verb (and the "Show my answer" button's)."""
+"""The refresh action's verb (and the "Show my answer" button's) of a command that only reads."""
+STORED_VERB = "teams.stored_answer"
+"""The refresh action's verb (and the button's) of a command that changes something: its data
+is the stored answer's token alone (`TOKEN`)."""
+TOKEN = "answer"
 KEY = "asker"
 """The key in a private answer's button data naming the asker (their `from.id` and Entra id)."""
 TEMPLATE = "private/asked"
@@ -116,15 +125,16 @@ def asked_privately(
     activity: Activity, words: str, outcome: Outcome, reads_only: bool
 ) -> Asked | None:
     """The private question a channel message is, or None when it is answered where it was
-    asked (a thread's reply, a chat, a public reply, a command that changes something)."""
+    asked (a thread's reply, a chat, a public reply, a form of a command that changes
+    something, words too long to travel in a card's data)."""
     sender = activity.from_
     if (
         activity.conversation.conversation_type != "channel"
         or not thread_root(activity)
         or outcome.reply.public
-        or not reads_only
         or not sender.aad_object_id
-        or len(words) > MAX_WORDS
+        or (reads_only and len(words) > MAX_WORDS)
+        or (not reads_only and outcome.reply.surface == "modal")
     ):
         return None
     return Asked(sender.id, sender.aad_object_id, sender.name or "", words, outcome.languages)
@@ -140,24 +150,27 @@ def refresh(card: Card, verb: str, data: dict[str, Any], user: str) -> Card:
     return refreshed
 
 
-def base_card(renderer: Renderer, asked: Asked) -> Card:
+def _again(asked: Asked, token: str | None) -> dict[str, Any]:
+    """The refresh action (verb and data) of a private question: the question itself when its
+    command only reads, the stored answer's `token` alone when it changed something."""
+    if token is None:
+        return {"verb": VERB, "data": asked.data()}
+    return {"verb": STORED_VERB, "data": {TOKEN: token}}
+
+
+def base_card(renderer: Renderer, asked: Asked, token: str | None = None) -> Card:
     """What everyone sees: who asked what, and that only they see the answer; a button for
-    clients that do not refresh by themselves; the refresh naming the asker."""
+    clients that do not refresh by themselves; the refresh naming the asker (carrying the stored
+    answer's `token` when there is one)."""
     reply = Reply(TEMPLATE, {"name": asked.name, "words": asked.words})
     cards: Sequence[Card] = [
         renderer.document(reply, FORMAT, language, Platform.TEAMS) for language in asked.languages
     ]
     card = join_cards(cards)
     t = Translator(asked.languages[0])
-    card["actions"] = [
-        {
-            "type": "Action.Execute",
-            "title": t._("Show my answer"),
-            "verb": VERB,
-            "data": asked.data(),
-        }
-    ]
-    return refresh(card, VERB, asked.data(), asked.user)
+    again = _again(asked, token)
+    card["actions"] = [{"type": "Action.Execute", "title": t._("Show my answer"), **again}]
+    return refresh(card, again["verb"], again["data"], asked.user)
 
 
 def _mark_buttons(card: Card, marker: dict[str, str]) -> Card:
@@ -193,11 +206,26 @@ def _kept_private(
     return cut if again is None else refresh(cut, again["verb"], again["data"], marker["user"])
 
 
-def answer_card(card: Card, text: str, asked: Asked) -> Card:
+def answer_card(card: Card, text: str, asked: Asked, token: str | None = None) -> Card:
     """The asker's own view: the answer (`card`, or its `text`), its buttons naming the asker,
-    and the same refresh."""
-    again = {"verb": VERB, "data": asked.data()}
-    return _kept_private(card, text, asked.languages[0], asked.marker(), again)
+    and the same refresh as the base card (`token`: the stored answer's, when there is one)."""
+    return _kept_private(card, text, asked.languages[0], asked.marker(), _again(asked, token))
+
+
+def gone_card(language: str, days: int) -> Card:
+    """A stored answer's refresh when it is no longer kept (or never was): say so. No refresh,
+    so the client stops asking."""
+    t = Translator(language)
+    return text_card(
+        t._("This answer is no longer available.")
+        + "\n"
+        + t.ngettext(
+            "An answer only its asker sees is kept for {days} day after the question.",
+            "An answer only its asker sees is kept for {days} days after the question.",
+            days,
+        ).format(days=days),
+        t,
+    )
 
 
 def button_card(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,9 @@ from starlette.requests import Request as HttpRequestIn
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import private_answers
 from bot.app import Outcome, ScrutinyApp
+from bot.db import unit_of_work
 from bot.domain import Platform
 from bot.messages import Request
 from bot.outbox import SendError
@@ -62,7 +64,7 @@ from bot.platforms.teams import private
 from bot.platforms.teams.activities import MAX_REQUEST_BYTES, message_words, readable_invoke
 from bot.platforms.teams.auth import app_options
 from bot.platforms.teams.delivery import send_direct
-from bot.platforms.teams.invokes import Invokes, message_card
+from bot.platforms.teams.invokes import Clock, Invokes, message_card
 from bot.rendering.teams_cards import CARD_CONTENT_TYPE, Card
 
 log = logging.getLogger(__name__)
@@ -70,8 +72,6 @@ log = logging.getLogger(__name__)
 MESSAGES_PATH = "/api/messages"
 FORMAT = "teams.json"
 """Replies are Adaptive Cards from each feature's `.teams.json.j2` template."""
-
-Clock = Callable[[], datetime]
 
 
 class RouteAdapter:
@@ -167,7 +167,7 @@ class TeamsBot:
         )
         self._replies: set[asyncio.Task[None]] = set()
         self.sdk.on_message(self._on_message)
-        Invokes(app, self._request).register(self.sdk)
+        Invokes(app, self._request, self.clock).register(self.sdk)
 
     @property
     def routes(self) -> Sequence[BaseRoute]:
@@ -235,9 +235,8 @@ class TeamsBot:
         activity = ctx.activity
         request = self._request(activity, message_text(activity), {})
         outcome = await asyncio.to_thread(self.app.dispatch, request, FORMAT)
-        card = Attachment(
-            content_type=CARD_CONTENT_TYPE, content=self._card(activity, request, outcome)
-        )
+        content = await asyncio.to_thread(self._card, activity, request, outcome)
+        card = Attachment(content_type=CARD_CONTENT_TYPE, content=content)
         await send_direct(
             lambda: ctx.send(MessageActivityInput().add_attachments(card)),
             f"the answer to {request.user_id} in {activity.conversation.id}",
@@ -246,13 +245,35 @@ class TeamsBot:
 
     def _card(self, activity: MessageActivity, request: Request, outcome: Outcome) -> Card:
         """The card a message is answered with: in a channel's new post, a private answer's
-        base card (`private`); anywhere else the answer itself."""
+        base card (`private`), its answer stored for the asker when the command changed
+        something; anywhere else the answer itself."""
         words = request.text
         reads_only = self.app.reads_only(words)
         asked = private.asked_privately(activity, words, outcome, reads_only)
         if asked is None:
             return message_card(outcome, words)
-        return private.base_card(self.app.renderer, asked)
+        if reads_only:
+            return private.base_card(self.app.renderer, asked)
+        token = private_answers.new_token()
+        answer = private.answer_card(message_card(outcome, words), outcome.text, asked, token)
+        base = private.base_card(self.app.renderer, asked, token)
+        try:
+            with unit_of_work(self.app.sessions) as session:
+                private_answers.store(
+                    session,
+                    token,
+                    platform=Platform.TEAMS,
+                    conversation=activity.conversation.id,
+                    asker=private_answers.Asker(asked.user, asked.aad),
+                    card=answer,
+                    base=base,
+                    now=self.clock(),
+                )
+        except Exception:
+            # The command's change is made: its answer goes in the thread rather than be lost.
+            log.exception("Teams: a private answer could not be stored; answered in the thread")
+            return message_card(outcome, words)
+        return base
 
     def _replied(self, reply: asyncio.Task[None]) -> None:
         self._replies.discard(reply)
