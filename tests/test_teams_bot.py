@@ -15,7 +15,7 @@ from microsoft_teams.api import MessageActivity
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
-from bot.domain import Marking, Platform
+from bot.domain import Platform
 from bot.messages import Request
 from bot.models import Channel
 from bot.platforms.teams.activities import MAX_REQUEST_BYTES
@@ -26,24 +26,23 @@ from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
 from tests.fakes.token_issuer import APP_ID, FakeTokenIssuer
-from tests.support.teams import BOT, GROUP_CHAT, PERSONAL, SIAN, TEAM, THREAD, activity, post
+from tests.support.teams import (
+    BOT,
+    GROUP_CHAT,
+    PERSONAL,
+    SIAN,
+    THREAD,
+    activity,
+    add_teams_channel,
+    post,
+)
 
 DATA = Path(__file__).parent / "data" / "teams"
 
 
 @pytest.fixture
 def channel(session: Session, seed: Seed) -> Channel:
-    found = Channel(
-        slug="teams-torfaen",
-        name="Torfaen scrutiny",
-        platform=Platform.TEAMS,
-        external_id=f"{TEAM}/{THREAD}",
-        partner=seed.partners["torfaen"],
-        clearance=Marking.OFFICIAL,
-    )
-    session.add(found)
-    session.commit()
-    return found
+    return add_teams_channel(session, seed)
 
 
 def card_lines(card: dict[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
-from bot.domain import DeliveryState, Marking, Platform
+from bot.domain import DeliveryState, Platform
 from bot.models import Channel, Delivery
 from bot.outbox import THREAD_OF, UPDATE_OF, Target, enqueue
 from bot.platforms.teams.connector_messenger import ConnectorMessenger
@@ -24,7 +24,7 @@ from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.token_issuer import FakeTokenIssuer
 from tests.support.cards import assert_valid_card
-from tests.support.teams import TEAM, THREAD, connector_messenger, send
+from tests.support.teams import THREAD, add_teams_channel, connector_messenger, send
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -38,18 +38,7 @@ def messenger(
 
 @pytest.fixture
 def teams_channel(session: Session, seed: Seed) -> Channel:
-    channel = Channel(
-        slug="teams-torfaen",
-        name="Torfaen scrutiny",
-        platform=Platform.TEAMS,
-        external_id=f"{TEAM}/{THREAD}",
-        partner=seed.partners["torfaen"],
-        clearance=Marking.OFFICIAL,
-        digest_cron="0 9 * * mon",
-    )
-    session.add(channel)
-    session.commit()
-    return channel
+    return add_teams_channel(session, seed, digest_cron="0 9 * * mon")
 
 
 def card(text: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from microsoft_teams.api import MessageActivity
 from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp
-from bot.domain import ChannelLanguage, Marking, Platform
+from bot.domain import ChannelLanguage, Marking
 from bot.models import Channel
 from bot.platforms.teams import private
 from bot.platforms.teams.activities import readable_invoke
@@ -27,7 +27,7 @@ from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
 from tests.fakes.token_issuer import FakeTokenIssuer
 from tests.support.cards import assert_valid_card
-from tests.support.teams import BOT, SIAN, TEAM, THREAD, activity
+from tests.support.teams import BOT, SIAN, THREAD, activity, add_teams_channel
 from tests.test_teams_invokes import CARD, ELERI, elements, say, send, text_of
 
 SIAN_MRI = "29:1sian-hughes"
@@ -41,25 +41,10 @@ MEMBER_ONLY = "TP-981"
 """OFFICIAL-SENSITIVE: Sian is cleared for it, the channel (OFFICIAL) is not."""
 
 
-def add_teams_channel(session: Session, seed: Seed) -> Channel:
-    """Monmouthshire's Teams channel (the one the activities come from), cleared for OFFICIAL."""
-    found = Channel(
-        slug="teams-monmouthshire",
-        name="Monmouthshire scrutiny",
-        platform=Platform.TEAMS,
-        external_id=f"{TEAM}/{THREAD}",
-        partner=seed.partners["monmouthshire"],
-        clearance=Marking.OFFICIAL,
-    )
-    session.add(found)
-    session.commit()
-    return found
-
-
 @pytest.fixture
 def channel(session: Session, seed: Seed) -> Channel:
     """Monmouthshire's Teams channel, cleared for OFFICIAL, with the quasar actions."""
-    found = add_teams_channel(session, seed)
+    found = add_teams_channel(session, seed, "monmouthshire")
     for number, ref in enumerate(SHARED):
         add_action(session, seed, ref, "torfaen", date(2026, 12, 1 + number), title=f"Quasar {ref}")
     add_action(

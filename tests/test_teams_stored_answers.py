@@ -27,7 +27,7 @@ from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import ServedApp
 from tests.fakes.token_issuer import FakeTokenIssuer
 from tests.support.cards import assert_valid_card
-from tests.support.teams import BOT, SIAN, activity
+from tests.support.teams import BOT, SIAN, activity, add_teams_channel
 from tests.test_teams_invokes import (
     ELERI,
     FILE_SHARES,
@@ -41,7 +41,6 @@ from tests.test_teams_invokes import (
 from tests.test_teams_private import (
     ELERI_MRI,
     SIAN_MRI,
-    add_teams_channel,
     answered,
     channel_invoke,
     refreshing,
@@ -95,7 +94,7 @@ def thread(
     session: Session,
     seed: Seed,
 ) -> Thread:
-    add_teams_channel(session, seed)
+    add_teams_channel(session, seed, "monmouthshire")
     return Thread(served, issuer, connector, engine, open_window(teams_app, session, seed))
 
 

@@ -16,9 +16,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from bot.app import ScrutinyApp, create_app
-from bot.domain import Platform
+from bot.domain import Marking, Platform
+from bot.models import Channel
 from bot.outbox import Pacer, SendReport
 from bot.platforms.registry import messengers
 from bot.platforms.teams.connector_messenger import ConnectorMessenger
@@ -170,3 +172,22 @@ def post(
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     base = served if isinstance(served, str) else served.url
     return httpx.post(base + MESSAGES_PATH, content=content, headers=headers, timeout=30)
+
+
+def add_teams_channel(
+    session: Session, seed: Seed, partner: str = "torfaen", **given: Any
+) -> Channel:
+    """`partner`'s Teams channel, the one the test activities come from (TEAM/THREAD), cleared
+    for OFFICIAL; `given` sets any other column."""
+    found = Channel(
+        slug=f"teams-{partner}",
+        name=f"{partner.title()} scrutiny",
+        platform=Platform.TEAMS,
+        external_id=f"{TEAM}/{THREAD}",
+        partner=seed.partners[partner],
+        clearance=Marking.OFFICIAL,
+        **given,
+    )
+    session.add(found)
+    session.commit()
+    return found
