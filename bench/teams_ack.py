@@ -190,6 +190,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--text", default="actions overdue torfaen")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help="TEAMS_REPLY_PROCESSES for ours (default: the setting's own, as in production)",
+    )
     parser.add_argument("--serve", choices=("ours", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--config", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -202,7 +207,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         database = _prepare_database(Path(folder) / "bench.db")
         with FakeTokenIssuer(Path(folder)) as issuer, FakeBotConnector() as connector:
-            config = {"db": database, "teams": issuer.settings()}
+            teams = issuer.settings()
+            # The issuer's settings are the tests' (replies in threads); ours runs as deployed.
+            teams.pop("teams_reply_processes")
+            if args.processes is not None:
+                teams["teams_reply_processes"] = args.processes
+            config = {"db": database, "teams": teams}
             env = {**os.environ, "REQUESTS_CA_BUNDLE": str(issuer.entra.ca_file)}
             started: list[Any] = []
             try:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from bot.app import Outcome, ScrutinyApp
+    from bot.i18n import Translator
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,26 @@ def _pid() -> int:
     return os.getpid()
 
 
+def failed_reply_text(t: Translator) -> str:
+    """What a member is told when the work for their reply failed after the ack."""
+    # Not "nothing was changed": a worker can die just after its change committed.
+    return t._(
+        "Something went wrong on our side before we could answer. If you asked for a "
+        "change, check whether it was made before you try again."
+    )
+
+
 class ReplyWorkerLost(Exception):
     """A reply worker process died before the job's outcome came back."""
 
 
 class ReplyPool:
     """`processes` worker processes running dispatch and interact for one platform."""
+
+    @classmethod
+    def maybe(cls, settings: Settings, processes: int) -> ReplyPool | None:
+        """A pool of `processes` workers, or None for 0 (replies are built in threads)."""
+        return cls(settings, processes) if processes else None
 
     def __init__(self, settings: Settings, processes: int) -> None:
         if processes < 1:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     """The workspace's address (https://srs.slack.com): posts link the earlier post they follow
     up (Slack's message permalinks, built from the stored channel and timestamp)."""
 
+    teams_reply_processes: int = Field(default=2, ge=0, le=32)
+    """Worker processes building Teams replies after the ack (0: threads in the web process),
+    as SLACK_REPLY_PROCESSES does for Slack."""
     teams_bot_name: str = "Scrutiny"
     """The bot's name in Teams (the app package's short name): replies tell members in a
     channel to type `@<name> ...`."""

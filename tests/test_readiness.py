@@ -49,7 +49,7 @@ def test_serve_on_a_fresh_database_migrates_and_answers_a_signed_activity(
         env = {
             **os.environ,
             "DATABASE_URL": database,
-            **{name.upper(): value for name, value in issuer.settings().items()},
+            **{name.upper(): str(value) for name, value in issuer.settings().items()},
             # MSAL (through requests) trusts the fake Entra ID's certificate.
             "REQUESTS_CA_BUNDLE": str(issuer.entra.ca_file),
             "SLACK_BOT_TOKEN": "",

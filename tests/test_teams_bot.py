@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from bot.models import Channel
 from bot.platforms.teams.activities import MAX_REQUEST_BYTES
 from bot.platforms.teams.sdk_bot import TeamsBot, message_text
 from bot.settings import SettingsError, load_settings
+from bot.web import create_web_app
 from tests.conftest import NOW
 from tests.factories import Seed
 from tests.fakes.bot_connector import FakeBotConnector
@@ -36,6 +38,7 @@ from tests.support.teams import (
     add_teams_channel,
     post,
 )
+from tests.test_slack_http import _alive
 
 DATA = Path(__file__).parent / "data" / "teams"
 
@@ -171,6 +174,49 @@ def test_a_personal_chat_question_is_answered_as_a_card(
     assert any("TP-001" in line for line in card_lines(card))
     # The bot signed in at the fake Entra ID with its client credentials, and nowhere else.
     assert issuer.entra.grants() == ["client_credentials"]
+
+
+def test_reply_processes_build_the_answer_and_stop_with_the_bot(
+    issuer: FakeTokenIssuer, connector: FakeBotConnector, teams_app: ScrutinyApp
+) -> None:
+    """TEAMS_REPLY_PROCESSES: the answer is built in a worker process of its own, so the
+    loop that acknowledges activities never waits on the command; the worker stops with it."""
+    bot = TeamsBot(teams_app, processes=1)
+    with ServedApp(create_web_app(teams_app, [bot])) as served:
+        assert bot._workers is not None
+        (worker,) = bot._workers.pids()  # started with the app
+        assert worker != os.getpid() and _alive(worker)
+        body = activity(connector, "personal", "actions overdue torfaen")
+
+        assert post(served, body, issuer.token(connector.service_url)).status_code == 200
+
+        connector.wait_until(lambda: bool(connector.calls), timeout=60)
+        [sent] = connector.calls
+        request = Request(Platform.TEAMS, SIAN, "actions overdue torfaen", None, True, NOW)
+        assert card_lines(sent.cards[0]) == expected_lines(teams_app, request)
+        assert bot.health()["reply_processes"] == 1
+    assert not _alive(worker)
+
+
+def test_a_reply_whose_work_fails_tells_the_member(
+    issuer: FakeTokenIssuer, connector: FakeBotConnector, teams_app: ScrutinyApp
+) -> None:
+    """Work that fails after the ack (here the database is gone) is told to the member in
+    the conversation, not left unanswered."""
+    if teams_app.engine.dialect.name != "sqlite":
+        pytest.skip("removes the SQLite file under the app (the platform's part is the same)")
+    bot = TeamsBot(teams_app, processes=0)
+    with ServedApp(create_web_app(teams_app, [bot])) as served:
+        teams_app.engine.dispose()
+        Path(teams_app.settings.database_url.removeprefix("sqlite:///")).unlink()
+        body = activity(connector, "personal", "actions overdue torfaen")
+
+        assert post(served, body, issuer.token(connector.service_url)).status_code == 200
+
+        connector.wait_until(lambda: bool(connector.calls))
+        [sent] = connector.calls
+        assert "Something went wrong on our side" in " ".join(card_lines(sent.cards[0]))
+        assert bot.health()["work_failed"] == 1
 
 
 def test_a_group_chat_question_is_answered_in_the_group_chat(

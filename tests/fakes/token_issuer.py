@@ -152,6 +152,8 @@ class FakeTokenIssuer(LocalServer):
             "teams_openid_metadata_url": self.metadata_url,
             "teams_token_issuer": self.issuer,
             "teams_authority_host": self.authority,
+            # Replies in threads unless a test asks for processes: they take seconds to start.
+            "teams_reply_processes": 0,
         }
 
     # -- tokens -----------------------------------------------------------------------------

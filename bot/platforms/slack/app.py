@@ -101,7 +101,7 @@ from bot.rendering.slack_blocks import (
     join_bodies,
     text_blocks,
 )
-from bot.reply_pool import ReplyPool, Work
+from bot.reply_pool import ReplyPool, Work, failed_reply_text
 from bot.settings import Settings
 from handlers.welcome import WELCOME
 
@@ -379,7 +379,7 @@ class SlackPlatform:
         """Events handled and duplicates skipped, requests refused (401), too large (413) and
         malformed (400) since start (shown by /healthz)."""
         self._executor: ThreadPoolExecutor | None = None
-        self._replies = ReplyPool(app.settings, processes) if processes else None
+        self._replies = ReplyPool.maybe(app.settings, processes)
         self._busy = 0
         self._turns: dict[str, _Turn] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -808,11 +808,7 @@ class SlackPlatform:
         if not tell:
             return
         t = Translator(self.app.settings.scrutiny_language)
-        # Not "nothing was changed": a worker can die just after its change committed.
-        text = t._(
-            "Something went wrong on our side before we could answer. If you asked for a "
-            "change, check whether it was made before you try again."
-        )
+        text = failed_reply_text(t)
         try:
             await self._send(fit_message(text_blocks(text), text, t), where)
         except Undeliverable as lost:

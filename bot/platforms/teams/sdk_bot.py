@@ -51,6 +51,7 @@ from bot import private_answers
 from bot.app import Outcome, ScrutinyApp
 from bot.db import unit_of_work
 from bot.domain import Platform
+from bot.i18n import Translator
 from bot.messages import Request
 from bot.outbox import SendError
 from bot.platforms.inbound import (
@@ -65,7 +66,8 @@ from bot.platforms.teams.activities import MAX_REQUEST_BYTES, message_words, rea
 from bot.platforms.teams.auth import app_options
 from bot.platforms.teams.delivery import send_direct
 from bot.platforms.teams.invokes import Clock, Invokes, message_card
-from bot.rendering.teams_cards import CARD_CONTENT_TYPE, Card
+from bot.rendering.teams_cards import CARD_CONTENT_TYPE, Card, text_card
+from bot.reply_pool import ReplyPool, failed_reply_text
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +157,11 @@ class TeamsBot:
 
     name = "teams-bot"
 
-    def __init__(self, app: ScrutinyApp, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, app: ScrutinyApp, *, clock: Clock | None = None, processes: int | None = None
+    ) -> None:
+        """`processes`: build replies in that many worker processes (default
+        TEAMS_REPLY_PROCESSES; 0: in worker threads)."""
         self.app = app
         self.clock = clock or app.clock.now
         self.stats: Counter[str] = Counter()
@@ -166,6 +172,9 @@ class TeamsBot:
             messaging_endpoint=MESSAGES_PATH,
         )
         self._replies: set[asyncio.Task[None]] = set()
+        if processes is None:
+            processes = app.settings.teams_reply_processes
+        self._workers = ReplyPool.maybe(app.settings, processes)
         self.sdk.on_message(self._on_message)
         Invokes(app, self._request, self.clock).register(self.sdk)
 
@@ -176,16 +185,21 @@ class TeamsBot:
 
     def health(self) -> dict[str, Any]:
         """Activities answered and refused since start."""
-        return {"mode": "teams-app", **self.stats}
+        processes = self._workers.processes if self._workers else 0
+        return {"mode": "teams-app", "reply_processes": processes, **self.stats}
 
     async def startup(self) -> None:
         """Let the SDK set up its token check and register its endpoint with the adapter."""
         await self.sdk.initialize()
+        if self._workers is not None:
+            self._workers.start()
 
     async def shutdown(self) -> None:
         """Let the replies still being worked on finish."""
         if self._replies:
             await asyncio.gather(*self._replies, return_exceptions=True)
+        if self._workers is not None:
+            await self._workers.stop()
 
     async def _endpoint(self, request: HttpRequestIn) -> Response:
         handler = self.adapter.handlers.get(MESSAGES_PATH)
@@ -234,14 +248,29 @@ class TeamsBot:
     async def _reply(self, ctx: ActivityContext[MessageActivity]) -> None:
         activity = ctx.activity
         request = self._request(activity, message_text(activity), {})
-        outcome = await asyncio.to_thread(self.app.dispatch, request, FORMAT)
-        content = await asyncio.to_thread(self._card, activity, request, outcome)
+        try:
+            outcome = await self._dispatch(request)
+        except Exception:
+            log.exception("Teams: the work for %s's message failed", request.user_id)
+            self.stats["work_failed"] += 1
+            t = Translator(self.app.settings.scrutiny_language)
+            content = text_card(failed_reply_text(t), t)
+        else:
+            content = await asyncio.to_thread(self._card, activity, request, outcome)
         card = Attachment(content_type=CARD_CONTENT_TYPE, content=content)
         await send_direct(
             lambda: ctx.send(MessageActivityInput().add_attachments(card)),
             f"the answer to {request.user_id} in {activity.conversation.id}",
         )
         self.stats["answered"] += 1
+
+    async def _dispatch(self, request: Request) -> Outcome:
+        """`app.dispatch`: in the reply processes when there are any (they cannot hold the GIL
+        the loop acknowledges with), else in a worker thread."""
+        if self._workers is not None:
+            return await self._workers.run("dispatch", request, FORMAT)
+        outcome: Outcome = await asyncio.to_thread(self.app.dispatch, request, FORMAT)
+        return outcome
 
     def _card(self, activity: MessageActivity, request: Request, outcome: Outcome) -> Card:
         """The card a message is answered with: in a channel's new post, a private answer's
