@@ -32,9 +32,10 @@ It never hangs: servers that do not start within a minute, replies that do not a
 within `--reply-timeout` and a whole run past `--timeout` stop it with a message saying what
 was missing; the servers exit with this process.
 
-`SLACK_ACK_PROFILE=/tmp/ours.prof` profiles the thread that serves ours (its event loop, which
-acknowledges and sends replies) with cProfile and writes the stats there when the run ends;
-read them with `python -m pstats`. The figures printed with it are slower than without.
+`SLACK_ACK_PROFILE=/tmp/ack` profiles the thread that serves each app (its event loop, which
+acknowledges and, in ours, sends the replies) with cProfile and writes the stats to
+/tmp/ack.ours and /tmp/ack.bare when the run ends; read them with `python -m pstats`. The
+figures printed with it are slower than without.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def _serve(kind: str, api_url: str, database_url: str, processes: int, cache: in
         asgi = create_web_app(app, [build_slack(app)])
     else:
         asgi = bare_web_app(settings)
-    profile_to = os.environ.get("SLACK_ACK_PROFILE") if kind == "ours" else None
+    profile_to = os.environ.get("SLACK_ACK_PROFILE")
     if profile_to:
         import cProfile
 
@@ -151,7 +152,7 @@ def _serve(kind: str, api_url: str, database_url: str, processes: int, cache: in
                 plain_run(server, *args, **kwargs)
             finally:
                 profiler.disable()
-                profiler.dump_stats(profile_to)
+                profiler.dump_stats(f"{profile_to}.{kind}")
 
         uvicorn.Server.run = profiled_run  # type: ignore[method-assign]
     with ServedApp(asgi) as served:
