@@ -31,6 +31,11 @@ the min–max over the runs is printed at the end.
 It never hangs: servers that do not start within a minute, replies that do not all arrive
 within `--reply-timeout` and a whole run past `--timeout` stop it with a message saying what
 was missing; the servers exit with this process.
+
+`SLACK_ACK_PROFILE=/tmp/ack` profiles the thread that serves each app (its event loop, which
+acknowledges and, in ours, sends the replies) with cProfile and writes the stats to
+/tmp/ack.ours and /tmp/ack.bare when the run ends; read them with `python -m pstats`. The
+figures printed with it are slower than without.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -130,6 +136,25 @@ def _serve(kind: str, api_url: str, database_url: str, processes: int, cache: in
         asgi = create_web_app(app, [build_slack(app)])
     else:
         asgi = bare_web_app(settings)
+    profile_to = os.environ.get("SLACK_ACK_PROFILE")
+    if profile_to:
+        import cProfile
+
+        import uvicorn
+
+        plain_run = uvicorn.Server.run
+        profiler = cProfile.Profile()
+
+        def profiled_run(server: uvicorn.Server, *args: Any, **kwargs: Any) -> None:
+            # Only the thread that serves (the event loop that acknowledges) is profiled.
+            profiler.enable()
+            try:
+                plain_run(server, *args, **kwargs)
+            finally:
+                profiler.disable()
+                profiler.dump_stats(f"{profile_to}.{kind}")
+
+        uvicorn.Server.run = profiled_run  # type: ignore[method-assign]
     with ServedApp(asgi) as served:
         print(f"PORT {served.port}", flush=True)
         _until_parent_ends()
