@@ -1043,16 +1043,16 @@ def test_reply_processes_start_with_the_app_answer_and_stop_with_it(
 
 
 @contextmanager
-def _database_held(engine: Engine) -> Iterator[None]:
+def database_held(engine: Engine, table: str = "decisions") -> Iterator[None]:
     """Another connection holding what a writing command needs, until the block ends: SQLite's
-    write lock, or PostgreSQL's lock on the decisions table."""
+    write lock, or PostgreSQL's lock on `table`."""
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         if engine.dialect.name == "sqlite":
             cursor.execute("BEGIN IMMEDIATE")
         else:
-            cursor.execute("LOCK TABLE decisions IN ACCESS EXCLUSIVE MODE")
+            cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         yield
     finally:
         raw.rollback()
@@ -1067,7 +1067,7 @@ def test_a_reply_worker_that_dies_mid_job_is_reported_to_the_member_and_replaced
     with served(platform, fake) as slack:
         assert platform._replies is not None
         (worker,) = platform._replies.pids()
-        with _database_held(platform.app.engine):
+        with database_held(platform.app.engine):
             # The worker takes the job and waits for the database; then it is killed.
             response = slack.command(SECRETARY, record, channel_id=SECRETARIAT_CHANNEL)
             assert response.status_code == 200

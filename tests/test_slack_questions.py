@@ -21,6 +21,7 @@ from bot.app import ScrutinyApp
 from bot.cli import cli
 from bot.domain import DeliveryState, Marking, QuestionState
 from bot.models import Delivery, Member, Question, QuestionSupport, Reminder
+from bot.platforms.slack.app import SlackPlatform
 from bot.scheduler import run_schedules, send_due
 from tests import test_slack_http
 from tests.conftest import NOW
@@ -29,7 +30,7 @@ from tests.fakes.slack_api import Call, SlackSender
 from tests.fakes.slack_limits import LimitedSlackApi
 from tests.outbox_support import sender_for
 from tests.test_questions import add_meeting, add_partner_channels
-from tests.test_slack_http import buttons, texts
+from tests.test_slack_http import buttons, database_held, texts
 
 # The Slack app served on 127.0.0.1 and its sender, as in test_slack_http, over `fake` below.
 slack_app, platform, slack, db = (
@@ -148,6 +149,32 @@ def test_message_shortcut_opens_the_ask_form_filled_with_the_message(
     assert confirmation.body["channel"] == TORFAEN_CHANNEL
     assert ref_in(confirmation) == "Q-SB-2026-12-001"
     assert state_of(db, "Q-SB-2026-12-001") is QuestionState.SUBMITTED
+
+
+def test_a_form_checked_slower_than_slacks_ack_window_closes_and_its_outcome_comes_after(
+    slack: SlackSender, fake: LimitedSlackApi, platform: SlackPlatform, seed: Seed, db: Session
+) -> None:
+    shortcut(slack, TORFAEN, TORFAEN_CHANNEL, "Draft")
+    view = opened(slack, 1)
+    meeting = chosen(str(seed.meetings[0].id))
+    blank = submitted(slack, TORFAEN, view, meeting=meeting, question=typed("  "))
+    [refusal] = blank["errors"].values()
+    words = "When will the file shares move to SharePoint Online?"
+    # Another writer holds the database past Bolt's 3 seconds (on PostgreSQL the members
+    # table, which every check reads first): without the budget the ack waits for the check,
+    # and Bolt answers 404 (Slack: "We had some trouble connecting").
+    with database_held(platform.app.engine, "members"):
+        assert submitted(slack, TORFAEN, view, meeting=meeting, question=typed(words)) is None
+        assert submitted(slack, TORFAEN, view, meeting=meeting, question=typed("  ")) is None
+        assert db.scalar(select(Question.id)) is None
+    told = fake.wait_for("chat.postEphemeral", 2)
+    assert {call.body["user"] for call in told} == {TORFAEN}
+    [stored] = [call for call in told if "Q-SB-" in texts(call.body)]
+    assert ref_in(stored) == "Q-SB-2026-12-001"
+    assert state_of(db, "Q-SB-2026-12-001") is QuestionState.SUBMITTED
+    # The late field error is told as a message, in the words the form would have shown.
+    [refused] = [call for call in told if call is not stored]
+    assert refusal in texts(refused.body)
 
 
 def test_every_question_button_and_form_works_from_slack(

@@ -12,7 +12,9 @@ Slack's rules kept here:
   Web API. Nothing holds a reply back for other requests' acks (a
   read-only command takes no write lock, so it waits on no one). Replies to one response_url
   (buttons on one message) go in the order the requests came. Modal submissions are the
-  exception: their ack must carry any field errors, so they are checked before acknowledging.
+  exception: their ack must carry any field errors, so they are checked before acknowledging,
+  for at most FORM_CHECK_BUDGET seconds; a check that takes longer closes the form and its
+  outcome (field errors too) comes as a message, as Slack refuses an ack later than 3 seconds.
 - Events are claimed by `event_id` in the `processed_events` table before any work, so a
   retried delivery (`X-Slack-Retry-Num`) or a duplicate is never answered twice.
 - Every message and view passes `slack_blocks` (Block Kit limits, paging, escaping).
@@ -122,6 +124,11 @@ RETRIES = 3
 """How many times a Web API call is retried after a 429, a 500/503 or a dropped connection."""
 RESPONSE_URL_TIMEOUT = 10.0
 """Seconds a response_url (with its retries) may take before the reply goes by the Web API."""
+FORM_CHECK_BUDGET = 2.0
+"""Seconds a form submission's check may hold its ack back. Bolt answers 404 ("listener didn't
+call ack") after 3 seconds and Slack shows the member an error, so a check still waiting (on a
+busy machine, or on another writer's lock) is not waited for: the form closes, and the outcome,
+field errors too, comes as a message."""
 FIELD_ERROR_MAX = 150
 KEEP_EVENT_IDS = timedelta(days=2)
 MAX_KEY = 255
@@ -363,6 +370,7 @@ class SlackPlatform:
         clock: Clock | None = None,
         response_url_timeout: float = RESPONSE_URL_TIMEOUT,
         processes: int = 0,
+        form_check_budget: float = FORM_CHECK_BUDGET,
     ) -> None:
         """`processes`: build replies in that many worker processes (0: in worker threads)."""
         self.app = app
@@ -372,6 +380,7 @@ class SlackPlatform:
         self.app_token = app_token
         self.clock = clock or app.clock.now
         self.response_url_timeout = response_url_timeout
+        self.form_check_budget = form_check_budget
         self.parts = _Parts()
         self.conversations = Conversations(self.client)
         self._socket: AsyncSocketModeHandler | None = None
@@ -770,10 +779,22 @@ class SlackPlatform:
         )
         values: dict[str, Any] = {**view.form_values(), "metadata": metadata.data}
         request = self._request(where, metadata.data, values)
-        try:
-            outcome = await self._in_worker(
-                self.app.interact, view.callback_id, request, FORMAT, urgent=True
+        check = asyncio.ensure_future(
+            self._in_worker(self.app.interact, view.callback_id, request, FORMAT, urgent=True)
+        )
+        done, _ = await asyncio.wait({check}, timeout=self.form_check_budget)
+        if not done:
+            await ack()
+            log.warning(
+                "Slack: form %s from %s not checked within %.1f s; closed, outcome sent later",
+                view.callback_id,
+                where.user_id,
+                self.form_check_budget,
             )
+            await self._guard(where, self._deliver_when_done(check, where))
+            return
+        try:
+            outcome = check.result()
         except Exception:
             await ack()
             raise
@@ -784,6 +805,10 @@ class SlackPlatform:
                 return
         await ack()
         await self._guard(where, self.deliver(outcome, where))
+
+    async def _deliver_when_done(self, check: Awaitable[Outcome], where: _Where) -> None:
+        """Deliver a form's outcome that came after its ack (as a message: the form is closed)."""
+        await self.deliver(await check, where)
 
     async def _on_view_closed(self, _closed: ViewClosed, _ack: Ack) -> None:
         return  # acknowledged; a closed form changes nothing
