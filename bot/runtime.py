@@ -7,7 +7,7 @@ handlers as well (`bot.app.ScrutinyApp` adds them), so a worker never loads a ch
 from __future__ import annotations
 
 from sqlalchemy import Engine, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot.clock import CLOCK, Clock
 from bot.db import make_engine, make_session_factory
@@ -56,7 +56,12 @@ class Runtime:
             Platform.TEAMS: Member.entra_object_id,
             Platform.CONSOLE: Member.slug,
         }[platform]
-        return session.scalar(select(Member).where(column == user_id, Member.active.is_(True)))
+        # The partner comes in the same statement: every request's audience reads its slug.
+        return session.scalar(
+            select(Member)
+            .options(joinedload(Member.partner))
+            .where(column == user_id, Member.active.is_(True))
+        )
 
     @staticmethod
     def find_channel(session: Session, platform: Platform, channel_id: str) -> Channel | None:
@@ -68,6 +73,7 @@ class Runtime:
             named = or_(named, Channel.external_id.endswith("/" + channel_id, autoescape=True))
         return session.scalar(
             select(Channel)
+            .options(joinedload(Channel.partner))
             .where(Channel.platform == platform, named)
             .order_by(Channel.external_id != channel_id, Channel.id)
             .limit(1)
