@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Hashable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.answer_cache import AnswerCache
 from bot.clock import CLOCK, Clock
 from bot.context import Command, Context, Interaction, UserError
-from bot.db import unit_of_work
+from bot.db import WRITES, unit_of_work
 from bot.domain import Platform, Role
 from bot.messages import Reply, Request
 from bot.models import Member
@@ -203,12 +204,21 @@ class ScrutinyApp(Runtime):
                     )
                 },
             )
+        session = ctx.session
+        # A failed handler leaves nothing behind: a unit that writes runs it in a savepoint,
+        # and a read-only one (nothing of its own to keep) is rolled back whole instead, which
+        # spares every read-only command the savepoint's two statements.
+        writes = session.info.get(WRITES, True)
         try:
-            with ctx.session.begin_nested():
+            with session.begin_nested() if writes else nullcontext():
                 return handler(request, ctx)  # type: ignore[operator,no-any-return]
         except UserError as problem:
+            if not writes:
+                session.rollback()
             return Reply("common/error", {"message": str(problem)})
         except Exception:
+            if not writes:
+                session.rollback()
             log.exception("handler failed for %r", request.text)
             return Reply(
                 "common/error",

@@ -6,8 +6,8 @@ handlers as well (`bot.app.ScrutinyApp` adds them), so a worker never loads a ch
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Engine, Select, String, bindparam, literal, or_, select
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot.clock import CLOCK, Clock
 from bot.db import make_engine, make_session_factory
@@ -31,6 +31,47 @@ def renderer_for(settings: Settings) -> Renderer:
     )
 
 
+# A request's member and channel are looked up on every command: their statements are built
+# once, not per request (building one costs more than SQLite takes to run it). The partner
+# comes in the same statement: every request's audience reads its slug.
+_MEMBER_BY_ID = {
+    platform: select(Member)
+    .options(joinedload(Member.partner))
+    .where(column == bindparam("user_id", type_=String), Member.active.is_(True))
+    for platform, column in (
+        (Platform.SLACK, Member.slack_user_id),
+        (Platform.TEAMS, Member.entra_object_id),
+        (Platform.CONSOLE, Member.slug),
+    )
+}
+_CHANNEL_ID = bindparam("channel_id", type_=String)
+
+
+def _channel_by_id(
+    platform: ColumnElement[Platform], named: ColumnElement[bool]
+) -> Select[Channel]:
+    return (
+        select(Channel)
+        .options(joinedload(Channel.partner))
+        .where(Channel.platform == platform, named)
+        .order_by(Channel.external_id != _CHANNEL_ID, Channel.id)
+        .limit(1)
+    )
+
+
+_CHANNEL_BY_ID = _channel_by_id(
+    bindparam("platform", type_=Channel.platform.type), Channel.external_id == _CHANNEL_ID
+)
+# A Teams channel is stored as "<team id>/<thread id>"; Teams' activities name the thread.
+_TEAMS_CHANNEL_BY_ID = _channel_by_id(
+    literal(Platform.TEAMS, Channel.platform.type),
+    or_(
+        Channel.external_id == _CHANNEL_ID,
+        Channel.external_id.like(bindparam("suffix", type_=String), escape="/"),
+    ),
+)
+
+
 class Runtime:
     """Settings, the program's clock, a session factory and the renderer."""
 
@@ -51,27 +92,20 @@ class Runtime:
     @staticmethod
     def find_member(session: Session, platform: Platform, user_id: str) -> Member | None:
         """The active member behind a platform user id (console: the member's slug)."""
-        column = {
-            Platform.SLACK: Member.slack_user_id,
-            Platform.TEAMS: Member.entra_object_id,
-            Platform.CONSOLE: Member.slug,
-        }[platform]
-        return session.scalar(select(Member).where(column == user_id, Member.active.is_(True)))
+        return session.scalar(_MEMBER_BY_ID[platform], {"user_id": user_id})
 
     @staticmethod
     def find_channel(session: Session, platform: Platform, channel_id: str) -> Channel | None:
         """The registered channel a request names. A Teams channel is stored as "<team
         id>/<thread id>" (posting to it needs the team) while Teams' activities name the
         thread id alone, so for Teams a stored id ending in "/<thread id>" matches too."""
-        named = Channel.external_id == channel_id
         if platform is Platform.TEAMS:
-            named = or_(named, Channel.external_id.endswith("/" + channel_id, autoescape=True))
-        return session.scalar(
-            select(Channel)
-            .where(Channel.platform == platform, named)
-            .order_by(Channel.external_id != channel_id, Channel.id)
-            .limit(1)
-        )
+            # The suffix as a LIKE pattern, its wildcards escaped ("/" escapes, as SQLAlchemy's
+            # autoescape does): a "%" in an id is no wildcard.
+            escaped = "".join("/" + c if c in "%_/" else c for c in channel_id)
+            values = {"channel_id": channel_id, "suffix": "%//" + escaped}
+            return session.scalar(_TEAMS_CHANNEL_BY_ID, values)
+        return session.scalar(_CHANNEL_BY_ID, {"platform": platform, "channel_id": channel_id})
 
     @staticmethod
     def partner_slugs(session: Session) -> list[str]:

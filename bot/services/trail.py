@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, bindparam, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import InstrumentedAttribute
@@ -34,26 +35,52 @@ class Trail:
 
 
 def json_list_has_any(
-    session: Session, column: InstrumentedAttribute[list[str]], values: Collection[str]
-) -> ColumnElement[bool]:
-    """Rows whose JSON list `column` holds any of `values` (SQLite and PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect: str, column: InstrumentedAttribute[list[str]], name: str, count: int
+) -> tuple[ColumnElement[bool], list[str]]:
+    """Rows whose JSON list `column` holds any of `count` values (SQLite and PostgreSQL), bound
+    by name; and the names to bind the values to, in order."""
+    names = [f"{name}_{i}" for i in range(count)]
+    if dialect == "postgresql":
         as_jsonb = column.cast(JSONB)
-        return or_(*(as_jsonb.op("@>")(func.jsonb_build_array(v)) for v in sorted(values)))
+        return or_(
+            *(as_jsonb.op("@>")(func.jsonb_build_array(bindparam(n, type_=String))) for n in names)
+        ), names
     each = func.json_each(column).table_valued("value")
-    return exists(select(1).select_from(each).where(each.c.value.in_(list(values))))
+    values = [bindparam(n, type_=String) for n in names]
+    return exists(select(1).select_from(each).where(each.c.value.in_(values))), names
+
+
+# The trail's statements are built once per dialect and number of refs: building a Select
+# with its joins and JSON test costs more than SQLite takes to run it.
+@cache
+def _actions_from(dialect: str) -> Select[Action]:
+    linked, _ = json_list_has_any(dialect, Action.decision_refs, "ref", 1)
+    return (
+        select(Action)
+        .options(joinedload(Action.owner_partner))
+        .where(linked)
+        .order_by(Action.due_date.is_(None), Action.due_date, Action.ref)
+    )
+
+
+@lru_cache(maxsize=64)  # one per number of refs linked
+def _questions_about(dialect: str, count: int) -> tuple[Select[Question], list[str]]:
+    linked, names = json_list_has_any(dialect, Question.linked_refs, "ref", count)
+    statement = (
+        select(Question)
+        .options(joinedload(Question.meeting).joinedload(Meeting.board), joinedload(Question.asker))
+        .where(linked, Question.state.not_in(HIDDEN_STATES))
+        .order_by(Question.created_at, Question.id)
+    )
+    return statement, names
 
 
 def actions_from(
     session: Session, audience: Audience, decision_ref: str, *, today: date
 ) -> tuple[list[ActionView], int]:
     """Actions that come from a decision, soonest due first; and how many were withheld."""
-    rows = session.scalars(
-        select(Action)
-        .options(joinedload(Action.owner_partner))
-        .where(json_list_has_any(session, Action.decision_refs, [decision_ref]))
-        .order_by(Action.due_date.is_(None), Action.due_date, Action.ref)
-    ).all()
+    statement = _actions_from(session.get_bind().dialect.name)
+    rows = session.scalars(statement, {"ref_0": decision_ref}).all()
     split = partition(rows, audience)
     return [ActionView.of(a, today) for a in split.visible], split.withheld_total
 
@@ -70,15 +97,9 @@ def questions_about(
     """Questions that link any of `refs`, oldest first; and how many were withheld."""
     if not refs:
         return [], 0
-    rows = session.scalars(
-        select(Question)
-        .options(joinedload(Question.meeting).joinedload(Meeting.board), joinedload(Question.asker))
-        .where(
-            json_list_has_any(session, Question.linked_refs, refs),
-            Question.state.not_in(HIDDEN_STATES),
-        )
-        .order_by(Question.created_at, Question.id)
-    ).all()
+    values = sorted(set(refs))
+    statement, names = _questions_about(session.get_bind().dialect.name, len(values))
+    rows = session.scalars(statement, dict(zip(names, values, strict=True))).all()
     split = partition(rows, audience)
     shown = views(session, split.visible, viewer=viewer, now=now, zone=zone)
     return shown, split.withheld_total
