@@ -228,7 +228,10 @@ def test_one_compiled_statement_whatever_the_number_of_words(session: Session, s
     # A statement whose shape followed the number of words was compiled anew for almost every
     # question: most of a search's CPU on PostgreSQL.
     for kind in ("actions", "decisions"):
-        seen = compiled_statements(
+        one_word = compiled_statements(
+            session, lambda kind=kind: search.ranked_ids(session, kind, WORD_COUNTS[0])
+        )
+        every_count = compiled_statements(
             session,
             lambda kind=kind: [
                 search.ranked_ids(session, kind, text, any_word=any_word)
@@ -236,7 +239,8 @@ def test_one_compiled_statement_whatever_the_number_of_words(session: Session, s
                 for any_word in (False, True)
             ],
         )
-        assert len(seen) == 1, kind
+        # On PostgreSQL the tsquery is built by a statement of its own before the match.
+        assert every_count == one_word and len(one_word) <= 2, kind
     grouped = compiled_statements(
         session,
         lambda: [
@@ -248,7 +252,7 @@ def test_one_compiled_statement_whatever_the_number_of_words(session: Session, s
             )
         ],
     )
-    assert len(grouped) == 1
+    assert len(grouped) <= 2
     one_word = compiled_statements(
         session, lambda: queries.find_decisions(session, ALL_CLEARED, text=WORD_COUNTS[0])
     )

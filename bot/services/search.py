@@ -106,16 +106,16 @@ def _sqlite_match(
     return statement.columns(id=Integer, score=Float).subquery(f"{kind}_match")
 
 
-# The tsquery of every search, built in the database from three bound arrays (group, alternative
-# and word of each searched word) so the statement has one shape whatever the number of words:
-# SQLAlchemy compiles it once and PostgreSQL can keep one plan. Each word still goes through its
-# own plainto_tsquery, so no user text is ever parsed as tsquery syntax; only the database's own
-# rendering of those tsqueries is, parenthesised and joined into the same tree the && and ||
-# operators build. A word matches its English stem or itself as typed (the Welsh columns are
-# unstemmed); an English stop word is left out (NULL, which string_agg skips) rather than
-# demanding "the" in the Welsh text, as && and || leave out an empty operand. The words of an
-# alternative are joined with & (and), alternatives with | (or), groups with & (and).
-_POSTGRESQL_TSQUERY = """
+# The tsquery of a search, built in the database from three bound arrays (group, alternative and
+# word of each searched word) so the statement has one shape whatever the number of words and
+# SQLAlchemy compiles it once. Each word still goes through its own plainto_tsquery, so no user
+# text is ever parsed as tsquery syntax; only the database's own rendering of those tsqueries
+# is, parenthesised and joined into the same tree the && and || operators build. A word matches
+# its English stem or itself as typed (the Welsh columns are unstemmed); an English stop word is
+# left out (NULL, which string_agg skips) rather than demanding "the" in the Welsh text, as &&
+# and || leave out an empty operand. The words of an alternative are joined with & (and),
+# alternatives with | (or), groups with & (and).
+_POSTGRESQL_TSQUERY = text("""
     WITH each_word AS (
         SELECT t.g, t.a, t.n,
             CASE WHEN numnode(plainto_tsquery('english', t.w)) = 0 THEN NULL
@@ -130,35 +130,46 @@ _POSTGRESQL_TSQUERY = """
         SELECT g, string_agg('(' || query || ')', ' | ' ORDER BY a) AS query
         FROM each_alternative GROUP BY g
     )
-    SELECT CAST(coalesce(string_agg('(' || query || ')', ' & ' ORDER BY g), '') AS tsquery)
-    FROM each_group
-"""
+    SELECT coalesce(string_agg('(' || query || ')', ' & ' ORDER BY g), '') FROM each_group
+""")
 
 
-def _postgresql_match(
-    kind: Searchable, groups: list[Alternatives], any_word: bool, scored: bool
-) -> Subquery:
-    if any_word:
-        # Any one alternative of any group: one group of them all, so one statement serves both.
-        groups = [[alternative for group in groups for alternative in group]]
+def _postgresql_tsquery(session: Session, groups: list[Alternatives]) -> str:
+    """The tsquery, as PostgreSQL renders it, that matches every group of `groups`."""
     numbered = [
         (g, a, word)
         for g, group in enumerate(groups)
         for a, alternative in enumerate(group)
         for word in alternative
     ]
-    query = f"({_POSTGRESQL_TSQUERY})"
+    built = session.scalar(
+        _POSTGRESQL_TSQUERY,
+        {
+            "search_groups": [g for g, _, _ in numbered],
+            "search_alternatives": [a for _, a, _ in numbered],
+            "search_words": [w for _, _, w in numbered],
+        },
+    )
+    return str(built)
+
+
+def _postgresql_match(
+    session: Session, kind: Searchable, groups: list[Alternatives], any_word: bool, scored: bool
+) -> Subquery:
+    if any_word:
+        # Any one alternative of any group: one group of them all, so one statement serves both.
+        groups = [[alternative for group in groups for alternative in group]]
+    # Built first and bound as one value, so the planner sees the tsquery itself and estimates
+    # its matches as it did when the query was written out word by word (a tsquery computed in
+    # the same statement is unknown at planning and gave slower plans).
+    query = "CAST(:tsquery AS tsquery)"
     # Counting needs no rank, and ts_rank is most of the cost of a match on many rows.
     score = f"ts_rank({kind}.search_vector, {query})" if scored else "0.0"
     # The table name comes from the closed Searchable set, never from user input.
     statement = text(
         f"SELECT {kind}.id AS id, {score} AS score FROM {kind} "
         f"WHERE {kind}.search_vector @@ {query}"
-    ).bindparams(
-        search_groups=[g for g, _, _ in numbered],
-        search_alternatives=[a for _, a, _ in numbered],
-        search_words=[w for _, _, w in numbered],
-    )
+    ).bindparams(tsquery=_postgresql_tsquery(session, groups))
     return statement.columns(id=Integer, score=Float).subquery(f"{kind}_match")
 
 
@@ -184,7 +195,7 @@ def match(
     if dialect == "sqlite":
         return _sqlite_match(kind, groups, any_word, scored)
     if dialect == "postgresql":
-        return _postgresql_match(kind, groups, any_word, scored)
+        return _postgresql_match(session, kind, groups, any_word, scored)
     raise RuntimeError(f"full-text search is not implemented for {dialect}")
 
 
