@@ -135,22 +135,34 @@ _POSTGRESQL_TSQUERY = text("""
 
 
 def _postgresql_tsquery(session: Session, groups: list[Alternatives]) -> str:
-    """The tsquery, as PostgreSQL renders it, that matches every group of `groups`."""
+    """The tsquery, as PostgreSQL renders it, that matches every group of `groups`; built once
+    per transaction of `session` (a list counts its matches and then reads a page of them)."""
+    session.connection()  # begins the transaction the cache belongs to
+    transaction = session.get_transaction()
+    cached: tuple[object, dict[object, str]] | None = session.info.get("search_tsqueries")
+    if cached is None or cached[0] is not transaction:
+        cached = session.info["search_tsqueries"] = (transaction, {})
+    key = tuple(tuple(tuple(alternative) for alternative in group) for group in groups)
+    if key in cached[1]:
+        return cached[1][key]
     numbered = [
         (g, a, word)
         for g, group in enumerate(groups)
         for a, alternative in enumerate(group)
         for word in alternative
     ]
-    built = session.scalar(
-        _POSTGRESQL_TSQUERY,
-        {
-            "search_groups": [g for g, _, _ in numbered],
-            "search_alternatives": [a for _, a, _ in numbered],
-            "search_words": [w for _, _, w in numbered],
-        },
+    built = str(
+        session.scalar(
+            _POSTGRESQL_TSQUERY,
+            {
+                "search_groups": [g for g, _, _ in numbered],
+                "search_alternatives": [a for _, a, _ in numbered],
+                "search_words": [w for _, _, w in numbered],
+            },
+        )
     )
-    return str(built)
+    cached[1][key] = built
+    return built
 
 
 def _postgresql_match(
