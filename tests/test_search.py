@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
+from sqlalchemy import case, event, func, select, text
 from sqlalchemy.engine import Connection, ExecutionContext
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.services import queries, search
 from bot.visibility import Audience
@@ -281,3 +282,52 @@ def test_tsquery_syntax_in_words_finds_the_row(session: Session, seed: Seed, typ
     assert ids_of(session, "decisions", typed) == [decision.id]
     assert ids_of(session, "decisions", typed, any_word=True)[0] == decision.id
     assert search.ranked_ids(session, "decisions", [[typed, "nothing"], ["co"]]) == [decision.id]
+
+
+def operators_tsquery(groups: list[search.Alternatives]) -> ColumnElement[Any]:
+    """The tsquery of `groups` written out word by word with && and || (as the search did before
+    its one-shape build): a word its English stem or itself as typed, a stop word empty."""
+
+    def fold(parts: list[ColumnElement[Any]], operator: str) -> ColumnElement[Any]:
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = combined.op(operator)(part)
+        return combined
+
+    def word(w: str) -> ColumnElement[Any]:
+        english: ColumnElement[Any] = func.plainto_tsquery("english", w)
+        as_typed = english.op("||")(func.plainto_tsquery("simple", w))
+        return case((func.numnode(english) == 0, english), else_=as_typed)
+
+    return fold([fold([fold([word(w) for w in a], "&&") for a in g], "||") for g in groups], "&&")
+
+
+SEARCHED = st.lists(
+    st.sampled_from([*"ab'&|!:()*\\ -ŵ1", "the ", "data ", "moves ", "o'brien "]), max_size=12
+).map("".join)
+"""Typed text with tsquery operators, quotes, backslashes, stop words and stemmed words."""
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    typed=st.lists(st.lists(SEARCHED, min_size=1, max_size=3), min_size=1, max_size=4),
+    any_word=st.booleans(),
+)
+def test_postgresql_tsquery_is_the_word_by_word_one(
+    session: Session, typed: list[list[str]], any_word: bool
+) -> None:
+    # The same tsquery tree means the same matches and the same ts_rank as before.
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the tsquery is PostgreSQL's")
+    groups = search.search_groups(typed)
+    if not groups:
+        return
+    if any_word:
+        groups = [[alternative for group in groups for alternative in group]]
+    built = search._postgresql_tsquery(session, groups)
+    same = select(operators_tsquery(groups).op("=")(text("CAST(:built AS tsquery)")))
+    assert session.scalar(same, {"built": built}), (groups, built)
