@@ -364,7 +364,10 @@ def test_statements_per_page_do_not_grow_with_rows(
     session.expunge_all()
     many = _statements_for(engine, session, seed, 5, 50)
     assert few == many
-    assert few[0] <= 4 and few[1] <= 6
+    # PostgreSQL builds a search's tsquery with a statement of its own (once per transaction),
+    # so the match keeps one shape whatever the number of words (bot/services/search.py).
+    tsquery = 1 if engine.dialect.name == "postgresql" else 0
+    assert few[0] <= 4 + tsquery and few[1] <= 6 + tsquery
 
 
 def test_get_decision_names_only_the_partners_it_concerns(session: Session, seed: Seed) -> None:

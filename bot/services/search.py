@@ -18,25 +18,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import (
-    Connection,
-    Float,
-    Integer,
-    Select,
-    Table,
-    case,
-    func,
-    literal_column,
-    select,
-    text,
-)
+from sqlalchemy import Connection, Float, Integer, Table, select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
-
-from bot.models import Action, Decision
 
 Searchable = Literal["actions", "decisions"]
 SearchText = str | Sequence[Sequence[str]]
@@ -56,10 +42,6 @@ _WORD = re.compile(r"[^\W_]+")
 _BM25_WEIGHTS: dict[Searchable, tuple[float, ...]] = {
     "decisions": (10.0, 4.0, 1.0, 4.0, 1.0),  # ref, title, summary, title_cy, summary_cy
     "actions": (10.0, 4.0, 2.0, 1.0, 1.0, 4.0),  # ref, title, theme, last_update, owner, title_cy
-}
-_MODELS: dict[Searchable, type[Action] | type[Decision]] = {
-    "actions": Action,
-    "decisions": Decision,
 }
 
 
@@ -124,42 +106,83 @@ def _sqlite_match(
     return statement.columns(id=Integer, score=Float).subquery(f"{kind}_match")
 
 
-def _either(parts: Sequence[ColumnElement[Any]], operator: str) -> ColumnElement[Any]:
-    combined = parts[0]
-    for part in parts[1:]:
-        combined = combined.op(operator)(part)
-    return combined
+# The tsquery of a search, built in the database from three bound arrays (group, alternative and
+# word of each searched word) so the statement has one shape whatever the number of words and
+# SQLAlchemy compiles it once. Each word still goes through its own plainto_tsquery, so no user
+# text is ever parsed as tsquery syntax; only the database's own rendering of those tsqueries
+# is, parenthesised and joined into the same tree the && and || operators build. A word matches
+# its English stem or itself as typed (the Welsh columns are unstemmed); an English stop word is
+# left out (NULL, which string_agg skips) rather than demanding "the" in the Welsh text, as &&
+# and || leave out an empty operand. The words of an alternative are joined with & (and),
+# alternatives with | (or), groups with & (and).
+_POSTGRESQL_TSQUERY = text("""
+    WITH each_word AS (
+        SELECT t.g, t.a, t.n,
+            CASE WHEN numnode(plainto_tsquery('english', t.w)) = 0 THEN NULL
+                ELSE (plainto_tsquery('english', t.w) || plainto_tsquery('simple', t.w))::text
+            END AS query
+        FROM unnest(CAST(:search_groups AS integer[]), CAST(:search_alternatives AS integer[]),
+            CAST(:search_words AS text[])) WITH ORDINALITY AS t(g, a, w, n)
+    ), each_alternative AS (
+        SELECT g, a, string_agg('(' || query || ')', ' & ' ORDER BY n) AS query
+        FROM each_word GROUP BY g, a
+    ), each_group AS (
+        SELECT g, string_agg('(' || query || ')', ' | ' ORDER BY a) AS query
+        FROM each_alternative GROUP BY g
+    )
+    SELECT coalesce(string_agg('(' || query || ')', ' & ' ORDER BY g), '') FROM each_group
+""")
 
 
-def _either_language(word: str) -> ColumnElement[Any]:
-    english: ColumnElement[Any] = func.plainto_tsquery("english", word)
-    as_typed = func.plainto_tsquery("simple", word)
-    return case((func.numnode(english) == 0, english), else_=english.op("||")(as_typed))
+def _postgresql_tsquery(session: Session, groups: list[Alternatives]) -> str:
+    """The tsquery, as PostgreSQL renders it, that matches every group of `groups`; built once
+    per transaction of `session` (a list counts its matches and then reads a page of them)."""
+    session.connection()  # begins the transaction the cache belongs to
+    transaction = session.get_transaction()
+    cached: tuple[object, dict[object, str]] | None = session.info.get("search_tsqueries")
+    if cached is None or cached[0] is not transaction:
+        cached = session.info["search_tsqueries"] = (transaction, {})
+    key = tuple(tuple(tuple(alternative) for alternative in group) for group in groups)
+    if key in cached[1]:
+        return cached[1][key]
+    numbered = [
+        (g, a, word)
+        for g, group in enumerate(groups)
+        for a, alternative in enumerate(group)
+        for word in alternative
+    ]
+    built = str(
+        session.scalar(
+            _POSTGRESQL_TSQUERY,
+            {
+                "search_groups": [g for g, _, _ in numbered],
+                "search_alternatives": [a for _, a, _ in numbered],
+                "search_words": [w for _, _, w in numbered],
+            },
+        )
+    )
+    cached[1][key] = built
+    return built
 
 
 def _postgresql_match(
-    kind: Searchable, groups: list[Alternatives], any_word: bool, scored: bool
+    session: Session, kind: Searchable, groups: list[Alternatives], any_word: bool, scored: bool
 ) -> Subquery:
-    model = _MODELS[kind]
-    vector: ColumnElement[object] = literal_column(f"{kind}.search_vector")
-    # One plainto_tsquery per word, so no user text is ever parsed as tsquery syntax. A word
-    # matches its English stem or itself as typed (the Welsh columns are unstemmed); an English
-    # stop word stays empty rather than demanding "the" in the Welsh text. The words of an
-    # alternative are joined with && (and), alternatives with || (or), groups with && (and).
-    each: list[list[ColumnElement[Any]]] = [
-        [_either([_either_language(w) for w in alternative], "&&") for alternative in group]
-        for group in groups
-    ]
-    tsquery: ColumnElement[Any]
     if any_word:
-        tsquery = _either([part for group in each for part in group], "||")
-    else:
-        tsquery = _either([_either(group, "||") for group in each], "&&")
-    score = func.ts_rank(vector, tsquery) if scored else literal_column("0.0", Float)
-    statement: Select[tuple[int, float]] = select(model.id.label("id"), score.label("score")).where(
-        vector.op("@@")(tsquery)
-    )
-    return statement.subquery(f"{kind}_match")
+        # Any one alternative of any group: one group of them all, so one statement serves both.
+        groups = [[alternative for group in groups for alternative in group]]
+    # Built first and bound as one value, so the planner sees the tsquery itself and estimates
+    # its matches as it did when the query was written out word by word (a tsquery computed in
+    # the same statement is unknown at planning and gave slower plans).
+    query = "CAST(:tsquery AS tsquery)"
+    # Counting needs no rank, and ts_rank is most of the cost of a match on many rows.
+    score = f"ts_rank({kind}.search_vector, {query})" if scored else "0.0"
+    # The table name comes from the closed Searchable set, never from user input.
+    statement = text(
+        f"SELECT {kind}.id AS id, {score} AS score FROM {kind} "
+        f"WHERE {kind}.search_vector @@ {query}"
+    ).bindparams(tsquery=_postgresql_tsquery(session, groups))
+    return statement.columns(id=Integer, score=Float).subquery(f"{kind}_match")
 
 
 def match(
@@ -184,7 +207,7 @@ def match(
     if dialect == "sqlite":
         return _sqlite_match(kind, groups, any_word, scored)
     if dialect == "postgresql":
-        return _postgresql_match(kind, groups, any_word, scored)
+        return _postgresql_match(session, kind, groups, any_word, scored)
     raise RuntimeError(f"full-text search is not implemented for {dialect}")
 
 
