@@ -77,6 +77,7 @@ from microsoft_teams.api.models.task_module.task_module_response import TaskModu
 from microsoft_teams.api.models.task_module.task_module_task_info import CardTaskModuleTaskInfo
 from microsoft_teams.apps import ActivityContext, App
 
+import bot.platforms.teams.private as private
 from bot import private_answers
 from bot.app import Outcome, ScrutinyApp
 from bot.db import unit_of_work
@@ -84,7 +85,6 @@ from bot.domain import Platform
 from bot.i18n import Translator
 from bot.messages import Request
 from bot.outbox import SendError
-from bot.platforms.teams import private
 from bot.platforms.teams.activities import message_words
 from bot.platforms.teams.app_package import ASK_COMMAND_ID, FIND_COMMAND_ID, FIND_PARAMETER
 from bot.platforms.teams.delivery import send_direct

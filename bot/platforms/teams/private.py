@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from microsoft_teams.api.models.account import Account
@@ -74,13 +74,7 @@ class Asked:
 
     def data(self) -> dict[str, Any]:
         """The refresh action's data."""
-        return {
-            "user": self.user,
-            "aad": self.aad,
-            "name": self.name,
-            "words": self.words,
-            "languages": list(self.languages),
-        }
+        return {**asdict(self), "languages": list(self.languages)}
 
     @classmethod
     def from_data(cls, data: Any) -> Asked | None:

@@ -47,6 +47,7 @@ from starlette.requests import Request as HttpRequestIn
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+import bot.platforms.teams.private as private
 from bot import private_answers
 from bot.app import Outcome, ScrutinyApp
 from bot.db import unit_of_work
@@ -61,7 +62,6 @@ from bot.platforms.inbound import (
     load_json,
     read_capped_body,
 )
-from bot.platforms.teams import private
 from bot.platforms.teams.activities import MAX_REQUEST_BYTES, message_words, readable_invoke
 from bot.platforms.teams.auth import app_options
 from bot.platforms.teams.delivery import send_direct
